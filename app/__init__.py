@@ -1,0 +1,1 @@
+"""The Streamlit workbench (thin pages over the services) and the `workbench` CLI."""

@@ -1,0 +1,44 @@
+"""Accounts (leads and admins): who can sign in, with which role."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app import auth, resources
+from labeling import accounts as account_service
+from labeling.exceptions import AccountError
+from storage.db import session_scope
+from storage.models import Role
+
+
+def _create_form(actor: str) -> None:
+    with st.form("create_account", clear_on_submit=True):
+        st.subheader("New account")
+        username = st.text_input("Username", key="new_username")
+        display_name = st.text_input("Display name", key="new_display_name")
+        role = st.selectbox("Role", [r.value for r in Role], key="new_role")
+        password = st.text_input("Initial password", type="password", key="new_password")
+        submitted = st.form_submit_button("Create account", type="primary")
+    if not submitted:
+        return
+    try:
+        with session_scope(resources.engine()) as session:
+            created = account_service.create_account(
+                session=session, username=username, password=password, role=role,
+                display_name=display_name, actor=actor,
+            )
+    except AccountError as exc:
+        st.error(str(exc).capitalize())
+    else:
+        st.success(f"Created {created.username} ({created.role}).")
+
+
+def render() -> None:
+    user = auth.current()
+    st.title("Accounts")
+    with session_scope(resources.engine()) as session:
+        accounts = account_service.list_accounts(session=session)
+    frame = pd.DataFrame([a.model_dump() for a in accounts])
+    st.dataframe(frame, hide_index=True, width="stretch", key="accounts_table")
+    _create_form(user.username if user else "unknown")

@@ -1,0 +1,44 @@
+"""Home: the state of the project from the database, per task."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+import streamlit as st
+
+from app import auth, resources
+from app.components.charts import labels_per_day
+from storage.db import session_scope
+from storage.models import utcnow
+from storage.repositories import summary
+
+FLOW = "prompt → queue → labels → agreement → training → router / ranker → preview → triage"
+
+
+def render() -> None:
+    user = auth.current()
+    st.title("Project overview")
+    st.caption(FLOW)
+    with session_scope(resources.engine()) as session:
+        tasks = summary.per_task(session=session)
+        daily = summary.labels_per_day(session=session, since=utcnow() - timedelta(days=30))
+    if not tasks:
+        st.info("No tasks yet. Create one with `workbench task create`, or start with "
+                "`workbench init --demo`.")
+        return
+    columns = st.columns(4)
+    columns[0].metric("Tasks", len(tasks))
+    columns[1].metric("Items", sum(t["items"] for t in tasks))
+    columns[2].metric("Labels", sum(t["labels"] for t in tasks))
+    columns[3].metric("Model versions", sum(t["model_versions"] for t in tasks))
+    st.subheader("Tasks")
+    frame = pd.DataFrame(tasks)
+    st.dataframe(frame, hide_index=True, width="stretch", key="home_tasks")
+    st.subheader("Labels per day (last 30 days)")
+    if daily:
+        st.altair_chart(labels_per_day(pd.DataFrame(daily)), width="stretch")
+    else:
+        st.caption("No labels in the last 30 days.")
+    if user is not None:
+        st.caption(f"You are signed in as {user.display_name} ({user.role}).")

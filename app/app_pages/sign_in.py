@@ -1,0 +1,42 @@
+"""Sign-in: username and password; in demo mode the demo accounts are listed."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import auth, resources
+from labeling.accounts import authenticate
+from labeling.exceptions import AuthenticationError
+from storage.db import session_scope
+
+
+def _demo_accounts() -> None:
+    from app.demo import DEMO_ACCOUNTS
+
+    st.info("Demo mode: sign in with one of these accounts.", icon=":material/info:")
+    st.table([
+        {"username": a.username, "password": a.password, "role": a.role}
+        for a in DEMO_ACCOUNTS
+    ])
+
+
+def render() -> None:
+    st.title("Prompt Workbench")
+    st.caption("Label prompts, measure agreement, train and serve the router.")
+    left, right = st.columns([2, 3])
+    with left, st.form("sign_in_form"):
+        username = st.text_input("Username", key="sign_in_username")
+        password = st.text_input("Password", type="password", key="sign_in_password")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if submitted:
+        try:
+            with session_scope(resources.engine()) as session:
+                account = authenticate(session=session, username=username, password=password)
+        except AuthenticationError as exc:
+            left.error(str(exc).capitalize())
+        else:
+            auth.sign_in(account)
+            st.rerun()
+    if resources.settings().demo:
+        with right:
+            _demo_accounts()

@@ -1,0 +1,1 @@
+"""Reusable UI parts: chart builders and widgets."""

@@ -1,0 +1,60 @@
+"""Entry point: page config, sign-in, and navigation with the pages of the user's role."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+if __package__ in (None, ""):  # `streamlit run app/main.py` runs this file as a script
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app import auth, resources  # noqa: E402
+from app.app_pages import accounts, home, sign_in  # noqa: E402
+from storage.db import DatabaseError, check_schema  # noqa: E402
+
+PAGES_BY_ROLE = {
+    "rater": ("home",),
+    "reviewer": ("home",),
+    "lead": ("home", "accounts"),
+    "admin": ("home", "accounts"),
+}
+
+
+def _pages() -> dict[str, st.Page]:
+    return {
+        "home": st.Page(home.render, title="Home", icon=":material/home:", url_path="home",
+                        default=True),
+        "accounts": st.Page(accounts.render, title="Accounts", icon=":material/group:",
+                            url_path="accounts"),
+    }
+
+
+def _sidebar(user: auth.SignedIn) -> None:
+    with st.sidebar:
+        st.caption(f"Signed in as **{user.display_name}** · {user.role}")
+        if st.button("Sign out", key="sign_out", icon=":material/logout:"):
+            auth.sign_out()
+            st.rerun()
+
+
+def run() -> None:
+    st.set_page_config(page_title="Prompt Workbench", page_icon=":material/tune:", layout="wide")
+    try:
+        check_schema(resources.engine())
+    except DatabaseError as exc:
+        st.error(f"The database is not ready: {exc}")
+        st.stop()
+    user = auth.current()
+    if user is None:
+        st.navigation([st.Page(sign_in.render, title="Sign in", url_path="sign-in")],
+                      position="hidden").run()
+        return
+    pages = _pages()
+    visible = [pages[name] for name in PAGES_BY_ROLE.get(user.role, ("home",))]
+    _sidebar(user)
+    st.navigation(visible).run()
+
+
+run()

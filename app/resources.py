@@ -1,0 +1,36 @@
+"""The only ``st.cache_resource`` objects: settings, the engine and the encoder.
+
+Sessions are never cached: each user action opens its own unit of work.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+from sqlalchemy.engine import Engine
+
+from labeling.embeddings import Encoder, make_encoder
+from storage.db import make_engine
+from storage.settings import Settings
+
+
+def settings() -> Settings:
+    # Read per run (cheap) so tests and operators can change the environment.
+    return Settings()
+
+
+@st.cache_resource(show_spinner=False)
+def _engine(url: str) -> Engine:
+    return make_engine(url)
+
+
+def engine() -> Engine:
+    return _engine(settings().resolved_database_url)
+
+
+@st.cache_resource(show_spinner="Loading the embedding model…")
+def _encoder(name: str) -> Encoder:
+    return make_encoder(name)
+
+
+def encoder() -> Encoder:
+    return _encoder(settings().encoder)

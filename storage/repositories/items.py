@@ -1,0 +1,34 @@
+"""Items to label."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlmodel import Session, select
+
+from storage.models import Item
+from storage.repositories._bulk import chunks, insert_ignoring_conflicts
+
+
+def ids_by_hash(*, session: Session, task_id: int, hashes: Sequence[str]) -> dict[str, int]:
+    """Map each of ``hashes`` already stored for the task to its item id."""
+    found: dict[str, int] = {}
+    for part in chunks(list(hashes)):
+        statement = select(Item.text_hash, Item.id).where(
+            Item.task_id == task_id,
+            Item.text_hash.in_(part),  # type: ignore[attr-defined]
+        )
+        found.update({h: i for h, i in session.exec(statement)})
+    return found
+
+
+def add_many(*, session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert items, skipping any whose (task, text hash) is already stored."""
+    insert_ignoring_conflicts(
+        session=session, table=Item, rows=rows, conflict_columns=["task_id", "text_hash"]
+    )
+
+
+def list_for_task(*, session: Session, task_id: int) -> list[Item]:
+    return list(session.exec(select(Item).where(Item.task_id == task_id).order_by(Item.id)))

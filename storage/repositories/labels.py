@@ -1,0 +1,67 @@
+"""Labels and their provenance."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, select
+
+from storage.models import Account, Item, Label, LabelSource
+from storage.repositories._bulk import chunks
+
+
+def add_many(*, session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    for part in chunks(list(rows)):
+        session.execute(insert(Label), list(part))
+
+
+def import_label_pairs(
+    *, session: Session, task_id: int, item_ids: Sequence[int]
+) -> set[tuple[int, str]]:
+    """The (item id, value) pairs already stored by earlier imports for these items."""
+    pairs: set[tuple[int, str]] = set()
+    for part in chunks(list(item_ids)):
+        statement = select(Label.item_id, Label.value).where(
+            Label.task_id == task_id,
+            Label.source == LabelSource.import_,
+            Label.item_id.in_(part),  # type: ignore[attr-defined]
+        )
+        pairs.update((i, v) for i, v in session.exec(statement))
+    return pairs
+
+
+EXPORT_COLUMNS = (
+    "label_id", "item_id", "text", "value", "slots", "unsure", "rater", "source",
+    "source_detail", "shown_at", "submitted_at", "seconds", "guideline_version", "strategy",
+    "model_version_id", "selection_score", "batch_id", "is_gold", "corrects_label_id",
+    "superseded",
+)
+
+
+def export_rows(*, session: Session, task_id: int) -> list[dict[str, Any]]:
+    """Every label of the task with its item text, rater name and provenance."""
+    rater = aliased(Account)
+    statement = (
+        select(Label, Item.text, rater.username)
+        .join(Item, Item.id == Label.item_id)
+        .outerjoin(rater, rater.id == Label.rater_id)
+        .where(Label.task_id == task_id)
+        .order_by(Label.id)
+    )
+    rows = []
+    for label, text, username in session.exec(statement):
+        rows.append({
+            "label_id": label.id, "item_id": label.item_id, "text": text, "value": label.value,
+            "slots": label.slots or {}, "unsure": label.unsure, "rater": username,
+            "source": str(label.source), "source_detail": label.source_detail,
+            "shown_at": label.shown_at, "submitted_at": label.submitted_at,
+            "seconds": label.seconds, "guideline_version": label.guideline_version,
+            "strategy": label.strategy, "model_version_id": label.model_version_id,
+            "selection_score": label.selection_score, "batch_id": label.batch_id,
+            "is_gold": label.is_gold, "corrects_label_id": label.corrects_label_id,
+            "superseded": label.superseded,
+        })
+    return rows

@@ -1,0 +1,65 @@
+"""One typed settings object, read from the environment (prefix ``WORKBENCH_``) or ``.env``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(ValueError):
+    """The settings are unusable (for example a default secret outside demo mode)."""
+
+
+DEFAULT_SECRET = "change-me"
+
+
+class Settings(BaseSettings):
+    """Workbench settings.
+
+    ``WORKBENCH_DATA_DIR``        folder for the SQLite file, model files and exports.
+    ``WORKBENCH_DATABASE_URL``    SQLAlchemy URL; default ``sqlite:///<data dir>/workbench.db``.
+    ``WORKBENCH_DEMO``            demo mode: the sign-in page lists the demo accounts.
+    ``WORKBENCH_SECRET_KEY``      secret for signed values; must be set outside demo mode.
+    ``WORKBENCH_ENCODER``         ``minilm`` (all-MiniLM-L6-v2, offline) or ``hashing`` (tests).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="WORKBENCH_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("workbench_data"))
+    database_url: str | None = None
+    demo: bool = False
+    secret_key: str = DEFAULT_SECRET
+    encoder: str = "minilm"
+    max_text_chars: int = 10_000
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if not self.demo and self.secret_key == DEFAULT_SECRET and self.database_url_is_remote:
+            raise SettingsError(
+                "WORKBENCH_SECRET_KEY must be set when the workbench runs on a shared database "
+                "outside demo mode."
+            )
+        return self
+
+    @property
+    def database_url_is_remote(self) -> bool:
+        return bool(self.database_url) and not str(self.database_url).startswith("sqlite")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'workbench.db').resolve()}"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read once)."""
+    return Settings()

@@ -1,0 +1,90 @@
+"""Shared fixtures: a fresh, migrated database per test on SQLite and on PostgreSQL.
+
+PostgreSQL is reached by URL (``WORKBENCH_TEST_POSTGRES_URL``, which the README's test command
+sets after starting a server) through pytest-postgresql's no-process fixture: the migrations run
+once into a template database, and each test gets a fresh clone of it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from pytest_postgresql import factories
+from sqlalchemy.engine import URL, Engine, make_url
+
+from labeling.embeddings import HashingEncoder
+from storage.db import make_engine, migrate
+
+PG_URL = os.environ.get("WORKBENCH_TEST_POSTGRES_URL")
+REQUIRE_PG = os.environ.get("WORKBENCH_REQUIRE_POSTGRES") == "1"
+
+
+def _pg_url(*, host: str, port: int | str, user: str, dbname: str, password: str | None) -> str:
+    return URL.create(
+        "postgresql+psycopg", username=user, password=password or None, host=host,
+        port=int(port), database=dbname,
+    ).render_as_string(hide_password=False)
+
+
+def migrate_template(*, host, port, user, dbname, password, **_: object) -> None:
+    """pytest-postgresql loader: bring the template database to the newest schema."""
+    engine = make_engine(_pg_url(host=host, port=port, user=user, dbname=dbname, password=password))
+    migrate(engine)
+    engine.dispose()
+
+
+if PG_URL:
+    _parsed = make_url(PG_URL)
+    postgresql_noproc = factories.postgresql_noproc(
+        host=_parsed.host, port=_parsed.port or 5432, user=_parsed.username,
+        password=_parsed.password, dbname="workbench_test", load=[migrate_template],
+    )
+    postgresql = factories.postgresql("postgresql_noproc")
+
+
+def _postgres_url(request: pytest.FixtureRequest) -> str:
+    if not PG_URL:
+        if REQUIRE_PG:
+            pytest.fail("WORKBENCH_TEST_POSTGRES_URL is not set but PostgreSQL tests are required")
+        pytest.skip("no PostgreSQL: set WORKBENCH_TEST_POSTGRES_URL (make test does)")
+    connection = request.getfixturevalue("postgresql")
+    info = connection.info
+    return _pg_url(host=info.host, port=info.port, user=info.user, dbname=info.dbname,
+                   password=info.password)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """A migrated, empty database URL (once on SQLite, once on PostgreSQL)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'workbench.db'}"
+        engine = make_engine(url)
+        migrate(engine)
+        engine.dispose()
+        return url
+    return _postgres_url(request)
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def encoder() -> HashingEncoder:
+    return HashingEncoder()
+
+
+@pytest.fixture
+def workbench_env(db_url: str, tmp_path, monkeypatch) -> str:
+    """Point the CLI and the app at the test database, with the fast encoder."""
+    monkeypatch.setenv("WORKBENCH_DATABASE_URL", db_url)
+    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("WORKBENCH_ENCODER", "hashing")
+    monkeypatch.setenv("WORKBENCH_SECRET_KEY", "test-secret-not-for-production")
+    monkeypatch.delenv("WORKBENCH_DEMO", raising=False)
+    return db_url

@@ -1,0 +1,98 @@
+"""Importing files into a task and exporting labels with provenance."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from labeling.exceptions import ImportFileError
+from labeling.exporting import label_rows, write_rows
+from labeling.importing import import_file
+from storage.db import session_scope
+from storage.repositories import labels as label_repo
+from storage.repositories import summary
+from storage.repositories import tasks as task_repo
+from tests.factories import SAMPLE_ROWS, make_task, snapshot, write_jsonl
+
+
+def _import(engine, encoder, path, **kwargs):
+    return import_file(engine=engine, task_name="music", path=path, encoder=encoder, **kwargs)
+
+
+def test_labeled_jsonl_import_stores_items_labels_and_vectors(engine, encoder, tmp_path):
+    make_task(engine)
+    result = _import(engine, encoder, write_jsonl(tmp_path / "a.jsonl", SAMPLE_ROWS))
+    assert (result.rows, result.items_added, result.labels_added, result.vectors_added) == (
+        5, 5, 5, 5)
+    with session_scope(engine) as session:
+        row = summary.per_task(session=session)[0]
+        exported = label_rows(session=session, task_name="music")
+    assert row["items"] == 5 and row["labels"] == 5
+    assert {r["source"] for r in exported} == {"import"}
+    assert {r["source_detail"] for r in exported} == {"a.jsonl"}
+    assert sorted(r["value"] for r in exported) == sorted(r["label"] for r in SAMPLE_ROWS)
+
+
+def test_importing_the_same_file_again_adds_nothing(engine, encoder, tmp_path):
+    make_task(engine)
+    path = write_jsonl(tmp_path / "a.jsonl", SAMPLE_ROWS)
+    _import(engine, encoder, path)
+    before = snapshot(engine)
+    again = _import(engine, encoder, path)
+    assert (again.items_added, again.labels_added, again.vectors_added) == (0, 0, 0)
+    assert snapshot(engine) == before
+
+
+def test_duplicate_texts_in_one_file_become_one_item(engine, encoder, tmp_path):
+    make_task(engine)
+    rows = SAMPLE_ROWS + [{"text": "  gym bangers no cap ", "label": "workout"}]
+    result = _import(engine, encoder, write_jsonl(tmp_path / "a.jsonl", rows))
+    assert result.items_added == 5 and result.labels_added == 5
+
+
+def test_csv_with_named_columns_and_unlabeled_rows(engine, encoder, tmp_path):
+    make_task(engine)
+    path = tmp_path / "prompts.csv"
+    pd.DataFrame({"prompt": ["late night drive", "focus music"], "intent": ["mood", ""]}).to_csv(
+        path, index=False)
+    result = _import(engine, encoder, path, text_col="prompt", label_col="intent")
+    assert (result.items_added, result.labels_added) == (2, 1)
+
+
+def test_parquet_import(engine, encoder, tmp_path):
+    make_task(engine)
+    path = tmp_path / "prompts.parquet"
+    pd.DataFrame(SAMPLE_ROWS).to_parquet(path)
+    assert _import(engine, encoder, path).labels_added == 5
+
+
+def test_labels_outside_the_set_are_refused_unless_added(engine, encoder, tmp_path):
+    make_task(engine)
+    path = write_jsonl(tmp_path / "a.jsonl", [{"text": "polka please", "label": "genre"}])
+    before = snapshot(engine)
+    with pytest.raises(ImportFileError, match="--add-labels"):
+        _import(engine, encoder, path)
+    assert snapshot(engine) == before
+    result = _import(engine, encoder, path, allow_new_labels=True)
+    assert result.new_labels_in_set == ("genre",)
+    with session_scope(engine) as session:
+        assert "genre" in task_repo.get_by_name(session=session, name="music").labels
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_export_round_trips_provenance(engine, encoder, tmp_path, fmt):
+    make_task(engine)
+    _import(engine, encoder, write_jsonl(tmp_path / "a.jsonl", SAMPLE_ROWS))
+    with session_scope(engine) as session:
+        rows = label_rows(session=session, task_name="music")
+    out = tmp_path / f"labels.{fmt}"
+    write_rows(rows, fmt=fmt, out=out)
+    if fmt == "jsonl":
+        back = [json.loads(line) for line in out.read_text().splitlines()]
+        assert set(label_repo.EXPORT_COLUMNS) <= set(back[0])
+    else:
+        back = (pd.read_csv(out) if fmt == "csv" else pd.read_parquet(out)).to_dict("records")
+    assert len(back) == 5
+    assert {r["source"] for r in back} == {"import"}
