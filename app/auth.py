@@ -33,3 +33,12 @@ def sign_in(account: AccountPublic) -> None:
 def sign_out() -> None:
     for key in list(st.session_state.keys()):
         del st.session_state[key]
+
+
+def require_role(*roles: str) -> SignedIn:
+    """The signed-in user if their role is one of ``roles``; otherwise stop the page."""
+    user = current()
+    if user is None or user.role not in roles:
+        st.error("This page is for: " + ", ".join(roles) + ".")
+        st.stop()
+    return user

@@ -60,6 +60,8 @@ NEIGHBOURS = {
     "era_nostalgia": ["genre_exploration", "mood"],
     "discovery": ["genre_exploration", "similar_to_artist"],
     "refine_playlist": ["discovery", "mood"],
+    "romance": ["mood", "party"],
+    "commute_travel": ["activity", "mood"],
     "hate": ["harassment"],
     "harassment": ["hate", "violence", "safe"],
     "sexual": ["harassment", "safe"],

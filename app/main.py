@@ -11,7 +11,6 @@ if __package__ in (None, ""):  # `streamlit run app/main.py` runs this file as a
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import auth, resources  # noqa: E402
-from app.app_pages import accounts, home, sign_in  # noqa: E402
 from storage.db import DatabaseError, check_schema  # noqa: E402
 
 PAGES_BY_ROLE = {
@@ -22,12 +21,15 @@ PAGES_BY_ROLE = {
 }
 
 
+PAGES_DIR = Path(__file__).resolve().parent / "app_pages"
+
+
 def _pages() -> dict[str, st.Page]:
     return {
-        "home": st.Page(home.render, title="Home", icon=":material/home:", url_path="home",
+        "home": st.Page(PAGES_DIR / "home.py", title="Home", icon=":material/home:",
                         default=True),
-        "accounts": st.Page(accounts.render, title="Accounts", icon=":material/group:",
-                            url_path="accounts"),
+        "accounts": st.Page(PAGES_DIR / "accounts.py", title="Accounts",
+                            icon=":material/group:"),
     }
 
 
@@ -48,7 +50,7 @@ def run() -> None:
         st.stop()
     user = auth.current()
     if user is None:
-        st.navigation([st.Page(sign_in.render, title="Sign in", url_path="sign-in")],
+        st.navigation([st.Page(PAGES_DIR / "sign_in.py", title="Sign in")],
                       position="hidden").run()
         return
     pages = _pages()

@@ -75,19 +75,20 @@ class SentenceTransformerEncoder:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        # Sorting by length keeps padding small within each batch, as encode() does itself;
-        # we batch here in chunks so progress can be reported.
-        chunk = self.batch_size * 8
-        parts = []
-        for start in range(0, len(texts), chunk):
-            part = model.encode(
-                texts[start : start + chunk], batch_size=self.batch_size,
+        # Sort by length once over all texts (as encode() does within one call) so batches
+        # stay tightly padded while we encode in chunks and report progress between them.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        chunk = self.batch_size * 16
+        for start in range(0, len(order), chunk):
+            rows = order[start : start + chunk]
+            out[rows] = model.encode(
+                [texts[i] for i in rows], batch_size=self.batch_size,
                 normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False,
             )
-            parts.append(part.astype(np.float32, copy=False))
             if progress is not None:
                 progress(min(start + chunk, len(texts)), len(texts))
-        return np.vstack(parts)
+        return out
 
 
 class HashingEncoder:

@@ -88,3 +88,17 @@ def workbench_env(db_url: str, tmp_path, monkeypatch) -> str:
     monkeypatch.setenv("WORKBENCH_SECRET_KEY", "test-secret-not-for-production")
     monkeypatch.delenv("WORKBENCH_DEMO", raising=False)
     return db_url
+
+
+@pytest.fixture
+def sqlite_env(tmp_path, monkeypatch) -> str:
+    """A migrated SQLite database for the app and CLI (UI tests run on SQLite only)."""
+    url = f"sqlite:///{tmp_path / 'workbench.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    engine.dispose()
+    monkeypatch.setenv("WORKBENCH_DATABASE_URL", url)
+    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("WORKBENCH_ENCODER", "hashing")
+    monkeypatch.delenv("WORKBENCH_DEMO", raising=False)
+    return url

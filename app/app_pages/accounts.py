@@ -19,7 +19,7 @@ def _create_form(actor: str) -> None:
         display_name = st.text_input("Display name", key="new_display_name")
         role = st.selectbox("Role", [r.value for r in Role], key="new_role")
         password = st.text_input("Initial password", type="password", key="new_password")
-        submitted = st.form_submit_button("Create account", type="primary")
+        submitted = st.form_submit_button("Create account", type="primary", key="create_account")
     if not submitted:
         return
     try:
@@ -35,10 +35,13 @@ def _create_form(actor: str) -> None:
 
 
 def render() -> None:
-    user = auth.current()
+    user = auth.require_role("lead", "admin")
     st.title("Accounts")
     with session_scope(resources.engine()) as session:
         accounts = account_service.list_accounts(session=session)
     frame = pd.DataFrame([a.model_dump() for a in accounts])
     st.dataframe(frame, hide_index=True, width="stretch", key="accounts_table")
-    _create_form(user.username if user else "unknown")
+    _create_form(user.username)
+
+
+render()

@@ -42,3 +42,6 @@ def render() -> None:
         st.caption("No labels in the last 30 days.")
     if user is not None:
         st.caption(f"You are signed in as {user.display_name} ({user.role}).")
+
+
+render()

@@ -27,7 +27,7 @@ def render() -> None:
     with left, st.form("sign_in_form"):
         username = st.text_input("Username", key="sign_in_username")
         password = st.text_input("Password", type="password", key="sign_in_password")
-        submitted = st.form_submit_button("Sign in", type="primary")
+        submitted = st.form_submit_button("Sign in", type="primary", key="sign_in")
     if submitted:
         try:
             with session_scope(resources.engine()) as session:
@@ -40,3 +40,6 @@ def render() -> None:
     if resources.settings().demo:
         with right:
             _demo_accounts()
+
+
+render()

@@ -1,0 +1,1 @@
+"""Benchmarks: one script per figure the issues name."""

@@ -1,0 +1,1 @@
+"""Routing: the synthetic demo track catalogue that playlists are drawn from."""

@@ -1,0 +1,1 @@
+"""Safety: the hazard taxonomy for music prompts and its demo data."""
