@@ -7,17 +7,22 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from app import auth, resources
+from app import resources
 from app.components.charts import labels_per_day
 from storage.db import session_scope
 from storage.models import utcnow
 from storage.repositories import summary
 
+TASK_COLUMNS = {
+    "task": "Task", "kind": "Kind", "labels_in_set": "Label set", "items": "Items",
+    "labeled_items": "Labeled items", "labels": "Labels", "raters": "Raters",
+    "gold_items": "Gold items", "model_versions": "Model versions",
+    "serving_version": "Serving model",
+}
 FLOW = "prompt → queue → labels → agreement → training → router / ranker → preview → triage"
 
 
 def render() -> None:
-    user = auth.current()
     st.title("Project overview")
     st.caption(FLOW)
     with session_scope(resources.engine()) as session:
@@ -33,15 +38,14 @@ def render() -> None:
     columns[2].metric("Labels", sum(t["labels"] for t in tasks))
     columns[3].metric("Model versions", sum(t["model_versions"] for t in tasks))
     st.subheader("Tasks")
-    frame = pd.DataFrame(tasks)
+    frame = pd.DataFrame(tasks).rename(columns=TASK_COLUMNS)
+    frame["Serving model"] = frame["Serving model"].map(lambda v: "—" if pd.isna(v) else f"v{v:g}")
     st.dataframe(frame, hide_index=True, width="stretch", key="home_tasks")
     st.subheader("Labels per day (last 30 days)")
     if daily:
         st.altair_chart(labels_per_day(pd.DataFrame(daily)), width="stretch")
     else:
         st.caption("No labels in the last 30 days.")
-    if user is not None:
-        st.caption(f"You are signed in as {user.display_name} ({user.role}).")
 
 
 render()

@@ -12,10 +12,10 @@ def labels_per_day(frame: pd.DataFrame) -> alt.Chart:
         alt.Chart(frame)
         .mark_bar()
         .encode(
-            x=alt.X("day:T", title="day"),
+            x=alt.X("yearmonthdate(day):O", title="day", axis=alt.Axis(format="%b %d")),
             y=alt.Y("sum(labels):Q", title="labels"),
             color=alt.Color("task:N", title="task"),
-            tooltip=["day:T", "task:N", "source:N", "sum(labels):Q"],
+            tooltip=[alt.Tooltip("day:T", title="day"), "task:N", "sum(labels):Q"],
         )
         .properties(height=220)
     )

@@ -66,7 +66,7 @@ def test_rater_signs_in_and_sees_the_project(project):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Items"] == "5" and metrics["Labels"] == "5" and metrics["Tasks"] == "1"
     tasks = at.dataframe[0].value
-    assert tasks.loc[0, "task"] == "music"
+    assert tasks.loc[0, "Task"] == "music" and tasks.loc[0, "Serving model"] == "—"
 
 
 def test_rater_cannot_open_the_accounts_page(project):
