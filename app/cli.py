@@ -159,14 +159,19 @@ def import_(
     task: Annotated[str, typer.Option(help="the task to import into")],
     text_col: Annotated[str, typer.Option(help="column with the prompt text")] = "text",
     label_col: Annotated[str | None, typer.Option(help="column with labels")] = None,
+    user_col: Annotated[
+        str | None, typer.Option(help="column with end-user ids (stored pseudonymised)")
+    ] = None,
     add_labels: Annotated[bool, typer.Option(help="add unknown labels to the task")] = False,
     encoder: EncoderOption = None,
 ) -> None:
     """Import prompts (CSV, JSONL or Parquet), with labels if the file has them."""
+    settings = _settings()
     result = importing.import_file(
         engine=_engine(), task_name=task, path=file, encoder=_encoder(encoder),
-        text_col=text_col, label_col=label_col, allow_new_labels=add_labels,
-        actor=getpass.getuser(), max_chars=_settings().max_text_chars,
+        text_col=text_col, label_col=label_col, user_col=user_col,
+        pseudonym_key=settings.secret_key, allow_new_labels=add_labels,
+        actor=getpass.getuser(), max_chars=settings.max_text_chars,
         progress=_progress("embedding"),
     )
     typer.echo(

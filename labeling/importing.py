@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from labeling import embeddings
 from labeling.embeddings import Encoder, ProgressCallback
 from labeling.exceptions import ImportFileError
-from labeling.items import add_texts
+from labeling.items import add_texts, pseudonymise
 from labeling.tabular import TextTable, read_texts
 from labeling.tasks import add_labels, get_task
 from storage.db import session_scope
@@ -51,6 +51,8 @@ def import_file(
     encoder: Encoder,
     text_col: str = "text",
     label_col: str | None = None,
+    user_col: str | None = None,
+    pseudonym_key: str = "",
     allow_new_labels: bool = False,
     actor: str = "cli",
     max_chars: int = 10_000,
@@ -60,7 +62,8 @@ def import_file(
     path = Path(path)
     with session_scope(engine) as session:
         task = get_task(session=session, name=task_name)
-        table = read_texts(path, text_col=text_col, label_col=label_col, max_chars=max_chars)
+        table = read_texts(path, text_col=text_col, label_col=label_col, user_col=user_col,
+                           max_chars=max_chars)
         unknown = _unknown_labels(table, task.labels)
         if unknown and not allow_new_labels:
             raise ImportFileError(
@@ -75,18 +78,21 @@ def import_file(
         if unknown:
             add_labels(session=session, task=task, new_labels=unknown, actor=actor)
         summary = _write(session=session, task=task, table=table, vectors=vectors,
-                         encoder=encoder, actor=actor)
+                         encoder=encoder, actor=actor, pseudonym_key=pseudonym_key)
     return ImportSummary(
         task=task_name, rows=len(table.texts), items_added=summary[0], labels_added=summary[1],
         vectors_added=len(vectors), new_labels_in_set=tuple(unknown),
     )
 
 
-def _write(*, session, task, table: TextTable, vectors, encoder, actor) -> tuple[int, int]:
+def _write(
+    *, session, task, table: TextTable, vectors, encoder, actor, pseudonym_key: str
+) -> tuple[int, int]:
+    users = [None if u is None else pseudonymise(u, key=pseudonym_key) for u in table.user_ids]
     added = add_texts(
         session=session, task=task, texts=table.texts, labels=table.labels,
         source=f"import:{table.path.name}", encoder=encoder, vectors=vectors,
-        label_detail=table.path.name,
+        label_detail=table.path.name, end_user_ids=users,
     )
     if added.items_added or added.labels_added:
         record = imports.add(session=session, record=ImportRecord(

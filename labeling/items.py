@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -12,6 +14,11 @@ from labeling.embeddings import Encoder, normalise_text, text_hash
 from storage.models import LabelSource, Task, utcnow
 from storage.repositories import items as item_repo
 from storage.repositories import labels as label_repo
+
+
+def pseudonymise(user_id: str, *, key: str) -> str:
+    """A stable pseudonym for an end-user id: HMAC-SHA256 under the workbench secret."""
+    return hmac.new(key.encode(), user_id.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,7 @@ def add_texts(
     encoder: Encoder,
     vectors: dict[str, bytes],
     label_detail: str | None = None,
+    end_user_ids: Sequence[str | None] | None = None,
 ) -> AddedTexts:
     """Add the texts not yet in the task, their ``vectors``, and labels not yet imported.
 
@@ -40,12 +48,14 @@ def add_texts(
     """
     hashes = [text_hash(t) for t in texts]
     seen = set(item_repo.ids_by_hash(session=session, task_id=task.id, hashes=hashes))
+    users = list(end_user_ids) if end_user_ids is not None else [None] * len(texts)
     now, new_items = utcnow(), []
-    for text, digest in zip(texts, hashes, strict=True):
+    for text, digest, user in zip(texts, hashes, users, strict=True):
         if digest not in seen:
             seen.add(digest)
             new_items.append({"task_id": task.id, "text": normalise_text(text),
-                              "text_hash": digest, "source": source, "created_at": now})
+                              "text_hash": digest, "source": source, "created_at": now,
+                              "end_user_id": user, "opted_out": False})
     item_repo.add_many(session=session, rows=new_items)
     ids = item_repo.ids_by_hash(session=session, task_id=task.id, hashes=hashes)
     existing = label_repo.import_label_pairs(

@@ -27,6 +27,8 @@ class TextTable:
     texts: list[str]
     labels: list[str | None]
     labeled: bool
+    user_ids: list[str | None]
+    """Raw end-user ids (pseudonymised before they are stored), or ``None`` per row."""
 
 
 def _decode(path: Path, data: bytes) -> str:
@@ -107,6 +109,7 @@ def read_texts(
     *,
     text_col: str = "text",
     label_col: str | None = None,
+    user_col: str | None = None,
     max_chars: int = 10_000,
 ) -> TextTable:
     """Read the texts (and labels) of a CSV, JSONL or Parquet file.
@@ -125,6 +128,10 @@ def read_texts(
         _rows_text(_column(path, frame, label_col, "--label-col"))
         if label_col is not None else [None] * len(texts)
     )
+    user_ids = (
+        _rows_text(_column(path, frame, user_col, "--user-col"))
+        if user_col is not None else [None] * len(texts)
+    )
     empty = [i + 1 for i, t in enumerate(texts) if t is None]
     if empty:
         raise ImportFileError(f"{path}: empty text in row(s) {_describe(empty)}")
@@ -136,5 +143,5 @@ def read_texts(
         )
     return TextTable(
         path=path, texts=[t for t in texts if t is not None], labels=labels,
-        labeled=label_col is not None,
+        labeled=label_col is not None, user_ids=user_ids,
     )

@@ -96,3 +96,16 @@ def test_export_round_trips_provenance(engine, encoder, tmp_path, fmt):
         back = (pd.read_csv(out) if fmt == "csv" else pd.read_parquet(out)).to_dict("records")
     assert len(back) == 5
     assert {r["source"] for r in back} == {"import"}
+
+
+def test_end_user_ids_are_stored_pseudonymised(engine, encoder, tmp_path):
+    make_task(engine)
+    rows = [dict(r, user=f"user-{i % 2}@example.com") for i, r in enumerate(SAMPLE_ROWS)]
+    _import(engine, encoder, write_jsonl(tmp_path / "a.jsonl", rows), user_col="user",
+            pseudonym_key="k1")
+    with session_scope(engine) as session:
+        from storage.repositories import items as item_repo
+
+        stored = [i.end_user_id for i in item_repo.list_for_task(session=session, task_id=1)]
+    assert len(set(stored)) == 2 and all(len(s) == 32 for s in stored)
+    assert not any("example.com" in s for s in stored)
