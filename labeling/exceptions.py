@@ -23,3 +23,7 @@ class AuthenticationError(LabelingError):
 
 class AccountError(LabelingError):
     """An account cannot be created or changed as asked."""
+
+
+class EmptyPoolError(LabelingError):
+    """No unlabeled items are left to pick from."""

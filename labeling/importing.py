@@ -54,16 +54,23 @@ def import_file(
     user_col: str | None = None,
     pseudonym_key: str = "",
     allow_new_labels: bool = False,
+    gold: bool = False,
     actor: str = "cli",
     max_chars: int = 10_000,
     progress: ProgressCallback | None = None,
 ) -> ImportSummary:
-    """Import ``path`` into the task; raise ``LabelingError`` and write nothing on bad input."""
+    """Import ``path`` into the task; raise ``LabelingError`` and write nothing on bad input.
+
+    With ``gold``, the file's labels become the items' known answers (gold items), which raters
+    label unannounced and are scored against; they are never training labels.
+    """
     path = Path(path)
     with session_scope(engine) as session:
         task = get_task(session=session, name=task_name)
         table = read_texts(path, text_col=text_col, label_col=label_col, user_col=user_col,
                            max_chars=max_chars)
+        if gold and not any(label is not None for label in table.labels):
+            raise ImportFileError(f"{path}: a gold import needs labels (--label-col)")
         unknown = _unknown_labels(table, task.labels)
         if unknown and not allow_new_labels:
             raise ImportFileError(
@@ -78,7 +85,7 @@ def import_file(
         if unknown:
             add_labels(session=session, task=task, new_labels=unknown, actor=actor)
         summary = _write(session=session, task=task, table=table, vectors=vectors,
-                         encoder=encoder, actor=actor, pseudonym_key=pseudonym_key)
+                         encoder=encoder, actor=actor, pseudonym_key=pseudonym_key, gold=gold)
     return ImportSummary(
         task=task_name, rows=len(table.texts), items_added=summary[0], labels_added=summary[1],
         vectors_added=len(vectors), new_labels_in_set=tuple(unknown),
@@ -86,13 +93,13 @@ def import_file(
 
 
 def _write(
-    *, session, task, table: TextTable, vectors, encoder, actor, pseudonym_key: str
+    *, session, task, table: TextTable, vectors, encoder, actor, pseudonym_key: str, gold: bool
 ) -> tuple[int, int]:
     users = [None if u is None else pseudonymise(u, key=pseudonym_key) for u in table.user_ids]
     added = add_texts(
         session=session, task=task, texts=table.texts, labels=table.labels,
         source=f"import:{table.path.name}", encoder=encoder, vectors=vectors,
-        label_detail=table.path.name, end_user_ids=users,
+        label_detail=table.path.name, end_user_ids=users, gold=gold,
     )
     if added.items_added or added.labels_added:
         record = imports.add(session=session, record=ImportRecord(

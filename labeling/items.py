@@ -40,6 +40,7 @@ def add_texts(
     vectors: dict[str, bytes],
     label_detail: str | None = None,
     end_user_ids: Sequence[str | None] | None = None,
+    gold: bool = False,
 ) -> AddedTexts:
     """Add the texts not yet in the task, their ``vectors``, and labels not yet imported.
 
@@ -58,6 +59,11 @@ def add_texts(
                               "end_user_id": user, "opted_out": False})
     item_repo.add_many(session=session, rows=new_items)
     ids = item_repo.ids_by_hash(session=session, task_id=task.id, hashes=hashes)
+    if gold:
+        answers = {ids[d]: v for d, v in zip(hashes, labels, strict=True) if v is not None}
+        changed = item_repo.set_gold(session=session, answers=answers)
+        embeddings.store_vectors(session=session, encoder=encoder, vectors=vectors)
+        return AddedTexts(ids=ids, items_added=len(new_items), labels_added=changed)
     existing = label_repo.import_label_pairs(
         session=session, task_id=task.id, item_ids=list(ids.values())
     )

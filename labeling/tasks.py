@@ -105,3 +105,85 @@ def add_labels(*, session: Session, task: Task, new_labels: list[str], actor: st
     session.add(task)
     audit.record(session=session, actor=actor, action="task.add_labels", entity="task",
                  entity_id=task.id, before={"labels": before}, after={"labels": task.labels})
+
+
+SETTINGS_RULES: dict[str, tuple[type, float, float]] = {
+    "overlap_k": (int, 1, 20),
+    "gold_share": (float, 0.0, 0.5),
+    "lease_seconds": (int, 30, 7 * 24 * 3600),
+    "batch_size": (int, 1, 1000),
+    "agreement_threshold": (float, -1.0, 1.0),
+    "confidence_threshold": (float, 0.0, 1.0),
+}
+
+
+def _checked_setting(name: str, value: Any) -> Any:
+    if name == "show_suggestions":
+        return bool(value)
+    if name == "strategy":
+        from labeling.active_learning import get_strategy
+
+        get_strategy(str(value))  # ValueError lists the valid names
+        return str(value)
+    if name not in SETTINGS_RULES:
+        valid = ", ".join([*SETTINGS_RULES, "strategy", "show_suggestions"])
+        raise TaskDefinitionError(f"unknown setting {name!r}; settings: {valid}")
+    kind, low, high = SETTINGS_RULES[name]
+    try:
+        converted = kind(value)
+    except (TypeError, ValueError):
+        raise TaskDefinitionError(f"{name} must be a number") from None
+    if not low <= converted <= high:
+        raise TaskDefinitionError(f"{name} must be between {low:g} and {high:g}")
+    return converted
+
+
+def update_settings(
+    *, session: Session, task_name: str, changes: dict[str, Any], actor: str
+) -> Task:
+    """Change queue settings of a task (all or none), audited with before and after."""
+    task = get_task(session=session, name=task_name)
+    checked = {name: _checked_setting(name, value) for name, value in changes.items()}
+    before = {name: getattr(task, name) for name in checked}
+    for name, value in checked.items():
+        setattr(task, name, value)
+    session.add(task)
+    audit.record(session=session, actor=actor, action="task.settings", entity="task",
+                 entity_id=task.id, before=before, after=checked)
+    return task
+
+
+def save_guideline(
+    *, session: Session, task_name: str, text: str, actor: str, actor_id: int | None = None
+) -> int:
+    """Store ``text`` as the task's next guideline version; return the version number."""
+    if not text.strip():
+        raise TaskDefinitionError("a guideline cannot be empty")
+    task = get_task(session=session, name=task_name)
+    latest = task_repo.latest_guideline(session=session, task_id=task.id)
+    if latest is not None and latest.text == text:
+        return latest.version
+    guideline = task_repo.add_guideline(session=session, task_id=task.id, text=text,
+                                        created_by=actor_id)
+    audit.record(session=session, actor=actor, action="task.guideline", entity="task",
+                 entity_id=task.id, after={"version": guideline.version})
+    return guideline.version
+
+
+def mark_gold(
+    *, session: Session, task_name: str, item_id: int, answer: str | None, actor: str
+) -> None:
+    """Make an item gold with ``answer`` as its known label (``None`` unmarks it)."""
+    from storage.models import Item
+
+    task = get_task(session=session, name=task_name)
+    item = session.get(Item, item_id)
+    if item is None or item.task_id != task.id:
+        raise TaskDefinitionError(f"no item {item_id} in task {task_name!r}")
+    if answer is not None and answer not in task.labels:
+        raise TaskDefinitionError(f"{answer!r} is not a label of task {task_name!r}")
+    before = item.gold_label
+    item.gold_label = answer
+    session.add(item)
+    audit.record(session=session, actor=actor, action="item.gold", entity="item",
+                 entity_id=item_id, before={"gold_label": before}, after={"gold_label": answer})

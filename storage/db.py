@@ -28,13 +28,23 @@ class DatabaseError(RuntimeError):
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    # Autocommit mode: lets us issue BEGIN IMMEDIATE ourselves where a write lock is needed.
+    # Driver-level autocommit: SQLAlchemy's "begin" event below issues BEGIN itself, so a unit
+    # of work that must hold the write lock from its first read can ask for BEGIN IMMEDIATE.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(connection) -> None:
+    immediate = connection.get_execution_options().get(IMMEDIATE_OPTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+IMMEDIATE_OPTION = "workbench_write_lock"
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -47,6 +57,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}
         )
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True)
 
@@ -59,6 +70,24 @@ def is_sqlite(engine: Engine) -> bool:
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One unit of work: commits on success, rolls back on any error."""
     with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+@contextmanager
+def write_scope(engine: Engine) -> Iterator[Session]:
+    """A unit of work that decides from what it reads (hand out, submit, promote).
+
+    On SQLite it takes the database's write lock at BEGIN (``BEGIN IMMEDIATE``), so two such
+    units never interleave. On PostgreSQL it is an ordinary transaction in which the caller locks
+    the rows it decides on (``SELECT ... FOR UPDATE [SKIP LOCKED]``).
+    """
+    with Session(engine, expire_on_commit=False) as session:
+        session.connection(execution_options={IMMEDIATE_OPTION: True})
         try:
             yield session
             session.commit()

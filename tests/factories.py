@@ -53,3 +53,28 @@ def snapshot(engine: Engine) -> dict[str, list[tuple]]:
             rows = connection.execute(select(table)).all()
             out[name] = sorted(tuple(map(repr, row)) for row in rows)
     return out
+
+
+MOODS = ["sad", "happy", "calm", "angry", "dreamy", "dark"]
+ACTIVITIES = ["running", "cooking", "studying", "driving"]
+
+
+def make_queue_task(engine: Engine, encoder, tmp_path: Path, *, n_items: int = 24,
+                    batch_size: int = 5, k: int = 2) -> None:
+    """A music task with ``n_items`` unlabeled prompts and queue settings for tests."""
+    from labeling.importing import import_file
+    from labeling.tasks import update_settings
+    from storage.models import Task
+
+    labels = ("mood", "workout", "sleep", "out_of_scope")
+    with session_scope(engine) as session:
+        create_task(session=session, name="music", kind="intent", labels=list(labels),
+                    oos_label="out_of_scope",
+                    slot_schema={"mood": {"values": MOODS}, "duration": {"values": None}})
+        update_settings(session=session, task_name="music", actor="test", changes={
+            "batch_size": batch_size, "overlap_k": k, "gold_share": 0.0, "strategy": "margin",
+        })
+    texts = [f"{MOODS[i % 6]} songs for {ACTIVITIES[i % 4]} number {i}" for i in range(n_items)]
+    path = write_jsonl(tmp_path / "pool.jsonl", [{"text": t} for t in texts])
+    import_file(engine=engine, task_name="music", path=path, encoder=encoder)
+    assert Task  # imported for type checkers

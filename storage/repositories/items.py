@@ -32,3 +32,15 @@ def add_many(*, session: Session, rows: Sequence[dict[str, Any]]) -> None:
 
 def list_for_task(*, session: Session, task_id: int) -> list[Item]:
     return list(session.exec(select(Item).where(Item.task_id == task_id).order_by(Item.id)))
+
+
+def set_gold(*, session: Session, answers: dict[int, str]) -> int:
+    """Set the known answer of each item id; return how many changed."""
+    changed = 0
+    for item_id, answer in answers.items():
+        item = session.get(Item, item_id)
+        if item is not None and item.gold_label != answer:
+            item.gold_label = answer
+            session.add(item)
+            changed += 1
+    return changed

@@ -65,3 +65,22 @@ def export_rows(*, session: Session, task_id: int) -> list[dict[str, Any]]:
             "superseded": label.superseded,
         })
     return rows
+
+
+def live_votes(*, session: Session, task_id: int) -> list[tuple[int, int | None, str, str]]:
+    """(item id, rater id, value, source) of every live label: not unsure, not superseded."""
+    statement = select(Label.item_id, Label.rater_id, Label.value, Label.source).where(
+        Label.task_id == task_id, Label.unsure == False,  # noqa: E712
+        Label.superseded == False,  # noqa: E712
+    ).order_by(Label.item_id, Label.id)
+    return [(i, r, v, str(s)) for i, r, v, s in session.exec(statement)]
+
+
+def get(*, session: Session, label_id: int) -> Label | None:
+    return session.get(Label, label_id)
+
+
+def add(*, session: Session, label: Label) -> Label:
+    session.add(label)
+    session.flush()
+    return label

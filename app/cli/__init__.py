@@ -1,0 +1,26 @@
+"""The ``workbench`` command line: init, tasks, import, export, accounts, the loop, serve.
+
+Every command turns the services' typed errors into one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from app.cli import accounts, data, loop, serve
+
+app = typer.Typer(help="Prompt Workbench: label, measure and serve prompt classifiers.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+task_app = typer.Typer(help="Create, list and configure tasks.", no_args_is_help=True)
+account_app = typer.Typer(help="Create and list accounts.", no_args_is_help=True)
+app.add_typer(task_app, name="task")
+app.add_typer(account_app, name="account")
+
+data.register(app, task_app)
+loop.register(app, task_app)
+accounts.register(account_app)
+serve.register(app)
+
+
+def main() -> None:
+    app()

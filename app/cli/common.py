@@ -1,0 +1,74 @@
+"""Helpers shared by the CLI's commands: error handling, settings, engine, encoder, progress."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy.engine import Engine
+from tqdm import tqdm
+
+from labeling.embeddings import Encoder, make_encoder
+from labeling.exceptions import LabelingError
+from storage.db import DatabaseError, check_schema, make_engine
+from storage.settings import Settings, SettingsError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=1)
+
+
+def friendly(func: F) -> F:
+    """Turn our typed errors into one clear line on stderr and exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (LabelingError, DatabaseError, SettingsError, ValueError) as exc:
+            raise _fail(str(exc)) from None
+        except ValidationError as exc:
+            raise _fail(f"bad settings: {exc.errors()[0]['msg']}") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def settings() -> Settings:
+    return Settings()
+
+
+def engine(*, migrated: bool = True) -> Engine:
+    """The configured database; by default refused unless it is migrated."""
+    result = make_engine(settings().resolved_database_url)
+    if migrated:
+        check_schema(result)
+    return result
+
+
+def encoder(name: str | None) -> Encoder:
+    return make_encoder(name or settings().encoder)
+
+
+def progress(description: str) -> Callable[[int, int], None]:
+    bar = tqdm(desc=description, unit="text", file=sys.stderr, disable=None)
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+EncoderOption = Annotated[
+    str | None, typer.Option("--encoder", help="minilm or hashing (default: WORKBENCH_ENCODER)")
+]

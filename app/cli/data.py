@@ -1,0 +1,124 @@
+"""Data commands: init, task create/list, import, export."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.cli import common
+from labeling import exporting, importing
+from labeling import tasks as task_service
+from labeling.exceptions import LabelingError
+from storage.db import migrate, session_scope
+from storage.repositories import summary
+from storage.repositories import tasks as task_repo
+
+
+def init(
+    demo: Annotated[bool, typer.Option("--demo", help="Add the demo project if empty.")] = False,
+    encoder: common.EncoderOption = None,
+) -> None:
+    """Create or migrate the database; with --demo, fill an empty one with the demo project."""
+    engine = common.engine(migrated=False)
+    migrate(engine)
+    typer.echo(f"database ready: {engine.url.render_as_string(hide_password=True)}")
+    if not demo:
+        return
+    with session_scope(engine) as session:
+        has_tasks = bool(task_repo.list_tasks(session=session))
+    if has_tasks:
+        typer.echo("demo: the database has tasks already; left as it is")
+        return
+    from app.demo import seed_demo  # loads the demo content only when asked
+
+    counts = seed_demo(engine=engine, encoder=common.encoder(encoder),
+                       progress=common.progress("embedding"))
+    typer.echo("demo: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+def task_create(
+    name: str,
+    kind: Annotated[str, typer.Option(help="intent or safety")],
+    labels: Annotated[str, typer.Option(help="a,b,c or a file (one label a line, or JSON)")],
+    oos_label: Annotated[str | None, typer.Option(help="the out-of-scope label (intent)")] = None,
+    guideline: Annotated[Path | None, typer.Option(help="a Markdown file")] = None,
+    ordered: Annotated[bool, typer.Option(help="the labels form an ordered scale")] = False,
+) -> None:
+    """Create a task with its label set (and first guideline version)."""
+    label_list = task_service.parse_labels(labels)
+    text = None
+    if guideline is not None:
+        if not guideline.is_file():
+            raise LabelingError(f"guideline file not found: {guideline}")
+        text = guideline.read_text(encoding="utf-8")
+    with session_scope(common.engine()) as session:
+        task = task_service.create_task(
+            session=session, name=name, kind=kind, labels=label_list, guideline=text,
+            oos_label=oos_label, ordered=ordered, actor=getpass.getuser(),
+        )
+        typer.echo(f"created task {task.name} ({task.kind}) with {len(task.labels)} labels")
+
+
+def task_list() -> None:
+    """List the tasks with their counts."""
+    with session_scope(common.engine()) as session:
+        rows = summary.per_task(session=session)
+    for row in rows:
+        typer.echo("\t".join(f"{k}={v}" for k, v in row.items()))
+
+
+def import_(
+    file: Path,
+    task: Annotated[str, typer.Option(help="the task to import into")],
+    text_col: Annotated[str, typer.Option(help="column with the prompt text")] = "text",
+    label_col: Annotated[str | None, typer.Option(help="column with labels")] = None,
+    user_col: Annotated[
+        str | None, typer.Option(help="column with end-user ids (stored pseudonymised)")
+    ] = None,
+    add_labels: Annotated[bool, typer.Option(help="add unknown labels to the task")] = False,
+    gold: Annotated[bool, typer.Option(help="the labels are known answers (gold items)")] = False,
+    encoder: common.EncoderOption = None,
+) -> None:
+    """Import prompts (CSV, JSONL or Parquet), with labels if the file has them."""
+    settings = common.settings()
+    result = importing.import_file(
+        engine=common.engine(), task_name=task, path=file, encoder=common.encoder(encoder),
+        text_col=text_col, label_col=label_col, user_col=user_col,
+        pseudonym_key=settings.secret_key, allow_new_labels=add_labels, gold=gold,
+        actor=getpass.getuser(), max_chars=settings.max_text_chars,
+        progress=common.progress("embedding"),
+    )
+    typer.echo(
+        f"{file}: {result.rows} rows, {result.items_added} new items, "
+        + (f"{result.labels_added} gold answers set, " if gold
+           else f"{result.labels_added} new labels, ")
+        + f"{result.vectors_added} new vectors"
+        + (f"; labels added to the task: {', '.join(result.new_labels_in_set)}"
+           if result.new_labels_in_set else "")
+    )
+
+
+def export(
+    task: Annotated[str, typer.Option(help="the task to export")],
+    format: Annotated[str, typer.Option("--format", help="csv, jsonl or parquet")] = "jsonl",
+    out: Annotated[Path | None, typer.Option(help="file to write (default: stdout)")] = None,
+) -> None:
+    """Export every label of a task with its provenance."""
+    with session_scope(common.engine()) as session:
+        rows = exporting.label_rows(session=session, task_name=task)
+    exporting.write_rows(rows, fmt=format, out=out)
+    if out is not None:
+        typer.echo(f"wrote {len(rows)} labels to {out}", err=True)
+
+
+
+
+def register(app: typer.Typer, task_app: typer.Typer) -> None:
+    app.command()(common.friendly(init))
+    task_app.command("create")(common.friendly(task_create))
+    task_app.command("list")(common.friendly(task_list))
+    app.command("import")(common.friendly(import_))
+    app.command()(common.friendly(export))

@@ -1,0 +1,134 @@
+"""Loop commands: task settings, guidelines and gold; retrain; simulate."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.cli import common
+from labeling import tasks as task_service
+from labeling.exceptions import LabelingError
+from storage.db import session_scope, write_scope
+from storage.repositories import tasks as task_repo
+
+
+def task_show(name: str) -> None:
+    """Show a task's labels, queue settings and current guideline version."""
+    with session_scope(common.engine()) as session:
+        task = task_service.get_task(session=session, name=name)
+        guideline = task_repo.latest_guideline(session=session, task_id=task.id)
+        fields = task.model_dump(exclude={"slot_schema", "id", "created_at"})
+    for key, value in fields.items():
+        typer.echo(f"{key}\t{value}")
+    typer.echo(f"guideline_version\t{guideline.version if guideline else None}")
+
+
+def task_set(
+    name: str,
+    overlap_k: Annotated[int | None, typer.Option(help="distinct raters per item")] = None,
+    gold_share: Annotated[float | None, typer.Option(help="share of gold items, 0-0.5")] = None,
+    lease_seconds: Annotated[int | None, typer.Option(help="how long an item is held")] = None,
+    strategy: Annotated[str | None, typer.Option(help="query strategy")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="items selected per batch")] = None,
+    suggestions: Annotated[
+        bool | None, typer.Option("--suggestions/--no-suggestions",
+                                  help="show raters the model's suggestion")
+    ] = None,
+) -> None:
+    """Change a task's queue settings."""
+    changes = {
+        "overlap_k": overlap_k, "gold_share": gold_share, "lease_seconds": lease_seconds,
+        "strategy": strategy, "batch_size": batch_size, "show_suggestions": suggestions,
+    }
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if not changes:
+        raise LabelingError("nothing to change: give at least one option (see --help)")
+    with write_scope(common.engine()) as session:
+        task_service.update_settings(session=session, task_name=name, changes=changes,
+                                     actor=getpass.getuser())
+    typer.echo(f"{name}: " + ", ".join(f"{k}={v}" for k, v in changes.items()))
+
+
+def task_guideline(
+    name: str,
+    file: Annotated[Path, typer.Option("--file", help="Markdown file with the new guideline")],
+) -> None:
+    """Save a new guideline version (labels keep the version they were made under)."""
+    if not file.is_file():
+        raise LabelingError(f"guideline file not found: {file}")
+    text = file.read_text(encoding="utf-8")
+    with write_scope(common.engine()) as session:
+        version = task_service.save_guideline(session=session, task_name=name, text=text,
+                                              actor=getpass.getuser())
+    typer.echo(f"{name}: guideline version {version}")
+
+
+def retrain(
+    task: Annotated[str, typer.Option(help="the task to retrain")],
+    encoder: common.EncoderOption = None,
+) -> None:
+    """Retrain the task's classifier on its settled labels; the queue then uses it."""
+    from labeling.training import retrain as retrain_task
+
+    settings = common.settings()
+    result = retrain_task(engine=common.engine(), task_name=task,
+                          encoder=common.encoder(encoder), models_dir=settings.models_dir,
+                          actor=getpass.getuser())
+    typer.echo(f"{task}: model v{result.version} trained on {result.n_train} labels "
+               f"({len(result.classes)} classes) in {result.seconds:.1f} s; serving")
+
+
+def _int_list(value: str, option: str) -> list[int]:
+    try:
+        return [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise LabelingError(f"{option} takes whole numbers separated by commas") from None
+
+
+def simulate(
+    data: Annotated[Path, typer.Option(help="labeled pool file (JSONL or CSV)")],
+    test: Annotated[Path, typer.Option(help="labeled test file")],
+    strategy: Annotated[str, typer.Option(help="strategies, comma-separated")] = "margin",
+    baseline: Annotated[str, typer.Option(help="the baseline strategy")] = "random",
+    seed_size: Annotated[int, typer.Option(help="random seed labels")] = 150,
+    batch: Annotated[int, typer.Option(help="labels per round")] = 150,
+    budgets: Annotated[str, typer.Option(help="label budgets, comma-separated")] = "600,1500",
+    seeds: Annotated[str, typer.Option(help="random seeds, comma-separated")] = "0,1,2",
+    out: Annotated[Path, typer.Option(help="folder for the CSVs and the chart")] = Path("sim"),
+    text_col: Annotated[str, typer.Option(help="text column")] = "text",
+    label_col: Annotated[str, typer.Option(help="label column")] = "label",
+    encoder: common.EncoderOption = None,
+) -> None:
+    """Replay active learning on a labeled file and write each strategy's learning curve."""
+    from labeling import embeddings
+    from labeling.simulation import read_labeled_file, summarise, write_outputs
+    from labeling.simulation import simulate as run
+
+    pool_texts, pool_labels = read_labeled_file(data, text_col=text_col, label_col=label_col)
+    test_texts, test_labels = read_labeled_file(test, text_col=text_col, label_col=label_col)
+    chosen_encoder = common.encoder(encoder)
+    with session_scope(common.engine()) as session:
+        progress = common.progress("embedding")
+        X_pool = embeddings.embed_texts(session=session, encoder=chosen_encoder,
+                                        texts=pool_texts, progress=progress)
+        X_test = embeddings.embed_texts(session=session, encoder=chosen_encoder,
+                                        texts=test_texts)
+    strategies = list(dict.fromkeys([*strategy.split(","), baseline]))
+    runs = run(X_pool=X_pool, y_pool=pool_labels, X_test=X_test, y_test=test_labels,
+               strategies=[s.strip() for s in strategies if s.strip()], seed_size=seed_size,
+               batch=batch, budgets=_int_list(budgets, "--budgets"),
+               seeds=_int_list(seeds, "--seeds"))
+    paths = write_outputs(runs, out)
+    typer.echo(summarise(runs).to_string(index=False))
+    typer.echo("wrote " + ", ".join(str(p) for p in paths.values()), err=True)
+
+
+def register(app: typer.Typer, task_app: typer.Typer) -> None:
+    task_app.command("show")(common.friendly(task_show))
+    task_app.command("set")(common.friendly(task_set))
+    task_app.command("guideline")(common.friendly(task_guideline))
+    app.command()(common.friendly(retrain))
+    app.command()(common.friendly(simulate))

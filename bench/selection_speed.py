@@ -1,0 +1,104 @@
+"""Selection speed: time and peak memory to pick the next batch of 20 with each query strategy.
+
+    python bench/selection_speed.py [--sizes 100000 1000000] [--strategies margin ...]
+
+The pool is random unit vectors (384-d float32, like MiniLM's), the model a logistic regression
+(``make_classifier``) fitted on 3,000 labeled rows of 150 classes. Timing is wall-clock for one
+``select`` call after one warm-up call on a small pool. Memory is the peak of Python-traced
+allocations during the call (``tracemalloc``; NumPy reports its buffers to it), above what was
+allocated before: the pool itself is not counted. BLAS work buffers are not traced.
+Goals (issue): margin from 100,000 items <= 0.5 s, from 1,000,000 items <= 5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import tracemalloc
+
+import numpy as np
+
+from labeling.active_learning import STRATEGIES, get_strategy
+from labeling.classifier import make_classifier
+
+DIM = 384
+N_CLASSES = 150
+N_LABELED = 3_000
+BATCH = 20
+GOALS = {100_000: 0.5, 1_000_000: 5.0}
+
+
+def unit_vectors(n: int, *, rng: np.random.Generator) -> np.ndarray:
+    """``n`` random unit vectors of dimension ``DIM`` in float32, built in chunks."""
+    out = np.empty((n, DIM), dtype=np.float32)
+    for start in range(0, n, 100_000):
+        block = rng.standard_normal((min(100_000, n - start), DIM), dtype=np.float32)
+        block /= np.linalg.norm(block, axis=1, keepdims=True)
+        out[start : start + len(block)] = block
+    return out
+
+
+def labeled_set(*, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """3,000 rows of 150 classes: noisy copies of 150 class centres, so the model is not trivial."""
+    centres = unit_vectors(N_CLASSES, rng=rng)
+    y = np.arange(N_LABELED) % N_CLASSES
+    X = centres[y] + 0.08 * rng.standard_normal((N_LABELED, DIM), dtype=np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    return X, np.array([f"intent_{k:03d}" for k in y], dtype=object)
+
+
+def measure(name: str, *, model, pool, X_lab, y_lab) -> tuple[float, float]:
+    """Seconds and peak traced MiB of one ``select`` of ``BATCH`` items."""
+    strategy = get_strategy(name)
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    start = time.perf_counter()
+    selection = strategy.select(model=model, X_pool=pool, n_instances=BATCH, X_labeled=X_lab,
+                                y_labeled=y_lab, rng=np.random.default_rng(0))
+    seconds = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    assert len(np.unique(selection.indices)) == BATCH
+    return seconds, peak / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES),
+                        choices=list(STRATEGIES))
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(0)
+    X_lab, y_lab = labeled_set(rng=rng)
+    start = time.perf_counter()
+    model = make_classifier(seed=0).fit(X_lab, list(y_lab))
+    print(f"model: {model!r}, fitted on {N_LABELED:,} x {DIM} with {N_CLASSES} classes "
+          f"in {time.perf_counter() - start:.2f} s")
+    warm = unit_vectors(2_000, rng=rng)
+    for name in args.strategies:  # warm-up: imports, BLAS threads, first-call costs
+        get_strategy(name).select(model=model, X_pool=warm, n_instances=BATCH, X_labeled=X_lab,
+                                  y_labeled=y_lab, rng=np.random.default_rng(0))
+
+    results: dict[tuple[int, str], float] = {}
+    print(f"\n{'pool':>10}  {'strategy':<17}{'seconds':>9}{'peak MiB (tracemalloc)':>25}")
+    for size in args.sizes:
+        pool = unit_vectors(size, rng=rng)
+        for name in args.strategies:
+            seconds, peak = measure(name, model=model, pool=pool, X_lab=X_lab, y_lab=y_lab)
+            results[size, name] = seconds
+            print(f"{size:>10,}  {name:<17}{seconds:>9.3f}{peak:>25.1f}", flush=True)
+        del pool
+
+    print()
+    for size, goal in GOALS.items():
+        if (size, "margin") in results:
+            label = f"{size // 1000}k" if size < 1_000_000 else f"{size // 1_000_000}M"
+            seconds = results[size, "margin"]
+            verdict = "met" if seconds <= goal else "NOT met"
+            print(f"{label} margin: {seconds:.3f} s (goal <= {goal:g} s): {verdict}")
+
+
+if __name__ == "__main__":
+    main()

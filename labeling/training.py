@@ -1,0 +1,117 @@
+"""Retraining a task's classifier on its settled labels, as a new registry version.
+
+Settled, for now: an item labeled by at least k raters with a strict majority, or an item with
+an imported label (imports count as settled). Gold items never enter the training set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from labeling import embeddings
+from labeling.aggregation import majority_vote
+from labeling.classifier import make_classifier
+from labeling.embeddings import Encoder
+from labeling.exceptions import LabelingError
+from labeling.registry import save_model
+from labeling.tasks import get_task
+from storage.db import session_scope, write_scope
+from storage.models import ModelVersion, Task
+from storage.repositories import audit
+from storage.repositories import items as item_repo
+from storage.repositories import labels as label_repo
+from storage.repositories import models as model_repo
+
+
+class TrainingError(LabelingError):
+    """Not enough settled labels to train on."""
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    item_ids: list[int]
+    texts: list[str]
+    labels: list[str]
+
+    def snapshot_hash(self) -> str:
+        pairs = sorted(zip(self.item_ids, self.labels, strict=True))
+        return hashlib.sha256(json.dumps(pairs).encode()).hexdigest()
+
+
+def settled_labels(*, session: Session, task: Task) -> dict[int, str]:
+    """Item id → settled label (majority of ≥ k raters, or imported), gold items left out."""
+    votes = label_repo.live_votes(session=session, task_id=task.id)
+    rater_votes = [(i, v) for i, _, v, s in votes if s == "rater"]
+    import_votes = [(i, v) for i, _, v, s in votes if s == "import"]
+    settled = {
+        item: c.value for item, c in majority_vote(import_votes).items() if c.value is not None
+    }
+    for item, consensus in majority_vote(rater_votes).items():
+        if consensus.value is not None and consensus.n_votes >= task.overlap_k:
+            settled[item] = consensus.value
+    return settled
+
+
+def training_set(*, session: Session, task: Task) -> TrainingSet:
+    settled = settled_labels(session=session, task=task)
+    items = {i.id: i for i in item_repo.list_for_task(session=session, task_id=task.id)}
+    ids = sorted(i for i in settled if i in items and items[i].gold_label is None)
+    return TrainingSet(item_ids=ids, texts=[items[i].text for i in ids],
+                       labels=[settled[i] for i in ids])
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    task: str
+    version: int
+    n_train: int
+    classes: list[str]
+    seconds: float
+    serving: bool
+
+
+def retrain(
+    *, engine: Engine, task_name: str, encoder: Encoder, models_dir: Path, actor: str,
+    seed: int = 0,
+) -> TrainedModel:
+    """Train on the settled labels, store the model as a new version and serve it."""
+    start = time.perf_counter()
+    with session_scope(engine) as session:
+        task = get_task(session=session, name=task_name)
+        data = training_set(session=session, task=task)
+        if len(set(data.labels)) < 2:
+            raise TrainingError(
+                f"task {task_name!r} has {len(data.labels)} settled labels in "
+                f"{len(set(data.labels))} classes; training needs at least two classes"
+            )
+        X = embeddings.embed_texts(session=session, encoder=encoder, texts=data.texts)
+    model = make_classifier(seed=seed)
+    model.fit(X, np.asarray(data.labels, dtype=object))
+    with write_scope(engine) as session:
+        task = get_task(session=session, name=task_name)
+        version = model_repo.next_version(session=session, task_id=task.id)
+        path = models_dir / task.name / f"v{version}.skops"
+        file_hash = save_model(model, path)
+        parent = model_repo.serving(session=session, task_id=task.id)
+        counts = {c: data.labels.count(c) for c in sorted(set(data.labels))}
+        registered = model_repo.add(session=session, model=ModelVersion(
+            task_id=task.id, version=version, label_snapshot_hash=data.snapshot_hash(),
+            file_path=str(path.resolve()), file_hash=file_hash, trained_by=actor,
+            parent_id=parent.id if parent else None,
+            settings={"classifier": type(model).__name__, "encoder": encoder.name, "seed": seed},
+            metrics={"n_train": len(data.labels), "class_counts": counts},
+        ))
+        model_repo.set_serving(session=session, task_id=task.id, model_id=registered.id)
+        audit.record(session=session, actor=actor, action="model.train", entity="modelversion",
+                     entity_id=registered.id, after={"task": task.name, "version": version,
+                                                     "n_train": len(data.labels)})
+    return TrainedModel(task=task_name, version=version, n_train=len(data.labels),
+                        classes=sorted(counts), seconds=time.perf_counter() - start, serving=True)

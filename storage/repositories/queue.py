@@ -1,0 +1,186 @@
+"""Queries of the labeling queue: selections, leases and the counts that bound them.
+
+An item's *load* is the number of distinct raters holding a live label (not unsure, not
+superseded) plus the live leases on it; the queue hands an item out only while its load is
+below the task's overlap k.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, distinct, exists, func, insert, not_, or_, update
+from sqlmodel import Session, select
+
+from storage.models import Assignment, Item, Label, LabelSource, Selection
+
+LEASED = "leased"
+
+
+def _live_labels(item_id_column) -> Any:
+    return (
+        select(func.count(distinct(Label.rater_id)))
+        .where(Label.item_id == item_id_column, Label.source == LabelSource.rater,
+               not_(Label.unsure), not_(Label.superseded))
+        .scalar_subquery()
+    )
+
+
+def _live_leases(item_id_column) -> Any:
+    return (
+        select(func.count())
+        .select_from(Assignment)
+        .where(Assignment.item_id == item_id_column, Assignment.status == LEASED)
+        .scalar_subquery()
+    )
+
+
+def expire_leases(*, session: Session, task_id: int, now: datetime) -> int:
+    result = session.execute(
+        update(Assignment)
+        .where(Assignment.task_id == task_id, Assignment.status == LEASED,
+               Assignment.expires_at < now)
+        .values(status="expired")
+    )
+    return result.rowcount or 0
+
+
+def open_lease(*, session: Session, task_id: int, rater_id: int) -> Assignment | None:
+    statement = select(Assignment).where(
+        Assignment.task_id == task_id, Assignment.rater_id == rater_id,
+        Assignment.status == LEASED,
+    ).order_by(Assignment.id)
+    return session.exec(statement).first()
+
+
+def _not_seen_by(rater_id: int) -> Any:
+    labeled = exists().where(Label.item_id == Item.id, Label.rater_id == rater_id)
+    held = exists().where(Assignment.item_id == Item.id, Assignment.rater_id == rater_id)
+    return and_(not_(labeled), not_(held))
+
+
+def candidate_items(
+    *, session: Session, task_id: int, rater_id: int, k: int, limit: int, lock: bool
+) -> list[tuple[int, int]]:
+    """(item id, selection id) pairs the rater may take, oldest batch and best score first.
+
+    With ``lock`` (PostgreSQL) the item rows are locked ``FOR UPDATE SKIP LOCKED``, so two
+    raters never decide on the same row at once.
+    """
+    statement = (
+        select(Item.id, Selection.id)
+        .join(Selection, and_(Selection.item_id == Item.id, Selection.active))
+        .where(Selection.task_id == task_id, Item.gold_label.is_(None),  # type: ignore[union-attr]
+               not_(Item.opted_out), _not_seen_by(rater_id),
+               _live_labels(Item.id) + _live_leases(Item.id) < k)
+        .order_by(Selection.created_at, Selection.score.desc().nulls_last(), Item.id)  # type: ignore[union-attr]
+        .limit(limit)
+    )
+    if lock:
+        statement = statement.with_for_update(of=Item, skip_locked=True)
+    return [(i, s) for i, s in session.exec(statement)]
+
+
+def gold_candidates(
+    *, session: Session, task_id: int, rater_id: int, limit: int, lock: bool
+) -> list[int]:
+    """Gold items the rater has not seen (gold is shown to every rater, not capped by k)."""
+    statement = (
+        select(Item.id)
+        .where(Item.task_id == task_id, Item.gold_label.is_not(None),  # type: ignore[union-attr]
+               _not_seen_by(rater_id))
+        .order_by(Item.id)
+        .limit(limit)
+    )
+    if lock:
+        statement = statement.with_for_update(skip_locked=True)
+    return list(session.exec(statement))
+
+
+def item_load(*, session: Session, item_id: int) -> int:
+    return session.exec(select(_live_labels(item_id) + _live_leases(item_id))).one()
+
+
+def live_label_count(*, session: Session, item_id: int) -> int:
+    return session.exec(select(_live_labels(item_id))).one()
+
+
+def lock_item(*, session: Session, item_id: int) -> Item | None:
+    statement = select(Item).where(Item.id == item_id)
+    if session.get_bind().dialect.name == "postgresql":
+        statement = statement.with_for_update()
+    return session.exec(statement).first()
+
+
+def pool_item_ids(*, session: Session, task_id: int, k: int) -> list[int]:
+    """Items that may be selected: not gold, not opted out, below k labels, not in a batch."""
+    in_batch = exists().where(Selection.item_id == Item.id, Selection.active)
+    statement = (
+        select(Item.id)
+        .where(Item.task_id == task_id, Item.gold_label.is_(None),  # type: ignore[union-attr]
+               not_(Item.opted_out), not_(in_batch), _live_labels(Item.id) < k)
+        .order_by(Item.id)
+    )
+    return list(session.exec(statement))
+
+
+def active_batch_models(*, session: Session, task_id: int) -> set[int | None]:
+    statement = select(distinct(Selection.model_version_id)).where(
+        Selection.task_id == task_id, Selection.active
+    )
+    return set(session.exec(statement))
+
+
+def deactivate_batches(*, session: Session, task_id: int, keep_model_id: int | None) -> int:
+    """Retire active selections made under another model than ``keep_model_id``."""
+    other_model = (
+        Selection.model_version_id.is_(None)  # type: ignore[union-attr]
+        if keep_model_id is not None else Selection.model_version_id.is_not(None)  # type: ignore[union-attr]
+    )
+    if keep_model_id is not None:
+        other_model = or_(other_model, Selection.model_version_id != keep_model_id)
+    result = session.execute(
+        update(Selection).where(Selection.task_id == task_id, Selection.active, other_model)
+        .values(active=False)
+    )
+    return result.rowcount or 0
+
+
+def add_selections(*, session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(Selection), list(rows))
+
+
+def labeled_today(*, session: Session, task_id: int, rater_id: int, since: datetime) -> int:
+    statement = select(func.count()).select_from(Label).where(
+        Label.task_id == task_id, Label.rater_id == rater_id, Label.submitted_at >= since,
+        Label.corrects_label_id.is_(None),  # type: ignore[union-attr]
+    )
+    return session.exec(statement).one()
+
+
+def left_for_rater(*, session: Session, task_id: int, rater_id: int, k: int) -> int:
+    """Items in active batches the rater could still be given, plus unselected pool items."""
+    selected = select(func.count(distinct(Item.id))).join(
+        Selection, and_(Selection.item_id == Item.id, Selection.active)
+    ).where(Selection.task_id == task_id, not_(Item.opted_out), _not_seen_by(rater_id),
+            _live_labels(Item.id) < k)
+    in_batch = exists().where(Selection.item_id == Item.id, Selection.active)
+    pool = select(func.count()).select_from(Item).where(
+        Item.task_id == task_id, Item.gold_label.is_(None),  # type: ignore[union-attr]
+        not_(Item.opted_out), not_(in_batch), _not_seen_by(rater_id), _live_labels(Item.id) < k,
+    )
+    return session.exec(selected).one() + session.exec(pool).one()
+
+
+def rater_history(*, session: Session, task_id: int, rater_id: int, limit: int) -> list[Any]:
+    statement = (
+        select(Label, Item.text)
+        .join(Item, Item.id == Label.item_id)
+        .where(Label.task_id == task_id, Label.rater_id == rater_id, not_(Label.superseded))
+        .order_by(Label.submitted_at.desc(), Label.id.desc())  # type: ignore[union-attr]
+        .limit(limit)
+    )
+    return list(session.exec(statement))

@@ -1,0 +1,59 @@
+"""8 raters in threads against one task, on SQLite and PostgreSQL, until the queue is empty."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+
+from sqlmodel import select
+
+from labeling import queue
+from storage.db import session_scope
+from storage.models import Label
+from tests.factories import make_account, make_queue_task
+
+RATERS = 8
+K = 2
+ITEMS = 40
+
+
+def test_eight_concurrent_raters_never_exceed_k_or_repeat_or_lose_a_label(engine, encoder,
+                                                                          tmp_path):
+    make_queue_task(engine, encoder, tmp_path, n_items=ITEMS, batch_size=6, k=K)
+    raters = [make_account(engine, username=f"rater{i}") for i in range(RATERS)]
+    submitted: list[tuple[int, int, int]] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    start = threading.Barrier(RATERS)
+
+    def work(rater: int) -> None:
+        rng = random.Random(rater)
+        try:
+            start.wait()
+            for _ in range(ITEMS + 5):
+                item = queue.next_item(engine=engine, task_name="music", rater_id=rater,
+                                       encoder=encoder, rng=rng)
+                if item is None:
+                    return
+                label_id = queue.submit(engine=engine, assignment_id=item.assignment_id,
+                                        rater_id=rater, value=rng.choice(["mood", "sleep"]))
+                with lock:
+                    submitted.append((label_id, item.item_id, rater))
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(r,)) for r in raters]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not errors, errors
+    with session_scope(engine) as session:
+        stored = session.exec(select(Label.id, Label.item_id, Label.rater_id)).all()
+    assert sorted(stored) == sorted(submitted)  # no submitted label is missing
+    per_item = Counter(item for _, item, _ in stored)
+    assert max(per_item.values()) <= K  # no item gets more than k labels
+    assert set(per_item.values()) == {K} and len(per_item) == ITEMS  # the queue is empty
+    pairs = Counter((item, rater) for _, item, rater in stored)
+    assert max(pairs.values()) == 1  # no rater labels an item twice
