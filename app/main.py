@@ -14,10 +14,10 @@ from app import auth, resources  # noqa: E402
 from storage.db import DatabaseError, check_schema  # noqa: E402
 
 PAGES_BY_ROLE = {
-    "rater": ("home",),
-    "reviewer": ("home",),
-    "lead": ("home", "accounts"),
-    "admin": ("home", "accounts"),
+    "rater": ("home", "label", "history"),
+    "reviewer": ("home", "label", "history"),
+    "lead": ("home", "label", "history", "task_settings", "simulation", "accounts"),
+    "admin": ("home", "task_settings", "accounts"),
 }
 
 
@@ -28,6 +28,13 @@ def _pages() -> dict[str, st.Page]:
     return {
         "home": st.Page(PAGES_DIR / "home.py", title="Home", icon=":material/home:",
                         default=True),
+        "label": st.Page(PAGES_DIR / "label.py", title="Label", icon=":material/label:"),
+        "history": st.Page(PAGES_DIR / "history.py", title="My labels",
+                           icon=":material/history:"),
+        "task_settings": st.Page(PAGES_DIR / "task_settings.py", title="Task settings",
+                                 icon=":material/settings:"),
+        "simulation": st.Page(PAGES_DIR / "simulation.py", title="Simulation",
+                              icon=":material/query_stats:"),
         "accounts": st.Page(PAGES_DIR / "accounts.py", title="Accounts",
                             icon=":material/group:"),
     }

@@ -1,6 +1,6 @@
 """Selection speed: time and peak memory to pick the next batch of 20 with each query strategy.
 
-    python bench/selection_speed.py [--sizes 100000 1000000] [--strategies margin ...]
+    python -m bench.selection_speed [--sizes 100000 1000000] [--strategies margin ...]
 
 The pool is random unit vectors (384-d float32, like MiniLM's), the model a logistic regression
 (``make_classifier``) fitted on 3,000 labeled rows of 150 classes. Timing is wall-clock for one

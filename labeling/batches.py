@@ -95,14 +95,14 @@ def select_batch(
         scores=[float(s) for s in chosen.scores],
     )
     with write_scope(engine) as session:
-        still_free = set(queue_repo.pool_item_ids(session=session, task_id=task_id,
-                                                  k=overlap_k))
+        free = queue_repo.still_free(session=session, task_id=task_id,
+                                     item_ids=batch.item_ids, k=overlap_k)
         rows = [
             {"task_id": task_id, "item_id": item, "batch_id": batch.batch_id,
              "strategy": batch.strategy, "model_version_id": serving.id if serving else None,
              "score": score, "active": True, "created_at": now}
             for item, score in zip(batch.item_ids, batch.scores, strict=True)
-            if item in still_free
+            if item in free
         ]
         queue_repo.add_selections(session=session, rows=rows)
     return batch

@@ -184,3 +184,13 @@ def rater_history(*, session: Session, task_id: int, rater_id: int, limit: int) 
         .limit(limit)
     )
     return list(session.exec(statement))
+
+
+def still_free(*, session: Session, task_id: int, item_ids: Sequence[int], k: int) -> set[int]:
+    """Those of ``item_ids`` that are still selectable (see ``pool_item_ids``)."""
+    in_batch = exists().where(Selection.item_id == Item.id, Selection.active)
+    statement = select(Item.id).where(
+        Item.task_id == task_id, Item.id.in_(list(item_ids)),  # type: ignore[union-attr]
+        not_(in_batch), _live_labels(Item.id) < k,
+    )
+    return set(session.exec(statement))

@@ -1,0 +1,148 @@
+"""My labels: the rater's recent labels on a task, and a correction for one of them.
+
+Only the signed-in rater's own labels are read (``queue.history`` filters by rater). A
+correction is a new label; the old one stays in the provenance, marked superseded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy.exc import OperationalError
+
+from app import auth, resources
+from app.components.label_form import slot_editor
+from app.components.task_picker import task_picker
+from labeling import queue
+from labeling.exceptions import LabelingError
+from storage.db import session_scope
+from storage.models import Task
+from storage.repositories import tasks as task_repo
+
+# Session-state key: the confirmation of the last correction, shown after the rerun.
+FLASH = "history_flash"
+PROMPT_CHARS = 60
+
+
+def _tasks() -> dict[str, Task]:
+    # expire_on_commit is off, so the plain columns stay readable after the session closes.
+    with session_scope(resources.engine()) as session:
+        return {task.name: task for task in task_repo.list_tasks(session=session)}
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= PROMPT_CHARS else text[: PROMPT_CHARS - 1] + "…"
+
+
+def _slot_text(slots: dict[str, Any]) -> str:
+    return ", ".join(f"{slot}={value}" for slot, value in slots.items())
+
+
+def _table(entries: list[queue.HistoryEntry], *, key: str) -> list[int]:
+    """The labels as a table; return the selected row positions."""
+    frame = pd.DataFrame([{
+        "Label #": e.label_id, "Time": e.submitted_at, "Prompt": e.text,
+        "Label": "unsure" if e.unsure and e.value == queue.UNSURE else e.value,
+        "Slots": _slot_text(e.slots), "Unsure": e.unsure,
+        "Corrected": e.corrects_label_id is not None,
+    } for e in entries])
+    event = st.dataframe(
+        frame, hide_index=True, width="stretch", key=key, on_select="rerun",
+        selection_mode="single-row",
+        column_config={
+            "Label #": st.column_config.NumberColumn(width=70, format="%d"),
+            "Time": st.column_config.DatetimeColumn(format="MMM D, HH:mm", width=110),
+            "Prompt": st.column_config.TextColumn(width=280),
+            "Label": st.column_config.TextColumn(width=130),
+            "Slots": st.column_config.TextColumn(width=150),
+            "Unsure": st.column_config.CheckboxColumn(width=70),
+            "Corrected": st.column_config.CheckboxColumn(width=80),
+        },
+    )
+    return list(event.selection.rows)
+
+
+def _pick(entries: list[queue.HistoryEntry], rows: list[int], *, key: str
+          ) -> queue.HistoryEntry:
+    """A selectbox over the labels; a row clicked in the table selects it too."""
+    by_id = {e.label_id: e for e in entries}
+    pick_key, last_key = f"{key}_pick", f"{key}_last_row"
+    if rows and rows != st.session_state.get(last_key) and rows[0] < len(entries):
+        st.session_state[pick_key] = entries[rows[0]].label_id  # before the widget is made
+    st.session_state[last_key] = rows
+    if st.session_state.get(pick_key) not in by_id:
+        st.session_state.pop(pick_key, None)
+    label_id = st.selectbox(
+        "Label to correct", list(by_id), key=pick_key,
+        format_func=lambda i: f"Label #{i} · {_short(by_id[i].text)} → {by_id[i].value}",
+    )
+    return by_id[label_id]
+
+
+def _correct(task: Task, entry: queue.HistoryEntry, user: auth.SignedIn) -> None:
+    key = f"correct_{entry.label_id}"
+    with st.container(border=True):
+        st.caption("Prompt")
+        st.text(entry.text)  # the rater's prompt as typed, never read as Markdown
+        current = "unsure" if entry.value == queue.UNSURE else entry.value
+        st.caption(f"Your label now: **{current}**"
+                   + (f" · {_slot_text(entry.slots)}" if entry.slots else ""))
+        index = task.labels.index(entry.value) if entry.value in task.labels else None
+        value = st.selectbox("New label", task.labels, index=index, placeholder="Choose a label",
+                             key=f"{key}_value")
+        slots: dict[str, Any] = {}
+        if task.kind == "intent" and task.slot_schema:
+            slots = slot_editor(task.slot_schema, key=f"{key}_slots", initial=entry.slots)
+        pressed = st.button("Save correction", type="primary", key=f"{key}_save",
+                            icon=":material/save:")
+    if not pressed:
+        return
+    if value is None:
+        st.warning("Choose the new label first.")
+        return
+    try:
+        new_id = queue.correct(engine=resources.engine(), label_id=entry.label_id,
+                               rater_id=user.id, value=value, slots=slots)
+    except (LabelingError, OperationalError) as exc:
+        detail = str(exc) if isinstance(exc, LabelingError) else "the database is busy"
+        st.error(f"Correction not saved: {detail}. Reload the page and try again.",
+                 icon=":material/error:")
+        return
+    st.session_state[FLASH] = (
+        f"Saved label #{new_id}: **{value}** replaces #{entry.label_id} ({current}). "
+        f"The old label is kept in the provenance, marked as superseded."
+    )
+    st.rerun()
+
+
+def render() -> None:
+    user = auth.require_role("rater", "reviewer", "lead")
+    st.title("My labels")
+    name = task_picker(key="history_task")
+    task = _tasks().get(name) if name else None
+    if task is None:
+        return
+    flash = st.session_state.pop(FLASH, None)
+    if flash:
+        st.success(flash, icon=":material/check_circle:")
+    try:
+        entries = queue.history(engine=resources.engine(), task_name=name, rater_id=user.id)
+    except (LabelingError, OperationalError) as exc:
+        detail = str(exc) if isinstance(exc, LabelingError) else "the database is busy"
+        st.error(f"Could not load your labels: {detail}. Reload the page.")
+        return
+    if not entries:
+        st.info(f"You have no labels in **{name}** yet — they appear here once you label on "
+                "the Label page.")
+        return
+    st.caption(f"Your {len(entries)} most recent labels in {name}, newest first. Only you see "
+               "them. Click a row (or pick below) to correct it.")
+    rows = _table(entries, key=f"history_table_{name}")
+    st.subheader("Correct a label")
+    _correct(task, _pick(entries, rows, key=f"history_{name}"), user)
+
+
+render()

@@ -1,0 +1,161 @@
+"""Task settings (leads): queue settings, guideline versions, gold items, retraining."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+from sqlmodel import select
+
+from app import auth, resources
+from app.components.task_picker import task_picker
+from labeling import tasks as task_service
+from labeling.active_learning import STRATEGIES
+from labeling.exceptions import LabelingError
+from labeling.training import retrain
+from storage.db import session_scope, write_scope
+from storage.models import GuidelineVersion, Item
+from storage.repositories import models as model_repo
+
+
+def _settings_form(task, actor: str) -> None:
+    with st.form(f"settings_{task.name}"):
+        st.subheader("Queue")
+        left, right = st.columns(2)
+        overlap_k = left.number_input("Raters per item (k)", 1, 20, task.overlap_k,
+                                      key="set_overlap_k")
+        gold_share = left.slider("Share of gold items", 0.0, 0.5, float(task.gold_share), 0.01,
+                                 key="set_gold_share")
+        lease_minutes = left.number_input("Lease (minutes)", 1, 10080,
+                                          max(1, task.lease_seconds // 60), key="set_lease")
+        names = list(STRATEGIES)
+        strategy = right.selectbox("Query strategy", names, index=names.index(task.strategy),
+                                   key="set_strategy")
+        batch_size = right.number_input("Batch size", 1, 1000, task.batch_size,
+                                        key="set_batch_size")
+        suggestions = right.toggle("Show raters the model's suggestion",
+                                   value=task.show_suggestions, key="set_suggestions",
+                                   help="Off by default: suggestions anchor raters' answers.")
+        saved = st.form_submit_button("Save settings", type="primary", key="save_settings")
+    if not saved:
+        return
+    changes = {"overlap_k": overlap_k, "gold_share": gold_share,
+               "lease_seconds": int(lease_minutes) * 60, "strategy": strategy,
+               "batch_size": batch_size, "show_suggestions": suggestions}
+    try:
+        with write_scope(resources.engine()) as session:
+            task_service.update_settings(session=session, task_name=task.name,
+                                         changes=changes, actor=actor)
+    except (LabelingError, ValueError) as exc:
+        st.error(str(exc))
+    else:
+        st.success("Settings saved.")
+
+
+def _guideline(task_name: str, user: auth.SignedIn) -> None:
+    st.subheader("Guideline")
+    with session_scope(resources.engine()) as session:
+        task = task_service.get_task(session=session, name=task_name)
+        versions = session.exec(
+            select(GuidelineVersion).where(GuidelineVersion.task_id == task.id)
+            .order_by(GuidelineVersion.version.desc())  # type: ignore[attr-defined]
+        ).all()
+    current = versions[0] if versions else None
+    st.caption(f"Version {current.version if current else '—'}; labels keep the version "
+               "they were made under.")
+    text = st.text_area("Guideline (Markdown)", value=current.text if current else "",
+                        height=260, key=f"guideline_{task_name}")
+    if st.button("Save as a new version", key="save_guideline"):
+        try:
+            with write_scope(resources.engine()) as session:
+                version = task_service.save_guideline(
+                    session=session, task_name=task_name, text=text, actor=user.username,
+                    actor_id=user.id)
+        except LabelingError as exc:
+            st.error(str(exc))
+        else:
+            st.success(f"Saved as version {version}.")
+    if len(versions) > 1:
+        with st.expander(f"Earlier versions ({len(versions) - 1})"):
+            for older in versions[1:]:
+                st.markdown(f"**Version {older.version}** · {older.created_at:%Y-%m-%d %H:%M}")
+                st.code(older.text[:2000], language="markdown")
+
+
+def _gold(task_name: str, user: auth.SignedIn) -> None:
+    st.subheader("Gold items")
+    st.caption("Items with a known answer, shown to raters unannounced and scored; "
+               "never used for training. Import many with `workbench import --gold`.")
+    with session_scope(resources.engine()) as session:
+        task = task_service.get_task(session=session, name=task_name)
+        items = session.exec(select(Item.id, Item.text, Item.gold_label)
+                             .where(Item.task_id == task.id).order_by(Item.id)).all()
+        labels = list(task.labels)
+    gold = [(i, t, g) for i, t, g in items if g is not None]
+    if gold:
+        st.dataframe(pd.DataFrame(gold, columns=["item", "prompt", "answer"]),
+                     hide_index=True, width="stretch", key="gold_table")
+    query = st.text_input("Find an item to mark as gold", key="gold_search",
+                          placeholder="words from the prompt")
+    matches = [(i, t) for i, t, _ in items if query and query.lower() in t.lower()][:50]
+    if not matches:
+        if query:
+            st.caption("No item matches.")
+        return
+    choice = st.selectbox("Item", matches, format_func=lambda m: f"#{m[0]} · {m[1][:90]}",
+                          key="gold_item")
+    answer = st.selectbox("Known answer", ["(not gold)", *labels], key="gold_answer")
+    if st.button("Save gold answer", key="save_gold"):
+        try:
+            with write_scope(resources.engine()) as session:
+                task_service.mark_gold(
+                    session=session, task_name=task_name, item_id=choice[0],
+                    answer=None if answer == "(not gold)" else answer, actor=user.username)
+        except LabelingError as exc:
+            st.error(str(exc))
+        else:
+            st.success(f"Item #{choice[0]}: {answer}.")
+
+
+def _retrain(task_name: str, user: auth.SignedIn) -> None:
+    st.subheader("Model")
+    with session_scope(resources.engine()) as session:
+        task = task_service.get_task(session=session, name=task_name)
+        serving = model_repo.serving(session=session, task_id=task.id)
+    st.caption(f"Serving: v{serving.version} (trained {serving.trained_at:%Y-%m-%d %H:%M}, "
+               f"{serving.metrics.get('n_train', '?')} labels)" if serving else
+               "No model yet: the queue starts with a diverse k-means seed set.")
+    if st.button("Retrain now", key="retrain", icon=":material/model_training:"):
+        with st.spinner("Training on the settled labels…"):
+            try:
+                result = retrain(engine=resources.engine(), task_name=task_name,
+                                 encoder=resources.encoder(),
+                                 models_dir=resources.settings().models_dir,
+                                 actor=user.username)
+            except LabelingError as exc:
+                st.error(str(exc))
+                return
+        st.success(f"Model v{result.version} trained on {result.n_train} labels in "
+                   f"{result.seconds:.1f} s; the queue now selects with it.")
+
+
+def render() -> None:
+    user = auth.require_role("lead", "admin")
+    st.title("Task settings")
+    task_name = task_picker(key="settings_task")
+    if task_name is None:
+        return
+    with session_scope(resources.engine()) as session:
+        task = task_service.get_task(session=session, name=task_name)
+    settings_tab, guideline_tab, gold_tab, model_tab = st.tabs(
+        ["Queue", "Guideline", "Gold items", "Model"])
+    with settings_tab:
+        _settings_form(task, user.username)
+    with guideline_tab:
+        _guideline(task_name, user)
+    with gold_tab:
+        _gold(task_name, user)
+    with model_tab:
+        _retrain(task_name, user)
+
+
+render()

@@ -1,0 +1,26 @@
+"""Choosing a task: one picker shared by the pages, remembered across pages by name."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import resources
+from storage.db import session_scope
+from storage.repositories import tasks as task_repo
+
+_REMEMBERED = "chosen_task"
+
+
+def task_picker(*, key: str, kinds: tuple[str, ...] | None = None) -> str | None:
+    """A selectbox over the tasks (optionally of some kinds); ``None`` when there are none."""
+    with session_scope(resources.engine()) as session:
+        names = [t.name for t in task_repo.list_tasks(session=session)
+                 if kinds is None or str(t.kind) in kinds]
+    if not names:
+        st.info("No tasks yet: create one with `workbench task create`.")
+        return None
+    remembered = st.session_state.get(_REMEMBERED)
+    index = names.index(remembered) if remembered in names else 0
+    chosen = st.selectbox("Task", names, index=index, key=key)
+    st.session_state[_REMEMBERED] = chosen
+    return chosen

@@ -1,0 +1,122 @@
+"""Leads' pages: task settings (queue, guideline, gold, retrain) and the strategy simulation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+from streamlit.testing.v1 import AppTest
+
+from labeling import queue
+from labeling.embeddings import HashingEncoder
+from storage.db import make_engine, session_scope
+from storage.models import GuidelineVersion, Item, ModelVersion, Task
+from tests.factories import make_account, make_queue_task
+
+MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
+pytestmark = pytest.mark.ui
+
+
+@pytest.fixture
+def lead_app(sqlite_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(tmp_path / "data"))
+    engine = make_engine(sqlite_env)
+    make_queue_task(engine, HashingEncoder(), tmp_path, n_items=40, batch_size=10)
+    make_account(engine, username="leo", role="lead", password="leo-password")
+    at = AppTest.from_file(MAIN, default_timeout=60).run()
+    at.text_input(key="sign_in_username").input("leo")
+    at.text_input(key="sign_in_password").input("leo-password")
+    at.button(key="sign_in").click()
+    at.run()
+    return at, engine
+
+
+def _label_some(engine, n_pairs: int) -> None:
+    raters = [make_account(engine, username=f"r{i}") for i in range(2)]
+    encoder = HashingEncoder()
+    for n in range(n_pairs):
+        for rater in raters:
+            item = queue.next_item(engine=engine, task_name="music", rater_id=rater,
+                                   encoder=encoder)
+            value = ("mood", "sleep", "workout")[item.item_id % 3]
+            queue.submit(engine=engine, assignment_id=item.assignment_id, rater_id=rater,
+                         value=value)
+        assert n >= 0
+
+
+def test_lead_changes_queue_settings(lead_app):
+    at, engine = lead_app
+    at.switch_page("app_pages/task_settings.py").run()
+    assert not at.exception
+    at.number_input(key="set_overlap_k").set_value(3)
+    at.selectbox(key="set_strategy").select("entropy")
+    at.toggle(key="set_suggestions").set_value(True)
+    at.button(key="save_settings").click()
+    at.run()
+    assert "Settings saved." in at.success[0].value
+    with session_scope(engine) as session:
+        task = session.exec(select(Task)).one()
+    assert (task.overlap_k, task.strategy, task.show_suggestions) == (3, "entropy", True)
+
+
+def test_each_guideline_save_is_a_new_version(lead_app):
+    at, engine = lead_app
+    at.switch_page("app_pages/task_settings.py").run()
+    at.text_area(key="guideline_music").input("# Music\n\nNew rules.")
+    at.button(key="save_guideline").click()
+    at.run()
+    assert "version 2" in at.success[0].value
+    with session_scope(engine) as session:
+        versions = session.exec(select(GuidelineVersion.version)).all()
+    assert sorted(versions) == [1, 2]
+
+
+def test_mark_an_item_as_gold(lead_app):
+    at, engine = lead_app
+    at.switch_page("app_pages/task_settings.py").run()
+    at.text_input(key="gold_search").input("number 7")
+    at.run()
+    at.selectbox(key="gold_answer").select("sleep")
+    at.button(key="save_gold").click()
+    at.run()
+    assert not at.exception
+    with session_scope(engine) as session:
+        gold = session.exec(select(Item).where(Item.gold_label.is_not(None))).all()
+    assert [(g.text.endswith("number 7"), g.gold_label) for g in gold] == [(True, "sleep")]
+
+
+def test_retrain_button_trains_and_serves_a_model(lead_app):
+    at, engine = lead_app
+    _label_some(engine, 12)
+    at.switch_page("app_pages/task_settings.py").run()
+    at.button(key="retrain").click()
+    at.run()
+    assert not at.exception
+    assert "Model v1 trained" in at.success[0].value
+    with session_scope(engine) as session:
+        assert session.exec(select(ModelVersion.serving)).all() == [True]
+
+
+def test_simulation_page_shows_learning_curves(lead_app):
+    at, engine = lead_app
+    _label_some(engine, 30)
+    at.switch_page("app_pages/simulation.py").run()
+    at.number_input(key="sim_seed_size").set_value(6)
+    at.number_input(key="sim_batch").set_value(4)
+    at.number_input(key="sim_seeds").set_value(2)
+    at.button(key="sim_run").click()
+    at.run()
+    assert not at.exception and not at.error
+    summary = at.dataframe[0].value
+    assert set(summary["strategy"]) == {"margin", "random"}
+    assert (summary["accuracy_mean"].between(0, 1)).all()
+
+
+def test_simulation_with_too_few_labels_says_so(lead_app):
+    at, _ = lead_app
+    at.switch_page("app_pages/simulation.py").run()
+    at.button(key="sim_run").click()
+    at.run()
+    assert not at.exception
+    assert "too few" in at.error[0].value
