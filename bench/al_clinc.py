@@ -20,6 +20,8 @@ import json
 import os
 import sys
 import time
+import warnings
+from functools import partial
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -98,7 +100,16 @@ def main() -> None:
                         choices=list(STRATEGIES))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--eval-split", choices=["test", "val"], default="test")
+    parser.add_argument("--C", type=float, default=None, help="override make_classifier's C")
+    parser.add_argument("--class-weight", choices=["balanced", "none"], default=None,
+                        help="override make_classifier's class_weight")
     args = parser.parse_args()
+    # 150 seed labels over 150 intents: scikit-learn warns that y "could represent a regression"
+    warnings.filterwarnings("ignore", message="The number of unique classes is greater than")
+    overrides = {} if args.C is None else {"C": args.C}
+    if args.class_weight is not None:
+        overrides["class_weight"] = None if args.class_weight == "none" else args.class_weight
+    make_model = partial(make_classifier, **overrides)
 
     encoder = SentenceTransformerEncoder()
     texts, y_pool = load_split(args.data, "train")
@@ -106,10 +117,10 @@ def main() -> None:
     texts, y_test = load_split(args.data, args.eval_split)
     X_test = embed_cached(texts, name=args.eval_split, cache=args.cache, encoder=encoder)
     print(f"pool {X_pool.shape}, {args.eval_split} {X_test.shape}, "
-          f"{len(set(y_pool))} intents; model: {make_classifier()!r}")
+          f"{len(set(y_pool))} intents; model: {make_model()!r}")
 
     start = time.perf_counter()
-    full = make_classifier(seed=0).fit(X_pool, list(y_pool))
+    full = make_model(seed=0).fit(X_pool, list(y_pool))
     predicted = predict_fast(full, X_test)
     print(f"all {len(y_pool):,} labels: accuracy {accuracy_score(y_test, predicted):.4f}, "
           f"macro-F1 {f1_score(y_test, predicted, average='macro'):.4f} "
@@ -125,7 +136,7 @@ def main() -> None:
 
     df = simulate(X_pool=X_pool, y_pool=y_pool, X_test=X_test, y_test=y_test,
                   strategies=args.strategies, seed_size=150, batch=150, budgets=budgets,
-                  seeds=args.seeds, progress=progress)
+                  seeds=args.seeds, make_model=make_model, progress=progress)
     print(f"simulated {len(args.strategies)} strategies x {len(args.seeds)} seeds in "
           f"{time.perf_counter() - start:.0f} s")
     last = df[df["budget"] == budgets[-1]].groupby("strategy")[["seconds", "query_seconds"]]

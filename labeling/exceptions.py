@@ -27,3 +27,7 @@ class AccountError(LabelingError):
 
 class EmptyPoolError(LabelingError):
     """No unlabeled items are left to pick from."""
+
+
+class RatingsError(LabelingError):
+    """A ratings table (item, rater, label) cannot be measured or aggregated as given."""

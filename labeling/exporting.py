@@ -11,10 +11,11 @@ import pandas as pd
 from sqlmodel import Session
 
 from labeling.exceptions import LabelingError
+from labeling.label_studio import to_tasks
 from labeling.tasks import get_task
 from storage.repositories import labels as label_repo
 
-EXPORT_FORMATS = ("csv", "jsonl", "parquet")
+EXPORT_FORMATS = ("csv", "jsonl", "parquet", "label-studio")
 
 
 def label_rows(*, session: Session, task_name: str) -> list[dict[str, Any]]:
@@ -47,6 +48,13 @@ def write_rows(rows: list[dict[str, Any]], *, fmt: str, out: Path | None) -> Non
         out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "parquet":
         _frame(rows).to_parquet(out, index=False)
+        return
+    if fmt == "label-studio":
+        payload = json.dumps(to_tasks(rows), indent=1, default=_jsonable)
+        if out is None:
+            sys.stdout.write(payload + "\n")
+        else:
+            out.write_text(payload + "\n", encoding="utf-8")
         return
     stream: IO[str] = open(out, "w", encoding="utf-8", newline="") if out else sys.stdout
     try:

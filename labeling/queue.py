@@ -77,7 +77,7 @@ def _pick(
                                             k=task.overlap_k, limit=CANDIDATES_PER_TRY, lock=lock)
     for item_id, selection_id in candidates:
         # Recount in a new statement: under READ COMMITTED it sees leases committed meanwhile.
-        if queue_repo.item_load(session=session, item_id=item_id) < task.overlap_k:
+        if queue_repo.item_room(session=session, item_id=item_id, k=task.overlap_k) > 0:
             return item_id, selection_id
     return None
 
@@ -202,7 +202,7 @@ def submit(
         item = queue_repo.lock_item(session=session, item_id=assignment.item_id)
         is_gold = item.gold_label is not None
         if assignment.status == "expired" and not is_gold and not unsure:
-            if queue_repo.item_load(session=session, item_id=item.id) >= task.overlap_k:
+            if queue_repo.item_room(session=session, item_id=item.id, k=task.overlap_k) <= 0:
                 raise QueueError("your time on this item ran out and others labeled it; "
                                  "take the next one")
         selection = session.get(Selection, assignment.selection_id) if assignment.selection_id \

@@ -211,7 +211,7 @@ def learning_curve_chart(summary: pd.DataFrame) -> alt.Chart:
     colour = alt.Color("strategy:N", title="Strategy")
     band = alt.Chart().mark_area(opacity=0.2).encode(
         x=x, y=alt.Y("low:Q", title="Test score (mean over seeds)", scale=alt.Scale(zero=False)),
-        y2="high:Q", color=colour,
+        y2="high:Q", color=alt.Color("strategy:N", legend=None),
     )
     line = alt.Chart().mark_line(point=True).encode(
         x=x, y="mean:Q", color=colour,
@@ -222,7 +222,7 @@ def learning_curve_chart(summary: pd.DataFrame) -> alt.Chart:
         alt.layer(band, line, data=long)
         .properties(width=380, height=280)
         .facet(column=alt.Column("metric:N", title=None, sort=["Accuracy", "Macro-F1"]))
-        .properties(title="Active learning: test score vs labels (band: +-1 std over seeds)")
+        .properties(title="Active learning: test score vs labels (band: ±1 std over seeds)")
     )
 
 

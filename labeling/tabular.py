@@ -14,8 +14,10 @@ from pathlib import Path
 import pandas as pd
 
 from labeling.exceptions import ImportFileError
+from labeling.label_studio import read_tasks
 
-FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
+           ".json": "label-studio"}
 MAX_REPORTED_ROWS = 5
 
 
@@ -60,7 +62,8 @@ def _read_frame(path: Path) -> pd.DataFrame:
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:
         raise ImportFileError(
-            f"{path}: unknown file type {path.suffix or '(none)'}; use .csv, .jsonl or .parquet"
+            f"{path}: unknown file type {path.suffix or '(none)'}; use .csv, .jsonl, .parquet "
+            "or .json (Label Studio tasks)"
         )
     if not path.is_file():
         raise ImportFileError(f"{path}: no such file")
@@ -73,6 +76,9 @@ def _read_frame(path: Path) -> pd.DataFrame:
         except Exception as exc:  # noqa: BLE001 - pyarrow raises many kinds
             raise ImportFileError(f"{path}: not a readable Parquet file ({exc})") from None
     text = _decode(path, data)
+    if kind == "label-studio":
+        texts, labels = read_tasks(path, text)
+        return pd.DataFrame({"text": texts, "label": labels})
     if kind == "jsonl":
         return _read_jsonl(path, text)
     try:

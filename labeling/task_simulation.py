@@ -15,6 +15,7 @@ from sklearn.model_selection import train_test_split
 from sqlalchemy.engine import Engine
 
 from labeling import embeddings
+from labeling.consensus import recompute
 from labeling.embeddings import Encoder, ProgressCallback
 from labeling.exceptions import LabelingError
 from labeling.simulation import simulate
@@ -59,6 +60,7 @@ def simulate_task(
     progress: ProgressCallback | None = None,
 ) -> pd.DataFrame:
     """Learning curves of ``strategies`` on the task's settled labels (one row per run)."""
+    recompute(engine=engine, task_name=task_name)
     with session_scope(engine) as session:
         task = get_task(session=session, name=task_name)
         data = training_set(session=session, task=task)

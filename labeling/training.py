@@ -1,7 +1,7 @@
 """Retraining a task's classifier on its settled labels, as a new registry version.
 
-Settled, for now: an item labeled by at least k raters with a strict majority, or an item with
-an imported label (imports count as settled). Gold items never enter the training set.
+Training uses the settled consensus (``labeling.consensus``): items whose raters agree, imported
+labels, and adjudicated decisions. Gold items never enter the training set.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from labeling import embeddings
-from labeling.aggregation import majority_vote
 from labeling.classifier import make_classifier
+from labeling.consensus import recompute
 from labeling.embeddings import Encoder
 from labeling.exceptions import LabelingError
 from labeling.registry import save_model
@@ -26,8 +26,8 @@ from labeling.tasks import get_task
 from storage.db import session_scope, write_scope
 from storage.models import ModelVersion, Task
 from storage.repositories import audit
+from storage.repositories import consensus as consensus_repo
 from storage.repositories import items as item_repo
-from storage.repositories import labels as label_repo
 from storage.repositories import models as model_repo
 
 
@@ -47,17 +47,8 @@ class TrainingSet:
 
 
 def settled_labels(*, session: Session, task: Task) -> dict[int, str]:
-    """Item id → settled label (majority of ≥ k raters, or imported), gold items left out."""
-    votes = label_repo.live_votes(session=session, task_id=task.id)
-    rater_votes = [(i, v) for i, _, v, s in votes if s == "rater"]
-    import_votes = [(i, v) for i, _, v, s in votes if s == "import"]
-    settled = {
-        item: c.value for item, c in majority_vote(import_votes).items() if c.value is not None
-    }
-    for item, consensus in majority_vote(rater_votes).items():
-        if consensus.value is not None and consensus.n_votes >= task.overlap_k:
-            settled[item] = consensus.value
-    return settled
+    """Item id → settled consensus label, as last stored by ``consensus.recompute``."""
+    return consensus_repo.settled_values(session=session, task_id=task.id)
 
 
 def training_set(*, session: Session, task: Task) -> TrainingSet:
@@ -84,6 +75,7 @@ def retrain(
 ) -> TrainedModel:
     """Train on the settled labels, store the model as a new version and serve it."""
     start = time.perf_counter()
+    recompute(engine=engine, task_name=task_name)
     with session_scope(engine) as session:
         task = get_task(session=session, name=task_name)
         data = training_set(session=session, task=task)

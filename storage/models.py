@@ -76,6 +76,7 @@ class TaskBase(SQLModel):
     show_suggestions: bool = False
     agreement_threshold: float = 0.6
     confidence_threshold: float = 0.7
+    aggregation: str = Field(default="majority", max_length=32)
 
 
 class Task(TaskBase, table=True):
@@ -107,6 +108,8 @@ class Item(SQLModel, table=True):
     opted_out: bool = False
     gold_label: str | None = Field(default=None, max_length=64)
     gold_slots: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    extra_raters: int = 0
+    """Raters wanted beyond the task's k (an item sent back for relabeling)."""
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -193,6 +196,8 @@ class Consensus(SQLModel, table=True):
     n_labels: int = 0
     settled: bool = False
     needs_adjudication: bool = False
+    suspect: bool = False
+    """Flagged by label-error detection and sent back for relabeling."""
     updated_at: datetime = Field(default_factory=utcnow)
 
 

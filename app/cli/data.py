@@ -103,7 +103,9 @@ def import_(
 
 def export(
     task: Annotated[str, typer.Option(help="the task to export")],
-    format: Annotated[str, typer.Option("--format", help="csv, jsonl or parquet")] = "jsonl",
+    format: Annotated[
+        str, typer.Option("--format", help="csv, jsonl, parquet or label-studio")
+    ] = "jsonl",
     out: Annotated[Path | None, typer.Option(help="file to write (default: stdout)")] = None,
 ) -> None:
     """Export every label of a task with its provenance."""

@@ -9,7 +9,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
-from storage.models import Account, Item, Label, LabelSource
+from storage.models import Account, Consensus, Item, Label, LabelSource
 from storage.repositories._bulk import chunks
 
 
@@ -37,7 +37,8 @@ EXPORT_COLUMNS = (
     "label_id", "item_id", "text", "value", "slots", "unsure", "rater", "source",
     "source_detail", "shown_at", "submitted_at", "seconds", "guideline_version", "strategy",
     "model_version_id", "selection_score", "batch_id", "is_gold", "corrects_label_id",
-    "superseded",
+    "superseded", "consensus", "consensus_method", "consensus_confidence", "consensus_agreement",
+    "consensus_settled",
 )
 
 
@@ -45,14 +46,15 @@ def export_rows(*, session: Session, task_id: int) -> list[dict[str, Any]]:
     """Every label of the task with its item text, rater name and provenance."""
     rater = aliased(Account)
     statement = (
-        select(Label, Item.text, rater.username)
+        select(Label, Item.text, rater.username, Consensus)
         .join(Item, Item.id == Label.item_id)
         .outerjoin(rater, rater.id == Label.rater_id)
+        .outerjoin(Consensus, Consensus.item_id == Label.item_id)
         .where(Label.task_id == task_id)
         .order_by(Label.id)
     )
     rows = []
-    for label, text, username in session.exec(statement):
+    for label, text, username, consensus in session.exec(statement):
         rows.append({
             "label_id": label.id, "item_id": label.item_id, "text": text, "value": label.value,
             "slots": label.slots or {}, "unsure": label.unsure, "rater": username,
@@ -63,6 +65,11 @@ def export_rows(*, session: Session, task_id: int) -> list[dict[str, Any]]:
             "selection_score": label.selection_score, "batch_id": label.batch_id,
             "is_gold": label.is_gold, "corrects_label_id": label.corrects_label_id,
             "superseded": label.superseded,
+            "consensus": consensus.value if consensus else None,
+            "consensus_method": consensus.method if consensus else None,
+            "consensus_confidence": consensus.confidence if consensus else None,
+            "consensus_agreement": consensus.agreement if consensus else None,
+            "consensus_settled": consensus.settled if consensus else None,
         })
     return rows
 
@@ -84,3 +91,15 @@ def add(*, session: Session, label: Label) -> Label:
     session.add(label)
     session.flush()
     return label
+
+
+def rater_votes_frame_rows(*, session: Session, task_id: int) -> list[tuple[int, str, str]]:
+    """(item id, rater username, value) of live rater labels: the input to agreement."""
+    statement = (
+        select(Label.item_id, Account.username, Label.value)
+        .join(Account, Account.id == Label.rater_id)
+        .where(Label.task_id == task_id, Label.source == LabelSource.rater,
+               Label.unsure == False, Label.superseded == False)  # noqa: E712
+        .order_by(Label.item_id, Label.id)
+    )
+    return [(i, u, v) for i, u, v in session.exec(statement)]

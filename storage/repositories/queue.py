@@ -74,7 +74,7 @@ def candidate_items(
         .join(Selection, and_(Selection.item_id == Item.id, Selection.active))
         .where(Selection.task_id == task_id, Item.gold_label.is_(None),  # type: ignore[union-attr]
                not_(Item.opted_out), _not_seen_by(rater_id),
-               _live_labels(Item.id) + _live_leases(Item.id) < k)
+               _live_labels(Item.id) + _live_leases(Item.id) < k + Item.extra_raters)
         .order_by(Selection.created_at, Selection.score.desc().nulls_last(), Item.id)  # type: ignore[union-attr]
         .limit(limit)
     )
@@ -99,8 +99,10 @@ def gold_candidates(
     return list(session.exec(statement))
 
 
-def item_load(*, session: Session, item_id: int) -> int:
-    return session.exec(select(_live_labels(item_id) + _live_leases(item_id))).one()
+def item_room(*, session: Session, item_id: int, k: int) -> int:
+    """How many more raters the item takes: k plus any extra, less live labels and leases."""
+    statement = select(k + Item.extra_raters - _live_labels(item_id) - _live_leases(item_id))
+    return session.exec(statement.where(Item.id == item_id)).one()
 
 
 def live_label_count(*, session: Session, item_id: int) -> int:
@@ -120,7 +122,7 @@ def pool_item_ids(*, session: Session, task_id: int, k: int) -> list[int]:
     statement = (
         select(Item.id)
         .where(Item.task_id == task_id, Item.gold_label.is_(None),  # type: ignore[union-attr]
-               not_(Item.opted_out), not_(in_batch), _live_labels(Item.id) < k)
+               not_(Item.opted_out), not_(in_batch), _live_labels(Item.id) < k + Item.extra_raters)
         .order_by(Item.id)
     )
     return list(session.exec(statement))
@@ -166,11 +168,12 @@ def left_for_rater(*, session: Session, task_id: int, rater_id: int, k: int) -> 
     selected = select(func.count(distinct(Item.id))).join(
         Selection, and_(Selection.item_id == Item.id, Selection.active)
     ).where(Selection.task_id == task_id, not_(Item.opted_out), _not_seen_by(rater_id),
-            _live_labels(Item.id) < k)
+            _live_labels(Item.id) < k + Item.extra_raters)
     in_batch = exists().where(Selection.item_id == Item.id, Selection.active)
     pool = select(func.count()).select_from(Item).where(
         Item.task_id == task_id, Item.gold_label.is_(None),  # type: ignore[union-attr]
-        not_(Item.opted_out), not_(in_batch), _not_seen_by(rater_id), _live_labels(Item.id) < k,
+        not_(Item.opted_out), not_(in_batch), _not_seen_by(rater_id),
+        _live_labels(Item.id) < k + Item.extra_raters,
     )
     return session.exec(selected).one() + session.exec(pool).one()
 
@@ -191,6 +194,14 @@ def still_free(*, session: Session, task_id: int, item_ids: Sequence[int], k: in
     in_batch = exists().where(Selection.item_id == Item.id, Selection.active)
     statement = select(Item.id).where(
         Item.task_id == task_id, Item.id.in_(list(item_ids)),  # type: ignore[union-attr]
-        not_(in_batch), _live_labels(Item.id) < k,
+        not_(in_batch), _live_labels(Item.id) < k + Item.extra_raters,
     )
     return set(session.exec(statement))
+
+
+def deactivate_item_selections(*, session: Session, item_ids: Sequence[int]) -> None:
+    """Retire the active selections of these items (before they are selected anew)."""
+    session.execute(
+        update(Selection).where(Selection.item_id.in_(list(item_ids)), Selection.active)  # type: ignore[union-attr]
+        .values(active=False)
+    )

@@ -109,3 +109,32 @@ def test_end_user_ids_are_stored_pseudonymised(engine, encoder, tmp_path):
         stored = [i.end_user_id for i in item_repo.list_for_task(session=session, task_id=1)]
     assert len(set(stored)) == 2 and all(len(s) == 32 for s in stored)
     assert not any("example.com" in s for s in stored)
+
+
+def test_label_studio_round_trip(engine, encoder, tmp_path):
+    make_task(engine)
+    make_task(engine, name="copy")
+    _import(engine, encoder, write_jsonl(tmp_path / "a.jsonl", SAMPLE_ROWS))
+    with session_scope(engine) as session:
+        rows = label_rows(session=session, task_name="music")
+    out = tmp_path / "tasks.json"
+    write_rows(rows, fmt="label-studio", out=out)
+    tasks = json.loads(out.read_text())
+    assert len(tasks) == 5 and tasks[0]["data"]["text"]
+    assert tasks[0]["annotations"][0]["result"][0]["value"]["choices"]
+    result = import_file(engine=engine, task_name="copy", path=out, encoder=encoder)
+    assert (result.items_added, result.labels_added) == (5, 5)
+    with session_scope(engine) as session:
+        copied = label_rows(session=session, task_name="copy")
+    assert sorted((r["text"], r["value"]) for r in copied) == sorted(
+        (r["text"], r["value"]) for r in rows)
+
+
+def test_a_label_studio_file_without_text_is_refused(engine, encoder, tmp_path):
+    make_task(engine)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps([{"data": {"prompt": "hi"}}]))
+    before = snapshot(engine)
+    with pytest.raises(ImportFileError, match="task 1 has no data.text"):
+        _import(engine, encoder, path)
+    assert snapshot(engine) == before

@@ -58,3 +58,24 @@ def test_sqlite_pragmas(engine):
 def test_foreign_keys_are_enforced(engine):
     with pytest.raises(IntegrityError), session_scope(engine) as session:
         session.add(Label(task_id=999, item_id=999, value="x"))
+
+
+def test_migrations_upgrade_a_database_that_has_data(tmp_path):
+    from storage.db import migrate
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    migrate(engine, revision="0001")
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO task (name, kind, labels, ordered, slot_schema, overlap_k, gold_share, "
+            "lease_seconds, strategy, batch_size, show_suggestions, agreement_threshold, "
+            "confidence_threshold, created_at) VALUES ('t', 'intent', '[\"a\"]', 0, '{}', 2, "
+            "0.1, 900, 'margin', 20, 0, 0.6, 0.7, '2026-01-01 00:00:00')"))
+        connection.execute(text(
+            "INSERT INTO item (task_id, text, text_hash, source, opted_out, created_at) "
+            "VALUES (1, 'x', 'h', 'import', 0, '2026-01-01 00:00:00')"))
+    migrate(engine)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT aggregation FROM task")).scalar() == "majority"
+        assert connection.execute(text("SELECT extra_raters FROM item")).scalar() == 0
+    assert current_revision(engine) == head_revision()

@@ -1,0 +1,87 @@
+"""Quality commands: agreement on any ratings file; consensus and label errors of a task."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.cli import common
+
+
+def agreement(
+    data: Annotated[Path, typer.Option(help="long-format ratings: CSV, JSONL or Parquet")],
+    item_col: Annotated[str, typer.Option(help="item column (several: a,b,c form a tuple)")],
+    rater_col: Annotated[str, typer.Option(help="rater column")],
+    label_col: Annotated[str, typer.Option(help="label column (prefix.* for one-hot columns)")],
+    ordinal: Annotated[str | None, typer.Option(help="label order for ordinal alpha: a,b,c")
+                       ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print everything as JSON")] = False,
+) -> None:
+    """Agreement (Cohen, Fleiss, Krippendorff) and aggregation (majority, Dawid-Skene)."""
+    from labeling.agreement import agreement_report
+    from labeling.ratings_io import read_ratings
+
+    ratings = read_ratings(data, item_col=item_col, rater_col=rater_col, label_col=label_col)
+    order = [v.strip() for v in ordinal.split(",")] if ordinal else None
+    report = agreement_report(ratings, ordinal_order=order)
+    if as_json:
+        typer.echo(json.dumps(report, indent=1, default=str))
+        return
+    alpha = report["krippendorff_alpha"]
+    fleiss = report["fleiss"]
+    lines = [
+        f"ratings {report['n_ratings']:,} on {report['n_items']:,} items by "
+        f"{report['n_raters']} raters ({report['duplicates_dropped']} repeats dropped)",
+        f"Krippendorff's alpha (nominal)  {alpha['nominal']:.4f}",
+    ]
+    if alpha.get("ordinal") is not None:
+        lines.append(f"Krippendorff's alpha (ordinal)  {alpha['ordinal']:.4f}")
+    lines.append(f"Fleiss' kappa                   {fleiss['kappa']:.4f}  ({fleiss['method']})")
+    lines.append("Cohen's kappa per rater pair (shared items):")
+    for pair in report["pairwise_cohen"]:
+        kappa = "n/a" if pair["kappa"] is None else f"{pair['kappa']:.4f}"
+        lines.append(f"  {pair['rater_a']} – {pair['rater_b']}: {kappa} ({pair['n_shared']})")
+    lines.append(f"majority ties: {report['majority']['n_ties']}; Dawid-Skene consensus for "
+                 f"{len(report['dawid_skene']['consensus']):,} items (--json lists them)")
+    typer.echo("\n".join(lines))
+
+
+def consensus(task: Annotated[str, typer.Option(help="the task")]) -> None:
+    """Recompute a task's consensus; report settled, to adjudicate and pending items."""
+    from labeling.consensus import recompute
+
+    summary = recompute(engine=common.engine(), task_name=task)
+    typer.echo(f"{task} ({summary.method}): {summary.settled} settled, "
+               f"{summary.needs_adjudication} to adjudicate ({summary.ties} ties), "
+               f"{summary.pending} waiting for raters")
+
+
+def label_issues(
+    task: Annotated[str, typer.Option(help="the task")],
+    send: Annotated[bool, typer.Option("--send-back", help="return them to the queue")] = False,
+    encoder: common.EncoderOption = None,
+) -> None:
+    """Find settled labels that are likely wrong (cleanlab); optionally send them back."""
+    from labeling.label_issues import find_suspects, send_back
+
+    suspects = find_suspects(engine=common.engine(), task_name=task,
+                             encoder=common.encoder(encoder))
+    for s in suspects:
+        typer.echo(f"{s.item_id}\t{s.label} → {s.suggested}\t{s.label_quality:.3f}\t{s.text}")
+    if send:
+        count = send_back(engine=common.engine(), task_name=task, suspects=suspects,
+                          actor=getpass.getuser())
+        typer.echo(f"{count} item(s) sent back for relabeling", err=True)
+    else:
+        typer.echo(f"{len(suspects)} likely label error(s); --send-back returns them to the "
+                   "queue", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(common.friendly(agreement))
+    app.command()(common.friendly(consensus))
+    app.command("label-issues")(common.friendly(label_issues))

@@ -1,0 +1,118 @@
+"""Queries behind the label-quality report: rater labels, consensus rows and throughput.
+
+Times are UTC. A date range is a pair of ``datetime`` bounds, ``start`` inclusive and ``end``
+exclusive (``None`` leaves that side open); the service turns UTC days into such bounds.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import not_
+from sqlmodel import Session, func, select
+
+from storage.models import Account, Consensus, Item, Label, LabelSource
+
+RATER_LABEL_COLUMNS = (
+    "label_id", "item_id", "rater", "value", "unsure", "submitted_at", "seconds", "is_gold",
+    "gold_label",
+)
+
+
+def _in_range(statement: Any, start: datetime | None, end: datetime | None) -> Any:
+    if start is not None:
+        statement = statement.where(Label.submitted_at >= start)
+    if end is not None:
+        statement = statement.where(Label.submitted_at < end)
+    return statement
+
+
+def rater_labels(
+    *, session: Session, task_id: int, start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The task's live rater labels (not superseded; unsure ones included, marked) submitted in
+    ``[start, end)``, with the rater's username and the item's gold label; see
+    ``RATER_LABEL_COLUMNS``. Ordered by submission time, then label id.
+    """
+    statement = (
+        select(Label.id, Label.item_id, Account.username, Label.value, Label.unsure,
+               Label.submitted_at, Label.seconds, Label.is_gold, Item.gold_label)
+        .join(Account, Account.id == Label.rater_id)
+        .join(Item, Item.id == Label.item_id)
+        .where(Label.task_id == task_id, Label.source == LabelSource.rater,
+               not_(Label.superseded))
+        .order_by(Label.submitted_at, Label.id)
+    )
+    statement = _in_range(statement, start, end)
+    return [dict(zip(RATER_LABEL_COLUMNS, row, strict=True)) for row in session.exec(statement)]
+
+
+def consensus_rows(*, session: Session, task_id: int) -> list[dict[str, Any]]:
+    """Every stored consensus row of the task as a plain dict."""
+    statement = select(Consensus).where(Consensus.task_id == task_id).order_by(Consensus.item_id)
+    return [
+        {"item_id": c.item_id, "value": c.value, "method": c.method,
+         "confidence": c.confidence, "agreement": c.agreement, "n_labels": c.n_labels,
+         "settled": c.settled, "needs_adjudication": c.needs_adjudication,
+         "suspect": c.suspect}
+        for c in session.exec(statement)
+    ]
+
+
+def _completion_times(session: Session, task_id: int, k: int) -> list[datetime]:
+    """Per item, when its ``k``-th distinct rater gave a live, sure label (items short of k:
+    none). Counted over all time, so an item completed in range counts even if its first
+    labels came before it."""
+    statement = (
+        select(Label.item_id, Label.rater_id, Label.submitted_at)
+        .where(Label.task_id == task_id, Label.source == LabelSource.rater,
+               not_(Label.unsure), not_(Label.superseded))
+        .order_by(Label.item_id, Label.submitted_at, Label.id)
+    )
+    seen: dict[int, set[int]] = {}
+    done: list[datetime] = []
+    for item_id, rater_id, submitted in session.exec(statement):
+        raters = seen.setdefault(item_id, set())
+        if rater_id in raters or len(raters) >= k:
+            continue
+        raters.add(rater_id)
+        if len(raters) == k:
+            done.append(submitted)
+    return done
+
+
+def _within(moment: datetime, start: datetime | None, end: datetime | None) -> bool:
+    return (start is None or moment >= start) and (end is None or moment < end)
+
+
+def throughput_per_day(
+    *, session: Session, task_id: int, k: int, start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Per UTC day in ``[start, end)`` with any activity: ``labels`` (live rater labels
+    submitted, unsure included) and ``items_completed`` (items whose ``k``-th rater's label
+    came that day). Rows ``{"day": date, "labels": int, "items_completed": int}`` by day.
+    """
+    submitted = _in_range(
+        select(Label.submitted_at).where(Label.task_id == task_id,
+                                         Label.source == LabelSource.rater,
+                                         not_(Label.superseded)),
+        start, end,
+    )
+    labels = Counter(moment.date() for moment in session.exec(submitted))
+    completed = Counter(moment.date() for moment in _completion_times(session, task_id, k)
+                        if _within(moment, start, end))
+    return [
+        {"day": day, "labels": labels.get(day, 0), "items_completed": completed.get(day, 0)}
+        for day in sorted(set(labels) | set(completed))
+    ]
+
+
+def waiting_for_adjudication(*, session: Session, task_id: int) -> int:
+    """How many of the task's items wait for a reviewer's decision now."""
+    statement = select(func.count()).select_from(Consensus).where(
+        Consensus.task_id == task_id, Consensus.needs_adjudication)
+    return int(session.exec(statement).one())

@@ -1,0 +1,115 @@
+"""Consensus, adjudication and label-error detection on stored labels."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from sqlmodel import select
+
+from labeling import adjudication, queue
+from labeling.adjudication import AdjudicationError
+from labeling.consensus import recompute
+from labeling.exporting import label_rows
+from labeling.label_issues import find_suspects, send_back
+from labeling.training import training_set
+from storage.db import session_scope
+from storage.models import Consensus, Item, Label, Selection, Task
+from tests.factories import make_account, make_queue_task
+
+
+def _label_all(engine, encoder, raters, choose) -> None:
+    """Every rater labels until the queue is empty; ``choose(rater, item_id)`` gives the value."""
+    for _ in range(100):
+        progressed = False
+        for rater in raters:
+            item = queue.next_item(engine=engine, task_name="music", rater_id=rater,
+                                   encoder=encoder, rng=random.Random(0))
+            if item is None:
+                continue
+            progressed = True
+            queue.submit(engine=engine, assignment_id=item.assignment_id, rater_id=rater,
+                         value=choose(rater, item.item_id))
+        if not progressed:
+            return
+
+
+@pytest.fixture
+def labeled(engine, encoder, tmp_path):
+    make_queue_task(engine, encoder, tmp_path, n_items=12, batch_size=6)
+    raters = [make_account(engine, username=n) for n in ("ana", "ben")]
+    reviewer = make_account(engine, username="rosa", role="reviewer")
+    # ana and ben agree on even items and disagree on odd ones
+    _label_all(engine, encoder, raters,
+               lambda r, i: "mood" if i % 2 == 0 or r == raters[0] else "sleep")
+    return engine, encoder, raters, reviewer
+
+
+def test_agreeing_items_settle_and_disagreements_go_to_adjudication(labeled):
+    engine, *_ = labeled
+    summary = recompute(engine=engine, task_name="music")
+    assert (summary.settled, summary.needs_adjudication, summary.pending) == (6, 6, 0)
+    assert summary.ties == 6
+    with session_scope(engine) as session:
+        rows = session.exec(select(Consensus)).all()
+        data = training_set(session=session, task=session.exec(select(Task)).one())
+    settled = {r.item_id for r in rows if r.settled}
+    assert all(i % 2 == 0 for i in settled) and set(data.item_ids) == settled
+
+
+def test_reviewer_sees_every_label_and_decides_for_good(labeled):
+    engine, _, _, reviewer = labeled
+    recompute(engine=engine, task_name="music")
+    waiting = adjudication.cases(engine=engine, task_name="music")
+    assert len(waiting) == 6
+    case = waiting[0]
+    assert sorted((lab.rater, lab.value) for lab in case.labels) == [("ana", "mood"),
+                                                                     ("ben", "sleep")]
+    with pytest.raises(AdjudicationError, match="not a label"):
+        adjudication.decide(engine=engine, task_name="music", item_id=case.item_id,
+                            reviewer_id=reviewer, value="jazz")
+    label_id = adjudication.decide(engine=engine, task_name="music", item_id=case.item_id,
+                                   reviewer_id=reviewer, value="sleep", note="guideline §2")
+    with pytest.raises(AdjudicationError, match="final"):
+        adjudication.decide(engine=engine, task_name="music", item_id=case.item_id,
+                            reviewer_id=reviewer, value="mood")
+    recompute(engine=engine, task_name="music")
+    with session_scope(engine) as session:
+        decided = session.get(Consensus, case.item_id)
+        exported = [r for r in label_rows(session=session, task_name="music")
+                    if r["label_id"] == label_id]
+    assert (decided.value, decided.method, decided.settled) == ("sleep", "adjudicated", True)
+    assert len(adjudication.cases(engine=engine, task_name="music")) == 5
+    assert exported[0]["source"] == "adjudication" and exported[0]["rater"] == "rosa"
+    assert exported[0]["source_detail"] == "guideline §2"
+
+
+def test_suspect_labels_return_to_the_queue_marked_as_such(engine, encoder, tmp_path):
+    make_queue_task(engine, encoder, tmp_path, n_items=40, batch_size=10)
+    raters = [make_account(engine, username=n) for n in ("ana", "ben", "cem")]
+    moods = ("sad", "happy", "calm", "angry", "dreamy", "dark")
+
+    def truth(item_id: int) -> str:  # item texts cycle through moods; label by mood word
+        return "sleep" if moods[(item_id - 1) % 6] in {"calm", "dreamy", "sad"} else "mood"
+
+    flipped = {5, 11}  # both raters make the same mistake on these
+    _label_all(engine, encoder, raters[:2],
+               lambda r, i: ({"sleep": "mood", "mood": "sleep"}[truth(i)] if i in flipped
+                             else truth(i)))
+    suspects = find_suspects(engine=engine, task_name="music", encoder=encoder)
+    found = {s.item_id for s in suspects}
+    assert flipped <= found and len(found) <= 8
+    assert send_back(engine=engine, task_name="music", suspects=suspects, actor="leo") == len(
+        suspects)
+    with session_scope(engine) as session:
+        marked = session.exec(select(Consensus).where(Consensus.suspect)).all()
+        extra = session.exec(select(Item.id).where(Item.extra_raters == 1)).all()
+        batch = session.exec(select(Selection).where(Selection.strategy == "label_issue")).all()
+    assert {m.item_id for m in marked} == found == set(extra) == {b.item_id for b in batch}
+    item = queue.next_item(engine=engine, task_name="music", rater_id=raters[2],
+                           encoder=encoder)
+    label_id = queue.submit(engine=engine, assignment_id=item.assignment_id,
+                            rater_id=raters[2], value="mood")
+    with session_scope(engine) as session:
+        assert session.get(Label, label_id).strategy == "label_issue"
+    recompute(engine=engine, task_name="music")

@@ -1,0 +1,160 @@
+"""The label-quality report on stored labels (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import update
+
+from labeling import queue
+from labeling.exceptions import LabelingError, UnknownTaskError
+from labeling.quality import quality_report
+from labeling.tasks import create_task, mark_gold
+from storage.db import session_scope
+from storage.models import Label
+from tests.factories import make_account, make_queue_task
+
+TODAY = datetime.now(UTC).date()
+OLD_DAY = TODAY - timedelta(days=10)
+
+
+def _label_all(engine, encoder, raters, choose) -> None:
+    """Every rater labels until the queue is empty; ``choose(rater, item_id)`` gives the value."""
+    for _ in range(100):
+        progressed = False
+        for rater in raters:
+            item = queue.next_item(engine=engine, task_name="music", rater_id=rater,
+                                   encoder=encoder, rng=random.Random(0))
+            if item is None:
+                continue
+            progressed = True
+            queue.submit(engine=engine, assignment_id=item.assignment_id, rater_id=rater,
+                         value=choose(rater, item.item_id))
+        if not progressed:
+            return
+
+
+def _backdate(engine, item_ids, day: date) -> None:
+    """Move the labels of these items to noon of ``day`` (UTC)."""
+    moment = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+    with session_scope(engine) as session:
+        session.execute(update(Label).where(Label.item_id.in_(list(item_ids)))
+                        .values(submitted_at=moment, shown_at=moment - timedelta(seconds=5)))
+
+
+@pytest.fixture
+def pair(engine, encoder, tmp_path):
+    """ana and ben label 12 items: they agree on the 6 even ones and disagree on the 6 odd."""
+    make_queue_task(engine, encoder, tmp_path, n_items=12, batch_size=6)
+    raters = [make_account(engine, username=n) for n in ("ana", "ben")]
+    _label_all(engine, encoder, raters,
+               lambda r, i: "mood" if i % 2 == 0 or r == raters[0] else "sleep")
+    return engine
+
+
+@pytest.fixture
+def trio(engine, encoder, tmp_path):
+    """ana and ben always give the answer; cem gets only items 3, 6, 9 and 12 right."""
+    make_queue_task(engine, encoder, tmp_path, n_items=12, batch_size=6, k=3)
+    raters = [make_account(engine, username=n) for n in ("ana", "ben", "cem")]
+
+    def truth(item_id: int) -> str:
+        return "mood" if item_id % 2 == 0 else "sleep"
+
+    _label_all(engine, encoder, raters,
+               lambda r, i: truth(i) if r != raters[2] or i % 3 == 0 else "workout")
+    with session_scope(engine) as session:  # cem is right on gold items 3 and 6, wrong on 1, 2
+        for item_id in (1, 2, 3, 6):
+            mark_gold(session=session, task_name="music", item_id=item_id,
+                      answer=truth(item_id), actor="leo")
+    return engine
+
+
+def test_two_raters_agreeing_on_half_the_items(pair):
+    report = quality_report(engine=pair, task_name="music", start=None, end=None)
+    assert (report.n_labels, report.n_raters, report.n_items) == (24, 2, 12)
+    assert report.mean_pairwise_agreement == pytest.approx(0.5)
+    assert report.waiting_for_adjudication == 6  # the ties
+    kappa = report.kappa_pairs.to_dict("records")
+    assert [(k["rater_a"], k["rater_b"], k["n_shared"]) for k in kappa] == [("ana", "ben", 12)]
+    assert kappa[0]["kappa"] == pytest.approx(0.0)  # ana always says mood: no better than chance
+    week = report.agreement_by_week.to_dict("records")
+    assert len(week) == 1 and week[0]["n_items"] == 12
+    assert week[0]["mean_pairwise_agreement"] == pytest.approx(0.5)
+    raters = report.raters.set_index("rater")
+    assert raters["labels"].to_dict() == {"ana": 12, "ben": 12}
+    # ties have no consensus, so each is compared on the 6 agreed items only
+    assert raters["n_compared"].to_dict() == {"ana": 6, "ben": 6}
+    assert raters["agreement_with_consensus"].to_dict() == {"ana": 1.0, "ben": 1.0}
+    assert not raters["flagged"].any()
+    assert (raters["median_seconds"] >= 0).all()
+    assert report.confusion.to_dict("records") == [
+        {"rater_label": "mood", "consensus_label": "mood", "count": 12}]
+    distribution = report.label_distribution.set_index("label")["count"].to_dict()
+    assert distribution == {"mood": 18, "sleep": 6}
+    day = report.throughput.set_index("day").loc[str(TODAY)]
+    assert (day["labels"], day["items_completed"]) == (24, 12)
+
+
+def test_a_rater_who_disagrees_with_consensus_and_gold_is_flagged(trio):
+    report = quality_report(engine=trio, task_name="music", start=None, end=None)
+    raters = report.raters.set_index("rater")
+    assert raters.loc["cem", "agreement_with_consensus"] == pytest.approx(4 / 12)
+    assert raters.loc["ana", "agreement_with_consensus"] == 1.0
+    assert raters["n_gold"].to_dict() == {"ana": 4, "ben": 4, "cem": 4}
+    assert raters["gold_accuracy"].to_dict() == {"ana": 1.0, "ben": 1.0, "cem": 0.5}
+    assert raters["flagged"].to_dict() == {"ana": False, "ben": False, "cem": True}
+    assert raters.loc["cem", "reason"] == ("agreement with consensus 0.33 < 0.60; "
+                                           "gold accuracy 0.50 < 0.70")
+    assert raters.loc["cem", "ds_accuracy"] < raters.loc["ana", "ds_accuracy"]
+    assert report.n_flagged == 1
+    kappa = report.kappa_pairs.set_index(["rater_a", "rater_b"])["kappa"]
+    assert kappa[("ana", "ben")] == pytest.approx(1.0)
+    assert kappa[("ana", "cem")] < 0.5
+    confusion = report.confusion.set_index(["rater_label", "consensus_label"])["count"]
+    assert confusion[("workout", "mood")] + confusion[("workout", "sleep")] == 8
+    assert confusion[("mood", "mood")] == 6 * 2 + 2  # ana, ben on 6 items; cem on 12 and 6
+    # a 2-of-3 majority is below the confidence threshold 0.7: those 8 wait for a reviewer
+    assert report.waiting_for_adjudication == 8
+
+
+def test_the_date_range_keeps_only_labels_submitted_in_it(pair):
+    _backdate(pair, range(1, 7), OLD_DAY)
+    recent = quality_report(engine=pair, task_name="music", start=OLD_DAY + timedelta(days=1),
+                            end=TODAY)
+    assert (recent.n_labels, recent.n_items) == (12, 6)
+    assert recent.throughput["labels"].sum() == 12
+    assert recent.throughput["items_completed"].sum() == 6
+    assert recent.throughput["day"].min() == datetime(*(OLD_DAY + timedelta(days=1)).timetuple()
+                                                      [:3])
+    old = quality_report(engine=pair, task_name="music", start=OLD_DAY, end=OLD_DAY)
+    assert (old.n_labels, old.n_items) == (12, 6)
+    assert old.throughput.to_dict("records") == [
+        {"day": datetime(*OLD_DAY.timetuple()[:3]), "labels": 12, "items_completed": 6}]
+    everything = quality_report(engine=pair, task_name="music", start=None, end=None)
+    assert len(everything.throughput) == 11  # OLD_DAY to today, quiet days as zeros
+    assert everything.throughput["labels"].sum() == 24
+    same_week = OLD_DAY - timedelta(days=OLD_DAY.weekday()) == TODAY - timedelta(
+        days=TODAY.weekday())
+    assert len(everything.agreement_by_week) == (1 if same_week else 2)
+
+
+def test_an_empty_range_or_task_gives_empty_tables(pair):
+    with session_scope(pair) as session:
+        create_task(session=session, name="empty", kind="intent", labels=["a", "b"])
+    for task, start in (("empty", None), ("music", TODAY + timedelta(days=1))):
+        report = quality_report(engine=pair, task_name=task, start=start, end=None)
+        assert report.empty and report.n_raters == 0
+        assert math.isnan(report.alpha_nominal) and math.isnan(report.fleiss_kappa)
+        assert all(table.empty for table in report.tables().values())
+        assert "flagged" in report.raters.columns
+
+
+def test_refuses_unknown_task_and_reversed_range(pair):
+    with pytest.raises(UnknownTaskError):
+        quality_report(engine=pair, task_name="nope", start=None, end=None)
+    with pytest.raises(LabelingError, match="swap"):
+        quality_report(engine=pair, task_name="music", start=TODAY, end=OLD_DAY)
