@@ -96,32 +96,32 @@ class CodedRatings:
         return flat.reshape(self.n_items, self.n_labels)
 
 
-def _sort_key(value: object) -> tuple[str, str]:
-    return type(value).__name__, repr(value)
+def _sorted_order(uniques: np.ndarray) -> np.ndarray:
+    """Positions of ``uniques`` in sorted order; mixed or unorderable types by (type, repr)."""
+    if len({type(u) for u in uniques}) == 1:
+        try:
+            return np.argsort(uniques, kind="stable")
+        except TypeError:  # e.g. tuples holding values that do not compare
+            pass
+    return np.array(sorted(range(len(uniques)),
+                           key=lambda i: (type(uniques[i]).__name__, repr(uniques[i]))),
+                    dtype=np.int64)
 
 
 def _canonical_codes(values: pd.Series, what: str) -> tuple[np.ndarray, np.ndarray]:
-    """Integer codes for ``values`` numbered in sorted order of the distinct values.
-
-    Ids of one type sort naturally; mixed or unorderable ids by (type name, repr), so the
-    numbering never depends on row order.
-    """
+    """Integer codes for ``values`` numbered in sorted order of the distinct values, so the
+    numbering never depends on row order."""
     if values.dtype != object:  # strings or numbers: one type, pandas sorts them
         codes, uniques = pd.factorize(values, sort=True)
         uniques = np.asarray(uniques, dtype=object)
     else:
         codes, uniques = pd.factorize(values)
         uniques = np.asarray(uniques, dtype=object)
-        try:
-            if len({type(u) for u in uniques}) > 1:
-                raise TypeError("mixed id types")
-            order = np.argsort(uniques, kind="stable")
-        except TypeError:
-            order = np.array(sorted(range(len(uniques)), key=lambda i: _sort_key(uniques[i])),
-                             dtype=np.int64)
-        remap = np.empty(len(order), dtype=np.int64)
-        remap[order] = np.arange(len(order))
-        codes = np.where(codes >= 0, remap[np.maximum(codes, 0)] if len(order) else codes, -1)
+        order = _sorted_order(uniques)
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        if len(order):
+            codes = np.where(codes >= 0, rank[np.maximum(codes, 0)], -1)
         uniques = uniques[order]
     missing = int((codes < 0).sum())
     if missing:

@@ -3,15 +3,19 @@
 Pure functions: a table in, numbers and frames out. Every public function validates its table
 with ``prepare_ratings`` (one judgement per rater per item: a repeat is dropped, keeping the
 first row), so raters who skipped items, items rated once and labels nobody used are all fine.
-Cohen's kappa comes from scikit-learn, Fleiss' kappa from statsmodels and Krippendorff's alpha
-from ``krippendorff``; this module only decides which ratings each of them sees.
+Fleiss' kappa comes from statsmodels and Krippendorff's alpha from ``krippendorff``; this
+module only decides which ratings each sees. Cohen's kappa is scikit-learn's unweighted
+``cohen_kappa_score`` formula applied to every rater pair at once (one sparse product gives all
+the confusion matrices): calling scikit-learn per pair costs about 1 ms of input checks a pair,
+most of the 2 s budget for 40 raters. The tests and ``bench.agreement_speed`` check it against
+``cohen_kappa_score`` itself.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import krippendorff
@@ -45,15 +49,6 @@ class FleissResult:
     """How the items and ratings were chosen, as a sentence for the reader."""
 
 
-# --- helpers over coded ratings ----------------------------------------------------------------
-
-def _matrix(coded: CodedRatings) -> np.ndarray:
-    """Raters x items label codes, ``-1`` where the rater did not rate the item."""
-    matrix = np.full((coded.n_raters, coded.n_items), -1, dtype=np.int64)
-    matrix[coded.rater, coded.item] = coded.label
-    return matrix
-
-
 def _reference(coded: CodedRatings, mapping: Mapping[Hashable, Any]) -> np.ndarray:
     """Label code per item from ``mapping`` (item -> label); ``-1`` where missing or ``None``.
 
@@ -81,31 +76,31 @@ def _rank_in_item(coded: CodedRatings) -> np.ndarray:
 
 # --- Cohen's kappa per rater pair -----------------------------------------------------------
 
-def _confusions(coded: CodedRatings) -> np.ndarray:
-    """Raters x labels x raters x labels: ``[a, i, b, j]`` counts items a labeled i, b labeled j.
-
-    One sparse product of the (rater, label) x item indicator matrix with its transpose.
-    """
-    size = coded.n_raters * coded.n_labels
-    indicator = sparse.csr_matrix(
-        (np.ones(len(coded.item)), (coded.rater * coded.n_labels + coded.label, coded.item)),
-        shape=(size, coded.n_items),
-    )
-    product = (indicator @ indicator.T).toarray()
-    return np.rint(product).astype(np.int64).reshape(coded.n_raters, coded.n_labels,
-                                                      coded.n_raters, coded.n_labels)
-
-
 def _pairwise_cohen(coded: CodedRatings) -> pd.DataFrame:
-    first, second = np.triu_indices(coded.n_raters, k=1)
-    confusion = _confusions(coded)[first, :, second, :].astype(float)  # pairs x L x L
-    n = confusion.sum(axis=(1, 2))
-    observed = n - np.trace(confusion, axis1=1, axis2=2)  # disagreeing items
-    # sklearn's unweighted formula: 1 - sum(w * C) / sum(w * E), E = outer(col sums, row sums) / n
-    row, col = confusion.sum(axis=2), confusion.sum(axis=1)
+    """Every pair's confusion counts from one sparse product of the (rater, label) x item
+    indicator matrix with its transpose, then scikit-learn's unweighted kappa formula:
+    ``1 - sum(w * C) / sum(w * E)``, ``E = outer(col sums, row sums) / n``, ``w = 1 - I``.
+    """
+    n_labels, n_raters = coded.n_labels, coded.n_raters
+    first, second = np.triu_indices(n_raters, k=1)
+    indicator = sparse.csr_matrix(
+        (np.ones(len(coded.item)), (coded.rater * n_labels + coded.label, coded.item)),
+        shape=(n_raters * n_labels, coded.n_items))
+    product = (indicator @ indicator.T).tocoo()
+    (a, i), (b, j) = np.divmod(product.row, n_labels), np.divmod(product.col, n_labels)
+    keep = a < b
+    a, b, i, j, count = a[keep], b[keep], i[keep], j[keep], np.rint(product.data[keep])
+    present, slot = np.unique(a * n_raters - a * (a + 1) // 2 + b - a - 1, return_inverse=True)
+    n, agree, chance = (np.zeros(len(first)) for _ in range(3))
+    n[present] = np.bincount(slot, weights=count)
+    agree[present] = np.bincount(slot, weights=count * (i == j), minlength=len(present))
+    size = len(present) * n_labels
+    row = np.bincount(slot * n_labels + i, weights=count, minlength=size).reshape(-1, n_labels)
+    col = np.bincount(slot * n_labels + j, weights=count, minlength=size).reshape(-1, n_labels)
+    chance[present] = (row * col).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        expected = (n * n - (row * col).sum(axis=1)) / n
-        kappa = np.where((n >= 2) & (expected > 0), 1 - observed / expected, np.nan)
+        expected = (n * n - chance) / n  # chance disagreement, times n
+        kappa = np.where((n >= 2) & (expected > 0), 1 - (n - agree) / expected, np.nan)
     return pd.DataFrame({
         "rater_a": pd.Series(coded.raters[first], dtype=object),
         "rater_b": pd.Series(coded.raters[second], dtype=object),
@@ -128,8 +123,9 @@ def pairwise_cohen(ratings: pd.DataFrame, *, labels: Sequence[str] | None = None
     -------
     pandas.DataFrame
         Columns ``rater_a``, ``rater_b`` (``rater_a`` sorts first), ``n_shared``, ``kappa``:
-        one row per unordered pair. ``kappa`` is NaN with fewer than two shared items or where
-        kappa is undefined (both raters gave one and the same label throughout).
+        one row per unordered pair. ``kappa`` equals ``sklearn.metrics.cohen_kappa_score`` on
+        the shared items; NaN with fewer than two shared items or where kappa is undefined
+        (both raters gave one and the same label throughout).
     """
     return _pairwise_cohen(prepare_ratings(ratings, labels=labels))
 
@@ -367,7 +363,6 @@ def agreement_report(
     majority_n, majority_acc = agreement_rate(coded, winner)
     dawid_skene = DawidSkeneAggregator().aggregate_coded(coded)
     items = _item_agreement(coded)
-    fleiss_result = _fleiss(coded)
     pairwise = _pairwise_cohen(coded)
     consensus = dawid_skene.items
     report = {
@@ -376,9 +371,7 @@ def agreement_report(
         "n_raters": coded.n_raters,
         "labels": coded.labels.tolist(),
         "duplicates_dropped": coded.duplicates_dropped,
-        "fleiss": {"kappa": fleiss_result.kappa, "n_items": fleiss_result.n_items,
-                   "raters_per_item": fleiss_result.raters_per_item,
-                   "method": fleiss_result.method},
+        "fleiss": asdict(_fleiss(coded)),
         "krippendorff_alpha": {
             "nominal": _alpha(coded, "nominal", None),
             "ordinal": None if ordinal_order is None else _alpha(coded, "ordinal", ordinal_order),

@@ -9,7 +9,8 @@ Which labels count: live rater labels (source ``rater``, not superseded) submitt
 Unsure answers count as work (``labels``, throughput, seconds) but not as judgements (agreement,
 kappa, accuracy, distribution, confusion). Consensus is the stored one, for items that have a
 value (not a tie) and either at least two labels or a reviewer's decision; it includes the
-rater's own vote, which flatters raters of items with few labels.
+rater's own vote, which flatters raters of items with few labels. In the confusion table an
+item whose labels tied counts under the consensus label ``TIE``.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ RATER_COLUMNS = (
 KAPPA_COLUMNS = ("rater_a", "rater_b", "kappa", "n_shared")
 DISTRIBUTION_COLUMNS = ("week", "label", "count")
 CONFUSION_COLUMNS = ("rater_label", "consensus_label", "count")
+TIE = "(tie)"
+"""``consensus_label`` of the confusion rows whose item ended in a tie."""
 THROUGHPUT_COLUMNS = ("day", "labels", "items_completed")
 
 
@@ -126,6 +129,11 @@ def consensus_reference(rows: list[dict[str, Any]]) -> dict[int, str]:
     """Item -> consensus value for items with a value and two labels or a reviewer's word."""
     return {r["item_id"]: r["value"] for r in rows
             if r["value"] is not None and (r["method"] == "adjudicated" or r["n_labels"] >= 2)}
+
+
+def tied_items(rows: list[dict[str, Any]]) -> set[int]:
+    """Items whose two or more labels ended in a tie (no consensus value, no decision yet)."""
+    return {r["item_id"] for r in rows if r["value"] is None and r["n_labels"] >= 2}
 
 
 def _alpha(ratings: pd.DataFrame, **options: Any) -> float:
@@ -236,11 +244,13 @@ def label_distribution(labels: pd.DataFrame) -> pd.DataFrame:
     return counts[list(DISTRIBUTION_COLUMNS)]
 
 
-def confusion(ratings: pd.DataFrame, consensus: Mapping[Hashable, str]) -> pd.DataFrame:
-    """Counts of (a rater's label, the item's consensus) over items with a consensus."""
+def confusion(ratings: pd.DataFrame, consensus: Mapping[Hashable, str | None]) -> pd.DataFrame:
+    """Counts of (a rater's label, the item's consensus) over the items in ``consensus``;
+    an item mapped to ``None`` (a tie) counts under ``TIE``."""
     if ratings.empty:
         return _empty(CONFUSION_COLUMNS)
-    reference = ratings["item"].map(lambda item: consensus.get(item))
+    reference = ratings["item"].map(
+        lambda item: (consensus[item] or TIE) if item in consensus else None)
     paired = pd.DataFrame({"rater_label": ratings["label"].tolist(),
                            "consensus_label": reference.tolist()}).dropna()
     if paired.empty:
@@ -336,7 +346,7 @@ def quality_report(*, engine: Engine, task_name: str, start: date | None,
                            ds_accuracy=_ds_accuracy(ratings)),
         kappa_pairs=kappa_pairs(ratings, labels=task_labels + extra),
         label_distribution=label_distribution(labels),
-        confusion=confusion(ratings, reference),
+        confusion=confusion(ratings, {**dict.fromkeys(tied_items(consensus_rows)), **reference}),
         throughput=throughput(daily, start=start, end=end,
                               today=datetime.now(UTC).date()),
     )

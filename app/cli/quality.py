@@ -12,6 +12,10 @@ import typer
 from app.cli import common
 
 
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
 def agreement(
     data: Annotated[Path, typer.Option(help="long-format ratings: CSV, JSONL or Parquet")],
     item_col: Annotated[str, typer.Option(help="item column (several: a,b,c form a tuple)")],
@@ -36,15 +40,15 @@ def agreement(
     lines = [
         f"ratings {report['n_ratings']:,} on {report['n_items']:,} items by "
         f"{report['n_raters']} raters ({report['duplicates_dropped']} repeats dropped)",
-        f"Krippendorff's alpha (nominal)  {alpha['nominal']:.4f}",
+        f"Krippendorff's alpha (nominal)  {_num(alpha['nominal'])}",
     ]
     if alpha.get("ordinal") is not None:
-        lines.append(f"Krippendorff's alpha (ordinal)  {alpha['ordinal']:.4f}")
-    lines.append(f"Fleiss' kappa                   {fleiss['kappa']:.4f}  ({fleiss['method']})")
+        lines.append(f"Krippendorff's alpha (ordinal)  {_num(alpha['ordinal'])}")
+    lines.append(f"Fleiss' kappa                   {_num(fleiss['kappa'])}  ({fleiss['method']})")
     lines.append("Cohen's kappa per rater pair (shared items):")
     for pair in report["pairwise_cohen"]:
-        kappa = "n/a" if pair["kappa"] is None else f"{pair['kappa']:.4f}"
-        lines.append(f"  {pair['rater_a']} – {pair['rater_b']}: {kappa} ({pair['n_shared']})")
+        lines.append(f"  {pair['rater_a']} – {pair['rater_b']}: {_num(pair['kappa'])} "
+                     f"({pair['n_shared']})")
     lines.append(f"majority ties: {report['majority']['n_ties']}; Dawid-Skene consensus for "
                  f"{len(report['dawid_skene']['consensus']):,} items (--json lists them)")
     typer.echo("\n".join(lines))

@@ -91,8 +91,9 @@ def test_two_raters_agreeing_on_half_the_items(pair):
     assert raters["agreement_with_consensus"].to_dict() == {"ana": 1.0, "ben": 1.0}
     assert not raters["flagged"].any()
     assert (raters["median_seconds"] >= 0).all()
-    assert report.confusion.to_dict("records") == [
-        {"rater_label": "mood", "consensus_label": "mood", "count": 12}]
+    confusion = report.confusion.set_index(["rater_label", "consensus_label"])["count"]
+    assert confusion.to_dict() == {("mood", "mood"): 12, ("mood", "(tie)"): 6,
+                                   ("sleep", "(tie)"): 6}
     distribution = report.label_distribution.set_index("label")["count"].to_dict()
     assert distribution == {"mood": 18, "sleep": 6}
     day = report.throughput.set_index("day").loc[str(TODAY)]

@@ -247,6 +247,22 @@ def test_read_ratings_is_strict(tmp_path, content, options, message):
         read_ratings(path, item_col="item", rater_col="rater", **options)
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_read_ratings_formats_agree(tmp_path, suffix):
+    table = pd.DataFrame({"doc": [1, 1, 2], "who": ["A", "B", "A"], "y": ["3", "3", None]})
+    path = tmp_path / f"r{suffix}"
+    if suffix == ".csv":
+        table.to_csv(path, index=False)
+    elif suffix == ".jsonl":
+        table.to_json(path, orient="records", lines=True)
+    else:
+        table.to_parquet(path)
+    ratings = read_ratings(path, item_col="doc", rater_col="who", label_col="y")
+    assert ratings.to_dict(orient="list") == {"item": ["1", "1"], "rater": ["A", "B"],
+                                              "label": ["3", "3"]}
+    assert ratings.attrs["empty_labels_dropped"] == 1
+
+
 def test_read_ratings_missing_file(tmp_path):
     with pytest.raises(ImportFileError, match="no such file"):
         read_ratings(tmp_path / "none.jsonl", item_col="item", rater_col="rater")

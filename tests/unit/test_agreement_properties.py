@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections import Counter
 
 import numpy as np
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.metrics import cohen_kappa_score
 
 from labeling.aggregation import get_aggregator
 from labeling.agreement import krippendorff_alpha, pairwise_cohen
@@ -31,10 +33,19 @@ def ratings_tables(draw) -> pd.DataFrame:
 
 @SETTINGS
 @given(ratings_tables())
-def test_kappa_is_bounded_and_symmetric(ratings):
+def test_kappa_is_bounded_symmetric_and_sklearns(ratings):
     forward = pairwise_cohen(ratings)
     finite = forward["kappa"].dropna()
     assert ((finite >= -1 - 1e-12) & (finite <= 1 + 1e-12)).all()
+    wide = ratings.pivot(index="item", columns="rater", values="label")
+    for a, b, n, k in forward.itertuples(index=False):
+        both = wide[[a, b]].dropna()
+        assert len(both) == n
+        if n >= 2:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # undefined kappa warns
+                expected = cohen_kappa_score(both[a].tolist(), both[b].tolist())
+            assert (math.isnan(k) and math.isnan(expected)) or abs(k - expected) < 1e-12
     # rename raters so every pair is seen the other way round (rater_b first)
     flipped = ratings.assign(rater=ratings["rater"].map(lambda r: f"z{9 - int(r[1])}"))
     backward = pairwise_cohen(flipped)

@@ -1,0 +1,92 @@
+"""The label-quality page for leads."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from labeling import queue
+from labeling.embeddings import HashingEncoder
+from labeling.tasks import create_task
+from storage.db import make_engine, session_scope
+from tests.factories import make_account, make_queue_task
+
+MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
+PAGE = "app_pages/quality.py"
+pytestmark = pytest.mark.ui
+
+
+def _label_all(engine, raters, choose) -> None:
+    encoder = HashingEncoder()
+    for _ in range(100):
+        progressed = False
+        for rater in raters:
+            item = queue.next_item(engine=engine, task_name="music", rater_id=rater,
+                                   encoder=encoder, rng=random.Random(0))
+            if item is None:
+                continue
+            progressed = True
+            queue.submit(engine=engine, assignment_id=item.assignment_id, rater_id=rater,
+                         value=choose(rater, item.item_id))
+        if not progressed:
+            return
+
+
+@pytest.fixture
+def quality_app(sqlite_env, tmp_path):
+    """12 items labeled by ana, ben (always right) and cem (right on a third); an empty task."""
+    engine = make_engine(sqlite_env)
+    make_queue_task(engine, HashingEncoder(), tmp_path, n_items=12, batch_size=6, k=3)
+    raters = [make_account(engine, username=n) for n in ("ana", "ben", "cem")]
+    _label_all(engine, raters, lambda r, i: ("mood" if i % 2 == 0 else "sleep")
+               if r != raters[2] or i % 3 == 0 else "workout")
+    with session_scope(engine) as session:
+        create_task(session=session, name="empty", kind="intent", labels=["a", "b"])
+    make_account(engine, username="leo", role="lead", password="leo-password")
+    at = AppTest.from_file(MAIN, default_timeout=60).run()
+    at.text_input(key="sign_in_username").input("leo")
+    at.text_input(key="sign_in_password").input("leo-password")
+    at.button(key="sign_in").click()
+    at.run()
+    return at
+
+
+def _metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_lead_sees_metrics_charts_and_the_flagged_rater(quality_app):
+    at = quality_app.switch_page(PAGE).run()
+    assert not at.exception and not at.error
+    assert at.title[0].value == "Label quality"
+    metrics = _metrics(at)
+    assert metrics["Labels"] == "36" and metrics["Raters"] == "3"
+    assert metrics["Waiting for adjudication"] == "8"
+    assert float(metrics["Krippendorff's α"]) < 1
+    raters = at.dataframe[0].value.set_index("rater")
+    assert raters.loc["cem", "flagged"] and not raters.loc["ana", "flagged"]
+    assert raters.loc["cem", "status"] == "⚠ flagged"
+    assert "agreement with consensus 0.33" in raters.loc["cem", "reason"]
+    assert len(at.get("vega_lite_chart")) == 5
+    assert len(at.get("download_button")) == 6
+
+
+def test_a_task_without_labels_says_what_to_do(quality_app):
+    at = quality_app.switch_page(PAGE).run()
+    at.selectbox(key="quality_task").select("empty").run()
+    assert not at.exception and not at.error
+    assert "No rater labels for **empty**" in at.info[0].value
+    assert not at.metric
+
+
+def test_a_range_without_labels_says_what_to_do(quality_app):
+    at = quality_app.switch_page(PAGE).run()
+    today = datetime.now(UTC).date()
+    at.date_input(key="quality_range").set_value((today - timedelta(days=90),
+                                                   today - timedelta(days=60))).run()
+    assert not at.exception and not at.error
+    assert "Widen the date range" in at.info[0].value
