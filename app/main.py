@@ -15,9 +15,10 @@ from storage.db import DatabaseError, check_schema  # noqa: E402
 
 PAGES_BY_ROLE = {
     "rater": ("home", "label", "history"),
-    "reviewer": ("home", "label", "history"),
-    "lead": ("home", "label", "history", "task_settings", "simulation", "accounts"),
-    "admin": ("home", "task_settings", "accounts"),
+    "reviewer": ("home", "adjudicate", "label", "history"),
+    "lead": ("home", "quality", "adjudicate", "label", "history", "task_settings", "simulation",
+             "accounts"),
+    "admin": ("home", "quality", "task_settings", "accounts"),
 }
 
 
@@ -31,6 +32,10 @@ def _pages() -> dict[str, st.Page]:
         "label": st.Page(PAGES_DIR / "label.py", title="Label", icon=":material/label:"),
         "history": st.Page(PAGES_DIR / "history.py", title="My labels",
                            icon=":material/history:"),
+        "quality": st.Page(PAGES_DIR / "quality.py", title="Label quality",
+                           icon=":material/monitoring:"),
+        "adjudicate": st.Page(PAGES_DIR / "adjudicate.py", title="Adjudicate",
+                              icon=":material/gavel:"),
         "task_settings": st.Page(PAGES_DIR / "task_settings.py", title="Task settings",
                                  icon=":material/settings:"),
         "simulation": st.Page(PAGES_DIR / "simulation.py", title="Simulation",

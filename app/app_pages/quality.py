@@ -34,7 +34,7 @@ def _range(today: date) -> tuple[date, date] | None:
     if isinstance(picked, date):
         return picked, picked
     if len(picked) != 2:
-        st.info("Pick the last day of the range too.")
+        st.info("Pick the first and the last day of the range.")
         return None
     return picked[0], picked[1]
 
@@ -85,17 +85,17 @@ RATER_COLUMNS = {
     "median_seconds": st.column_config.NumberColumn(
         "Median s", format="%.1f", width="small", help="Median seconds per label."),
     "n_compared": st.column_config.NumberColumn(
-        "n (consensus)", format="%d", width="small",
+        "n consensus", format="%d",
         help="Their items with a consensus (two or more labels, or a reviewer's decision)."),
     "agreement_with_consensus": st.column_config.NumberColumn(
         "Agreement", format="percent", width="small",
         help="Share of those items where they gave the consensus label."),
-    "n_gold": st.column_config.NumberColumn("n (gold)", format="%d", width="small",
+    "n_gold": st.column_config.NumberColumn("n gold", format="%d", width="small",
                                             help="Gold items they labeled."),
     "gold_accuracy": st.column_config.NumberColumn("Gold acc.", format="percent",
                                                    width="small"),
     "ds_accuracy": st.column_config.NumberColumn(
-        "Dawid-Skene acc.", format="percent", width="small",
+        "Dawid-Skene acc.", format="percent",
         help="Estimated from everyone's labels in the range, no gold needed."),
     "reason": st.column_config.TextColumn("Why flagged", width="large"),
     "flagged": None,
@@ -149,7 +149,7 @@ def _kappa_and_confusion(report: QualityReport) -> None:
             st.caption("No item in the range has a consensus yet.")
         else:
             st.altair_chart(confusion_chart(report.confusion, labels=report.labels, tie=TIE),
-                            width="stretch")
+                            width="content")
             _download(report, "confusion", "confusion counts")
 
 

@@ -53,7 +53,7 @@ def _both_triangles(pairs: pd.DataFrame) -> pd.DataFrame:
     swapped = pairs.rename(columns={"rater_a": "rater_b", "rater_b": "rater_a"})
     raters = sorted(set(pairs["rater_a"]) | set(pairs["rater_b"]))
     diagonal = pd.DataFrame({"rater_a": raters, "rater_b": raters, "kappa": float("nan"),
-                             "n_shared": pd.NA})
+                             "n_shared": float("nan")})
     full = pd.concat([pairs, swapped], ignore_index=True)
     full["label"] = [f"{k:.2f}" if pd.notna(k) else "n/a" for k in full["kappa"]]
     diagonal["label"] = ""
@@ -64,22 +64,21 @@ def kappa_heatmap(pairs: pd.DataFrame) -> alt.LayerChart:
     """Cohen's kappa per rater pair as a symmetric matrix (both triangles), -1 red to 1 blue."""
     full = _both_triangles(pairs)
     raters = sorted(set(full["rater_a"]))
-    size = max(120, 56 * len(raters))
-    x = alt.X("rater_a:N", title=None, sort=raters, axis=alt.Axis(labelAngle=-30))
-    y = alt.Y("rater_b:N", title=None, sort=raters)
+    x = alt.X("rater_a:N", title=None, sort=raters,
+              axis=alt.Axis(labelAngle=-45, labelOverlap=False, orient="top"))
+    y = alt.Y("rater_b:N", title=None, sort=raters, axis=alt.Axis(labelOverlap=False))
     tooltip = [alt.Tooltip("rater_a:N", title="rater"), alt.Tooltip("rater_b:N", title="with"),
                alt.Tooltip("kappa:Q", format=".2f"),
                alt.Tooltip("n_shared:Q", title="shared items")]
     base = alt.Chart(full).encode(x=x, y=y, tooltip=tooltip)
-    colour = (alt.when("isValid(datum.kappa)")
-              .then(alt.Color("kappa:Q", title="Cohen's κ",
-                              scale=alt.Scale(scheme="redblue", domain=[-1, 1], domainMid=0)))
-              .otherwise(alt.value("#eeeeee")))
-    rect = base.mark_rect(stroke="white").encode(color=colour)
+    grid = base.mark_rect(color="#f0f2f6", stroke="white")  # the diagonal and n/a pairs
+    rect = base.mark_rect(stroke="white").encode(
+        color=alt.Color("kappa:Q", title="Cohen's κ",
+                        scale=alt.Scale(scheme="redblue", domain=[-1, 1], domainMid=0)))
     text_colour = (alt.when("isValid(datum.kappa) && abs(datum.kappa) > 0.6")
                    .then(alt.value("white")).otherwise(alt.value("black")))
     text = base.mark_text(fontSize=12).encode(text="label:N", color=text_colour)
-    return (rect + text).properties(width=size, height=size)
+    return (grid + rect + text).properties(width=alt.Step(52), height=alt.Step(36))
 
 
 def label_distribution_chart(frame: pd.DataFrame, *, labels: Sequence[str] = ()) -> alt.Chart:
@@ -110,7 +109,7 @@ def confusion_chart(frame: pd.DataFrame, *, labels: Sequence[str] = (),
                     tie: str = "(tie)") -> alt.LayerChart:
     """Rater label (rows) against consensus (columns): the colour is the share of the
     consensus column's ratings (each column sums to 1), the number the count. Items whose
-    labels tied form a last column, ``tie``. Meant to be shown container-wide."""
+    labels tied form a last column, ``tie``."""
     used = set(frame["rater_label"]) | set(frame["consensus_label"])
     order = [label for label in (list(labels) or sorted(used)) if label in used and label != tie]
     order += sorted(used - set(order) - {tie})
@@ -119,21 +118,23 @@ def confusion_chart(frame: pd.DataFrame, *, labels: Sequence[str] = (),
                         .transform("sum"))
     base = alt.Chart(data).encode(
         x=alt.X("consensus_label:N", title="consensus", sort=columns,
-                scale=alt.Scale(domain=columns), axis=alt.Axis(labelAngle=-45, orient="top")),
+                scale=alt.Scale(domain=columns),
+                axis=alt.Axis(labelAngle=-45, orient="top", labelOverlap=False)),
         y=alt.Y("rater_label:N", title="rater's label", sort=order,
-                scale=alt.Scale(domain=order)),
+                scale=alt.Scale(domain=order), axis=alt.Axis(labelOverlap=False)),
         tooltip=[alt.Tooltip("rater_label:N", title="rater said"),
                  alt.Tooltip("consensus_label:N", title="consensus"),
                  alt.Tooltip("count:Q", title="labels"),
                  alt.Tooltip("share:Q", format=".0%", title="share of the column")],
     )
     rect = base.mark_rect(stroke="white").encode(
-        color=alt.Color("share:Q", title="share of column",
+        color=alt.Color("share:Q", title="share of column", legend=alt.Legend(
+            orient="bottom", direction="horizontal", format=".0%"),
                         scale=alt.Scale(scheme="blues", domain=[0, 1])))
     text_colour = alt.when("datum.share > 0.5").then(alt.value("white")).otherwise(
         alt.value("black"))
     text = base.mark_text(fontSize=11).encode(text="count:Q", color=text_colour)
-    return (rect + text).properties(height=max(160, 30 * len(order)))
+    return (rect + text).properties(width=alt.Step(30), height=alt.Step(24))
 
 
 def throughput_chart(frame: pd.DataFrame) -> alt.LayerChart:
@@ -153,6 +154,8 @@ def throughput_chart(frame: pd.DataFrame) -> alt.LayerChart:
                  alt.Tooltip("count:Q")],
     )
     bars = base.transform_filter(alt.datum.series == names["labels"]).mark_bar(opacity=0.7)
-    line = base.transform_filter(alt.datum.series == names["items_completed"]).mark_line(
-        point=True)
+    line = (base.transform_filter(alt.datum.series == names["items_completed"])
+            .mark_line(point=True)
+            .encode(x=alt.X("yearmonthdate(day):T", title="day", axis=DAY_AXIS,
+                            bandPosition=0.5)))  # on the bars' centres
     return (bars + line).properties(height=260)

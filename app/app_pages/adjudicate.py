@@ -1,0 +1,120 @@
+"""Adjudication (reviewers and leads): settle disagreements; find and send back label errors."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app import auth, resources
+from app.components.label_form import slot_editor
+from app.components.task_picker import task_picker
+from labeling import adjudication
+from labeling.consensus import recompute
+from labeling.exceptions import LabelingError
+from labeling.label_issues import find_suspects, send_back
+from labeling.tasks import get_task
+from storage.db import session_scope
+
+_SUSPECTS = "label_issue_suspects"
+
+
+def _case(task, case: adjudication.Case, user: auth.SignedIn) -> None:
+    with st.container(border=True):
+        st.caption(f"Item #{case.item_id} · consensus "
+                   f"{case.consensus or 'tie'} · confidence {case.confidence or 0:.0%}"
+                   + (f" · agreement {case.agreement:.0%}" if case.agreement is not None else ""))
+        st.markdown(f"### {case.text}")
+    st.dataframe(pd.DataFrame([{
+        "rater": lab.rater, "label": lab.value, "slots": lab.slots or "", "unsure": lab.unsure,
+        "submitted": lab.submitted_at} for lab in case.labels]),
+        hide_index=True, width="stretch", key=f"case_labels_{case.item_id}")
+    options = list(task.labels)
+    votes = [lab.value for lab in case.labels if lab.value in options]
+    default = max(set(votes), key=votes.count) if votes else options[0]
+    value = st.radio("Final label", options, index=options.index(default), horizontal=True,
+                     key=f"decide_value_{case.item_id}")
+    slots = slot_editor(task.slot_schema, key=f"decide_{case.item_id}") if str(
+        task.kind) == "intent" and task.slot_schema else {}
+    note = st.text_input("Note (why)", key=f"decide_note_{case.item_id}",
+                         placeholder="e.g. guideline: workout wins over mood")
+    if st.button("Decide", type="primary", key="decide", icon=":material/gavel:"):
+        try:
+            adjudication.decide(engine=resources.engine(), task_name=task.name,
+                                item_id=case.item_id, reviewer_id=user.id, value=value,
+                                slots=slots, note=note)
+        except LabelingError as exc:
+            st.error(str(exc))
+            return
+        st.session_state["adjudication_note"] = f"Item #{case.item_id} settled as {value}."
+        st.rerun()
+
+
+def _disagreements(task_name: str, user: auth.SignedIn) -> None:
+    if st.button("Recompute consensus", key="recompute", icon=":material/refresh:"):
+        summary = recompute(engine=resources.engine(), task_name=task_name)
+        st.session_state["adjudication_note"] = (
+            f"{summary.settled} settled, {summary.needs_adjudication} to adjudicate, "
+            f"{summary.pending} waiting for raters ({summary.method}).")
+    note = st.session_state.pop("adjudication_note", None)
+    if note:
+        st.success(note)
+    cases = adjudication.cases(engine=resources.engine(), task_name=task_name)
+    if not cases:
+        st.info("Nothing to adjudicate: every complete item is settled.")
+        return
+    st.caption(f"{len(cases)} item(s) waiting, least confident first. Raters' names are shown "
+               "to you, never to other raters.")
+    with session_scope(resources.engine()) as session:
+        task = get_task(session=session, name=task_name)
+    _case(task, cases[0], user)
+
+
+def _label_errors(task_name: str, user: auth.SignedIn) -> None:
+    st.caption("cleanlab looks for settled labels that the model, trained without them "
+               "(cross-validation), finds implausible. Sent back items get one more rater.")
+    if st.button("Find likely label errors", key="find_issues"):
+        with st.spinner("Cross-validating the classifier…"):
+            try:
+                suspects = find_suspects(engine=resources.engine(), task_name=task_name,
+                                         encoder=resources.encoder())
+            except LabelingError as exc:
+                st.error(str(exc))
+                return
+        st.session_state[_SUSPECTS] = {"task": task_name,
+                                       "ids": [s.item_id for s in suspects],
+                                       "rows": [s.__dict__ for s in suspects]}
+    found = st.session_state.get(_SUSPECTS)
+    if not found or found["task"] != task_name:
+        return
+    if not found["rows"]:
+        st.success("No likely label errors found.")
+        return
+    frame = pd.DataFrame(found["rows"])
+    st.dataframe(frame, hide_index=True, width="stretch", key="suspects_table")
+    if st.button(f"Send {len(frame)} back for relabeling", key="send_back"):
+        from labeling.label_issues import Suspect
+
+        count = send_back(engine=resources.engine(), task_name=task_name,
+                          suspects=[Suspect(**row) for row in found["rows"]],
+                          actor=user.username)
+        del st.session_state[_SUSPECTS]
+        st.success(f"{count} item(s) are back in the queue, marked for relabeling.")
+
+
+def render() -> None:
+    user = auth.require_role("reviewer", "lead")
+    st.title("Adjudicate")
+    task_name = task_picker(key="adjudicate_task")
+    if task_name is None:
+        return
+    if user.role == "lead":
+        disagreements, errors = st.tabs(["Disagreements", "Label errors"])
+        with disagreements:
+            _disagreements(task_name, user)
+        with errors:
+            _label_errors(task_name, user)
+    else:
+        _disagreements(task_name, user)
+
+
+render()
