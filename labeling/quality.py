@@ -32,7 +32,6 @@ from labeling.agreement import (
     item_agreement,
     krippendorff_alpha,
     pairwise_cohen,
-    rater_vs_consensus,
 )
 from labeling.consensus import recompute
 from labeling.exceptions import LabelingError
@@ -185,11 +184,46 @@ def _reasons(row: Mapping[str, Any], agreement_threshold: float,
     return "; ".join(reasons)
 
 
+def peer_consensus_agreement(
+    ratings: pd.DataFrame, decided: Mapping[Hashable, str]
+) -> pd.DataFrame:
+    """Per rater: agreement with a consensus that leaves the rater's own vote out.
+
+    On an adjudicated item the reference is the reviewer's decision; elsewhere it is the
+    majority of the *other* raters' labels (items where they tie, or where nobody else rated,
+    are skipped). Counting the rater's own vote would flatter everyone: with two raters and a
+    majority vote, every non-tied item would agree with both.
+    """
+    counts = ratings.groupby(["item", "label"]).size()
+    per_item: dict[Hashable, dict[str, int]] = {}
+    for (item, label), n in counts.items():
+        per_item.setdefault(item, {})[label] = int(n)
+    hits: dict[Hashable, list[int]] = {}
+    for item, rater, label in ratings[["item", "rater", "label"]].itertuples(index=False):
+        if item in decided:
+            reference = decided[item]
+        else:
+            others = dict(per_item[item])
+            others[label] -= 1
+            ranked = sorted((n for n in others.values() if n > 0), reverse=True)
+            if not ranked or (len(ranked) > 1 and ranked[0] == ranked[1]):
+                continue
+            reference = next(lab for lab, n in others.items() if n == ranked[0])
+        hits.setdefault(rater, []).append(int(label == reference))
+    return pd.DataFrame(
+        [{"rater": r, "n": len(h), "agreement": sum(h) / len(h)} for r, h in hits.items()],
+        columns=["rater", "n", "agreement"],
+    )
+
+
 def rater_table(
     labels: pd.DataFrame, consensus: Mapping[Hashable, str], *, agreement_threshold: float,
     accuracy_threshold: float, ds_accuracy: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per rater: work done, agreement with consensus, gold and Dawid-Skene accuracy.
+
+    ``consensus`` holds the reviewers' decisions (item -> label); other items are compared with
+    the other raters' majority (``peer_consensus_agreement``).
 
     A rater is ``flagged`` when agreement with consensus is below ``agreement_threshold`` or
     gold accuracy below ``accuracy_threshold``; ``reason`` says which (NaN never flags).
@@ -209,7 +243,7 @@ def rater_table(
     extra = [pd.DataFrame(index=pd.Index([], name="rater"))]
     if not ratings.empty:
         extra = [
-            _indexed(rater_vs_consensus(ratings, consensus),
+            _indexed(peer_consensus_agreement(ratings, consensus),
                      {"n": "n_compared", "agreement": "agreement_with_consensus"}),
             _indexed(gold_accuracy(ratings, gold), {"accuracy": "gold_accuracy"}),
         ]
@@ -331,6 +365,8 @@ def quality_report(*, engine: Engine, task_name: str, start: date | None,
     labels = labels_frame(rows)
     ratings = ratings_of(labels)
     reference = consensus_reference(consensus_rows)
+    decided = {r["item_id"]: r["value"] for r in consensus_rows
+               if r["method"] == "adjudicated" and r["value"] is not None}
     task_labels = list(task.labels)
     extra = sorted(set(ratings["label"]) - set(task_labels))  # labels since removed from the set
     return QualityReport(
@@ -341,7 +377,7 @@ def quality_report(*, engine: Engine, task_name: str, start: date | None,
         n_items=labels["item_id"].nunique(), waiting_for_adjudication=waiting,
         **_overall(ratings, task),
         agreement_by_week=agreement_by_week(labels),
-        raters=rater_table(labels, reference, agreement_threshold=task.agreement_threshold,
+        raters=rater_table(labels, decided, agreement_threshold=task.agreement_threshold,
                            accuracy_threshold=task.confidence_threshold,
                            ds_accuracy=_ds_accuracy(ratings)),
         kappa_pairs=kappa_pairs(ratings, labels=task_labels + extra),

@@ -107,8 +107,8 @@ def _rater_table(report: QualityReport) -> None:
     st.caption(
         f"Flagged (red) when agreement with consensus is below {report.agreement_threshold:.0%} "
         f"or gold accuracy below {report.confidence_threshold:.0%} (the task's agreement and "
-        "confidence thresholds). Consensus includes the rater's own vote, so with two raters "
-        "per item only reviewers' decisions can lower it.")
+        "confidence thresholds). The consensus a rater is compared with leaves their own vote "
+        "out: a reviewer's decision where there is one, else the other raters' majority.")
     raters = report.raters.copy()
     raters.insert(0, "status", [FLAGGED if f else OK for f in raters["flagged"]])
     styled = raters.style.apply(_highlight, axis=1).format(na_rep="—")

@@ -86,10 +86,11 @@ def test_two_raters_agreeing_on_half_the_items(pair):
     assert week[0]["mean_pairwise_agreement"] == pytest.approx(0.5)
     raters = report.raters.set_index("rater")
     assert raters["labels"].to_dict() == {"ana": 12, "ben": 12}
-    # ties have no consensus, so each is compared on the 6 agreed items only
-    assert raters["n_compared"].to_dict() == {"ana": 6, "ben": 6}
-    assert raters["agreement_with_consensus"].to_dict() == {"ana": 1.0, "ben": 1.0}
-    assert not raters["flagged"].any()
+    # each is compared with the other rater's label (their own vote left out): half agree
+    assert raters["n_compared"].to_dict() == {"ana": 12, "ben": 12}
+    assert raters["agreement_with_consensus"].to_dict() == {"ana": 0.5, "ben": 0.5}
+    assert raters["flagged"].all()
+    assert raters.loc["ana", "reason"] == "agreement with consensus 0.50 < 0.60"
     assert (raters["median_seconds"] >= 0).all()
     confusion = report.confusion.set_index(["rater_label", "consensus_label"])["count"]
     assert confusion.to_dict() == {("mood", "mood"): 12, ("mood", "(tie)"): 6,
