@@ -67,9 +67,14 @@ def is_sqlite(engine: Engine) -> bool:
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """One unit of work: commits on success, rolls back on any error."""
+def session_scope(engine: Engine, *, write_lock: bool = False) -> Iterator[Session]:
+    """One unit of work: commits on success, rolls back on any error.
+
+    ``write_lock`` takes SQLite's write lock at BEGIN (see ``write_scope``).
+    """
     with Session(engine, expire_on_commit=False) as session:
+        if write_lock:
+            session.connection(execution_options={IMMEDIATE_OPTION: True})
         try:
             yield session
             session.commit()
@@ -86,14 +91,8 @@ def write_scope(engine: Engine) -> Iterator[Session]:
     units never interleave. On PostgreSQL it is an ordinary transaction in which the caller locks
     the rows it decides on (``SELECT ... FOR UPDATE [SKIP LOCKED]``).
     """
-    with Session(engine, expire_on_commit=False) as session:
-        session.connection(execution_options={IMMEDIATE_OPTION: True})
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with session_scope(engine, write_lock=True) as session:
+        yield session
 
 
 def alembic_config(engine: Engine) -> Config:

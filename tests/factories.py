@@ -78,3 +78,34 @@ def make_queue_task(engine: Engine, encoder, tmp_path: Path, *, n_items: int = 2
     path = write_jsonl(tmp_path / "pool.jsonl", [{"text": t} for t in texts])
     import_file(engine=engine, task_name="music", path=path, encoder=encoder)
     assert Task  # imported for type checkers
+
+
+def label_all(engine: Engine, encoder, raters: list[int], choose, *, task: str = "music") -> None:
+    """Every rater labels until the queue is empty; ``choose(rater, item_id)`` gives the value."""
+    import random
+
+    from labeling import queue
+
+    for _ in range(200):
+        progressed = False
+        for rater in raters:
+            item = queue.next_item(engine=engine, task_name=task, rater_id=rater,
+                                   encoder=encoder, rng=random.Random(0))
+            if item is None:
+                continue
+            progressed = True
+            queue.submit(engine=engine, assignment_id=item.assignment_id, rater_id=rater,
+                         value=choose(rater, item.item_id))
+        if not progressed:
+            return
+
+
+def signed_in_app(main: str, username: str, password: str):
+    """An AppTest of ``main`` with ``username`` signed in."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(main, default_timeout=60).run()
+    at.text_input(key="sign_in_username").input(username)
+    at.text_input(key="sign_in_password").input(password)
+    at.button(key="sign_in").click()
+    return at.run()

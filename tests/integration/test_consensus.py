@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-
 import pytest
 from sqlmodel import select
 
@@ -15,23 +13,7 @@ from labeling.label_issues import find_suspects, send_back
 from labeling.training import training_set
 from storage.db import session_scope
 from storage.models import Consensus, Item, Label, Selection, Task
-from tests.factories import make_account, make_queue_task
-
-
-def _label_all(engine, encoder, raters, choose) -> None:
-    """Every rater labels until the queue is empty; ``choose(rater, item_id)`` gives the value."""
-    for _ in range(100):
-        progressed = False
-        for rater in raters:
-            item = queue.next_item(engine=engine, task_name="music", rater_id=rater,
-                                   encoder=encoder, rng=random.Random(0))
-            if item is None:
-                continue
-            progressed = True
-            queue.submit(engine=engine, assignment_id=item.assignment_id, rater_id=rater,
-                         value=choose(rater, item.item_id))
-        if not progressed:
-            return
+from tests.factories import label_all, make_account, make_queue_task
 
 
 @pytest.fixture
@@ -40,7 +22,7 @@ def labeled(engine, encoder, tmp_path):
     raters = [make_account(engine, username=n) for n in ("ana", "ben")]
     reviewer = make_account(engine, username="rosa", role="reviewer")
     # ana and ben agree on even items and disagree on odd ones
-    _label_all(engine, encoder, raters,
+    label_all(engine, encoder, raters,
                lambda r, i: "mood" if i % 2 == 0 or r == raters[0] else "sleep")
     return engine, encoder, raters, reviewer
 
@@ -93,7 +75,7 @@ def test_suspect_labels_return_to_the_queue_marked_as_such(engine, encoder, tmp_
         return "sleep" if moods[(item_id - 1) % 6] in {"calm", "dreamy", "sad"} else "mood"
 
     flipped = {5, 11}  # both raters make the same mistake on these
-    _label_all(engine, encoder, raters[:2],
+    label_all(engine, encoder, raters[:2],
                lambda r, i: ({"sleep": "mood", "mood": "sleep"}[truth(i)] if i in flipped
                              else truth(i)))
     suspects = find_suspects(engine=engine, task_name="music", encoder=encoder)

@@ -3,38 +3,22 @@
 from __future__ import annotations
 
 import math
-import random
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
 
-from labeling import queue
 from labeling.exceptions import LabelingError, UnknownTaskError
 from labeling.quality import quality_report
 from labeling.tasks import create_task, mark_gold
 from storage.db import session_scope
 from storage.models import Label
-from tests.factories import make_account, make_queue_task
+from tests.factories import label_all, make_account, make_queue_task
 
 TODAY = datetime.now(UTC).date()
 OLD_DAY = TODAY - timedelta(days=10)
 
 
-def _label_all(engine, encoder, raters, choose) -> None:
-    """Every rater labels until the queue is empty; ``choose(rater, item_id)`` gives the value."""
-    for _ in range(100):
-        progressed = False
-        for rater in raters:
-            item = queue.next_item(engine=engine, task_name="music", rater_id=rater,
-                                   encoder=encoder, rng=random.Random(0))
-            if item is None:
-                continue
-            progressed = True
-            queue.submit(engine=engine, assignment_id=item.assignment_id, rater_id=rater,
-                         value=choose(rater, item.item_id))
-        if not progressed:
-            return
 
 
 def _backdate(engine, item_ids, day: date) -> None:
@@ -50,7 +34,7 @@ def pair(engine, encoder, tmp_path):
     """ana and ben label 12 items: they agree on the 6 even ones and disagree on the 6 odd."""
     make_queue_task(engine, encoder, tmp_path, n_items=12, batch_size=6)
     raters = [make_account(engine, username=n) for n in ("ana", "ben")]
-    _label_all(engine, encoder, raters,
+    label_all(engine, encoder, raters,
                lambda r, i: "mood" if i % 2 == 0 or r == raters[0] else "sleep")
     return engine
 
@@ -64,7 +48,7 @@ def trio(engine, encoder, tmp_path):
     def truth(item_id: int) -> str:
         return "mood" if item_id % 2 == 0 else "sleep"
 
-    _label_all(engine, encoder, raters,
+    label_all(engine, encoder, raters,
                lambda r, i: truth(i) if r != raters[2] or i % 3 == 0 else "workout")
     with session_scope(engine) as session:  # cem is right on gold items 3 and 6, wrong on 1, 2
         for item_id in (1, 2, 3, 6):

@@ -14,7 +14,7 @@ from labeling.embeddings import HashingEncoder
 from labeling.exporting import label_rows
 from storage.db import make_engine, session_scope
 from storage.models import Consensus
-from tests.factories import make_account, make_queue_task
+from tests.factories import make_account, make_queue_task, signed_in_app
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 pytestmark = pytest.mark.ui
@@ -37,11 +37,7 @@ def disagreement(sqlite_env, tmp_path):
 
 
 def _signed_in(username: str, password: str) -> AppTest:
-    at = AppTest.from_file(MAIN, default_timeout=60).run()
-    at.text_input(key="sign_in_username").input(username)
-    at.text_input(key="sign_in_password").input(password)
-    at.button(key="sign_in").click()
-    at.run()
+    at = signed_in_app(MAIN, username, password)
     at.switch_page("app_pages/adjudicate.py").run()
     return at
 

@@ -6,13 +6,12 @@ from pathlib import Path
 
 import pytest
 from sqlmodel import select
-from streamlit.testing.v1 import AppTest
 
 from labeling import queue
 from labeling.embeddings import HashingEncoder
 from storage.db import make_engine, session_scope
 from storage.models import GuidelineVersion, Item, ModelVersion, Task
-from tests.factories import make_account, make_queue_task
+from tests.factories import make_account, make_queue_task, signed_in_app
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 pytestmark = pytest.mark.ui
@@ -24,12 +23,7 @@ def lead_app(sqlite_env, tmp_path, monkeypatch):
     engine = make_engine(sqlite_env)
     make_queue_task(engine, HashingEncoder(), tmp_path, n_items=40, batch_size=10)
     make_account(engine, username="leo", role="lead", password="leo-password")
-    at = AppTest.from_file(MAIN, default_timeout=60).run()
-    at.text_input(key="sign_in_username").input("leo")
-    at.text_input(key="sign_in_password").input("leo-password")
-    at.button(key="sign_in").click()
-    at.run()
-    return at, engine
+    return signed_in_app(MAIN, "leo", "leo-password"), engine
 
 
 def _label_some(engine, n_pairs: int) -> None:

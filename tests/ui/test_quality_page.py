@@ -2,38 +2,21 @@
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from labeling import queue
 from labeling.embeddings import HashingEncoder
 from labeling.tasks import create_task
 from storage.db import make_engine, session_scope
-from tests.factories import make_account, make_queue_task
+from tests.factories import label_all, make_account, make_queue_task, signed_in_app
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 PAGE = "app_pages/quality.py"
 pytestmark = pytest.mark.ui
 
 
-def _label_all(engine, raters, choose) -> None:
-    encoder = HashingEncoder()
-    for _ in range(100):
-        progressed = False
-        for rater in raters:
-            item = queue.next_item(engine=engine, task_name="music", rater_id=rater,
-                                   encoder=encoder, rng=random.Random(0))
-            if item is None:
-                continue
-            progressed = True
-            queue.submit(engine=engine, assignment_id=item.assignment_id, rater_id=rater,
-                         value=choose(rater, item.item_id))
-        if not progressed:
-            return
 
 
 @pytest.fixture
@@ -42,17 +25,12 @@ def quality_app(sqlite_env, tmp_path):
     engine = make_engine(sqlite_env)
     make_queue_task(engine, HashingEncoder(), tmp_path, n_items=12, batch_size=6, k=3)
     raters = [make_account(engine, username=n) for n in ("ana", "ben", "cem")]
-    _label_all(engine, raters, lambda r, i: ("mood" if i % 2 == 0 else "sleep")
+    label_all(engine, HashingEncoder(), raters, lambda r, i: ("mood" if i % 2 == 0 else "sleep")
                if r != raters[2] or i % 3 == 0 else "workout")
     with session_scope(engine) as session:
         create_task(session=session, name="empty", kind="intent", labels=["a", "b"])
     make_account(engine, username="leo", role="lead", password="leo-password")
-    at = AppTest.from_file(MAIN, default_timeout=60).run()
-    at.text_input(key="sign_in_username").input("leo")
-    at.text_input(key="sign_in_password").input("leo-password")
-    at.button(key="sign_in").click()
-    at.run()
-    return at
+    return signed_in_app(MAIN, "leo", "leo-password")
 
 
 def _metrics(at) -> dict[str, str]:

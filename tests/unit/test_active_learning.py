@@ -15,6 +15,7 @@ from labeling.classifier import (
     FastProbaClassifier,
     make_classifier,
     predict_proba_fast,
+    top_proba_fast,
 )
 from labeling.exceptions import EmptyPoolError, LabelingError
 
@@ -168,6 +169,17 @@ def test_predict_proba_fast_equals_predict_proba(n_classes):
     assert fast.dtype == np.float32
     np.testing.assert_allclose(fast, model.predict_proba(X), atol=1e-5)
     np.testing.assert_array_equal(FastProbaClassifier(model).predict(X), model.predict(X))
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 6])
+@pytest.mark.parametrize("k", [1, 2])
+def test_top_proba_fast_gives_the_k_largest_probabilities(n_classes, k):
+    X, y = make_blobs(n_samples=300, n_features=12, centers=n_classes, cluster_std=4.0,
+                      random_state=n_classes)
+    model = make_classifier().fit(_unit(X), y)
+    expected = np.sort(model.predict_proba(_unit(X)), axis=1)[:, -k:]
+    got = np.sort(top_proba_fast(model, _unit(X), k=k, chunk=50), axis=1)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
 def test_predict_proba_fast_folds_a_scaler_and_falls_back_otherwise():

@@ -82,6 +82,12 @@ def test_unreachable_budgets_raise_a_clear_value_error(data, budgets, message):
         _run(data, budgets=budgets)
 
 
+def test_a_seed_set_with_one_label_raises_a_clear_value_error(data):
+    one_label = {**data, "y_pool": np.array(["intent_0"] * 350, dtype=object)}
+    with pytest.raises(ValueError, match="only one label"):
+        _run(one_label, seeds=[0], budgets=[20])
+
+
 def test_unknown_strategy_raises_before_any_work(data):
     with pytest.raises(ValueError, match="valid:"):
         _run(data, strategies=["margin", "psychic"])
