@@ -152,7 +152,8 @@ def simulate(
     Raises
     ------
     ValueError
-        Unreachable budgets, an unknown strategy, no seeds, or mismatched arrays.
+        Unreachable budgets, an unknown strategy, no seeds, mismatched arrays, or a seed set
+        with a single label.
     """
     data = _check_data(X_pool, y_pool, X_test, y_test)
     budgets = _check_budgets(budgets, seed_size=seed_size, batch=batch, pool_size=len(data[0]))
@@ -172,6 +173,9 @@ def simulate(
     rows: list[dict] = []
     for seed in seeds:
         seed_rows = np.random.default_rng(seed).choice(len(data[0]), seed_size, replace=False)
+        if len(np.unique(data[1][seed_rows])) < 2:
+            raise ValueError(f"the seed set of seed {seed} has only one label: a classifier "
+                             "needs two; use a larger seed_size")
         for strategy in strategies:
             rows += _replay(strategy=strategy, seed=seed, seed_rows=seed_rows, data=data,
                             batch=batch, budgets=budgets, make_model=make_model,

@@ -125,8 +125,13 @@ def _checked_setting(name: str, value: Any) -> Any:
 
         get_strategy(str(value))  # ValueError lists the valid names
         return str(value)
+    if name == "aggregation":
+        from labeling.aggregation import get_aggregator
+
+        get_aggregator(str(value))  # ValueError lists the valid names
+        return str(value)
     if name not in SETTINGS_RULES:
-        valid = ", ".join([*SETTINGS_RULES, "strategy", "show_suggestions"])
+        valid = ", ".join([*SETTINGS_RULES, "strategy", "aggregation", "show_suggestions"])
         raise TaskDefinitionError(f"unknown setting {name!r}; settings: {valid}")
     kind, low, high = SETTINGS_RULES[name]
     try:

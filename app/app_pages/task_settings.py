@@ -10,6 +10,7 @@ from app import auth, resources
 from app.components.task_picker import task_picker
 from labeling import tasks as task_service
 from labeling.active_learning import STRATEGIES
+from labeling.aggregation import AGGREGATORS
 from labeling.exceptions import LabelingError
 from labeling.training import retrain
 from storage.db import session_scope, write_scope
@@ -32,6 +33,18 @@ def _settings_form(task, actor: str) -> None:
                                    key="set_strategy")
         batch_size = right.number_input("Batch size", 1, 1000, task.batch_size,
                                         key="set_batch_size")
+        st.subheader("Consensus")
+        third, fourth, fifth = st.columns(3)
+        methods = list(AGGREGATORS)
+        aggregation = third.selectbox("Aggregation", methods,
+                                      index=methods.index(task.aggregation),
+                                      key="set_aggregation")
+        agreement = fourth.slider("Agreement threshold", 0.0, 1.0,
+                                  float(task.agreement_threshold), 0.05, key="set_agreement",
+                                  help="Items below it go to adjudication.")
+        confidence = fifth.slider("Confidence threshold", 0.0, 1.0,
+                                  float(task.confidence_threshold), 0.05, key="set_confidence",
+                                  help="Items whose consensus is less sure go to adjudication.")
         suggestions = right.toggle("Show raters the model's suggestion",
                                    value=task.show_suggestions, key="set_suggestions",
                                    help="Off by default: suggestions anchor raters' answers.")
@@ -40,7 +53,9 @@ def _settings_form(task, actor: str) -> None:
         return
     changes = {"overlap_k": overlap_k, "gold_share": gold_share,
                "lease_seconds": int(lease_minutes) * 60, "strategy": strategy,
-               "batch_size": batch_size, "show_suggestions": suggestions}
+               "batch_size": batch_size, "show_suggestions": suggestions,
+               "aggregation": aggregation, "agreement_threshold": agreement,
+               "confidence_threshold": confidence}
     try:
         with write_scope(resources.engine()) as session:
             task_service.update_settings(session=session, task_name=task.name,

@@ -20,7 +20,8 @@ def task_show(name: str) -> None:
     with session_scope(common.engine()) as session:
         task = task_service.get_task(session=session, name=name)
         guideline = task_repo.latest_guideline(session=session, task_id=task.id)
-        fields = task.model_dump(exclude={"slot_schema", "id", "created_at"})
+        fields = {name: getattr(task, name) for name in type(task).model_fields
+                  if name not in {"slot_schema", "id", "created_at"}}
     for key, value in fields.items():
         typer.echo(f"{key}\t{value}")
     typer.echo(f"guideline_version\t{guideline.version if guideline else None}")
@@ -33,6 +34,11 @@ def task_set(
     lease_seconds: Annotated[int | None, typer.Option(help="how long an item is held")] = None,
     strategy: Annotated[str | None, typer.Option(help="query strategy")] = None,
     batch_size: Annotated[int | None, typer.Option(help="items selected per batch")] = None,
+    aggregation: Annotated[str | None, typer.Option(help="majority or dawid_skene")] = None,
+    agreement_threshold: Annotated[
+        float | None, typer.Option(help="below it an item goes to adjudication")] = None,
+    confidence_threshold: Annotated[
+        float | None, typer.Option(help="below it an item goes to adjudication")] = None,
     suggestions: Annotated[
         bool | None, typer.Option("--suggestions/--no-suggestions",
                                   help="show raters the model's suggestion")
@@ -42,6 +48,8 @@ def task_set(
     changes = {
         "overlap_k": overlap_k, "gold_share": gold_share, "lease_seconds": lease_seconds,
         "strategy": strategy, "batch_size": batch_size, "show_suggestions": suggestions,
+        "aggregation": aggregation, "agreement_threshold": agreement_threshold,
+        "confidence_threshold": confidence_threshold,
     }
     changes = {k: v for k, v in changes.items() if v is not None}
     if not changes:

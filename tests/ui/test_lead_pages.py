@@ -46,12 +46,15 @@ def test_lead_changes_queue_settings(lead_app):
     at.number_input(key="set_overlap_k").set_value(3)
     at.selectbox(key="set_strategy").select("entropy")
     at.toggle(key="set_suggestions").set_value(True)
+    at.selectbox(key="set_aggregation").select("dawid_skene")
+    at.slider(key="set_confidence").set_value(0.8)
     at.button(key="save_settings").click()
     at.run()
     assert "Settings saved." in at.success[0].value
     with session_scope(engine) as session:
         task = session.exec(select(Task)).one()
     assert (task.overlap_k, task.strategy, task.show_suggestions) == (3, "entropy", True)
+    assert (task.aggregation, task.confidence_threshold) == ("dawid_skene", 0.8)
 
 
 def test_each_guideline_save_is_a_new_version(lead_app):
