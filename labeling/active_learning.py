@@ -29,6 +29,7 @@ from labeling.classifier import (
     BootstrapCommittee,
     FastProbaClassifier,
     as_fast,
+    top_proba_fast,
 )
 from labeling.exceptions import EmptyPoolError
 
@@ -39,17 +40,9 @@ in the whole pool)."""
 
 @dataclass(frozen=True)
 class Selection:
-    """The items a strategy picked, most worth labeling first.
-
-    Attributes
-    ----------
-    indices
-        int64 row numbers into ``X_pool``, distinct.
-    scores
-        float, one per index, higher = more worth labeling (the strategy's own measure).
-    strategy
-        The strategy's registry name.
-    """
+    """The items a strategy picked, most worth labeling first: ``indices`` (distinct int64 rows
+    of ``X_pool``), ``scores`` (one float each, the strategy's own measure, higher = more worth
+    labeling) and ``strategy`` (its registry name)."""
 
     indices: np.ndarray
     scores: np.ndarray
@@ -215,27 +208,30 @@ class QueryStrategy:
         fast = as_fast(model) if model is not None else None
         return self._query(model=fast, X=X, n=n, X_labeled=X_lab, y_labeled=y_lab, rng=rng)
 
-    def _query(
-        self,
-        *,
-        model: FastProbaClassifier | None,
-        X: np.ndarray,
-        n: int,
-        X_labeled: np.ndarray | None,
-        y_labeled: np.ndarray | None,
-        rng: np.random.Generator,
-    ) -> Selection:
+    def _query(self, *, model: FastProbaClassifier | None, X: np.ndarray, n: int,
+               X_labeled: np.ndarray | None, y_labeled: np.ndarray | None,
+               rng: np.random.Generator) -> Selection:
         raise NotImplementedError
 
 
-ModalQuery = Callable[..., tuple[np.ndarray, np.ndarray]]
+class _TopProbabilities:
+    """A classifier face whose ``predict_proba`` gives each row's ``k`` largest probabilities
+    only: all that modAL's least-confidence (``k=1``) and margin (``k=2``) measures read."""
+
+    def __init__(self, model: FastProbaClassifier, k: int) -> None:
+        self.model, self.k = model, k
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return top_proba_fast(self.model.model, X, k=self.k, chunk=self.model.chunk)
 
 
 class _UncertaintyStrategy(QueryStrategy):
     """A modAL uncertainty function run chunk by chunk: each chunk's best ``n``, then the best
     ``n`` of those (exact, and the probabilities of only one chunk are in memory at a time)."""
 
-    query: ClassVar[ModalQuery]
+    query: ClassVar[Callable[..., tuple[np.ndarray, np.ndarray]]]  # a modAL query function
+    top_k: ClassVar[int | None] = None
+    """How many of each row's largest probabilities the measure needs (``None``: all)."""
 
     @staticmethod
     def _worth(values: np.ndarray) -> np.ndarray:
@@ -243,10 +239,11 @@ class _UncertaintyStrategy(QueryStrategy):
         return values
 
     def _query(self, *, model, X, n, X_labeled, y_labeled, rng) -> Selection:  # noqa: ARG002
+        scorer = model if self.top_k is None else _TopProbabilities(model, self.top_k)
         found_rows, found_scores = [], []
         for start in range(0, len(X), model.chunk):
             block = X[start : start + model.chunk]
-            rows, values = type(self).query(model, block, n_instances=min(n, len(block)))
+            rows, values = type(self).query(scorer, block, n_instances=min(n, len(block)))
             found_rows.append(np.asarray(rows) + start)
             found_scores.append(self._worth(np.asarray(values, dtype=np.float64)))
         rows, scores = np.concatenate(found_rows), np.concatenate(found_scores)
@@ -259,6 +256,7 @@ class LeastConfidence(_UncertaintyStrategy):
 
     name = "least_confidence"
     query = staticmethod(uncertainty_sampling)
+    top_k = 1
 
 
 class Margin(_UncertaintyStrategy):
@@ -269,6 +267,7 @@ class Margin(_UncertaintyStrategy):
 
     name = "margin"
     query = staticmethod(margin_sampling)
+    top_k = 2
 
     @staticmethod
     def _worth(values: np.ndarray) -> np.ndarray:
@@ -294,26 +293,17 @@ class RandomSampling(QueryStrategy):
         return _selection(rows, np.ones(n), self.name)
 
 
-def _confidence(model: FastProbaClassifier, X: np.ndarray) -> np.ndarray:
-    """``max_k p(k | x)`` per row, one chunk of probabilities in memory at a time."""
-    out = np.empty(len(X), dtype=np.float32)
-    for start in range(0, len(X), model.chunk):
-        block = X[start : start + model.chunk]
-        out[start : start + len(block)] = model.predict_proba(block).max(axis=1)
-    return out
-
-
 class _BatchLearner:
     """What ``modAL.batch.uncertainty_batch_sampling`` reads from a learner, and no more."""
 
     on_transformed = False
 
     def __init__(self, model: FastProbaClassifier, X_training: np.ndarray | None) -> None:
-        self.model = model
+        self.confidence = _TopProbabilities(model, 1)  # modAL reads 1 - max probability only
         self.X_training = X_training
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return self.model.predict_proba(X)
+        return self.confidence.predict_proba(X)
 
 
 class RankedBatch(QueryStrategy):
@@ -344,10 +334,11 @@ class RankedBatch(QueryStrategy):
             keep = min(len(X_labeled), self.max_labeled)
             labeled = np.asarray(X_labeled[np.sort(rng.choice(len(X_labeled), keep, False))],
                                  dtype=np.float32)
-        # modAL's own cold start compares every candidate with every other: keep that small.
-        wanted = max(self.candidate_factor * n, self.min_candidates) if labeled is not None else (
-            max(n, self.min_candidates))
-        candidates = _top(-_confidence(model, X), min(len(X), wanted))
+        # with no labeled rows modAL compares every candidate with every other: keep that small
+        factor = self.candidate_factor if labeled is not None else 1
+        wanted = max(factor * n, self.min_candidates)
+        confidence = _TopProbabilities(model, 1).predict_proba(X)[:, 0]
+        candidates = _top(-confidence, min(len(X), wanted))
         rows, _ = uncertainty_batch_sampling(
             _BatchLearner(model, labeled), np.asarray(X[candidates], dtype=np.float32),
             n_instances=n,

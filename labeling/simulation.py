@@ -212,10 +212,12 @@ def learning_curve_chart(summary: pd.DataFrame) -> alt.Chart:
         ignore_index=True,
     )
     x = alt.X("budget:Q", title="Labeled items")
-    colour = alt.Color("strategy:N", title="Strategy")
+    colour = alt.Color("strategy:N", title="Strategy",
+                       legend=alt.Legend(symbolType="stroke", symbolStrokeWidth=3,
+                                         symbolOpacity=1))
     band = alt.Chart().mark_area(opacity=0.2).encode(
         x=x, y=alt.Y("low:Q", title="Test score (mean over seeds)", scale=alt.Scale(zero=False)),
-        y2="high:Q", color=alt.Color("strategy:N", legend=None),
+        y2="high:Q", color=colour,
     )
     line = alt.Chart().mark_line(point=True).encode(
         x=x, y="mean:Q", color=colour,

@@ -73,7 +73,10 @@ def retrain(
     *, engine: Engine, task_name: str, encoder: Encoder, models_dir: Path, actor: str,
     seed: int = 0,
 ) -> TrainedModel:
-    """Train on the settled labels, store the model as a new version and serve it."""
+    """Train on the settled labels and store the model as a new version.
+
+    The task's first model serves at once; later versions wait for ``registry.promote``.
+    """
     start = time.perf_counter()
     recompute(engine=engine, task_name=task_name)
     with session_scope(engine) as session:
@@ -101,9 +104,12 @@ def retrain(
             settings={"classifier": type(model).__name__, "encoder": encoder.name, "seed": seed},
             metrics={"n_train": len(data.labels), "class_counts": counts},
         ))
-        model_repo.set_serving(session=session, task_id=task.id, model_id=registered.id)
+        serves = parent is None  # the first model serves at once; later ones wait for promotion
+        if serves:
+            model_repo.set_serving(session=session, task_id=task.id, model_id=registered.id)
         audit.record(session=session, actor=actor, action="model.train", entity="modelversion",
                      entity_id=registered.id, after={"task": task.name, "version": version,
                                                      "n_train": len(data.labels)})
     return TrainedModel(task=task_name, version=version, n_train=len(data.labels),
-                        classes=sorted(counts), seconds=time.perf_counter() - start, serving=True)
+                        classes=sorted(counts), seconds=time.perf_counter() - start,
+                        serving=serves)

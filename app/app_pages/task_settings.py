@@ -150,7 +150,9 @@ def _retrain(task_name: str, user: auth.SignedIn) -> None:
                 st.error(str(exc))
                 return
         st.success(f"Model v{result.version} trained on {result.n_train} labels in "
-                   f"{result.seconds:.1f} s; the queue now selects with it.")
+                   f"{result.seconds:.1f} s; " + ("the queue now selects with it." if
+                                                  result.serving else
+                                                  "it serves once a lead promotes it."))
 
 
 def render() -> None:

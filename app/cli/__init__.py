@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from app.cli import accounts, data, loop, quality, serve
+from app.cli import accounts, data, loop, models, quality, serve
 
 app = typer.Typer(help="Prompt Workbench: label, measure and serve prompt classifiers.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -19,6 +19,7 @@ app.add_typer(account_app, name="account")
 data.register(app, task_app)
 loop.register(app, task_app)
 quality.register(app)
+models.register(app)
 accounts.register(account_app)
 serve.register(app)
 

@@ -86,7 +86,9 @@ def retrain(
                           encoder=common.encoder(encoder), models_dir=settings.models_dir,
                           actor=getpass.getuser())
     typer.echo(f"{task}: model v{result.version} trained on {result.n_train} labels "
-               f"({len(result.classes)} classes) in {result.seconds:.1f} s; serving")
+               f"({len(result.classes)} classes) in {result.seconds:.1f} s; "
+               + ("serving" if result.serving else
+                  f"promote it with `workbench models promote --task {task}`"))
 
 
 def _int_list(value: str, option: str) -> list[int]:
