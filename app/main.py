@@ -16,9 +16,9 @@ from storage.db import DatabaseError, check_schema  # noqa: E402
 PAGES_BY_ROLE = {
     "rater": ("home", "label", "history"),
     "reviewer": ("home", "adjudicate", "label", "history"),
-    "lead": ("home", "quality", "adjudicate", "label", "history", "task_settings", "simulation",
-             "accounts"),
-    "admin": ("home", "quality", "task_settings", "accounts"),
+    "lead": ("home", "quality", "adjudicate", "models", "label", "history", "task_settings",
+             "simulation", "accounts"),
+    "admin": ("home", "quality", "models", "task_settings", "accounts"),
 }
 
 
@@ -36,6 +36,8 @@ def _pages() -> dict[str, st.Page]:
                            icon=":material/monitoring:"),
         "adjudicate": st.Page(PAGES_DIR / "adjudicate.py", title="Adjudicate",
                               icon=":material/gavel:"),
+        "models": st.Page(PAGES_DIR / "models.py", title="Models",
+                          icon=":material/model_training:"),
         "task_settings": st.Page(PAGES_DIR / "task_settings.py", title="Task settings",
                                  icon=":material/settings:"),
         "simulation": st.Page(PAGES_DIR / "simulation.py", title="Simulation",

@@ -4,7 +4,10 @@
 simulation and training all fit the same thing. ``predict_proba_fast`` scores a pool of a million
 embeddings in float32 chunks instead of making a float64 copy of it, and
 ``FastProbaClassifier`` puts that behind the ``classes_`` / ``predict_proba`` / ``predict`` face
-that modAL's query functions expect.
+that modAL's query functions expect. ``fit_logistic`` fits ``make_classifier``'s model with
+float32 gradients (scikit-learn's float64 lbfgs takes 15 to 20 s on CLINC150's 15,000 x 384 with
+150 classes on 2 cores). A ``TemperatureScaledClassifier`` is scored as its logistic regression
+with the weights divided by the temperature.
 """
 
 from __future__ import annotations
@@ -12,10 +15,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+
+from labeling.calibration import TemperatureScaledClassifier
 
 DEFAULT_C = 20.0
 DEFAULT_CHUNK = 200_000
@@ -60,12 +66,80 @@ def make_classifier(
     )
 
 
+def _loss_and_gradient(theta: np.ndarray, X: np.ndarray, y_index: np.ndarray,
+                       weights: np.ndarray, l2: float) -> tuple[float, np.ndarray]:
+    """Weighted multinomial cross-entropy plus ``l2 / 2 * |W|^2`` and its gradient, at
+    ``theta = [W.ravel() (d x k), b (k)]``; the matrix products run in float32."""
+    n, dim = X.shape
+    k = len(theta) // (dim + 1)
+    coef = theta[: dim * k]
+    logits = X @ coef.reshape(dim, k).astype(np.float32)
+    logits += theta[dim * k:].astype(np.float32)
+    logits -= logits.max(axis=1, keepdims=True)
+    rows = np.arange(n)
+    true_logit = logits[rows, y_index]
+    np.exp(logits, out=logits)
+    norm = logits.sum(axis=1)
+    loss = float(weights @ (np.log(norm) - true_logit)) + 0.5 * l2 * float(coef @ coef)
+    logits *= (weights / norm)[:, None]  # weighted probabilities ...
+    logits[rows, y_index] -= weights  # ... minus the weighted one-hot targets
+    grad_w = (X.T @ logits).ravel().astype(np.float64) + l2 * coef
+    return loss, np.concatenate([grad_w, logits.sum(axis=0, dtype=np.float64)])
+
+
+def fit_logistic(model: LogisticRegression, X: np.ndarray, y: Any, *,
+                 warm_start: LogisticRegression | None = None) -> LogisticRegression:
+    """Fit ``model`` (from ``make_classifier``) with float32 matrix products; return it.
+
+    The objective is scikit-learn's multinomial one (L2 on the weights, not the intercept,
+    ``class_weight`` of ``"balanced"`` or ``None``, lbfgs with ``gtol=tol``), so the result is
+    an ordinary fitted ``LogisticRegression``; it is several times faster at 150 classes. Two
+    classes, or other settings, fall back to ``model.fit``.
+
+    Parameters
+    ----------
+    warm_start
+        A fitted model with the same classes to start from (a refit on more rows then takes a
+        few iterations).
+    """
+    labels = np.asarray(list(y), dtype=object)
+    classes, y_index = np.unique(labels, return_inverse=True)
+    if len(classes) < 3 or model.class_weight not in ("balanced", None):
+        return model.fit(X, list(labels))
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    n, dim = X.shape
+    k = len(classes)
+    counts = np.bincount(y_index, minlength=k)
+    weights = (n / (k * counts))[y_index] if model.class_weight == "balanced" else np.ones(n)
+    total = float(weights.sum())
+    start = np.zeros(dim * k + k)
+    if warm_start is not None and list(warm_start.classes_) == list(classes):
+        start = np.concatenate([np.asarray(warm_start.coef_).T.ravel(), warm_start.intercept_])
+    result = minimize(_loss_and_gradient, start, jac=True, method="L-BFGS-B",
+                      args=(X, y_index, (weights / total).astype(np.float32),
+                            1.0 / (model.C * total)),
+                      options={"maxiter": model.max_iter, "gtol": model.tol})
+    model.classes_ = classes
+    model.coef_ = result.x[: dim * k].reshape(dim, k).T.copy()
+    model.intercept_ = result.x[dim * k:].copy()
+    model.n_iter_ = np.array([result.nit], dtype=np.int32)
+    model.n_features_in_ = dim
+    return model
+
+
 def _linear_parts(model: Any) -> tuple[np.ndarray, np.ndarray] | None:
     """``(W, b)`` with ``logits = X @ W + b`` (float32) for a fitted linear model, else ``None``.
 
-    Handles a ``LogisticRegression`` and a ``Pipeline`` of ``StandardScaler`` steps ending in
-    one (the scaling is folded into the weights).
+    Handles a ``LogisticRegression``, a ``Pipeline`` of ``StandardScaler`` steps ending in
+    one (the scaling is folded into the weights) and a ``TemperatureScaledClassifier`` around
+    either (the weights are divided by the temperature).
     """
+    if isinstance(model, TemperatureScaledClassifier):
+        parts = _linear_parts(model.estimator)
+        if parts is None:
+            return None
+        scale = np.float32(1.0 / model.temperature)
+        return parts[0] * scale, parts[1] * scale
     scalers: list[StandardScaler] = []
     if isinstance(model, Pipeline):
         *head, (_, last) = model.steps
@@ -221,8 +295,10 @@ class FastProbaClassifier(BaseEstimator):
 
 
 def unwrap(model: Any) -> Any:
-    """The model inside a ``FastProbaClassifier`` (or ``model`` itself)."""
-    return model.model if isinstance(model, FastProbaClassifier) else model
+    """The model inside a ``FastProbaClassifier`` and/or a ``TemperatureScaledClassifier``
+    (or ``model`` itself): the thing to clone and refit."""
+    model = model.model if isinstance(model, FastProbaClassifier) else model
+    return model.estimator if isinstance(model, TemperatureScaledClassifier) else model
 
 
 def as_fast(model: Any) -> FastProbaClassifier:

@@ -17,7 +17,8 @@ from storage.db import write_scope
 from storage.repositories import audit
 from storage.repositories import models as model_repo
 
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
+TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.",
+                    "labeling.calibration.")
 
 
 class ModelFileError(LabelingError):

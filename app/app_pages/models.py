@@ -1,0 +1,304 @@
+"""Models (leads, admins): the versions of a task's classifier, their evaluation, and training,
+promotion and rollback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from app import auth, resources
+from app.components.model_charts import confusion_heatmap, per_class_f1_bars, reliability_diagram
+from app.components.task_picker import task_picker
+from labeling import registry
+from labeling.exceptions import LabelingError
+from labeling.registry import ModelFileError, PromotionError, check_promotion
+from labeling.tasks import get_task
+from labeling.training import TrainingError, retrain
+from storage.db import session_scope
+from storage.models import ModelVersion
+from storage.repositories import models as model_repo
+
+DASH = "—"
+NOTICE = "models_notice"  # the last action's outcome, shown after the rerun it triggers
+NOT_EVALUATED = "not evaluated (trained before evaluation was stored)"
+
+NEXT_STEP: dict[type[LabelingError], str] = {
+    TrainingError: "Label more items (at least two classes need settled labels), then train "
+                   "again.",
+    ModelFileError: "The file on disk no longer matches the registry: train a new version, or "
+                    "roll back to a version whose file verifies.",
+    PromotionError: "Pick another version, or tick “Force” and give a reason.",
+}
+
+
+def _versions(task_name: str) -> list[ModelVersion]:
+    with session_scope(resources.engine()) as session:
+        task = get_task(session=session, name=task_name)
+        return model_repo.list_versions(session=session, task_id=task.id)
+
+
+def _done(message: str) -> None:
+    """Rerun, so every widget shows the new state, and say what happened on top."""
+    st.session_state[NOTICE] = message
+    st.rerun()
+
+
+def _fail(exc: LabelingError) -> None:
+    hint = next((text for kind, text in NEXT_STEP.items() if isinstance(exc, kind)), "")
+    st.error(f"{exc}. {hint}".strip())
+
+
+def _number(metrics: Mapping[str, Any] | None, key: str, *, within: str | None = None
+            ) -> float | None:
+    source = metrics or {}
+    if within is not None:
+        source = source.get(within) or {}
+    value = source.get(key)
+    return None if value is None else float(value)
+
+
+def _fmt(value: float | None, pattern: str = "{:.3f}") -> str:
+    return DASH if value is None else pattern.format(value)
+
+
+# --- the versions table --------------------------------------------------------------------
+
+
+def _table(versions: Sequence[ModelVersion]) -> pd.DataFrame:
+    by_id = {v.id: v.version for v in versions}
+    rows = []
+    for v in reversed(versions):  # newest first
+        m = v.metrics or {}
+        rows.append({
+            "version": f"v{v.version}",
+            "serving": "✓" if v.serving else "",
+            "trained at (UTC)": f"{v.trained_at:%Y-%m-%d %H:%M}",
+            "trained by": v.trained_by or DASH,
+            "n_train": _fmt(_number(m, "n_train"), "{:.0f}"),
+            "accuracy": _fmt(_number(m, "accuracy")),
+            "macro-F1": _fmt(_number(m, "macro_f1")),
+            "ECE": _fmt(_number(m, "ece")),
+            "OOS in-scope acc.": _fmt(_number(m, "in_scope_accuracy", within="oos")),
+            "OOS recall": _fmt(_number(m, "oos_recall", within="oos")),
+            "parent": f"v{by_id[v.parent_id]}" if v.parent_id in by_id else DASH,
+        })
+    return pd.DataFrame(rows)
+
+
+def _versions_table(versions: Sequence[ModelVersion]) -> None:
+    st.dataframe(_table(versions), hide_index=True, width="stretch", key="models_table")
+    if any("macro_f1" not in (v.metrics or {}) for v in versions):
+        st.caption(f"{DASH}: not evaluated (the version was trained before evaluation figures "
+                   "were stored).")
+
+
+# --- actions: one service call each ----------------------------------------------------------
+
+
+def _train(task_name: str, user: auth.SignedIn) -> None:
+    if not st.button("Train a new version", key="models_train", type="primary",
+                     icon=":material/model_training:"):
+        return
+    with st.status("Training on the settled labels…", expanded=True) as status:
+        st.write("Recomputing consensus, embedding the texts, fitting and evaluating.")
+        try:
+            result = retrain(engine=resources.engine(), task_name=task_name,
+                             encoder=resources.encoder(),
+                             models_dir=resources.settings().models_dir, actor=user.username)
+        except LabelingError as exc:
+            status.update(label="Training failed", state="error")
+            _fail(exc)
+            return
+        status.update(label=f"Trained v{result.version} in {result.seconds:.1f} s",
+                      state="complete", expanded=False)
+    metrics = getattr(result, "metrics", None) or {}
+    evaluated = (f", macro-F1 {_fmt(_number(metrics, 'macro_f1'))} on {metrics['n_eval']} "
+                 "held-out items" if metrics.get("n_eval") else "")
+    _done(f"Model v{result.version} trained on {result.n_train} labels "
+          f"({len(result.classes)} classes{evaluated}); " +
+          ("it serves now: the queue selects with it." if result.serving else
+           "it waits for promotion (compare it below, then promote it)."))
+
+
+def _label(versions: Sequence[ModelVersion]) -> Callable[[int], str]:
+    serving = {v.version for v in versions if v.serving}
+    return lambda n: f"v{n} (serving)" if n in serving else f"v{n}"
+
+
+def _promote(task_name: str, versions: Sequence[ModelVersion], user: auth.SignedIn) -> None:
+    numbers = [v.version for v in versions]
+    label = _label(versions)
+    chosen = st.selectbox("Version to promote", numbers, index=len(numbers) - 1,
+                          format_func=label, key="promote_version")
+    candidate = next(v for v in versions if v.version == chosen)
+    serving = next((v for v in versions if v.serving), None)
+    gate = None if candidate is serving else check_promotion(
+        candidate.metrics, serving.metrics if serving else None)
+    if gate:
+        st.warning(f"The promotion gate would refuse v{chosen}: {gate}.")
+    force = st.checkbox("Force past the macro-F1 gate", key="promote_force",
+                        help="Audited with your reason.")
+    reason = st.text_input("Reason (needed when forcing)", key="promote_reason",
+                           disabled=not force)
+    if not st.button("Promote", key="promote", icon=":material/upgrade:"):
+        return
+    try:
+        served = registry.promote(engine=resources.engine(), task_name=task_name,
+                                  version=chosen, actor=user.username, force=force,
+                                  reason=reason if force else None)
+    except LabelingError as exc:
+        _fail(exc)
+        return
+    _done(f"v{served} serves now.")
+
+
+def _rollback(task_name: str, versions: Sequence[ModelVersion], user: auth.SignedIn) -> None:
+    earlier = [v.version for v in versions[:-1]]
+    serving = next((v.version for v in versions if v.serving), None)
+    below = [n for n in earlier if serving is None or n < serving]
+    if not below:
+        st.caption("No version older than the serving one: nothing to roll back to.")
+        return
+    chosen = st.selectbox("Roll back to", below, index=len(below) - 1,
+                          format_func=_label(versions), key="rollback_version")
+    if not st.button("Roll back", key="rollback", icon=":material/history:"):
+        return
+    try:
+        served = registry.rollback(engine=resources.engine(), task_name=task_name,
+                                   version=chosen, actor=user.username)
+    except LabelingError as exc:
+        _fail(exc)
+        return
+    _done(f"Rolled back: v{served} serves again.")
+
+
+# --- comparing two versions ----------------------------------------------------------------
+
+COMPARED = (  # (title, key, within, format, lower is better)
+    ("accuracy", "accuracy", None, "{:.3f}", False),
+    ("macro-F1", "macro_f1", None, "{:.3f}", False),
+    ("ECE", "ece", None, "{:.3f}", True),
+    ("OOS in-scope acc.", "in_scope_accuracy", "oos", "{:.3f}", False),
+    ("OOS recall", "oos_recall", "oos", "{:.3f}", False),
+    ("training labels", "n_train", None, "{:.0f}", False),
+)
+
+
+def _metric_row(name: str, metrics: Mapping[str, Any], other: Mapping[str, Any] | None) -> None:
+    st.markdown(f"**{name}**")
+    for column, (title, key, within, pattern, inverse) in zip(
+            st.columns(len(COMPARED)), COMPARED, strict=True):
+        value = _number(metrics, key, within=within)
+        base = None if other is None else _number(other, key, within=within)
+        delta = None if value is None or base is None else value - base
+        shown = None if delta is None else pattern.replace("{:", "{:+").format(delta)
+        if shown is not None and not float(shown):
+            shown = "no change"
+        column.metric(title, _fmt(value, pattern), delta=shown,
+                      delta_color="off" if shown == "no change" else
+                      "inverse" if inverse else "normal",
+                      delta_arrow="off" if shown == "no change" else "auto")
+
+
+def _compare(versions: Sequence[ModelVersion]) -> ModelVersion:
+    numbers = [v.version for v in versions]
+    label = _label(versions)
+    serving = next((v.version for v in versions if v.serving), numbers[-1])
+    other = serving if serving != numbers[-1] or len(numbers) == 1 else numbers[-2]
+    left, right = st.columns(2)
+    a = left.selectbox("Version", numbers, index=len(numbers) - 1, format_func=label,
+                       key="compare_a")
+    b = right.selectbox("against", numbers, index=numbers.index(other), format_func=label,
+                        key="compare_b")
+    first = next(v for v in versions if v.version == a)
+    second = next(v for v in versions if v.version == b)
+    same = first.version == second.version
+    _metric_row(f"v{a}" + ("" if same else f" (change against v{b})"), first.metrics,
+                None if same else second.metrics)
+    if not same:
+        _metric_row(f"v{b}", second.metrics, None)
+    st.markdown("**F1 per class**")
+    chart = per_class_f1_bars(first.metrics, None if same else second.metrics,
+                              names=(f"v{a}", f"v{b}"))
+    if chart is None:
+        st.caption(f"Per-class F1: {NOT_EVALUATED}.")
+    else:
+        st.altair_chart(chart, width="stretch")
+    return first
+
+
+def _evaluation(version: ModelVersion) -> None:
+    st.subheader(f"Evaluation of v{version.version}")
+    metrics = version.metrics or {}
+    n_eval = metrics.get("n_eval")
+    st.caption(f"Held-out evaluation on {n_eval} items." if n_eval else
+               f"v{version.version}: {NOT_EVALUATED}.")
+    if metrics.get("eval_note"):
+        st.caption(str(metrics["eval_note"]))
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Confusion matrix**")
+        heatmap = confusion_heatmap(metrics)
+        if heatmap is None:
+            st.caption(f"Confusion matrix: {NOT_EVALUATED}.")
+        else:
+            st.altair_chart(heatmap)
+    with right:
+        st.markdown("**Reliability diagram**")
+        diagram = reliability_diagram(metrics)
+        if diagram is None:
+            st.caption(f"Reliability diagram: {NOT_EVALUATED}.")
+        else:
+            st.altair_chart(diagram, width="stretch")
+            st.caption("Accuracy against confidence per bin (a point's size is its number "
+                       "of items); on the dashed diagonal the model's confidence is its "
+                       "accuracy. ECE " +
+                       _fmt(_number(metrics, "ece")) + ".")
+    oos = metrics.get("oos")
+    if oos:
+        st.caption(f"Out of scope ({oos.get('label', DASH)}): threshold "
+                   f"{_fmt(_number(oos, 'threshold'))} for a target recall of "
+                   f"{_fmt(_number(oos, 'target_recall'), '{:.0%}')}.")
+    counts = metrics.get("class_counts") or {}
+    if counts:
+        st.caption("Training labels per class: " +
+                   ", ".join(f"{label} {n}" for label, n in counts.items()) + ".")
+
+
+def render() -> None:
+    user = auth.require_role("lead", "admin")
+    st.title("Models")
+    task_name = task_picker(key="models_task")
+    if task_name is None:
+        return
+    try:
+        versions = _versions(task_name)
+    except LabelingError as exc:
+        _fail(exc)
+        return
+    st.subheader("Versions")
+    notice = st.session_state.pop(NOTICE, None)
+    if notice:
+        st.success(notice)
+    _train(task_name, user)
+    if not versions:
+        st.info(f"Task {task_name!r} has no model yet: once items have settled labels in at "
+                "least two classes, press “Train a new version”. The first version serves "
+                "at once.")
+        return
+    _versions_table(versions)
+    with st.expander("Promote or roll back", expanded=True):
+        promote_col, rollback_col = st.columns(2, gap="large")
+        with promote_col:
+            _promote(task_name, versions, user)
+        with rollback_col:
+            _rollback(task_name, versions, user)
+    st.subheader("Compare two versions")
+    chosen = _compare(versions)
+    _evaluation(chosen)
+
+
+render()

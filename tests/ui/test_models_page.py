@@ -1,0 +1,189 @@
+"""The models page (leads): train, compare, promote, roll back, and refusing a tampered file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from labeling.embeddings import HashingEncoder
+from labeling.training import retrain
+from storage.db import make_engine, session_scope
+from storage.models import AuditEvent, ModelVersion
+from storage.settings import Settings
+from tests.factories import label_all, make_account, make_queue_task, signed_in_app
+
+MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
+PAGE = "app_pages/models.py"
+pytestmark = pytest.mark.ui
+
+LABELS = ("mood", "sleep", "workout")
+
+
+def _evaluated(macro_f1: float) -> dict:
+    """Metrics as the evaluating trainer stores them (figures made up for the page)."""
+    return {
+        "n_train": 30, "n_eval": 10, "class_counts": {"mood": 10, "sleep": 10, "workout": 10},
+        "accuracy": macro_f1 + 0.02, "macro_f1": macro_f1, "ece": 0.05,
+        "per_class": [{"label": c, "precision": macro_f1, "recall": macro_f1, "f1": macro_f1,
+                       "support": 3} for c in LABELS],
+        "confusion": {"labels": list(LABELS), "matrix": [[3, 0, 0], [1, 2, 0], [0, 1, 3]]},
+        "reliability": [{"bin_lower": 0.4, "bin_upper": 0.6, "confidence": 0.5,
+                         "accuracy": 0.45, "count": 4},
+                        {"bin_lower": 0.8, "bin_upper": 1.0, "confidence": 0.9,
+                         "accuracy": 0.85, "count": 6}],
+        "oos": {"label": "out_of_scope", "threshold": 0.4, "target_recall": 0.9,
+                "in_scope_accuracy": 0.81, "oos_recall": 0.92},
+        "train_seconds": 0.1,
+    }
+
+
+@pytest.fixture
+def engine(sqlite_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(tmp_path / "data"))
+    engine = make_engine(sqlite_env)
+    make_queue_task(engine, HashingEncoder(), tmp_path, n_items=30, batch_size=10)
+    make_account(engine, username="leo", role="lead", password="leo-password")
+    return engine
+
+
+@pytest.fixture
+def labelled(engine):
+    raters = [make_account(engine, username=f"r{i}") for i in range(2)]
+    label_all(engine, HashingEncoder(), raters, lambda _rater, item: LABELS[item % 3])
+    return engine
+
+
+def _page():
+    at = signed_in_app(MAIN, "leo", "leo-password")
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    return at
+
+
+def _train_twice(engine) -> None:
+    for _ in range(2):
+        retrain(engine=engine, task_name="music", encoder=HashingEncoder(),
+                models_dir=Settings().models_dir, actor="leo")
+
+
+def _set_metrics(engine, by_version: dict[int, dict]) -> None:
+    with session_scope(engine) as session:
+        for model in session.exec(select(ModelVersion)):
+            if model.version in by_version:
+                model.metrics = by_version[model.version]
+                session.add(model)
+
+
+def _serving(engine) -> list[int]:
+    with session_scope(engine) as session:
+        return list(session.exec(select(ModelVersion.version).where(ModelVersion.serving)))
+
+
+def _table(at) -> dict[str, dict]:
+    frame = at.dataframe[0].value
+    return {row["version"]: row for row in frame.to_dict("records")}
+
+
+def _click(at, key: str):
+    at.button(key=key).click()
+    at.run()
+    assert not at.exception
+    return at
+
+
+def test_train_from_the_page_serves_v1_and_v2_waits(labelled):
+    at = _click(_page(), "models_train")
+    assert "Model v1 trained" in at.success[0].value and "serves now" in at.success[0].value
+    assert _table(at)["v1"]["serving"] == "✓"
+    assert _serving(labelled) == [1]
+    at = _click(at, "models_train")
+    assert "Model v2 trained" in at.success[0].value
+    assert "waits for promotion" in at.success[0].value
+    table = _table(at)
+    assert (table["v1"]["serving"], table["v2"]["serving"]) == ("✓", "")
+    assert table["v2"]["parent"] == "v1"
+    assert _serving(labelled) == [1]
+
+
+def test_versions_without_evaluation_show_dashes(labelled):
+    _train_twice(labelled)
+    _set_metrics(labelled, {1: {"n_train": 30, "class_counts": {"mood": 10}},
+                            2: {"n_train": 30, "class_counts": {"mood": 10}}})
+    at = _page()
+    row = _table(at)["v2"]
+    assert (row["n_train"], row["macro-F1"], row["ECE"], row["OOS recall"]) == (
+        "30", "—", "—", "—")
+    captions = " ".join(c.value for c in at.caption)
+    assert "not evaluated" in captions
+    assert not at.get("vega_lite_chart") and not at.error
+
+
+def test_compare_shows_both_versions_metrics_and_charts(labelled):
+    _train_twice(labelled)
+    _set_metrics(labelled, {1: _evaluated(0.70), 2: _evaluated(0.80)})
+    at = _page()
+    assert (at.selectbox(key="compare_a").value, at.selectbox(key="compare_b").value) == (2, 1)
+    by_value = [(m.label, m.value, m.delta) for m in at.metric]
+    assert ("macro-F1", "0.800", "+0.100") in by_value  # v2, against v1
+    assert ("macro-F1", "0.700", "") in by_value  # v1
+    assert ("OOS recall", "0.920", "no change") in by_value
+    # per-class F1 (grouped), confusion heatmap, reliability diagram
+    assert len(at.get("vega_lite_chart")) == 3
+    assert _table(at)["v2"]["OOS in-scope acc."] == "0.810"
+
+
+def test_gated_promotion_is_refused_then_forced_with_a_reason(labelled):
+    _train_twice(labelled)
+    _set_metrics(labelled, {1: _evaluated(0.90), 2: _evaluated(0.50)})
+    at = _page()
+    assert "gate would refuse v2" in at.warning[0].value
+    at = _click(at, "promote")
+    assert "not promoted" in at.error[0].value and _serving(labelled) == [1]
+    at.checkbox(key="promote_force").check().run()
+    at = _click(at, "promote")
+    assert "needs a reason" in at.error[0].value and _serving(labelled) == [1]
+    at.text_input(key="promote_reason").input("v1 overfits the old phrasing").run()
+    at = _click(at, "promote")
+    assert not at.error and "v2 serves now" in at.success[0].value
+    assert _serving(labelled) == [2]
+    assert _table(at)["v2"]["serving"] == "✓"
+    with session_scope(labelled) as session:
+        event = session.exec(select(AuditEvent).where(
+            AuditEvent.action == "model.force_promote")).one()
+    assert event.after["reason"] == "v1 overfits the old phrasing"
+
+
+def test_promote_v2_then_roll_back_to_v1(labelled):
+    _train_twice(labelled)
+    _set_metrics(labelled, {1: _evaluated(0.80), 2: _evaluated(0.81)})
+    at = _click(_page(), "promote")
+    assert "v2 serves now" in at.success[0].value and _serving(labelled) == [2]
+    assert at.selectbox(key="rollback_version").value == 1
+    at = _click(at, "rollback")
+    assert "v1 serves again" in at.success[0].value
+    assert _serving(labelled) == [1]
+    assert _table(at)["v1"]["serving"] == "✓"
+
+
+def test_a_tampered_file_is_not_promoted(labelled):
+    _train_twice(labelled)
+    _set_metrics(labelled, {1: _evaluated(0.80), 2: _evaluated(0.80)})
+    with session_scope(labelled) as session:
+        path = Path(session.exec(select(ModelVersion.file_path)
+                                 .where(ModelVersion.version == 2)).one())
+    path.write_bytes(b"not the model we registered")
+    at = _click(_page(), "promote")
+    assert "changed after it was registered" in at.error[0].value
+    assert "roll back" in at.error[0].value  # what to do next
+    assert _serving(labelled) == [1]
+
+
+def test_an_empty_task_says_what_to_do(engine):
+    at = _page()
+    assert "no model yet" in at.info[0].value
+    assert not at.get("vega_lite_chart")
+    at = _click(at, "models_train")  # nothing is labelled: a message, not a traceback
+    assert "Label more items" in at.error[0].value  # the training error, and what to do
+    assert not at.dataframe
