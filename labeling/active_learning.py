@@ -14,6 +14,7 @@ Use ``get_strategy(name)``; ``STRATEGIES`` maps each name to its class.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -33,9 +34,7 @@ from labeling.classifier import (
 )
 from labeling.exceptions import EmptyPoolError
 
-KMEANS_SAMPLE = 20_000
-"""Pool rows k-means is fitted on when the pool is bigger (the nearest item is still searched
-in the whole pool)."""
+KMEANS_SAMPLE = 20_000  # rows k-means is fitted on for a bigger pool (nearest item: whole pool)
 
 
 @dataclass(frozen=True)
@@ -153,7 +152,7 @@ def _check_labeled(
     return X, y
 
 
-class QueryStrategy:
+class QueryStrategy(ABC):
     """Base class: validates the request, handles the cold start, then calls ``_query``.
 
     Subclasses set ``name`` and implement ``_query`` on an already checked request with a fitted
@@ -208,10 +207,11 @@ class QueryStrategy:
         fast = as_fast(model) if model is not None else None
         return self._query(model=fast, X=X, n=n, X_labeled=X_lab, y_labeled=y_lab, rng=rng)
 
+    @abstractmethod
     def _query(self, *, model: FastProbaClassifier | None, X: np.ndarray, n: int,
                X_labeled: np.ndarray | None, y_labeled: np.ndarray | None,
                rng: np.random.Generator) -> Selection:
-        raise NotImplementedError
+        """Pick ``n`` rows of ``X`` (checked request, fitted model or ``None`` for random)."""
 
 
 class _TopProbabilities:
