@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from labeling import embeddings
 from labeling.accounts import create_account
+from labeling.consensus import recompute
 from labeling.demo_content import load_intent_prompts, load_intent_task
 from labeling.embeddings import Encoder, ProgressCallback, text_hash
 from labeling.items import add_texts
@@ -164,4 +165,7 @@ def seed_demo(
         counts["accounts"] = len(accounts)
         audit.record(session=session, actor="demo", action="demo.seed", entity="project",
                      after=counts)
+    for task_name in (intent_spec["name"], safety_spec["name"]):
+        summary = recompute(engine=engine, task_name=task_name)
+        counts[f"{task_name}_to_adjudicate"] = summary.needs_adjudication
     return counts

@@ -29,15 +29,18 @@ def _case(task, case: adjudication.Case, user: auth.SignedIn) -> None:
         "submitted": lab.submitted_at} for lab in case.labels]),
         hide_index=True, width="stretch", key=f"case_labels_{case.item_id}")
     options = list(task.labels)
-    votes = [lab.value for lab in case.labels if lab.value in options]
-    default = max(set(votes), key=votes.count) if votes else options[0]
-    value = st.radio("Final label", options, index=options.index(default), horizontal=True,
+    # No preselection on a tie: the reviewer chooses rather than confirming an arbitrary side.
+    default = options.index(case.consensus) if case.consensus in options else None
+    value = st.radio("Final label", options, index=default, horizontal=True,
                      key=f"decide_value_{case.item_id}")
     slots = slot_editor(task.slot_schema, key=f"decide_{case.item_id}") if str(
         task.kind) == "intent" and task.slot_schema else {}
     note = st.text_input("Note (why)", key=f"decide_note_{case.item_id}",
                          placeholder="e.g. guideline: workout wins over mood")
     if st.button("Decide", type="primary", key="decide", icon=":material/gavel:"):
+        if value is None:
+            st.warning("Choose the final label first.")
+            return
         try:
             adjudication.decide(engine=resources.engine(), task_name=task.name,
                                 item_id=case.item_id, reviewer_id=user.id, value=value,
@@ -50,6 +53,10 @@ def _case(task, case: adjudication.Case, user: auth.SignedIn) -> None:
 
 
 def _disagreements(task_name: str, user: auth.SignedIn) -> None:
+    fresh = st.session_state.setdefault("consensus_fresh", [])
+    if task_name not in fresh:  # new labels since the last visit: bring the consensus up to date
+        recompute(engine=resources.engine(), task_name=task_name)
+        fresh.append(task_name)
     if st.button("Recompute consensus", key="recompute", icon=":material/refresh:"):
         summary = recompute(engine=resources.engine(), task_name=task_name)
         st.session_state["adjudication_note"] = (

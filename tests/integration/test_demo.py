@@ -21,6 +21,7 @@ def test_demo_seed_fills_every_part(engine, encoder):
     counts = seed_demo(engine=engine, encoder=encoder)
     assert counts["intent_items"] >= 600 and counts["safety_items"] >= 150
     assert counts["tracks"] >= 3000 and counts["accounts"] == 4
+    assert counts["intent_to_adjudicate"] > 0  # the Adjudicate page has work on first start
     with session_scope(engine) as session:
         per_task = {row["task"]: row for row in summary.per_task(session=session)}
         assert tracks.count(session=session) == counts["tracks"]

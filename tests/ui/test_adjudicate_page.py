@@ -51,6 +51,10 @@ def test_reviewer_settles_a_disagreement_and_it_is_exported(disagreement):
     shown = at.dataframe[0].value
     assert sorted(shown["rater"]) == ["ana", "ben"]
     assert sorted(shown["label"]) == ["mood", "sleep"]
+    assert next(r for r in at.radio if r.label == "Final label").value is None  # a tie
+    at.button(key="decide").click()
+    at.run()
+    assert "Choose the final label first." in at.warning[0].value
     next(r for r in at.radio if r.label == "Final label").set_value("sleep")
     next(t for t in at.text_input if t.label == "Note (why)").input(
         "sleep wins: the prompt asks for rest")
@@ -105,3 +109,9 @@ def test_lead_finds_label_errors_and_sends_them_back(sqlite_env, tmp_path):
     with session_scope(engine) as session:
         marked = session.exec(select(Consensus.item_id).where(Consensus.suspect)).all()
     assert 7 in marked
+
+
+def test_disagreements_show_without_pressing_recompute(disagreement):
+    at = _signed_in("rosa", "rosa-password")
+    assert not at.exception
+    assert sorted(at.dataframe[0].value["label"]) == ["mood", "sleep"]
