@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -48,7 +47,8 @@ def serve(
     env = dict(os.environ)
     if demo:
         env["WORKBENCH_DEMO"] = "1"
-    raise typer.Exit(subprocess.call(command, env=env))
+    # Replace this process with Streamlit, so signals (Ctrl-C, a service manager's stop) reach it.
+    os.execve(sys.executable, command, env)
 
 
 

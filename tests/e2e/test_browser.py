@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -41,7 +42,8 @@ def server(tmp_path):
                    capture_output=True)
     port = _free_port()
     process = subprocess.Popen([*workbench, "serve", "--port", str(port)], env=env, cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -52,9 +54,11 @@ def server(tmp_path):
             pass
         assert process.poll() is None and time.monotonic() < deadline, "the app did not start"
         time.sleep(0.5)
-    yield f"http://127.0.0.1:{port}", make_engine(url)
-    process.terminate()
-    process.wait(timeout=30)
+    try:
+        yield f"http://127.0.0.1:{port}", make_engine(url)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)  # the server and anything it started
+        process.wait(timeout=30)
 
 
 def test_a_rater_signs_in_and_labels_with_the_number_keys(server):
