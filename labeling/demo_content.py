@@ -11,6 +11,8 @@ import json
 from importlib import resources
 from typing import Any
 
+from labeling.tabular import jsonl_records
+
 TASK_FILE = "intent_task.json"
 PROMPTS_FILE = "intent_prompts.jsonl"
 
@@ -98,13 +100,7 @@ def parse_intent_prompts(
     """
     prompts: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{source} line {number}: not valid JSON ({exc.msg})") from None
+    for number, record in jsonl_records(text, source=source):
         try:
             _check_prompt(record, task=task)
         except ValueError as exc:

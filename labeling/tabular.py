@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -43,19 +45,25 @@ def _decode(path: Path, data: bytes) -> str:
         ) from None
 
 
-def _read_jsonl(path: Path, text: str) -> pd.DataFrame:
-    records = []
+def jsonl_records(text: str, *, source: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of JSON-lines ``text``.
+
+    Raises ``ImportFileError`` (a ``ValueError``) naming ``source`` and the line.
+    """
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise ImportFileError(f"{path}: line {number} is not valid JSON ({exc.msg})") from None
+            raise ImportFileError(f"{source} line {number}: not valid JSON ({exc.msg})") from None
         if not isinstance(record, dict):
-            raise ImportFileError(f"{path}: line {number} is not a JSON object")
-        records.append(record)
-    return pd.DataFrame.from_records(records)
+            raise ImportFileError(f"{source} line {number}: not a JSON object")
+        yield number, record
+
+
+def _read_jsonl(path: Path, text: str) -> pd.DataFrame:
+    return pd.DataFrame.from_records([r for _, r in jsonl_records(text, source=path)])
 
 
 def _read_frame(path: Path) -> pd.DataFrame:
