@@ -342,10 +342,11 @@ def _overall(ratings: pd.DataFrame, task: Task) -> dict[str, Any]:
 
 
 def quality_report(*, engine: Engine, task_name: str, start: date | None,
-                   end: date | None) -> QualityReport:
+                   end: date | None, refresh: bool = True) -> QualityReport:
     """The quality report of ``task_name`` over the UTC days ``start``..``end`` (inclusive).
 
-    Recomputes and stores the task's consensus first, so it reflects every label.
+    With ``refresh`` it recomputes and stores the task's consensus first, so it reflects every
+    label; without, it reads the stored consensus (a page refreshes once per visit).
 
     Raises
     ------
@@ -354,7 +355,8 @@ def quality_report(*, engine: Engine, task_name: str, start: date | None,
         that cannot be measured (``RatingsError``).
     """
     low, high = day_bounds(start, end)
-    recompute(engine=engine, task_name=task_name)
+    if refresh:
+        recompute(engine=engine, task_name=task_name)
     with session_scope(engine) as session:
         task = get_task(session=session, name=task_name)
         rows = quality_repo.rater_labels(session=session, task_id=task.id, start=low, end=high)

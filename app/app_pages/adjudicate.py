@@ -6,10 +6,10 @@ import pandas as pd
 import streamlit as st
 
 from app import auth, resources
+from app.components.consensus import refresh_once
 from app.components.label_form import slot_editor
 from app.components.task_picker import task_picker
 from labeling import adjudication
-from labeling.consensus import recompute
 from labeling.exceptions import LabelingError
 from labeling.label_issues import find_suspects, send_back
 from labeling.tasks import get_task
@@ -53,12 +53,9 @@ def _case(task, case: adjudication.Case, user: auth.SignedIn) -> None:
 
 
 def _disagreements(task_name: str, user: auth.SignedIn) -> None:
-    fresh = st.session_state.setdefault("consensus_fresh", [])
-    if task_name not in fresh:  # new labels since the last visit: bring the consensus up to date
-        recompute(engine=resources.engine(), task_name=task_name)
-        fresh.append(task_name)
+    refresh_once(task_name)
     if st.button("Recompute consensus", key="recompute", icon=":material/refresh:"):
-        summary = recompute(engine=resources.engine(), task_name=task_name)
+        summary = refresh_once(task_name, force=True)
         st.session_state["adjudication_note"] = (
             f"{summary.settled} settled, {summary.needs_adjudication} to adjudicate, "
             f"{summary.pending} waiting for raters ({summary.method}).")

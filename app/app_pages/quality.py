@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from app import auth, resources
+from app.components.consensus import refresh_once
 from app.components.quality_charts import (
     agreement_by_week_chart,
     confusion_chart,
@@ -172,10 +173,14 @@ def render() -> None:
         days = _range(datetime.now(UTC).date())
     if days is None:
         return
+    force = st.button("Refresh consensus", key="quality_refresh", icon=":material/refresh:",
+                      help="Consensus is brought up to date once per visit; refresh it after "
+                      "new labels.")
     try:
-        with st.spinner("Recomputing consensus and agreement…"):
+        with st.spinner("Computing agreement…"):
+            refresh_once(task_name, force=force)
             report = quality_report(engine=resources.engine(), task_name=task_name,
-                                    start=days[0], end=days[1])
+                                    start=days[0], end=days[1], refresh=False)
     except LabelingError as exc:
         st.error(f"{exc}")
         return

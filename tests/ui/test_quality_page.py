@@ -70,3 +70,21 @@ def test_a_range_without_labels_says_what_to_do(quality_app):
                                                    today - timedelta(days=60))).run()
     assert not at.exception and not at.error
     assert "Widen the date range" in at.info[0].value
+
+
+def test_consensus_is_rewritten_once_per_visit_not_on_every_rerun(quality_app, sqlite_env):
+    from sqlmodel import func, select
+
+    from storage.models import Consensus
+
+    def newest_update():
+        with session_scope(make_engine(sqlite_env)) as session:
+            return session.exec(select(func.max(Consensus.updated_at))).one()
+
+    at = quality_app.switch_page(PAGE).run()
+    first = newest_update()
+    at.run()  # any widget change reruns the page
+    assert newest_update() == first
+    at.button(key="quality_refresh").click()
+    at.run()
+    assert not at.exception and newest_update() > first
