@@ -32,6 +32,7 @@ from labeling.classifier import (
     as_fast,
     top_proba_fast,
 )
+from labeling.clustering import nearest_distinct
 from labeling.exceptions import EmptyPoolError
 
 KMEANS_SAMPLE = 20_000  # rows k-means is fitted on for a bigger pool (nearest item: whole pool)
@@ -65,34 +66,6 @@ def _selection(indices: np.ndarray, scores: np.ndarray, name: str) -> Selection:
     )
 
 
-def _nearest_distinct(X: np.ndarray, centres: np.ndarray, *, chunk: int) -> np.ndarray:
-    """For each centre, the nearest row of ``X`` not already taken by a nearer centre."""
-    k = len(centres)
-    keep = min(k, len(X))  # k candidates per centre always leave one free
-    centres = centres.astype(np.float32)
-    centre_sq = np.einsum("ij,ij->i", centres, centres)
-    best_rows, best_dist = [], []
-    for start in range(0, len(X), chunk):
-        block = np.asarray(X[start : start + chunk], dtype=np.float32)
-        dist = np.einsum("ij,ij->i", block, block)[:, None] - 2.0 * (block @ centres.T)
-        dist += centre_sq
-        m = min(keep, len(block))
-        rows = np.argpartition(dist, m - 1, axis=0)[:m]  # (m, k)
-        best_rows.append(rows + start)
-        best_dist.append(np.take_along_axis(dist, rows, axis=0))
-    rows = np.concatenate(best_rows)
-    dist = np.concatenate(best_dist)
-    order = np.argsort(dist, axis=0, kind="stable")
-    rows, dist = np.take_along_axis(rows, order, 0), np.take_along_axis(dist, order, 0)
-    taken: set[int] = set()
-    chosen = np.empty(k, dtype=np.int64)
-    for centre in np.argsort(dist[0], kind="stable"):  # the most clear-cut centres first
-        row = next(int(r) for r in rows[:, centre] if int(r) not in taken)
-        taken.add(row)
-        chosen[centre] = row
-    return chosen
-
-
 def kmeans_seed(
     X_pool: np.ndarray, n: int, *, rng: np.random.Generator, sample_size: int = KMEANS_SAMPLE
 ) -> Selection:
@@ -118,7 +91,7 @@ def kmeans_seed(
         batch_size=max(1024, 4 * n),
     ).fit(sample)
     share = np.bincount(kmeans.labels_, minlength=n) / len(sample)
-    chosen = _nearest_distinct(X, kmeans.cluster_centers_, chunk=DEFAULT_CHUNK)
+    chosen = nearest_distinct(X, kmeans.cluster_centers_, chunk=DEFAULT_CHUNK)
     order = np.argsort(-share, kind="stable")
     return _selection(chosen[order], share[order], "kmeans_seed")
 
