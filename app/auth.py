@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from storage.models import AccountPublic
+from labeling.project.accounts import AccountInfo
 
 _KEY = "signed_in"
 
@@ -23,10 +23,10 @@ def current() -> SignedIn | None:
     return st.session_state.get(_KEY)
 
 
-def sign_in(account: AccountPublic) -> None:
+def sign_in(account: AccountInfo) -> None:
     st.session_state[_KEY] = SignedIn(
         id=account.id, username=account.username,
-        display_name=account.display_name or account.username, role=str(account.role),
+        display_name=account.display_name or account.username, role=account.role,
     )
 
 

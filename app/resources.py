@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 from sqlalchemy.engine import Engine
 
-from labeling.embeddings import Encoder, make_encoder
+from labeling.ml.encoders import Encoder, make_encoder
 from storage.db import make_engine
 from storage.settings import Settings
 

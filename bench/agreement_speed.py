@@ -31,9 +31,9 @@ import pandas as pd
 from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
-from labeling.aggregation import get_aggregator
-from labeling.agreement import agreement_report
-from labeling.ratings_io import read_ratings
+from labeling.dataio.ratings_io import read_ratings
+from labeling.metrics.aggregation import get_aggregator
+from labeling.metrics.agreement import agreement_report
 
 GOAL_SECONDS = 2.0
 GOAL_DIFF = 1e-6

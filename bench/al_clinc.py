@@ -30,11 +30,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import accuracy_score, f1_score  # noqa: E402
 
+from app.components.simulation_charts import write_outputs  # noqa: E402
 from bench.clinc_to_jsonl import DEFAULT_DATA  # noqa: E402
-from labeling.active_learning import STRATEGIES  # noqa: E402
-from labeling.classifier import make_classifier, predict_fast  # noqa: E402
-from labeling.embeddings import SentenceTransformerEncoder  # noqa: E402
-from labeling.simulation import simulate, summarise, write_outputs  # noqa: E402
+from labeling.ml.classifier import make_classifier, predict_fast  # noqa: E402
+from labeling.ml.encoders import SentenceTransformerEncoder  # noqa: E402
+from labeling.ml.simulation import simulate, summarise  # noqa: E402
+from labeling.ml.strategies import STRATEGIES  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 FLOORS = {1_500: (0.92, 0.933), 3_000: (0.945, 0.955)}

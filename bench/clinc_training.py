@@ -31,11 +31,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.al_clinc import OUT, embed_cached, load_split  # noqa: E402
 from bench.clinc_to_jsonl import DEFAULT_DATA, convert  # noqa: E402
-from labeling import embeddings  # noqa: E402
-from labeling.embeddings import SentenceTransformerEncoder  # noqa: E402
-from labeling.importing import import_file  # noqa: E402
-from labeling.tasks import create_task  # noqa: E402
-from labeling.training import evaluate_file, retrain  # noqa: E402
+from labeling.lifecycle.training import evaluate_file, retrain  # noqa: E402
+from labeling.ml.encoders import SentenceTransformerEncoder, text_hash  # noqa: E402
+from labeling.project.importing import import_file  # noqa: E402
+from labeling.project.tasks import create_task  # noqa: E402
+from labeling.project.vectors import store_vectors  # noqa: E402
 from storage.db import make_engine, migrate, session_scope  # noqa: E402
 from storage.repositories import embeddings as embedding_repo  # noqa: E402
 
@@ -54,12 +54,12 @@ def seed_vectors(engine, encoder, data: Path, cache: Path, splits: list[str]) ->
     for split in splits:
         texts, _ = load_split(data, split)
         vectors = embed_cached(texts, name=split, cache=cache, encoder=encoder)
-        by_hash = {embeddings.text_hash(t): v.astype("float32").tobytes()
+        by_hash = {text_hash(t): v.astype("float32").tobytes()
                    for t, v in zip(texts, vectors, strict=True)}
         with session_scope(engine) as session:
             known = embedding_repo.stored_hashes(
                 session=session, model_name=encoder.name, hashes=list(by_hash))
-            embeddings.store_vectors(session=session, encoder=encoder, vectors={
+            store_vectors(session=session, encoder=encoder, vectors={
                 h: v for h, v in by_hash.items() if h not in known})
 
 
@@ -89,9 +89,7 @@ def main() -> None:
     engine = make_engine(f"sqlite:///{workdir / 'workbench.db'}")
     migrate(engine)
     labels = (files / "labels.txt").read_text(encoding="utf-8").split()
-    with session_scope(engine) as session:
-        create_task(session=session, name="clinc", kind="intent", labels=labels,
-                    oos_label="oos")
+    create_task(engine=engine, name="clinc", kind="intent", labels=labels, oos_label="oos")
     start = time.perf_counter()
     seed_vectors(engine, encoder, args.data, args.cache,
                  ["train", "oos_train", args.eval_split, f"oos_{args.eval_split}"])

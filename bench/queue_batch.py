@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from labeling.batches import select_batch
-from labeling.embeddings import text_hash
-from labeling.tasks import create_task, update_settings
-from labeling.training import retrain
+from labeling.lifecycle.training import retrain
+from labeling.ml.encoders import text_hash
+from labeling.project.tasks import create_task, update_settings
+from labeling.queue.batches import select_batch
 from storage.db import make_engine, migrate, session_scope
 from storage.models import utcnow
 from storage.repositories import embeddings as embedding_repo
@@ -42,10 +42,9 @@ class RandomEncoder:
 
 def fill(engine, n: int, rng: np.random.Generator) -> None:
     centres = rng.normal(size=(len(CLASSES), 384)).astype(np.float32)
-    with session_scope(engine) as session:
-        create_task(session=session, name="bench", kind="intent", labels=CLASSES)
-        update_settings(session=session, task_name="bench", actor="bench",
-                        changes={"batch_size": 20, "strategy": "margin", "overlap_k": 1})
+    create_task(engine=engine, name="bench", kind="intent", labels=CLASSES)
+    update_settings(engine=engine, task_name="bench", actor="bench",
+                    changes={"batch_size": 20, "strategy": "margin", "overlap_k": 1})
     now = utcnow()
     for start in range(0, n, 20_000):
         stop = min(n, start + 20_000)

@@ -23,8 +23,8 @@ import tracemalloc
 
 import numpy as np
 
-from labeling.active_learning import STRATEGIES, get_strategy
-from labeling.classifier import make_classifier
+from labeling.ml.classifier import make_classifier
+from labeling.ml.strategies import STRATEGIES, get_strategy
 
 DIM = 384
 N_CLASSES = 150

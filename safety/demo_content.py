@@ -11,10 +11,27 @@ import json
 from importlib import resources
 from typing import Any
 
+from labeling.dataio.tabular import unique_text_records
+from labeling.project.demo import DemoTask
 from safety.taxonomy import category_names
 
 TASK_FILE = "safety_task.json"
 PROMPTS_FILE = "safety_prompts.jsonl"
+
+SAFETY_CONFUSIONS: dict[str, tuple[str, ...]] = {
+    "hate": ("harassment",),
+    "harassment": ("hate", "violence", "safe"),
+    "sexual": ("harassment", "safe"),
+    "self_harm": ("safe", "violence"),
+    "violence": ("harassment", "safe"),
+    "illicit": ("safe", "violence"),
+    "privacy_pii": ("harassment", "safe"),
+    "jailbreak_injection": ("safe", "illicit"),
+    "safe": ("harassment", "violence"),
+}
+"""Categories raters plausibly confuse, for the demo's simulated disagreement."""
+DEMO_LABELED_SHARE = 0.6
+"""Share of the safety examples the demo raters have labeled."""
 
 _TASK_KEYS = ("name", "kind", "labels", "guideline")
 _PROMPT_KEYS = {"text", "label"}
@@ -54,44 +71,26 @@ def load_safety_prompts() -> list[dict[str, Any]]:
 def parse_safety_prompts(
     text: str, *, labels: list[str], source: str = PROMPTS_FILE
 ) -> list[dict[str, Any]]:
-    """Parse and validate JSON-lines safety examples against ``labels``.
-
-    Blank lines are skipped. Texts must be unique ignoring case and repeated white space.
-
-    Raises
-    ------
-    ValueError
-        ``"<source> line <n>: <problem>"`` for the first bad line.
-    """
-    prompts: list[dict[str, Any]] = []
-    seen: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{source} line {number}: not valid JSON ({exc.msg})") from None
-        problem = _problem(record, labels=labels)
-        if problem is None:
-            key = " ".join(record["text"].casefold().split())
-            problem = f"duplicate of line {seen[key]}" if key in seen else None
-            seen.setdefault(key, number)
-        if problem is not None:
-            raise ValueError(f"{source} line {number}: {problem}")
-        prompts.append(record)
-    return prompts
+    """Parse and validate JSON-lines safety examples against ``labels``, as
+    ``labeling.dataio.tabular.unique_text_records`` does (``ValueError`` names the line)."""
+    return unique_text_records(text, source=source,
+                               check=lambda record: _check(record, labels=labels))
 
 
-def _problem(record: Any, *, labels: list[str]) -> str | None:
-    if not isinstance(record, dict) or set(record) != _PROMPT_KEYS:
-        return f"expected an object with keys {sorted(_PROMPT_KEYS)}"
+def _check(record: dict[str, Any], *, labels: list[str]) -> None:
+    if set(record) != _PROMPT_KEYS:
+        raise ValueError(f"expected an object with keys {sorted(_PROMPT_KEYS)}")
     if not isinstance(record["text"], str) or not record["text"].strip():
-        return "text must be a non-empty string"
+        raise ValueError("text must be a non-empty string")
     if record["label"] not in labels:
-        return f"unknown label {record['label']!r}; valid: {', '.join(labels)}"
-    return None
+        raise ValueError(f"unknown label {record['label']!r}; valid: {', '.join(labels)}")
 
 
 def _read(name: str) -> str:
     return (resources.files("safety") / "demo_data" / name).read_text(encoding="utf-8")
+
+
+def safety_demo_task() -> DemoTask:
+    """The safety task of the demo project, with its examples, ready to seed."""
+    return DemoTask(spec=load_safety_task(), examples=load_safety_prompts(),
+                    labeled_share=DEMO_LABELED_SHARE, confusions=SAFETY_CONFUSIONS)

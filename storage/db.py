@@ -17,6 +17,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -24,7 +25,11 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 class DatabaseError(RuntimeError):
-    """The database cannot be reached or is not at the expected schema."""
+    """The database cannot be reached, is busy, or is not at the expected schema."""
+
+
+class DatabaseUnavailableError(DatabaseError):
+    """A unit of work failed because the database is unreachable or locked; nothing was kept."""
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -70,14 +75,21 @@ def is_sqlite(engine: Engine) -> bool:
 def session_scope(engine: Engine, *, write_lock: bool = False) -> Iterator[Session]:
     """One unit of work: commits on success, rolls back on any error.
 
-    ``write_lock`` takes SQLite's write lock at BEGIN (see ``write_scope``).
+    ``write_lock`` takes SQLite's write lock at BEGIN (see ``write_scope``). A driver's
+    operational error (the server gone, the database locked past the busy timeout) becomes a
+    ``DatabaseUnavailableError``, so callers above storage handle one error of ours.
     """
     with Session(engine, expire_on_commit=False) as session:
-        if write_lock:
-            session.connection(execution_options={IMMEDIATE_OPTION: True})
         try:
+            if write_lock:
+                session.connection(execution_options={IMMEDIATE_OPTION: True})
             yield session
             session.commit()
+        except OperationalError as exc:
+            session.rollback()
+            raise DatabaseUnavailableError(
+                f"the database is unavailable or busy ({exc.orig or exc}); try again"
+            ) from exc
         except BaseException:
             session.rollback()
             raise

@@ -14,7 +14,7 @@ import pytest
 from pytest_postgresql import factories
 from sqlalchemy.engine import URL, Engine, make_url
 
-from labeling.embeddings import HashingEncoder
+from labeling.ml.encoders import HashingEncoder
 from storage.db import make_engine, migrate
 
 PG_URL = os.environ.get("WORKBENCH_TEST_POSTGRES_URL")

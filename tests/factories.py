@@ -3,28 +3,29 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
+from sqlalchemy import MetaData, select
 from sqlalchemy.engine import Engine
+from streamlit.testing.v1 import AppTest
 
-from labeling.accounts import create_account
-from labeling.tasks import create_task
-from storage.db import session_scope
+from labeling.project.accounts import create_account
+from labeling.project.importing import import_file
+from labeling.project.tasks import create_task, update_settings
+from labeling.queue import assignments as queue
 
 
 def make_task(engine: Engine, *, name: str = "music", kind: str = "intent",
               labels: tuple[str, ...] = ("mood", "workout", "sleep", "out_of_scope"),
               oos_label: str | None = "out_of_scope") -> None:
-    with session_scope(engine) as session:
-        create_task(session=session, name=name, kind=kind, labels=list(labels),
-                    oos_label=oos_label if oos_label in labels else None)
+    create_task(engine=engine, name=name, kind=kind, labels=list(labels),
+                oos_label=oos_label if oos_label in labels else None)
 
 
 def make_account(engine: Engine, *, username: str = "ana", role: str = "rater",
                  password: str = "correct-horse") -> int:
-    with session_scope(engine) as session:
-        return create_account(session=session, username=username, password=password,
-                              role=role).id
+    return create_account(engine=engine, username=username, password=password, role=role).id
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -43,8 +44,6 @@ SAMPLE_ROWS = [
 
 def snapshot(engine: Engine) -> dict[str, list[tuple]]:
     """Every row of every table, to check that a refused command changed nothing."""
-    from sqlalchemy import MetaData, select
-
     metadata = MetaData()
     metadata.reflect(bind=engine)
     out: dict[str, list[tuple]] = {}
@@ -62,30 +61,20 @@ ACTIVITIES = ["running", "cooking", "studying", "driving"]
 def make_queue_task(engine: Engine, encoder, tmp_path: Path, *, n_items: int = 24,
                     batch_size: int = 5, k: int = 2) -> None:
     """A music task with ``n_items`` unlabeled prompts and queue settings for tests."""
-    from labeling.importing import import_file
-    from labeling.tasks import update_settings
-    from storage.models import Task
-
     labels = ("mood", "workout", "sleep", "out_of_scope")
-    with session_scope(engine) as session:
-        create_task(session=session, name="music", kind="intent", labels=list(labels),
-                    oos_label="out_of_scope",
-                    slot_schema={"mood": {"values": MOODS}, "duration": {"values": None}})
-        update_settings(session=session, task_name="music", actor="test", changes={
-            "batch_size": batch_size, "overlap_k": k, "gold_share": 0.0, "strategy": "margin",
-        })
+    create_task(engine=engine, name="music", kind="intent", labels=list(labels),
+                oos_label="out_of_scope",
+                slot_schema={"mood": {"values": MOODS}, "duration": {"values": None}})
+    update_settings(engine=engine, task_name="music", actor="test", changes={
+        "batch_size": batch_size, "overlap_k": k, "gold_share": 0.0, "strategy": "margin",
+    })
     texts = [f"{MOODS[i % 6]} songs for {ACTIVITIES[i % 4]} number {i}" for i in range(n_items)]
     path = write_jsonl(tmp_path / "pool.jsonl", [{"text": t} for t in texts])
     import_file(engine=engine, task_name="music", path=path, encoder=encoder)
-    assert Task  # imported for type checkers
 
 
 def label_all(engine: Engine, encoder, raters: list[int], choose, *, task: str = "music") -> None:
     """Every rater labels until the queue is empty; ``choose(rater, item_id)`` gives the value."""
-    import random
-
-    from labeling import queue
-
     for _ in range(200):
         progressed = False
         for rater in raters:
@@ -102,8 +91,6 @@ def label_all(engine: Engine, encoder, raters: list[int], choose, *, task: str =
 
 def signed_in_app(main: str, username: str, password: str):
     """An AppTest of ``main`` with ``username`` signed in."""
-    from streamlit.testing.v1 import AppTest
-
     at = AppTest.from_file(main, default_timeout=60).run()
     at.text_input(key="sign_in_username").input(username)
     at.text_input(key="sign_in_password").input(password)

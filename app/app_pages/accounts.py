@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pandas as pd
 import streamlit as st
 
 from app import auth, resources
-from labeling import accounts as account_service
 from labeling.exceptions import AccountError
-from storage.db import session_scope
-from storage.models import Role
+from labeling.project import accounts as account_service
+
+COLUMNS = ["username", "display_name", "role", "active", "id"]
 
 
 def _create_form(actor: str) -> None:
@@ -17,17 +19,16 @@ def _create_form(actor: str) -> None:
         st.subheader("New account")
         username = st.text_input("Username", key="new_username")
         display_name = st.text_input("Display name", key="new_display_name")
-        role = st.selectbox("Role", [r.value for r in Role], key="new_role")
+        role = st.selectbox("Role", account_service.ROLES, key="new_role")
         password = st.text_input("Initial password", type="password", key="new_password")
         submitted = st.form_submit_button("Create account", type="primary", key="create_account")
     if not submitted:
         return
     try:
-        with session_scope(resources.engine()) as session:
-            created = account_service.create_account(
-                session=session, username=username, password=password, role=role,
-                display_name=display_name, actor=actor,
-            )
+        created = account_service.create_account(
+            engine=resources.engine(), username=username, password=password, role=role,
+            display_name=display_name, actor=actor,
+        )
     except AccountError as exc:
         st.error(str(exc).capitalize())
     else:
@@ -37,9 +38,8 @@ def _create_form(actor: str) -> None:
 def render() -> None:
     user = auth.require_role("lead", "admin")
     st.title("Accounts")
-    with session_scope(resources.engine()) as session:
-        accounts = account_service.list_accounts(session=session)
-    frame = pd.DataFrame([a.model_dump() for a in accounts])
+    accounts = account_service.list_accounts(engine=resources.engine())
+    frame = pd.DataFrame([asdict(a) for a in accounts], columns=COLUMNS)
     st.dataframe(frame, hide_index=True, width="stretch", key="accounts_table")
     _create_form(user.username)
 

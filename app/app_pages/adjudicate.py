@@ -9,16 +9,15 @@ from app import auth, resources
 from app.components.consensus import refresh_once
 from app.components.label_form import slot_editor
 from app.components.task_picker import task_picker
-from labeling import adjudication
-from labeling.exceptions import LabelingError
-from labeling.label_issues import find_suspects, send_back
-from labeling.tasks import get_task
-from storage.db import session_scope
+from app.errors import SERVICE_ERRORS, describe
+from labeling.project.tasks import TaskInfo, task_info
+from labeling.review import adjudication
+from labeling.review.label_issues import Suspect, find_suspects, send_back
 
 _SUSPECTS = "label_issue_suspects"
 
 
-def _case(task, case: adjudication.Case, user: auth.SignedIn) -> None:
+def _case(task: TaskInfo, case: adjudication.Case, user: auth.SignedIn) -> None:
     with st.container(border=True):
         st.caption(f"Item #{case.item_id} · consensus "
                    f"{case.consensus or 'tie'} · confidence {case.confidence or 0:.0%}"
@@ -33,8 +32,8 @@ def _case(task, case: adjudication.Case, user: auth.SignedIn) -> None:
     default = options.index(case.consensus) if case.consensus in options else None
     value = st.radio("Final label", options, index=default, horizontal=True,
                      key=f"decide_value_{case.item_id}")
-    slots = slot_editor(task.slot_schema, key=f"decide_{case.item_id}") if str(
-        task.kind) == "intent" and task.slot_schema else {}
+    slots = slot_editor(task.slot_schema, key=f"decide_{case.item_id}") if (
+        task.kind == "intent" and task.slot_schema) else {}
     note = st.text_input("Note (why)", key=f"decide_note_{case.item_id}",
                          placeholder="e.g. guideline: workout wins over mood")
     if st.button("Decide", type="primary", key="decide", icon=":material/gavel:"):
@@ -45,8 +44,8 @@ def _case(task, case: adjudication.Case, user: auth.SignedIn) -> None:
             adjudication.decide(engine=resources.engine(), task_name=task.name,
                                 item_id=case.item_id, reviewer_id=user.id, value=value,
                                 slots=slots, note=note)
-        except LabelingError as exc:
-            st.error(str(exc))
+        except SERVICE_ERRORS as exc:
+            st.error(describe(exc))
             return
         st.session_state["adjudication_note"] = f"Item #{case.item_id} settled as {value}."
         st.rerun()
@@ -68,9 +67,7 @@ def _disagreements(task_name: str, user: auth.SignedIn) -> None:
         return
     st.caption(f"{len(cases)} item(s) waiting, least confident first. Raters' names are shown "
                "to you, never to other raters.")
-    with session_scope(resources.engine()) as session:
-        task = get_task(session=session, name=task_name)
-    _case(task, cases[0], user)
+    _case(task_info(engine=resources.engine(), name=task_name), cases[0], user)
 
 
 def _label_errors(task_name: str, user: auth.SignedIn) -> None:
@@ -81,8 +78,8 @@ def _label_errors(task_name: str, user: auth.SignedIn) -> None:
             try:
                 suspects = find_suspects(engine=resources.engine(), task_name=task_name,
                                          encoder=resources.encoder())
-            except LabelingError as exc:
-                st.error(str(exc))
+            except SERVICE_ERRORS as exc:
+                st.error(describe(exc))
                 return
         st.session_state[_SUSPECTS] = {"task": task_name,
                                        "ids": [s.item_id for s in suspects],
@@ -96,8 +93,6 @@ def _label_errors(task_name: str, user: auth.SignedIn) -> None:
     frame = pd.DataFrame(found["rows"])
     st.dataframe(frame, hide_index=True, width="stretch", key="suspects_table")
     if st.button(f"Send {len(frame)} back for relabeling", key="send_back"):
-        from labeling.label_issues import Suspect
-
         count = send_back(engine=resources.engine(), task_name=task_name,
                           suspects=[Suspect(**row) for row in found["rows"]],
                           actor=user.username)

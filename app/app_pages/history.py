@@ -1,6 +1,6 @@
 """My labels: the rater's recent labels on a task, and a correction for one of them.
 
-Only the signed-in rater's own labels are read (``queue.history`` filters by rater). A
+Only the signed-in rater's own labels are read (``history`` filters by rater). A
 correction is a new label; the old one stays in the provenance, marked superseded.
 """
 
@@ -10,26 +10,17 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy.exc import OperationalError
 
 from app import auth, resources
 from app.components.label_form import slot_editor
 from app.components.task_picker import task_picker
-from labeling import queue
-from labeling.exceptions import LabelingError
-from storage.db import session_scope
-from storage.models import Task
-from storage.repositories import tasks as task_repo
+from app.errors import SERVICE_ERRORS, describe
+from labeling.project.tasks import TaskInfo, task_info
+from labeling.queue import assignments as queue
 
 # Session-state key: the confirmation of the last correction, shown after the rerun.
 FLASH = "history_flash"
 PROMPT_CHARS = 60
-
-
-def _tasks() -> dict[str, Task]:
-    # expire_on_commit is off, so the plain columns stay readable after the session closes.
-    with session_scope(resources.engine()) as session:
-        return {task.name: task for task in task_repo.list_tasks(session=session)}
 
 
 def _short(text: str) -> str:
@@ -82,7 +73,7 @@ def _pick(entries: list[queue.HistoryEntry], rows: list[int], *, key: str
     return by_id[label_id]
 
 
-def _correct(task: Task, entry: queue.HistoryEntry, user: auth.SignedIn) -> None:
+def _correct(task: TaskInfo, entry: queue.HistoryEntry, user: auth.SignedIn) -> None:
     key = f"correct_{entry.label_id}"
     with st.container(border=True):
         st.caption("Prompt")
@@ -106,9 +97,8 @@ def _correct(task: Task, entry: queue.HistoryEntry, user: auth.SignedIn) -> None
     try:
         new_id = queue.correct(engine=resources.engine(), label_id=entry.label_id,
                                rater_id=user.id, value=value, slots=slots)
-    except (LabelingError, OperationalError) as exc:
-        detail = str(exc) if isinstance(exc, LabelingError) else "the database is busy"
-        st.error(f"Correction not saved: {detail}. Reload the page and try again.",
+    except SERVICE_ERRORS as exc:
+        st.error(f"Correction not saved: {describe(exc)}. Reload the page and try again.",
                  icon=":material/error:")
         return
     st.session_state[FLASH] = (
@@ -122,17 +112,16 @@ def render() -> None:
     user = auth.require_role("rater", "reviewer", "lead")
     st.title("My labels")
     name = task_picker(key="history_task")
-    task = _tasks().get(name) if name else None
-    if task is None:
+    if name is None:
         return
     flash = st.session_state.pop(FLASH, None)
     if flash:
         st.success(flash, icon=":material/check_circle:")
     try:
+        task = task_info(engine=resources.engine(), name=name)
         entries = queue.history(engine=resources.engine(), task_name=name, rater_id=user.id)
-    except (LabelingError, OperationalError) as exc:
-        detail = str(exc) if isinstance(exc, LabelingError) else "the database is busy"
-        st.error(f"Could not load your labels: {detail}. Reload the page.")
+    except SERVICE_ERRORS as exc:
+        st.error(f"Could not load your labels: {describe(exc)}. Reload the page.")
         return
     if not entries:
         st.info(f"You have no labels in **{name}** yet — they appear here once you label on "

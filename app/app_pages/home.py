@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pandas as pd
 import streamlit as st
 
 from app import resources
 from app.components.charts import labels_per_day
-from storage.db import session_scope
-from storage.models import utcnow
-from storage.repositories import summary
+from labeling.project import overview
 
 TASK_COLUMNS = {
     "task": "Task", "kind": "Kind", "labels_in_set": "Label set", "items": "Items",
@@ -25,9 +21,8 @@ FLOW = "prompt → queue → labels → agreement → training → router / rank
 def render() -> None:
     st.title("Project overview")
     st.caption(FLOW)
-    with session_scope(resources.engine()) as session:
-        tasks = summary.per_task(session=session)
-        daily = summary.labels_per_day(session=session, since=utcnow() - timedelta(days=30))
+    tasks = overview.task_summaries(engine=resources.engine())
+    daily = overview.labels_per_day(engine=resources.engine(), days=30)
     if not tasks:
         st.info("No tasks yet. Create one with `workbench task create`, or start with "
                 "`workbench init --demo`.")

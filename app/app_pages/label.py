@@ -1,17 +1,15 @@
 """Label: the rater's queue, one prompt at a time, answered with a click or a key.
 
-The page asks ``labeling.queue`` for the rater's item on every run (an open lease comes back
-unchanged, so a reload loses nothing) and sends exactly one queue call per click.
+The page asks ``labeling.queue.assignments`` for the rater's item on every run (an open lease
+comes back unchanged, so a reload loses nothing) and sends exactly one queue call per click.
 """
 
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass, field
 from typing import Any
 
 import streamlit as st
-from sqlalchemy.exc import OperationalError
 
 from app import auth, resources
 from app.components.label_form import (
@@ -21,45 +19,18 @@ from app.components.label_form import (
     slot_editor,
 )
 from app.components.task_picker import task_picker
-from labeling import queue
-from labeling.exceptions import LabelingError
-from storage.db import session_scope
-from storage.repositories import tasks as task_repo
+from app.errors import SERVICE_ERRORS, describe
+from labeling.project.tasks import TaskInfo, task_info
+from labeling.queue import assignments as queue
 
 SKIP_REASONS = ("Not English", "Not a music request", "Offensive / distressing", "Can't tell",
                 "Other")
 # Session-state key: a one-line note about the last saved answer, shown after the rerun.
 # (No bare string literals at module level here: Streamlit "magic" would print them.)
 FLASH = "label_flash"
-ACTION_ERRORS = (LabelingError, OperationalError)
 
 
-@dataclass(frozen=True)
-class TaskView:
-    name: str
-    kind: str
-    labels: list[str]
-    slot_schema: dict[str, Any] = field(default_factory=dict)
-    guideline: str | None = None
-    guideline_version: int | None = None
-
-
-def load_tasks() -> dict[str, TaskView]:
-    """Every task with its current guideline, read in one unit of work."""
-    with session_scope(resources.engine()) as session:
-        views = {}
-        for task in task_repo.list_tasks(session=session):
-            guideline = task_repo.latest_guideline(session=session, task_id=task.id)
-            views[task.name] = TaskView(
-                name=task.name, kind=str(task.kind), labels=list(task.labels),
-                slot_schema=dict(task.slot_schema or {}),
-                guideline=guideline.text if guideline else None,
-                guideline_version=guideline.version if guideline else None,
-            )
-    return views
-
-
-def _guideline(task: TaskView) -> None:
+def _guideline(task: TaskInfo) -> None:
     with st.sidebar:
         if task.guideline is None:
             st.caption(f"No guideline for {task.name} yet.")
@@ -94,9 +65,8 @@ def _save(action: str, alert: Any, **kwargs: Any) -> bool:
             queue.skip(engine=resources.engine(), **kwargs)
         else:
             queue.submit(engine=resources.engine(), **kwargs)
-    except ACTION_ERRORS as exc:
-        detail = str(exc) if isinstance(exc, LabelingError) else "the database is busy"
-        alert.error(f"Not saved: {detail}. Your answer is still on the page — try again, "
+    except SERVICE_ERRORS as exc:
+        alert.error(f"Not saved: {describe(exc)}. Your answer is still on the page — try again, "
                     "or reload the page to get your next item.", icon=":material/error:")
         return False
     return True
@@ -116,7 +86,7 @@ def _skip_controls(row: Any, *, key: str) -> tuple[bool, str | None]:
     return pressed, reason
 
 
-def _answer_form(task: TaskView, item: queue.QueueItem, user: auth.SignedIn, alert: Any) -> None:
+def _answer_form(task: TaskInfo, item: queue.QueueItem, user: auth.SignedIn, alert: Any) -> None:
     key = f"label_{item.assignment_id}"  # fresh widgets for every item
     slots: dict[str, Any] = {}
     if task.kind == "intent" and task.slot_schema:
@@ -161,7 +131,7 @@ def _shortcut_caption(n_labels: int) -> None:
                "first). Keys do nothing while a text field has focus.")
 
 
-def _empty_queue(task: TaskView, done: queue.Progress) -> None:
+def _empty_queue(task: TaskInfo, done: queue.Progress) -> None:
     st.success(f"Nothing left to label in **{task.name}** — thank you! "
                f"You labeled {done.labeled_today} today.", icon=":material/celebration:")
     if done.left:
@@ -174,20 +144,19 @@ def render() -> None:
     top = st.columns([3, 2], vertical_alignment="bottom")
     with top[0]:
         name = task_picker(key="label_task")
-    task = load_tasks().get(name) if name else None
-    if task is None:
+    if name is None:
         return
-    _guideline(task)
     engine, rater = resources.engine(), user.id
     try:
+        task = task_info(engine=engine, name=name)
         item = queue.next_item(engine=engine, task_name=name, rater_id=rater,
                                encoder=resources.encoder())
         done = queue.progress(engine=engine, task_name=name, rater_id=rater)
-    except ACTION_ERRORS as exc:
-        detail = str(exc) if isinstance(exc, LabelingError) else "the database is busy"
-        st.error(f"Could not load the queue for {name}: {detail}. Reload the page; if it "
-                 "persists, tell your lead.")
+    except SERVICE_ERRORS as exc:
+        st.error(f"Could not load the queue for {name}: {describe(exc)}. Reload the page; if "
+                 "it persists, tell your lead.")
         return
+    _guideline(task)
     _progress_metrics(top[1], done, on_screen=item is not None)
     flash = st.session_state.pop(FLASH, None)
     if flash:

@@ -12,14 +12,12 @@ import streamlit as st
 from app import auth, resources
 from app.components.model_charts import confusion_heatmap, per_class_f1_bars, reliability_diagram
 from app.components.task_picker import task_picker
-from labeling import registry
+from app.errors import SERVICE_ERRORS, describe
 from labeling.exceptions import LabelingError
-from labeling.registry import ModelFileError, PromotionError, check_promotion
-from labeling.tasks import get_task
-from labeling.training import TrainingError, retrain
-from storage.db import session_scope
-from storage.models import ModelVersion
-from storage.repositories import models as model_repo
+from labeling.lifecycle import registry
+from labeling.lifecycle.model_files import ModelFileError
+from labeling.lifecycle.registry import ModelInfo, PromotionError, check_promotion
+from labeling.lifecycle.training import TrainingError, retrain
 
 DASH = "—"
 NOTICE = "models_notice"  # the last action's outcome, shown after the rerun it triggers
@@ -34,21 +32,15 @@ NEXT_STEP: dict[type[LabelingError], str] = {
 }
 
 
-def _versions(task_name: str) -> list[ModelVersion]:
-    with session_scope(resources.engine()) as session:
-        task = get_task(session=session, name=task_name)
-        return model_repo.list_versions(session=session, task_id=task.id)
-
-
 def _done(message: str) -> None:
     """Rerun, so every widget shows the new state, and say what happened on top."""
     st.session_state[NOTICE] = message
     st.rerun()
 
 
-def _fail(exc: LabelingError) -> None:
+def _fail(exc: Exception) -> None:
     hint = next((text for kind, text in NEXT_STEP.items() if isinstance(exc, kind)), "")
-    st.error(f"{exc}. {hint}".strip())
+    st.error(f"{describe(exc)}. {hint}".strip())
 
 
 def _number(metrics: Mapping[str, Any] | None, key: str, *, within: str | None = None
@@ -67,7 +59,7 @@ def _fmt(value: float | None, pattern: str = "{:.3f}") -> str:
 # --- the versions table --------------------------------------------------------------------
 
 
-def _table(versions: Sequence[ModelVersion]) -> pd.DataFrame:
+def _table(versions: Sequence[ModelInfo]) -> pd.DataFrame:
     by_id = {v.id: v.version for v in versions}
     rows = []
     for v in reversed(versions):  # newest first
@@ -88,7 +80,7 @@ def _table(versions: Sequence[ModelVersion]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _versions_table(versions: Sequence[ModelVersion]) -> None:
+def _versions_table(versions: Sequence[ModelInfo]) -> None:
     st.dataframe(_table(versions), hide_index=True, width="stretch", key="models_table")
     if any("macro_f1" not in (v.metrics or {}) for v in versions):
         st.caption(f"{DASH}: not evaluated (the version was trained before evaluation figures "
@@ -108,7 +100,7 @@ def _train(task_name: str, user: auth.SignedIn) -> None:
             result = retrain(engine=resources.engine(), task_name=task_name,
                              encoder=resources.encoder(),
                              models_dir=resources.settings().models_dir, actor=user.username)
-        except LabelingError as exc:
+        except SERVICE_ERRORS as exc:
             status.update(label="Training failed", state="error")
             _fail(exc)
             return
@@ -123,12 +115,12 @@ def _train(task_name: str, user: auth.SignedIn) -> None:
            "it waits for promotion (compare it below, then promote it)."))
 
 
-def _label(versions: Sequence[ModelVersion]) -> Callable[[int], str]:
+def _label(versions: Sequence[ModelInfo]) -> Callable[[int], str]:
     serving = {v.version for v in versions if v.serving}
     return lambda n: f"v{n} (serving)" if n in serving else f"v{n}"
 
 
-def _promote(task_name: str, versions: Sequence[ModelVersion], user: auth.SignedIn) -> None:
+def _promote(task_name: str, versions: Sequence[ModelInfo], user: auth.SignedIn) -> None:
     numbers = [v.version for v in versions]
     label = _label(versions)
     chosen = st.selectbox("Version to promote", numbers, index=len(numbers) - 1,
@@ -149,13 +141,13 @@ def _promote(task_name: str, versions: Sequence[ModelVersion], user: auth.Signed
         served = registry.promote(engine=resources.engine(), task_name=task_name,
                                   version=chosen, actor=user.username, force=force,
                                   reason=reason if force else None)
-    except LabelingError as exc:
+    except SERVICE_ERRORS as exc:
         _fail(exc)
         return
     _done(f"v{served} serves now.")
 
 
-def _rollback(task_name: str, versions: Sequence[ModelVersion], user: auth.SignedIn) -> None:
+def _rollback(task_name: str, versions: Sequence[ModelInfo], user: auth.SignedIn) -> None:
     earlier = [v.version for v in versions[:-1]]
     serving = next((v.version for v in versions if v.serving), None)
     below = [n for n in earlier if serving is None or n < serving]
@@ -169,7 +161,7 @@ def _rollback(task_name: str, versions: Sequence[ModelVersion], user: auth.Signe
     try:
         served = registry.rollback(engine=resources.engine(), task_name=task_name,
                                    version=chosen, actor=user.username)
-    except LabelingError as exc:
+    except SERVICE_ERRORS as exc:
         _fail(exc)
         return
     _done(f"Rolled back: v{served} serves again.")
@@ -203,7 +195,7 @@ def _metric_row(name: str, metrics: Mapping[str, Any], other: Mapping[str, Any] 
                       delta_arrow="off" if shown == "no change" else "auto")
 
 
-def _compare(versions: Sequence[ModelVersion]) -> ModelVersion:
+def _compare(versions: Sequence[ModelInfo]) -> ModelInfo:
     numbers = [v.version for v in versions]
     label = _label(versions)
     serving = next((v.version for v in versions if v.serving), numbers[-1])
@@ -230,7 +222,7 @@ def _compare(versions: Sequence[ModelVersion]) -> ModelVersion:
     return first
 
 
-def _evaluation(version: ModelVersion) -> None:
+def _evaluation(version: ModelInfo) -> None:
     st.subheader(f"Evaluation of v{version.version}")
     metrics = version.metrics or {}
     n_eval = metrics.get("n_eval")
@@ -275,8 +267,8 @@ def render() -> None:
     if task_name is None:
         return
     try:
-        versions = _versions(task_name)
-    except LabelingError as exc:
+        versions = registry.list_versions(engine=resources.engine(), task_name=task_name)
+    except SERVICE_ERRORS as exc:
         _fail(exc)
         return
     st.subheader("Versions")

@@ -18,8 +18,9 @@ from app.components.quality_charts import (
     throughput_chart,
 )
 from app.components.task_picker import task_picker
-from labeling.exceptions import LabelingError
-from labeling.quality import TIE, QualityReport, quality_report
+from app.errors import SERVICE_ERRORS, describe
+from labeling.metrics.rater_quality import TIE
+from labeling.review.quality import QualityReport, quality_report
 
 DEFAULT_DAYS = 30
 FLAG_BACKGROUND = "background-color: rgba(255, 75, 75, 0.14)"
@@ -181,8 +182,8 @@ def render() -> None:
             refresh_once(task_name, force=force)
             report = quality_report(engine=resources.engine(), task_name=task_name,
                                     start=days[0], end=days[1], refresh=False)
-    except LabelingError as exc:
-        st.error(f"{exc}")
+    except SERVICE_ERRORS as exc:
+        st.error(describe(exc))
         return
     if report.empty:
         st.info(f"No rater labels for **{task_name}** from {days[0]} to {days[1]} (UTC). "

@@ -5,14 +5,12 @@ from __future__ import annotations
 import streamlit as st
 
 from app import auth, resources
-from labeling.accounts import authenticate
 from labeling.exceptions import AuthenticationError
-from storage.db import session_scope
+from labeling.project.accounts import authenticate
+from labeling.project.demo import DEMO_ACCOUNTS
 
 
 def _demo_accounts() -> None:
-    from app.demo import DEMO_ACCOUNTS
-
     st.info("Demo mode: sign in with one of these accounts.", icon=":material/info:")
     st.table([
         {"username": a.username, "password": a.password, "role": a.role}
@@ -30,8 +28,8 @@ def render() -> None:
         submitted = st.form_submit_button("Sign in", type="primary", key="sign_in")
     if submitted:
         try:
-            with session_scope(resources.engine()) as session:
-                account = authenticate(session=session, username=username, password=password)
+            account = authenticate(engine=resources.engine(), username=username,
+                                   password=password)
         except AuthenticationError as exc:
             left.error(str(exc).capitalize())
         else:

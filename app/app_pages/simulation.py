@@ -5,11 +5,12 @@ from __future__ import annotations
 import streamlit as st
 
 from app import auth, resources
+from app.components.simulation_charts import learning_curve_chart
 from app.components.task_picker import task_picker
-from labeling.active_learning import STRATEGIES
-from labeling.exceptions import LabelingError
-from labeling.simulation import learning_curve_chart, summarise
-from labeling.task_simulation import simulate_task
+from app.errors import SERVICE_ERRORS, describe
+from labeling.ml.simulation import summarise
+from labeling.ml.strategies import STRATEGIES
+from labeling.queue.simulation import simulate_task
 
 _RESULT = "simulation_result"
 
@@ -25,9 +26,9 @@ def _run(task_name: str, strategies: list[str], seed_size: int, batch: int, seed
                              encoder=resources.encoder(), strategies=strategies,
                              seed_size=seed_size, batch=batch, seeds=list(range(seeds)),
                              progress=progress)
-    except (LabelingError, ValueError) as exc:
+    except (*SERVICE_ERRORS, ValueError) as exc:
         bar.empty()
-        st.error(str(exc))
+        st.error(describe(exc))
         return
     bar.empty()
     st.session_state[_RESULT] = {"task": task_name, "summary": summarise(runs)}

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-from sqlmodel import select
 
 from app import auth, resources
 from app.components.task_picker import task_picker
-from labeling import tasks as task_service
-from labeling.active_learning import STRATEGIES
-from labeling.aggregation import AGGREGATORS
-from labeling.exceptions import LabelingError
-from labeling.training import retrain
-from storage.db import session_scope, write_scope
-from storage.models import GuidelineVersion, Item
-from storage.repositories import models as model_repo
+from app.errors import SERVICE_ERRORS, describe
+from labeling.lifecycle.registry import serving_version
+from labeling.lifecycle.training import retrain
+from labeling.metrics.aggregation import AGGREGATORS
+from labeling.ml.strategies import STRATEGIES
+from labeling.project import gold as gold_service
+from labeling.project import tasks as task_service
+from labeling.project.tasks import TaskInfo
 
 
-def _settings_form(task, actor: str) -> None:
+def _settings_form(task: TaskInfo, actor: str) -> None:
     with st.form(f"settings_{task.name}"):
         st.subheader("Queue")
         left, right = st.columns(2)
@@ -57,23 +56,17 @@ def _settings_form(task, actor: str) -> None:
                "aggregation": aggregation, "agreement_threshold": agreement,
                "confidence_threshold": confidence}
     try:
-        with write_scope(resources.engine()) as session:
-            task_service.update_settings(session=session, task_name=task.name,
-                                         changes=changes, actor=actor)
-    except (LabelingError, ValueError) as exc:
-        st.error(str(exc))
+        task_service.update_settings(engine=resources.engine(), task_name=task.name,
+                                     changes=changes, actor=actor)
+    except (*SERVICE_ERRORS, ValueError) as exc:
+        st.error(describe(exc))
     else:
         st.success("Settings saved.")
 
 
 def _guideline(task_name: str, user: auth.SignedIn) -> None:
     st.subheader("Guideline")
-    with session_scope(resources.engine()) as session:
-        task = task_service.get_task(session=session, name=task_name)
-        versions = session.exec(
-            select(GuidelineVersion).where(GuidelineVersion.task_id == task.id)
-            .order_by(GuidelineVersion.version.desc())  # type: ignore[attr-defined]
-        ).all()
+    versions = task_service.guideline_versions(engine=resources.engine(), task_name=task_name)
     current = versions[0] if versions else None
     st.caption(f"Version {current.version if current else '—'}; labels keep the version "
                "they were made under.")
@@ -81,12 +74,11 @@ def _guideline(task_name: str, user: auth.SignedIn) -> None:
                         height=260, key=f"guideline_{task_name}")
     if st.button("Save as a new version", key="save_guideline"):
         try:
-            with write_scope(resources.engine()) as session:
-                version = task_service.save_guideline(
-                    session=session, task_name=task_name, text=text, actor=user.username,
-                    actor_id=user.id)
-        except LabelingError as exc:
-            st.error(str(exc))
+            version = task_service.save_guideline(
+                engine=resources.engine(), task_name=task_name, text=text, actor=user.username,
+                actor_id=user.id)
+        except SERVICE_ERRORS as exc:
+            st.error(describe(exc))
         else:
             st.success(f"Saved as version {version}.")
     if len(versions) > 1:
@@ -96,46 +88,41 @@ def _guideline(task_name: str, user: auth.SignedIn) -> None:
                 st.code(older.text[:2000], language="markdown")
 
 
-def _gold(task_name: str, user: auth.SignedIn) -> None:
+def _gold(task: TaskInfo, user: auth.SignedIn) -> None:
     st.subheader("Gold items")
     st.caption("Items with a known answer, shown to raters unannounced and scored; "
                "never used for training. Import many with `workbench import --gold`.")
-    with session_scope(resources.engine()) as session:
-        task = task_service.get_task(session=session, name=task_name)
-        items = session.exec(select(Item.id, Item.text, Item.gold_label)
-                             .where(Item.task_id == task.id).order_by(Item.id)).all()
-        labels = list(task.labels)
-    gold = [(i, t, g) for i, t, g in items if g is not None]
+    task_name, engine = task.name, resources.engine()
+    gold = gold_service.gold_items(engine=engine, task_name=task_name)
     if gold:
-        st.dataframe(pd.DataFrame(gold, columns=["item", "prompt", "answer"]),
+        st.dataframe(pd.DataFrame([(g.item_id, g.text, g.gold_label) for g in gold],
+                                  columns=["item", "prompt", "answer"]),
                      hide_index=True, width="stretch", key="gold_table")
     query = st.text_input("Find an item to mark as gold", key="gold_search",
                           placeholder="words from the prompt")
-    matches = [(i, t) for i, t, _ in items if query and query.lower() in t.lower()][:50]
+    matches = [(m.item_id, m.text) for m in
+               gold_service.find_items(engine=engine, task_name=task_name, words=query)]
     if not matches:
         if query:
             st.caption("No item matches.")
         return
     choice = st.selectbox("Item", matches, format_func=lambda m: f"#{m[0]} · {m[1][:90]}",
                           key="gold_item")
-    answer = st.selectbox("Known answer", ["(not gold)", *labels], key="gold_answer")
+    answer = st.selectbox("Known answer", ["(not gold)", *task.labels], key="gold_answer")
     if st.button("Save gold answer", key="save_gold"):
         try:
-            with write_scope(resources.engine()) as session:
-                task_service.mark_gold(
-                    session=session, task_name=task_name, item_id=choice[0],
-                    answer=None if answer == "(not gold)" else answer, actor=user.username)
-        except LabelingError as exc:
-            st.error(str(exc))
+            gold_service.mark_gold(
+                engine=engine, task_name=task_name, item_id=choice[0],
+                answer=None if answer == "(not gold)" else answer, actor=user.username)
+        except SERVICE_ERRORS as exc:
+            st.error(describe(exc))
         else:
             st.success(f"Item #{choice[0]}: {answer}.")
 
 
 def _retrain(task_name: str, user: auth.SignedIn) -> None:
     st.subheader("Model")
-    with session_scope(resources.engine()) as session:
-        task = task_service.get_task(session=session, name=task_name)
-        serving = model_repo.serving(session=session, task_id=task.id)
+    serving = serving_version(engine=resources.engine(), task_name=task_name)
     st.caption(f"Serving: v{serving.version} (trained {serving.trained_at:%Y-%m-%d %H:%M}, "
                f"{serving.metrics.get('n_train', '?')} labels)" if serving else
                "No model yet: the queue starts with a diverse k-means seed set.")
@@ -146,8 +133,8 @@ def _retrain(task_name: str, user: auth.SignedIn) -> None:
                                  encoder=resources.encoder(),
                                  models_dir=resources.settings().models_dir,
                                  actor=user.username)
-            except LabelingError as exc:
-                st.error(str(exc))
+            except SERVICE_ERRORS as exc:
+                st.error(describe(exc))
                 return
         st.success(f"Model v{result.version} trained on {result.n_train} labels in "
                    f"{result.seconds:.1f} s; " + ("the queue now selects with it." if
@@ -161,8 +148,11 @@ def render() -> None:
     task_name = task_picker(key="settings_task")
     if task_name is None:
         return
-    with session_scope(resources.engine()) as session:
-        task = task_service.get_task(session=session, name=task_name)
+    try:
+        task = task_service.task_info(engine=resources.engine(), name=task_name)
+    except SERVICE_ERRORS as exc:
+        st.error(describe(exc))
+        return
     settings_tab, guideline_tab, gold_tab, model_tab = st.tabs(
         ["Queue", "Guideline", "Gold items", "Model"])
     with settings_tab:
@@ -170,7 +160,7 @@ def render() -> None:
     with guideline_tab:
         _guideline(task_name, user)
     with gold_tab:
-        _gold(task_name, user)
+        _gold(task, user)
     with model_tab:
         _retrain(task_name, user)
 

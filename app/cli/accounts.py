@@ -9,8 +9,7 @@ from typing import Annotated
 import typer
 
 from app.cli import common
-from labeling import accounts as account_service
-from storage.db import session_scope
+from labeling.project import accounts as account_service
 
 
 def account_create(
@@ -24,20 +23,18 @@ def account_create(
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
-    with session_scope(common.engine()) as session:
-        account = account_service.create_account(
-            session=session, username=username, password=password, role=role,
-            display_name=display_name, actor=getpass.getuser(),
-        )
+    account = account_service.create_account(
+        engine=common.engine(), username=username, password=password, role=role,
+        display_name=display_name, actor=getpass.getuser(),
+    )
     typer.echo(f"created account {account.username} ({account.role})")
 
 
 def account_list() -> None:
     """List the accounts."""
-    with session_scope(common.engine()) as session:
-        for account in account_service.list_accounts(session=session):
-            state = "" if account.active else "\t(disabled)"
-            typer.echo(f"{account.username}\t{account.role}\t{account.display_name}{state}")
+    for account in account_service.list_accounts(engine=common.engine()):
+        state = "" if account.active else "\t(disabled)"
+        typer.echo(f"{account.username}\t{account.role}\t{account.display_name}{state}")
 
 
 

@@ -12,8 +12,8 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from tqdm import tqdm
 
-from labeling.embeddings import Encoder, make_encoder
 from labeling.exceptions import LabelingError
+from labeling.ml.encoders import Encoder, make_encoder
 from storage.db import DatabaseError, check_schema, make_engine
 from storage.settings import Settings, SettingsError
 

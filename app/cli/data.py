@@ -9,12 +9,11 @@ from typing import Annotated
 import typer
 
 from app.cli import common
-from labeling import exporting, importing
-from labeling import tasks as task_service
+from app.demo import seed_demo
 from labeling.exceptions import LabelingError
-from storage.db import migrate, session_scope
-from storage.repositories import summary
-from storage.repositories import tasks as task_repo
+from labeling.project import exporting, importing, overview
+from labeling.project import tasks as task_service
+from storage.db import migrate
 
 
 def init(
@@ -27,13 +26,9 @@ def init(
     typer.echo(f"database ready: {engine.url.render_as_string(hide_password=True)}")
     if not demo:
         return
-    with session_scope(engine) as session:
-        has_tasks = bool(task_repo.list_tasks(session=session))
-    if has_tasks:
+    if task_service.list_tasks(engine=engine):
         typer.echo("demo: the database has tasks already; left as it is")
         return
-    from app.demo import seed_demo  # loads the demo content only when asked
-
     counts = seed_demo(engine=engine, encoder=common.encoder(encoder),
                        progress=common.progress("embedding"))
     typer.echo("demo: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
@@ -54,19 +49,16 @@ def task_create(
         if not guideline.is_file():
             raise LabelingError(f"guideline file not found: {guideline}")
         text = guideline.read_text(encoding="utf-8")
-    with session_scope(common.engine()) as session:
-        task = task_service.create_task(
-            session=session, name=name, kind=kind, labels=label_list, guideline=text,
-            oos_label=oos_label, ordered=ordered, actor=getpass.getuser(),
-        )
-        typer.echo(f"created task {task.name} ({task.kind}) with {len(task.labels)} labels")
+    task = task_service.create_task(
+        engine=common.engine(), name=name, kind=kind, labels=label_list, guideline=text,
+        oos_label=oos_label, ordered=ordered, actor=getpass.getuser(),
+    )
+    typer.echo(f"created task {task.name} ({task.kind}) with {len(task.labels)} labels")
 
 
 def task_list() -> None:
     """List the tasks with their counts."""
-    with session_scope(common.engine()) as session:
-        rows = summary.per_task(session=session)
-    for row in rows:
+    for row in overview.task_summaries(engine=common.engine()):
         typer.echo("\t".join(f"{k}={v}" for k, v in row.items()))
 
 
@@ -109,11 +101,9 @@ def export(
     out: Annotated[Path | None, typer.Option(help="file to write (default: stdout)")] = None,
 ) -> None:
     """Export every label of a task with its provenance."""
-    with session_scope(common.engine()) as session:
-        rows = exporting.label_rows(session=session, task_name=task)
-    exporting.write_rows(rows, fmt=format, out=out)
+    written = exporting.export_task(engine=common.engine(), task_name=task, fmt=format, out=out)
     if out is not None:
-        typer.echo(f"wrote {len(rows)} labels to {out}", err=True)
+        typer.echo(f"wrote {written} labels to {out}", err=True)
 
 
 

@@ -9,22 +9,26 @@ from typing import Annotated
 import typer
 
 from app.cli import common
-from labeling import tasks as task_service
+from app.components.simulation_charts import write_outputs
+from labeling.dataio.tabular import read_labeled_file
 from labeling.exceptions import LabelingError
-from storage.db import session_scope, write_scope
-from storage.repositories import tasks as task_repo
+from labeling.lifecycle.training import retrain as retrain_task
+from labeling.ml.simulation import simulate as run
+from labeling.ml.simulation import summarise
+from labeling.project import tasks as task_service
+from labeling.project.vectors import embed
+
+SHOWN_FIELDS = ("name", "kind", "labels", "ordered", "oos_label", "overlap_k", "gold_share",
+                "lease_seconds", "strategy", "batch_size", "show_suggestions",
+                "agreement_threshold", "confidence_threshold", "aggregation",
+                "guideline_version")
 
 
 def task_show(name: str) -> None:
     """Show a task's labels, queue settings and current guideline version."""
-    with session_scope(common.engine()) as session:
-        task = task_service.get_task(session=session, name=name)
-        guideline = task_repo.latest_guideline(session=session, task_id=task.id)
-        fields = {name: getattr(task, name) for name in type(task).model_fields
-                  if name not in {"slot_schema", "id", "created_at"}}
-    for key, value in fields.items():
-        typer.echo(f"{key}\t{value}")
-    typer.echo(f"guideline_version\t{guideline.version if guideline else None}")
+    task = task_service.task_info(engine=common.engine(), name=name)
+    for key in SHOWN_FIELDS:
+        typer.echo(f"{key}\t{getattr(task, key)}")
 
 
 def task_set(
@@ -54,9 +58,8 @@ def task_set(
     changes = {k: v for k, v in changes.items() if v is not None}
     if not changes:
         raise LabelingError("nothing to change: give at least one option (see --help)")
-    with write_scope(common.engine()) as session:
-        task_service.update_settings(session=session, task_name=name, changes=changes,
-                                     actor=getpass.getuser())
+    task_service.update_settings(engine=common.engine(), task_name=name, changes=changes,
+                                 actor=getpass.getuser())
     typer.echo(f"{name}: " + ", ".join(f"{k}={v}" for k, v in changes.items()))
 
 
@@ -68,9 +71,8 @@ def task_guideline(
     if not file.is_file():
         raise LabelingError(f"guideline file not found: {file}")
     text = file.read_text(encoding="utf-8")
-    with write_scope(common.engine()) as session:
-        version = task_service.save_guideline(session=session, task_name=name, text=text,
-                                              actor=getpass.getuser())
+    version = task_service.save_guideline(engine=common.engine(), task_name=name, text=text,
+                                          actor=getpass.getuser())
     typer.echo(f"{name}: guideline version {version}")
 
 
@@ -79,8 +81,6 @@ def retrain(
     encoder: common.EncoderOption = None,
 ) -> None:
     """Retrain the task's classifier on its settled labels; the queue then uses it."""
-    from labeling.training import retrain as retrain_task
-
     settings = common.settings()
     result = retrain_task(engine=common.engine(), task_name=task,
                           encoder=common.encoder(encoder), models_dir=settings.models_dir,
@@ -113,19 +113,13 @@ def simulate(
     encoder: common.EncoderOption = None,
 ) -> None:
     """Replay active learning on a labeled file and write each strategy's learning curve."""
-    from labeling import embeddings
-    from labeling.simulation import read_labeled_file, summarise, write_outputs
-    from labeling.simulation import simulate as run
-
     pool_texts, pool_labels = read_labeled_file(data, text_col=text_col, label_col=label_col)
     test_texts, test_labels = read_labeled_file(test, text_col=text_col, label_col=label_col)
     chosen_encoder = common.encoder(encoder)
-    with session_scope(common.engine()) as session:
-        progress = common.progress("embedding")
-        X_pool = embeddings.embed_texts(session=session, encoder=chosen_encoder,
-                                        texts=pool_texts, progress=progress)
-        X_test = embeddings.embed_texts(session=session, encoder=chosen_encoder,
-                                        texts=test_texts)
+    engine = common.engine()
+    X_pool = embed(engine=engine, encoder=chosen_encoder, texts=pool_texts,
+                   progress=common.progress("embedding"))
+    X_test = embed(engine=engine, encoder=chosen_encoder, texts=test_texts)
     strategies = list(dict.fromkeys([*strategy.split(","), baseline]))
     runs = run(X_pool=X_pool, y_pool=pool_labels, X_test=X_test, y_test=test_labels,
                strategies=[s.strip() for s in strategies if s.strip()], seed_size=seed_size,

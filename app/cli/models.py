@@ -8,17 +8,12 @@ from typing import Annotated
 import typer
 
 from app.cli import common
-from labeling import registry
-from labeling.tasks import get_task
-from storage.db import session_scope
-from storage.repositories import models as model_repo
+from labeling.lifecycle import registry
 
 
 def models_list(task: Annotated[str, typer.Option(help="the task")]) -> None:
     """The task's model versions, with their metrics and which one serves."""
-    with session_scope(common.engine()) as session:
-        found = get_task(session=session, name=task)
-        versions = model_repo.list_versions(session=session, task_id=found.id)
+    versions = registry.list_versions(engine=common.engine(), task_name=task)
     if not versions:
         typer.echo(f"{task}: no model yet; train one with `workbench train --task {task}`")
         return

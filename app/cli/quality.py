@@ -10,6 +10,10 @@ from typing import Annotated
 import typer
 
 from app.cli import common
+from labeling.dataio.ratings_io import read_ratings
+from labeling.metrics.agreement import agreement_report
+from labeling.review.consensus import recompute
+from labeling.review.label_issues import find_suspects, send_back
 
 
 def _num(value: float | None) -> str:
@@ -26,9 +30,6 @@ def agreement(
     as_json: Annotated[bool, typer.Option("--json", help="print everything as JSON")] = False,
 ) -> None:
     """Agreement (Cohen, Fleiss, Krippendorff) and aggregation (majority, Dawid-Skene)."""
-    from labeling.agreement import agreement_report
-    from labeling.ratings_io import read_ratings
-
     ratings = read_ratings(data, item_col=item_col, rater_col=rater_col, label_col=label_col)
     order = [v.strip() for v in ordinal.split(",")] if ordinal else None
     report = agreement_report(ratings, ordinal_order=order)
@@ -56,8 +57,6 @@ def agreement(
 
 def consensus(task: Annotated[str, typer.Option(help="the task")]) -> None:
     """Recompute a task's consensus; report settled, to adjudicate and pending items."""
-    from labeling.consensus import recompute
-
     summary = recompute(engine=common.engine(), task_name=task)
     typer.echo(f"{task} ({summary.method}): {summary.settled} settled, "
                f"{summary.needs_adjudication} to adjudicate ({summary.ties} ties), "
@@ -70,8 +69,6 @@ def label_issues(
     encoder: common.EncoderOption = None,
 ) -> None:
     """Find settled labels that are likely wrong (cleanlab); optionally send them back."""
-    from labeling.label_issues import find_suspects, send_back
-
     suspects = find_suspects(engine=common.engine(), task_name=task,
                              encoder=common.encoder(encoder))
     for s in suspects:

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from app.cli import common
+from labeling.lifecycle.training import evaluate_file, retrain
 
 
 def _fmt(value: Any) -> str:
@@ -31,8 +32,6 @@ def train(
     encoder: common.EncoderOption = None,
 ) -> None:
     """Train a calibrated classifier on the settled labels and evaluate it on the frozen split."""
-    from labeling.training import retrain
-
     result = retrain(engine=common.engine(), task_name=task, encoder=common.encoder(encoder),
                      models_dir=common.settings().models_dir, actor=getpass.getuser())
     m = result.metrics or {}
@@ -60,8 +59,6 @@ def evaluate(
     encoder: common.EncoderOption = None,
 ) -> None:
     """Score the serving model on a labeled file: accuracy, macro-F1, ECE, out-of-scope."""
-    from labeling.training import evaluate_file
-
     result = evaluate_file(engine=common.engine(), task_name=task,
                            encoder=common.encoder(encoder), path=data, text_col=text_col,
                            label_col=label_col, oos_label=oos_label)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import resources
-from labeling.consensus import ConsensusSummary, recompute
+from labeling.review.consensus import ConsensusSummary, recompute
 
 _FRESH = "consensus_fresh"
 

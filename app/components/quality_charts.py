@@ -1,6 +1,6 @@
 """Altair chart builders for the label-quality page.
 
-Each takes one of ``labeling.quality.QualityReport``'s tables (dates as midnight datetimes of
+Each takes one of ``labeling.review.quality.QualityReport``'s tables (dates as midnight datetimes of
 UTC days) and returns a chart; none of them reads the database or Streamlit state.
 """
 

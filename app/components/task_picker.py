@@ -5,17 +5,14 @@ from __future__ import annotations
 import streamlit as st
 
 from app import resources
-from storage.db import session_scope
-from storage.repositories import tasks as task_repo
+from labeling.project.tasks import list_tasks
 
 _REMEMBERED = "chosen_task"
 
 
 def task_picker(*, key: str, kinds: tuple[str, ...] | None = None) -> str | None:
     """A selectbox over the tasks (optionally of some kinds); ``None`` when there are none."""
-    with session_scope(resources.engine()) as session:
-        names = [t.name for t in task_repo.list_tasks(session=session)
-                 if kinds is None or str(t.kind) in kinds]
+    names = [t.name for t in list_tasks(engine=resources.engine(), kinds=kinds)]
     if not names:
         st.info("No tasks yet: create one with `workbench task create`.")
         return None

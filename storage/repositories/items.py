@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from storage.models import Item
 from storage.repositories._bulk import chunks, insert_ignoring_conflicts
@@ -44,3 +44,36 @@ def set_gold(*, session: Session, answers: dict[int, str]) -> int:
             session.add(item)
             changed += 1
     return changed
+
+
+def texts_by_id(*, session: Session, item_ids: Sequence[int]) -> dict[int, str]:
+    """Item id -> text for the ids that exist."""
+    texts: dict[int, str] = {}
+    for part in chunks(list(item_ids)):
+        statement = select(Item.id, Item.text).where(Item.id.in_(part))  # type: ignore[union-attr]
+        texts.update({i: t for i, t in session.exec(statement)})
+    return texts
+
+
+def gold_items(*, session: Session, task_id: int) -> list[tuple[int, str, str]]:
+    """(item id, text, gold answer) of the task's gold items, by id."""
+    statement = (
+        select(Item.id, Item.text, Item.gold_label)
+        .where(Item.task_id == task_id, Item.gold_label.is_not(None))  # type: ignore[union-attr]
+        .order_by(Item.id)
+    )
+    return [(i, t, g) for i, t, g in session.exec(statement)]
+
+
+def search(*, session: Session, task_id: int, words: str, limit: int
+           ) -> list[tuple[int, str, str | None]]:
+    """(item id, text, gold answer) of the task's items whose text contains ``words`` (any
+    case; ``%`` and ``_`` match themselves), by id, at most ``limit``."""
+    statement = (
+        select(Item.id, Item.text, Item.gold_label)
+        .where(Item.task_id == task_id,
+               func.lower(Item.text).contains(words.lower(), autoescape=True))
+        .order_by(Item.id)
+        .limit(limit)
+    )
+    return [(i, t, g) for i, t, g in session.exec(statement)]

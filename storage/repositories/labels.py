@@ -103,3 +103,18 @@ def rater_votes_frame_rows(*, session: Session, task_id: int) -> list[tuple[int,
         .order_by(Label.item_id, Label.id)
     )
     return [(i, u, v) for i, u, v in session.exec(statement)]
+
+
+def rater_labels_for_items(*, session: Session, item_ids: Sequence[int]) -> list[tuple[Label, str]]:
+    """(label, rater username) of the live rater labels on ``item_ids``, oldest first."""
+    out: list[tuple[Label, str]] = []
+    for part in chunks(list(item_ids)):
+        statement = (
+            select(Label, Account.username)
+            .join(Account, Account.id == Label.rater_id)
+            .where(Label.item_id.in_(part), Label.source == LabelSource.rater,  # type: ignore[union-attr]
+                   Label.superseded == False)  # noqa: E712
+            .order_by(Label.submitted_at)
+        )
+        out.extend((label, username) for label, username in session.exec(statement))
+    return out

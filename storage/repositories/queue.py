@@ -105,10 +105,6 @@ def item_room(*, session: Session, item_id: int, k: int) -> int:
     return session.exec(statement.where(Item.id == item_id)).one()
 
 
-def live_label_count(*, session: Session, item_id: int) -> int:
-    return session.exec(select(_live_labels(item_id))).one()
-
-
 def lock_item(*, session: Session, item_id: int) -> Item | None:
     statement = select(Item).where(Item.id == item_id)
     if session.get_bind().dialect.name == "postgresql":
@@ -126,13 +122,6 @@ def pool_item_ids(*, session: Session, task_id: int, k: int) -> list[int]:
         .order_by(Item.id)
     )
     return list(session.exec(statement))
-
-
-def active_batch_models(*, session: Session, task_id: int) -> set[int | None]:
-    statement = select(distinct(Selection.model_version_id)).where(
-        Selection.task_id == task_id, Selection.active
-    )
-    return set(session.exec(statement))
 
 
 def deactivate_batches(*, session: Session, task_id: int, keep_model_id: int | None) -> int:

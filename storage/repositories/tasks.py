@@ -43,3 +43,13 @@ def add_guideline(
     session.add(guideline)
     session.flush()
     return guideline
+
+
+def guidelines(*, session: Session, task_id: int) -> list[GuidelineVersion]:
+    """Every guideline version of the task, newest first."""
+    statement = (
+        select(GuidelineVersion)
+        .where(GuidelineVersion.task_id == task_id)
+        .order_by(GuidelineVersion.version.desc())  # type: ignore[attr-defined]
+    )
+    return list(session.exec(statement))

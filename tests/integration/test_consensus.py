@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from labeling import adjudication, queue
-from labeling.adjudication import AdjudicationError
-from labeling.consensus import recompute
-from labeling.exporting import label_rows
-from labeling.label_issues import find_suspects, send_back
-from labeling.training import training_set
+from labeling.project.exporting import label_rows
+from labeling.queue import assignments as queue
+from labeling.review import adjudication
+from labeling.review.adjudication import AdjudicationError
+from labeling.review.consensus import recompute, training_set
+from labeling.review.label_issues import find_suspects, send_back
 from storage.db import session_scope
 from storage.models import Consensus, Item, Label, Selection, Task
 from tests.factories import label_all, make_account, make_queue_task
@@ -58,8 +58,8 @@ def test_reviewer_sees_every_label_and_decides_for_good(labeled):
     recompute(engine=engine, task_name="music")
     with session_scope(engine) as session:
         decided = session.get(Consensus, case.item_id)
-        exported = [r for r in label_rows(session=session, task_name="music")
-                    if r["label_id"] == label_id]
+    exported = [r for r in label_rows(engine=engine, task_name="music")
+                if r["label_id"] == label_id]
     assert (decided.value, decided.method, decided.settled) == ("sleep", "adjudicated", True)
     assert len(adjudication.cases(engine=engine, task_name="music")) == 5
     assert exported[0]["source"] == "adjudication" and exported[0]["rater"] == "rosa"

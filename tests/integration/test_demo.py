@@ -8,9 +8,10 @@ from collections import defaultdict
 from typer.testing import CliRunner
 
 from app.cli import app
-from app.demo import DEMO_ACCOUNTS, seed_demo
-from labeling.accounts import authenticate
-from labeling.exporting import label_rows
+from app.demo import seed_demo
+from labeling.project.accounts import authenticate
+from labeling.project.demo import DEMO_ACCOUNTS
+from labeling.project.exporting import label_rows
 from storage.db import make_engine, session_scope
 from storage.repositories import summary, tracks
 
@@ -25,10 +26,10 @@ def test_demo_seed_fills_every_part(engine, encoder):
     with session_scope(engine) as session:
         per_task = {row["task"]: row for row in summary.per_task(session=session)}
         assert tracks.count(session=session) == counts["tracks"]
-        for account in DEMO_ACCOUNTS:
-            assert authenticate(session=session, username=account.username,
-                                password=account.password).role == account.role
-        intent = label_rows(session=session, task_name="intent")
+    for account in DEMO_ACCOUNTS:
+        assert authenticate(engine=engine, username=account.username,
+                            password=account.password).role == account.role
+    intent = label_rows(engine=engine, task_name="intent")
     assert per_task["intent"]["raters"] == 2 and per_task["safety"]["labels"] > 0
     by_item = defaultdict(set)
     for row in intent:
@@ -46,11 +47,10 @@ def test_demo_is_deterministic(engine, encoder, tmp_path):
 
     migrate(other)
     seed_demo(engine=other, encoder=encoder)
-    with session_scope(engine) as a, session_scope(other) as b:
-        first = [(r["text"], r["rater"], r["value"]) for r in label_rows(session=a,
-                                                                          task_name="intent")]
-        second = [(r["text"], r["rater"], r["value"]) for r in label_rows(session=b,
-                                                                           task_name="intent")]
+    first = [(r["text"], r["rater"], r["value"])
+             for r in label_rows(engine=engine, task_name="intent")]
+    second = [(r["text"], r["rater"], r["value"])
+              for r in label_rows(engine=other, task_name="intent")]
     assert first == second
 
 

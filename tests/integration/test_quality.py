@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import update
 
 from labeling.exceptions import LabelingError, UnknownTaskError
-from labeling.quality import quality_report
-from labeling.tasks import create_task, mark_gold
+from labeling.project.gold import mark_gold
+from labeling.project.tasks import create_task
+from labeling.review.quality import quality_report
 from storage.db import session_scope
 from storage.models import Label
 from tests.factories import label_all, make_account, make_queue_task
@@ -50,10 +51,9 @@ def trio(engine, encoder, tmp_path):
 
     label_all(engine, encoder, raters,
                lambda r, i: truth(i) if r != raters[2] or i % 3 == 0 else "workout")
-    with session_scope(engine) as session:  # cem is right on gold items 3 and 6, wrong on 1, 2
-        for item_id in (1, 2, 3, 6):
-            mark_gold(session=session, task_name="music", item_id=item_id,
-                      answer=truth(item_id), actor="leo")
+    for item_id in (1, 2, 3, 6):  # cem is right on gold items 3 and 6, wrong on 1, 2
+        mark_gold(engine=engine, task_name="music", item_id=item_id, answer=truth(item_id),
+                  actor="leo")
     return engine
 
 
@@ -129,8 +129,7 @@ def test_the_date_range_keeps_only_labels_submitted_in_it(pair):
 
 
 def test_an_empty_range_or_task_gives_empty_tables(pair):
-    with session_scope(pair) as session:
-        create_task(session=session, name="empty", kind="intent", labels=["a", "b"])
+    create_task(engine=pair, name="empty", kind="intent", labels=["a", "b"])
     for task, start in (("empty", None), ("music", TODAY + timedelta(days=1))):
         report = quality_report(engine=pair, task_name=task, start=start, end=None)
         assert report.empty and report.n_raters == 0

@@ -7,10 +7,11 @@ from datetime import timedelta
 
 import pytest
 
-from labeling import queue
-from labeling.queue import QueueError
-from labeling.tasks import mark_gold, update_settings
-from labeling.training import retrain
+from labeling.lifecycle.training import retrain
+from labeling.project.gold import mark_gold
+from labeling.project.tasks import update_settings
+from labeling.queue import assignments as queue
+from labeling.queue.assignments import QueueError
 from storage.db import session_scope
 from storage.models import Label, Selection, utcnow
 from storage.repositories import labels as label_repo
@@ -32,8 +33,7 @@ def _next(setup, rater, **kwargs):
 
 
 def _settings(engine, **changes):
-    with session_scope(engine) as session:
-        update_settings(session=session, task_name="music", changes=changes, actor="test")
+    update_settings(engine=engine, task_name="music", changes=changes, actor="test")
 
 
 def test_first_item_comes_from_a_cold_start_batch_with_provenance(setup):
@@ -147,8 +147,7 @@ def test_unsure_does_not_count_towards_k(setup):
 
 def test_gold_items_are_served_unannounced_and_marked_in_provenance(setup):
     engine, _, (ana, *_) = setup
-    with session_scope(engine) as session:
-        mark_gold(session=session, task_name="music", item_id=1, answer="sleep", actor="lead")
+    mark_gold(engine=engine, task_name="music", item_id=1, answer="sleep", actor="lead")
     _settings(engine, gold_share=0.5)
     golds, rng = 0, random.Random(1)
     for _ in range(12):

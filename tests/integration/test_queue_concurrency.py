@@ -8,7 +8,7 @@ from collections import Counter
 
 from sqlmodel import select
 
-from labeling import queue
+from labeling.queue import assignments as queue
 from storage.db import session_scope
 from storage.models import Label
 from tests.factories import make_account, make_queue_task

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from labeling import registry
-from labeling.registry import ModelFileError, PromotionError
-from labeling.training import retrain
+from labeling.lifecycle import model_files, registry
+from labeling.lifecycle.model_files import ModelFileError
+from labeling.lifecycle.registry import PromotionError
+from labeling.lifecycle.training import retrain
 from storage.db import session_scope
 from storage.models import AuditEvent, ModelVersion
 from tests.factories import label_all, make_account, make_queue_task
@@ -91,7 +92,7 @@ def test_a_tampered_model_file_is_refused_and_the_serving_model_stays(trained):
     with session_scope(engine) as session:
         v2 = session.exec(select(ModelVersion).where(ModelVersion.version == 2)).one()
     with pytest.raises(ModelFileError):
-        registry.load_model(v2.file_path, expected_sha256=v2.file_hash)
+        model_files.load_model(v2.file_path, expected_sha256=v2.file_hash)
 
 
 def _run_and_kill(db_url: str, script: str, marker: Path) -> None:
@@ -118,7 +119,7 @@ def test_killing_a_promotion_midway_leaves_the_serving_model(trained, db_url, tm
         import os, time, pathlib
         from storage.db import make_engine
         from storage.repositories import audit
-        from labeling import registry
+        from labeling.lifecycle import registry
 
         def stall(**kwargs):  # runs after set_serving, inside the transaction
             pathlib.Path(os.environ["MARKER"]).touch()
@@ -138,8 +139,8 @@ def test_killing_training_midway_leaves_the_registry_consistent(trained, db_url,
     _run_and_kill(db_url, f"""
         import os, time, pathlib
         from storage.db import make_engine
-        from labeling import training
-        from labeling.embeddings import HashingEncoder
+        from labeling.lifecycle import training
+        from labeling.ml.encoders import HashingEncoder
 
         real_save = training.save_model
 
@@ -158,7 +159,7 @@ def test_killing_training_midway_leaves_the_registry_consistent(trained, db_url,
         versions = session.exec(select(ModelVersion)).all()
     assert [(v.version, v.serving) for v in versions] == [(1, True)]
     for v in versions:
-        registry.load_model(v.file_path, expected_sha256=v.file_hash)
+        model_files.load_model(v.file_path, expected_sha256=v.file_hash)
     again = retrain(engine=engine, task_name="music", encoder=encoder, models_dir=models,
                     actor="leo")
     assert again.version == 2 and not again.serving

@@ -10,12 +10,12 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from app.cli import app
-from labeling.calibration import TemperatureScaledClassifier
-from labeling.classifier import predict_proba_fast
-from labeling.importing import import_file
-from labeling.registry import load_model
-from labeling.tasks import get_task
-from labeling.training import evaluate_file, retrain, split_for_training
+from labeling.lifecycle.model_files import load_model
+from labeling.lifecycle.training import evaluate_file, retrain, split_for_training
+from labeling.ml.calibration import TemperatureScaledClassifier
+from labeling.ml.classifier import predict_proba_fast
+from labeling.project.importing import import_file
+from labeling.project.tasks import get_task
 from storage.db import make_engine, session_scope
 from storage.models import ModelVersion
 from tests.factories import (
@@ -126,7 +126,7 @@ def test_evaluate_file_reports_oos_figures_with_the_stored_threshold(imported, e
 
 
 def test_cli_train_and_evaluate(workbench_env, tmp_path):
-    from labeling.embeddings import HashingEncoder
+    from labeling.ml.encoders import HashingEncoder
 
     runner = CliRunner()
     assert runner.invoke(app, ["init"]).exit_code == 0

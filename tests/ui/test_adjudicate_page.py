@@ -9,9 +9,9 @@ import pytest
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
-from labeling import queue
-from labeling.embeddings import HashingEncoder
-from labeling.exporting import label_rows
+from labeling.ml.encoders import HashingEncoder
+from labeling.project.exporting import label_rows
+from labeling.queue import assignments as queue
 from storage.db import make_engine, session_scope
 from storage.models import Consensus
 from tests.factories import make_account, make_queue_task, signed_in_app
@@ -63,8 +63,8 @@ def test_reviewer_settles_a_disagreement_and_it_is_exported(disagreement):
     assert not at.exception and "settled as sleep" in at.success[0].value
     with session_scope(disagreement) as session:
         decided = session.exec(select(Consensus).where(Consensus.method == "adjudicated")).one()
-        exported = [r for r in label_rows(session=session, task_name="music")
-                    if r["source"] == "adjudication"]
+    exported = [r for r in label_rows(engine=disagreement, task_name="music")
+                if r["source"] == "adjudication"]
     assert decided.value == "sleep" and decided.settled
     assert len(exported) == 1 and exported[0]["rater"] == "rosa"
     assert exported[0]["consensus"] == "sleep"

@@ -29,8 +29,8 @@ def _sign_in(at: AppTest, username: str, password: str) -> AppTest:
 def project(sqlite_env, tmp_path):
     engine = make_engine(sqlite_env)
     make_task(engine)
-    from labeling.embeddings import HashingEncoder
-    from labeling.importing import import_file
+    from labeling.ml.encoders import HashingEncoder
+    from labeling.project.importing import import_file
 
     import_file(engine=engine, task_name="music", encoder=HashingEncoder(),
                 path=write_jsonl(tmp_path / "a.jsonl", SAMPLE_ROWS))
@@ -88,11 +88,9 @@ def test_lead_creates_an_account(project):
     at.run()
     assert not at.exception
     assert "Created mia (reviewer)" in at.success[0].value
-    from labeling.accounts import authenticate
-    from storage.db import session_scope
+    from labeling.project.accounts import authenticate
 
-    with session_scope(project) as session:
-        account = authenticate(session=session, username="mia", password="mia-password")
+    account = authenticate(engine=project, username="mia", password="mia-password")
     assert account.role == "reviewer"
 
 

@@ -10,12 +10,12 @@ from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
 from app.components.label_form import shortcut_for
-from labeling import queue
-from labeling.embeddings import HashingEncoder
-from labeling.importing import import_file
-from labeling.queue import QueueError
-from labeling.tasks import update_settings
-from labeling.training import retrain
+from labeling.lifecycle.training import retrain
+from labeling.ml.encoders import HashingEncoder
+from labeling.project.importing import import_file
+from labeling.project.tasks import update_settings
+from labeling.queue import assignments as queue
+from labeling.queue.assignments import QueueError
 from storage.db import make_engine, session_scope
 from storage.models import Assignment, Item, Label
 from tests.factories import make_account, make_queue_task, make_task, write_jsonl
@@ -212,9 +212,8 @@ def test_the_suggestion_shows_only_when_the_lead_turns_it_on(sqlite_env, tmp_pat
 
     at = _open()
     assert _prompt(at) and not [c for c in at.caption if "Model suggests" in c.value]
-    with session_scope(engine) as session:
-        update_settings(session=session, task_name="music", actor="t",
-                        changes={"show_suggestions": True})
+    update_settings(engine=engine, task_name="music", actor="t",
+                    changes={"show_suggestions": True})
     at.run()
     [hint] = [c.value for c in at.caption if "Model suggests" in c.value]
     assert re.search(r"Model suggests: \*\*(mood|workout)\*\* \(\d+%\)", hint)

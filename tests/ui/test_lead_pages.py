@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from labeling import queue
-from labeling.embeddings import HashingEncoder
+from labeling.ml.encoders import HashingEncoder
+from labeling.queue import assignments as queue
 from storage.db import make_engine, session_scope
 from storage.models import GuidelineVersion, Item, ModelVersion, Task
 from tests.factories import make_account, make_queue_task, signed_in_app

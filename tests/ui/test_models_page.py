@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from labeling.embeddings import HashingEncoder
-from labeling.training import retrain
+from labeling.lifecycle.training import retrain
+from labeling.ml.encoders import HashingEncoder
 from storage.db import make_engine, session_scope
 from storage.models import AuditEvent, ModelVersion
 from storage.settings import Settings

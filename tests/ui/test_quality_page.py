@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from labeling.embeddings import HashingEncoder
-from labeling.tasks import create_task
+from labeling.ml.encoders import HashingEncoder
+from labeling.project.tasks import create_task
 from storage.db import make_engine, session_scope
 from tests.factories import label_all, make_account, make_queue_task, signed_in_app
 
@@ -27,8 +27,7 @@ def quality_app(sqlite_env, tmp_path):
     raters = [make_account(engine, username=n) for n in ("ana", "ben", "cem")]
     label_all(engine, HashingEncoder(), raters, lambda r, i: ("mood" if i % 2 == 0 else "sleep")
                if r != raters[2] or i % 3 == 0 else "workout")
-    with session_scope(engine) as session:
-        create_task(session=session, name="empty", kind="intent", labels=["a", "b"])
+    create_task(engine=engine, name="empty", kind="intent", labels=["a", "b"])
     make_account(engine, username="leo", role="lead", password="leo-password")
     return signed_in_app(MAIN, "leo", "leo-password")
 

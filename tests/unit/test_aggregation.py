@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labeling.aggregation import (
+from labeling.metrics.aggregation import (
     AGGREGATORS,
     DawidSkeneAggregator,
     MajorityAggregator,

@@ -3,20 +3,20 @@ reference libraries called directly."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 from pathlib import Path
 
-import krippendorff
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import cohen_kappa_score
-from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
-from labeling.aggregation import get_aggregator
-from labeling.agreement import (
+from bench.agreement_speed import reference_convabuse
+from labeling.dataio.ratings_io import read_ratings
+from labeling.exceptions import ImportFileError, RatingsError
+from labeling.metrics.aggregation import get_aggregator
+from labeling.metrics.agreement import (
     agreement_report,
     fleiss,
     gold_accuracy,
@@ -26,8 +26,6 @@ from labeling.agreement import (
     pairwise_cohen,
     rater_vs_consensus,
 )
-from labeling.exceptions import ImportFileError, RatingsError
-from labeling.ratings_io import read_ratings
 
 CONVABUSE = (Path(__file__).resolve().parents[2].parent
              / "shared/data/convabuse/ConvAbuseEMNLPfull.csv")
@@ -268,38 +266,13 @@ def test_read_ratings_missing_file(tmp_path):
         read_ratings(tmp_path / "none.jsonl", item_col="item", rater_col="rater")
 
 
-# --- ConvAbuse against the reference libraries ------------------------------------------------
-
-def _convabuse_reference() -> dict:
-    raw = pd.read_csv(CONVABUSE, dtype=str, keep_default_na=False)
-    onehot = raw[[f"is_abuse.{s}" for s in SEVERITY]].astype(int).to_numpy()
-    raw["label"] = np.array(SEVERITY)[onehot.argmax(axis=1)]
-    raw["item_key"] = raw.groupby(ITEM_COLS, sort=False).ngroup()
-    dedup = raw.drop_duplicates(["item_key", "annotator_id"], keep="first")
-    numeric = (dedup.pivot(index="annotator_id", columns="item_key", values="label")
-               .apply(pd.to_numeric).to_numpy(dtype=float))
-    firsts = dedup.groupby("item_key", sort=False).head(2).groupby("item_key")["label"].agg(list)
-    table, _ = aggregate_raters(np.array([p for p in firsts if len(p) == 2], dtype=object))
-    cohen = {}
-    for a, b in itertools.combinations(sorted(dedup["annotator_id"].unique()), 2):
-        both = dedup[dedup.annotator_id == a].merge(dedup[dedup.annotator_id == b], on="item_key")
-        if len(both) >= 2:
-            cohen[(a, b)] = cohen_kappa_score(both.label_x, both.label_y, labels=SEVERITY)
-    return {
-        "n_items": raw["item_key"].nunique(),
-        "nominal": krippendorff.alpha(reliability_data=numeric, level_of_measurement="nominal"),
-        "ordinal": krippendorff.alpha(reliability_data=numeric, level_of_measurement="ordinal",
-                                      value_domain=[float(s) for s in SEVERITY]),
-        "fleiss": fleiss_kappa(table, method="fleiss"),
-        "cohen": cohen,
-    }
-
+# --- ConvAbuse against the reference libraries (called directly in bench.agreement_speed) -----
 
 @pytest.mark.skipif(not CONVABUSE.is_file(), reason=f"ConvAbuse file not found at {CONVABUSE}")
 def test_convabuse_matches_the_reference_libraries():
     ratings = read_ratings(CONVABUSE, item_col=",".join(ITEM_COLS), rater_col="annotator_id",
                            label_col="is_abuse.*")
-    ref = _convabuse_reference()
+    ref = reference_convabuse(CONVABUSE)
     assert ratings["item"].nunique() == ref["n_items"] == 4185
     assert krippendorff_alpha(ratings) == pytest.approx(ref["nominal"], abs=1e-6)
     assert krippendorff_alpha(ratings, level="ordinal", order=SEVERITY) == pytest.approx(

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import cohen_kappa_score
 
-from labeling.aggregation import get_aggregator
-from labeling.agreement import krippendorff_alpha, pairwise_cohen
+from labeling.metrics.aggregation import get_aggregator
+from labeling.metrics.agreement import krippendorff_alpha, pairwise_cohen
 
 SETTINGS = settings(max_examples=50, deadline=None)
 RATERS = [f"r{k}" for k in range(5)]

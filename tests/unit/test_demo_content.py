@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from labeling.demo_content import (
+from labeling.dataio.demo_content import (
     PROMPT_STYLES,
     load_intent_prompts,
     load_intent_task,

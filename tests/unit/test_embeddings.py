@@ -5,14 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from labeling.embeddings import (
+from labeling.ml.encoders import (
     HashingEncoder,
     SentenceTransformerEncoder,
-    embed_texts,
     make_encoder,
     text_hash,
 )
-from storage.db import session_scope
+from labeling.project.vectors import embed
 
 
 class CountingEncoder(HashingEncoder):
@@ -46,11 +45,9 @@ def test_unknown_encoder_lists_the_valid_ones():
 def test_texts_are_encoded_once_and_stored(engine):
     encoder = CountingEncoder()
     progress: list[tuple[int, int]] = []
-    with session_scope(engine) as session:
-        first = embed_texts(session=session, encoder=encoder, texts=["a b c", "d e f"],
-                            progress=lambda done, total: progress.append((done, total)))
-    with session_scope(engine) as session:
-        second = embed_texts(session=session, encoder=encoder, texts=["d e f", "a b c", "g"])
+    first = embed(engine=engine, encoder=encoder, texts=["a b c", "d e f"],
+                  progress=lambda done, total: progress.append((done, total)))
+    second = embed(engine=engine, encoder=encoder, texts=["d e f", "a b c", "g"])
     assert encoder.encoded == ["a b c", "d e f", "g"]
     assert np.allclose(first[0], second[1]) and np.allclose(first[1], second[0])
     assert progress[-1] == (2, 2)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from labeling.calibration import TemperatureScaledClassifier, fit_temperature
-from labeling.evaluation import (
+from labeling.ml.calibration import TemperatureScaledClassifier, fit_temperature
+from labeling.ml.evaluation import (
     classification_metrics,
     expected_calibration_error,
     oos_metrics,
@@ -121,7 +121,7 @@ def test_temperature_scaling_fixes_overconfident_logits_and_keeps_predictions():
 
 
 def test_fit_logistic_matches_scikit_learn_and_warm_starts():
-    from labeling.classifier import fit_logistic, make_classifier
+    from labeling.ml.classifier import fit_logistic, make_classifier
 
     rng = np.random.default_rng(4)
     centres = rng.normal(size=(4, 16))

@@ -10,14 +10,10 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.linear_model import LogisticRegression
 
+from app.components.simulation_charts import learning_curve_chart, write_outputs
+from labeling.dataio.tabular import read_labeled_file
 from labeling.exceptions import ImportFileError
-from labeling.simulation import (
-    learning_curve_chart,
-    read_labeled_file,
-    simulate,
-    summarise,
-    write_outputs,
-)
+from labeling.ml.simulation import simulate, summarise
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from labeling.exceptions import TaskDefinitionError
-from labeling.tasks import parse_labels
+from labeling.project.tasks import parse_labels
 
 
 def test_labels_from_a_comma_list():

@@ -1,0 +1,20 @@
+"""The errors a service can raise that pages show as messages, in one place.
+
+Services raise ``LabelingError`` (a request refused, with what to do instead) and storage's
+``DatabaseError`` (the database unreachable, busy or not migrated). Pages catch
+``SERVICE_ERRORS`` and show ``describe(exc)``; anything else is a bug and is not hidden.
+"""
+
+from __future__ import annotations
+
+from labeling.exceptions import LabelingError
+from storage.db import DatabaseError
+
+SERVICE_ERRORS: tuple[type[Exception], ...] = (LabelingError, DatabaseError)
+
+
+def describe(exc: Exception) -> str:
+    """One line for the user: the service's own message, or that the database is busy."""
+    if isinstance(exc, DatabaseError):
+        return "the database is busy or unreachable"
+    return str(exc)

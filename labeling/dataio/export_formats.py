@@ -1,0 +1,66 @@
+"""Writing exported label rows as CSV, JSONL, Parquet or Label Studio JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+
+from labeling.dataio.label_studio import to_tasks
+from labeling.exceptions import LabelingError
+
+EXPORT_FORMATS = ("csv", "jsonl", "parquet", "label-studio")
+
+
+def _frame(rows: list[dict[str, Any]], columns: Sequence[str] | None) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(rows, columns=list(columns) if columns else None)
+    frame["slots"] = [json.dumps(s, sort_keys=True) for s in frame["slots"]]
+    return frame
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def check_target(fmt: str, out: Path | None) -> None:
+    """Refuse an unknown format, or Parquet to standard output (``LabelingError``)."""
+    if fmt not in EXPORT_FORMATS:
+        raise LabelingError(f"unknown format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
+    if fmt == "parquet" and out is None:
+        raise LabelingError("Parquet is binary: give --out FILE")
+
+
+def write_rows(rows: list[dict[str, Any]], *, fmt: str, out: Path | None,
+               columns: Sequence[str] | None = None) -> None:
+    """Write ``rows`` as ``fmt`` to ``out`` (standard output where ``None``, not for Parquet).
+
+    ``columns`` orders the tabular formats' columns (and heads a file with no rows); default:
+    the rows' own keys.
+    """
+    check_target(fmt, out)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "parquet":
+        _frame(rows, columns).to_parquet(out, index=False)
+        return
+    if fmt == "label-studio":
+        payload = json.dumps(to_tasks(rows), indent=1, default=_jsonable)
+        if out is None:
+            sys.stdout.write(payload + "\n")
+        else:
+            out.write_text(payload + "\n", encoding="utf-8")
+        return
+    stream: IO[str] = open(out, "w", encoding="utf-8", newline="") if out else sys.stdout
+    try:
+        if fmt == "csv":
+            _frame(rows, columns).to_csv(stream, index=False)
+        else:
+            for row in rows:
+                stream.write(json.dumps({k: _jsonable(v) for k, v in row.items()}) + "\n")
+    finally:
+        if out is not None:
+            stream.close()

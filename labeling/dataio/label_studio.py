@@ -1,0 +1,87 @@
+"""Label Studio's JSON task format, both ways, for intent and safety tasks.
+
+Export: one task per item, ``data.text`` the prompt (plus our item id and consensus), one
+annotation per live label, whose result is a ``choices`` region for the label (``from_name``
+"label") and one per filled slot. Import: the ``choices`` of each annotation's ``label`` control
+(or of its first ``choices`` region) become labels; several annotations give several labels.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from labeling.exceptions import ImportFileError
+
+LABEL_CONTROL = "label"
+TEXT_OBJECT = "text"
+
+
+def _choice(name: str, value: str) -> dict[str, Any]:
+    return {"from_name": name, "to_name": TEXT_OBJECT, "type": "choices",
+            "value": {"choices": [value]}}
+
+
+def to_tasks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Export rows (``labeling.project.exporting.label_rows``) as Label Studio tasks, one per
+    item."""
+    by_item: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_item[row["item_id"]].append(row)
+    tasks = []
+    for item_id, labels in sorted(by_item.items()):
+        first = labels[0]
+        annotations = []
+        for row in labels:
+            if row["superseded"] or row["unsure"]:
+                continue
+            result = [_choice(LABEL_CONTROL, row["value"])]
+            result += [_choice(slot, str(v)) for slot, v in sorted((row["slots"] or {}).items())]
+            submitted = row["submitted_at"]
+            annotations.append({
+                "id": row["label_id"], "completed_by": row["rater"] or row["source"],
+                "result": result, "lead_time": row["seconds"],
+                "created_at": submitted.isoformat() if submitted else None,
+                "meta": {"source": row["source"], "guideline_version":
+                         row["guideline_version"], "strategy": row["strategy"]},
+            })
+        tasks.append({
+            "id": item_id,
+            "data": {TEXT_OBJECT: first["text"], "item_id": item_id,
+                     "consensus": first.get("consensus"),
+                     "consensus_confidence": first.get("consensus_confidence")},
+            "annotations": annotations,
+        })
+    return tasks
+
+
+def _labels_of(annotation: dict[str, Any]) -> list[str]:
+    regions = [r for r in annotation.get("result") or [] if r.get("type") == "choices"]
+    named = [r for r in regions if r.get("from_name") == LABEL_CONTROL] or regions[:1]
+    return [str(c) for r in named for c in (r.get("value") or {}).get("choices") or []]
+
+
+def read_tasks(path: Path, text: str) -> tuple[list[str], list[str | None]]:
+    """(texts, labels) from a Label Studio JSON export; a text repeats once per label."""
+    try:
+        tasks = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ImportFileError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if isinstance(tasks, dict):
+        tasks = [tasks]
+    if not isinstance(tasks, list):
+        raise ImportFileError(f"{path}: expected a list of Label Studio tasks")
+    texts: list[str] = []
+    labels: list[str | None] = []
+    for number, task in enumerate(tasks, start=1):
+        data = task.get("data") if isinstance(task, dict) else None
+        if not isinstance(data, dict) or not isinstance(data.get(TEXT_OBJECT), str):
+            raise ImportFileError(f"{path}: task {number} has no data.{TEXT_OBJECT} string")
+        found = [lab for ann in task.get("annotations") or [] if not ann.get("was_cancelled")
+                 for lab in _labels_of(ann)]
+        for label in found or [None]:
+            texts.append(data[TEXT_OBJECT])
+            labels.append(label)
+    return texts, labels

@@ -1,0 +1,2 @@
+"""The model lifecycle as services: training and evaluation, model files, and the registry
+(versions, promotion, rollback)."""

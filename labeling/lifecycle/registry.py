@@ -1,0 +1,151 @@
+"""The model registry: a task's versions as plain data, which one serves, and promotion and
+rollback (one audited transaction each; a version whose file does not verify never serves)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from labeling.exceptions import LabelingError
+from labeling.lifecycle.model_files import MODEL_CACHE, load_model
+from labeling.ml.classifier import FastProbaClassifier
+from labeling.project.tasks import get_task
+from storage.db import session_scope, write_scope
+from storage.models import ModelVersion
+from storage.repositories import audit
+from storage.repositories import models as model_repo
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One registered version of a task's classifier."""
+
+    id: int
+    task: str
+    version: int
+    serving: bool
+    trained_at: datetime
+    trained_by: str | None
+    metrics: dict[str, Any]
+    settings: dict[str, Any]
+    parent_id: int | None
+
+
+def _info(task_name: str, model: ModelVersion) -> ModelInfo:
+    return ModelInfo(id=model.id, task=task_name, version=model.version, serving=model.serving,
+                     trained_at=model.trained_at, trained_by=model.trained_by,
+                     metrics=dict(model.metrics or {}), settings=dict(model.settings or {}),
+                     parent_id=model.parent_id)
+
+
+def list_versions(*, engine: Engine, task_name: str) -> list[ModelInfo]:
+    """The task's versions, oldest first."""
+    with session_scope(engine) as session:
+        task = get_task(session=session, name=task_name)
+        return [_info(task.name, v)
+                for v in model_repo.list_versions(session=session, task_id=task.id)]
+
+
+def serving_version(*, engine: Engine, task_name: str) -> ModelInfo | None:
+    """The version that serves the task now, or ``None`` before the first training."""
+    with session_scope(engine) as session:
+        task = get_task(session=session, name=task_name)
+        serving = model_repo.serving(session=session, task_id=task.id)
+        return None if serving is None else _info(task.name, serving)
+
+
+def serving_classifier(*, session: Session, task_id: int) -> FastProbaClassifier | None:
+    """The serving model of a task, loaded once per process (``None`` before the first)."""
+    model = model_repo.serving(session=session, task_id=task_id)
+    if model is None:
+        return None
+    return FastProbaClassifier(MODEL_CACHE.get(model.file_path, model.file_hash))
+
+
+# --- promotion and rollback ---------------------------------------------------------------
+
+PROMOTION_TOLERANCE = 0.01
+"""A candidate may trail the serving version's macro-F1 by at most this much (1 point)."""
+
+
+class PromotionError(LabelingError):
+    """A promotion or rollback refused (with what to do instead)."""
+
+
+def _macro_f1(metrics: dict) -> float | None:
+    value = (metrics or {}).get("macro_f1")
+    return None if value is None else float(value)
+
+
+def check_promotion(candidate: dict, serving: dict | None, *, tolerance: float = PROMOTION_TOLERANCE
+                    ) -> str | None:
+    """Why ``candidate`` may not replace ``serving`` (their metrics), or ``None`` if it may."""
+    if serving is None:
+        return None
+    new, old = _macro_f1(candidate), _macro_f1(serving)
+    if new is None or old is None:
+        return "macro-F1 is missing for one of the versions; evaluate both first"
+    if new < old - tolerance:
+        return (f"macro-F1 {new:.3f} is more than {tolerance * 100:.0f} point below the serving "
+                f"version's {old:.3f}")
+    return None
+
+
+def _version(session: Session, task_id: int, version: int) -> ModelVersion:
+    found = model_repo.get_version(session=session, task_id=task_id, version=version)
+    if found is None:
+        raise PromotionError(f"no version {version}; see `workbench models list`")
+    return found
+
+
+def promote(
+    *, engine: Engine, task_name: str, version: int | None, actor: str, force: bool = False,
+    reason: str | None = None,
+) -> int:
+    """Make ``version`` (default: the newest) the task's serving model, atomically.
+
+    Refused when its macro-F1 falls more than one point below the serving version's, unless a
+    lead forces it with a reason (audited), and refused when its file does not verify.
+    """
+    with write_scope(engine) as session:
+        task = get_task(session=session, name=task_name)
+        versions = model_repo.list_versions(session=session, task_id=task.id)
+        if not versions:
+            raise PromotionError(f"task {task_name!r} has no trained model yet")
+        chosen = versions[-1] if version is None else _version(session, task.id, version)
+        serving = model_repo.serving(session=session, task_id=task.id)
+        if serving is not None and serving.id == chosen.id:
+            return chosen.version
+        problem = check_promotion(chosen.metrics, serving.metrics if serving else None)
+        if problem and not force:
+            raise PromotionError(f"not promoted: {problem}; a lead can force it with a reason")
+        if problem and not (reason or "").strip():
+            raise PromotionError("forcing a promotion needs a reason")
+        load_model(chosen.file_path, expected_sha256=chosen.file_hash)  # refuse a bad file
+        model_repo.set_serving(session=session, task_id=task.id, model_id=chosen.id)
+        audit.record(
+            session=session, actor=actor, action="model.force_promote" if problem else
+            "model.promote", entity="modelversion", entity_id=chosen.id,
+            before={"serving": serving.version if serving else None},
+            after={"serving": chosen.version, "reason": reason, "gate": problem},
+        )
+        return chosen.version
+
+
+def rollback(*, engine: Engine, task_name: str, version: int, actor: str) -> int:
+    """Serve an earlier version again (its file must still verify)."""
+    with write_scope(engine) as session:
+        task = get_task(session=session, name=task_name)
+        chosen = _version(session, task.id, version)
+        serving = model_repo.serving(session=session, task_id=task.id)
+        load_model(chosen.file_path, expected_sha256=chosen.file_hash)
+        model_repo.set_serving(session=session, task_id=task.id, model_id=chosen.id)
+        audit.record(session=session, actor=actor, action="model.rollback",
+                     entity="modelversion", entity_id=chosen.id,
+                     before={"serving": serving.version if serving else None},
+                     after={"serving": chosen.version})
+        return chosen.version

@@ -1,0 +1,234 @@
+"""Retraining a task's classifier on its settled labels, as a new registry version.
+
+Training uses the settled consensus (``labeling.review.consensus``): items whose raters agree,
+imported labels, and adjudicated decisions. Each task has a frozen evaluation split
+(``labeling.ml.splits``): its gold items (with their gold answers) plus the settled items whose
+hash of (task, text hash) falls below ``EVAL_SHARE``, so an item never moves between training
+and evaluation as items are added. Gold items never enter training. Within training, a
+validation share per class fits the temperature and the out-of-scope threshold
+(``labeling.ml.fitting``); the model is then refitted on all training rows.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from labeling.dataio.tabular import read_labeled_file
+from labeling.exceptions import LabelingError
+from labeling.lifecycle.model_files import MODEL_CACHE, save_model
+from labeling.ml.calibration import TemperatureScaledClassifier
+from labeling.ml.classifier import make_classifier
+from labeling.ml.encoders import Encoder
+from labeling.ml.evaluation import evaluate_model
+from labeling.ml.fitting import TARGET_OOS_RECALL, fit_calibrated
+from labeling.ml.splits import EVAL_SHARE, OOS_VAL_SHARE, VAL_SHARE, in_eval_split, validation_rows
+from labeling.project.tasks import get_task
+from labeling.project.vectors import embed_texts
+from labeling.review.consensus import TrainingSet, recompute, settled_labels
+from storage.db import session_scope, write_scope
+from storage.models import ModelVersion, Task
+from storage.repositories import audit
+from storage.repositories import items as item_repo
+from storage.repositories import models as model_repo
+
+
+class TrainingError(LabelingError):
+    """Not enough settled labels to train on."""
+
+
+MIN_CLASS_FOR_SPLIT = 5
+"""A class with fewer settled items holds none out (all of them train) until it grows."""
+MIN_SETTLED_FOR_SPLIT = 20
+"""A task with fewer settled (non-gold) items holds none out: it trains on all of them and is
+evaluated on its gold items, or on its training rows (``eval_note`` says so)."""
+
+
+@dataclass(frozen=True)
+class EvaluationSet:
+    item_ids: list[int]
+    texts: list[str]
+    labels: list[str]
+    n_gold: int
+
+
+def split_for_training(*, session: Session, task: Task, share: float = EVAL_SHARE
+                       ) -> tuple[TrainingSet, EvaluationSet, list[str]]:
+    """The training rows, the frozen evaluation split, and the training rows' text hashes.
+
+    Nothing is held out while the task has fewer than ``MIN_SETTLED_FOR_SPLIT`` settled items,
+    nor from a class with fewer than ``MIN_CLASS_FOR_SPLIT``; past those sizes which items are
+    held out is fixed by ``in_eval_split``.
+    """
+    settled = settled_labels(session=session, task=task)
+    items = item_repo.list_for_task(session=session, task_id=task.id)
+    gold = [i for i in items if i.gold_label is not None]
+    candidates = [i for i in items if i.id in settled and i.gold_label is None]
+    counts: dict[str, int] = {}
+    for item in candidates:
+        counts[settled[item.id]] = counts.get(settled[item.id], 0) + 1
+    held = in_eval_split(task_name=task.name, text_hashes=[i.text_hash for i in candidates],
+                         gold=[False] * len(candidates), share=share)
+    held &= np.array([counts[settled[i.id]] >= MIN_CLASS_FOR_SPLIT for i in candidates],
+                     dtype=bool) & (len(candidates) >= MIN_SETTLED_FOR_SPLIT)
+    train = [i for i, h in zip(candidates, held, strict=True) if not h]
+    kept = [i for i, h in zip(candidates, held, strict=True) if h]
+    return (
+        TrainingSet(item_ids=[i.id for i in train], texts=[i.text for i in train],
+                    labels=[settled[i.id] for i in train]),
+        EvaluationSet(item_ids=[i.id for i in gold + kept], texts=[i.text for i in gold + kept],
+                      labels=[i.gold_label for i in gold] + [settled[i.id] for i in kept],
+                      n_gold=len(gold)),
+        [i.text_hash for i in train],
+    )
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    task: str
+    version: int
+    n_train: int
+    classes: list[str]
+    seconds: float
+    serving: bool
+    n_eval: int = 0
+    train_seconds: float = 0.0
+    metrics: dict[str, Any] | None = None
+
+
+def _check_classes(task_name: str, labels: list[str]) -> None:
+    if len(set(labels)) < 2:
+        raise TrainingError(
+            f"task {task_name!r} has {len(labels)} settled labels in {len(set(labels))} "
+            "classes; training needs at least two classes"
+        )
+
+
+def _fit_and_evaluate(X_train, train: TrainingSet, hashes: list[str], X_eval,
+                      held: EvaluationSet, *, task: Task, seed: int, options: dict
+                      ) -> tuple[TemperatureScaledClassifier, dict[str, Any]]:
+    start = time.perf_counter()
+    oos_label = task.oos_label if task.kind == "intent" else None
+    val = validation_rows(task_name=task.name, text_hashes=hashes, labels=train.labels,
+                          share=options["val_share"], oos_label=oos_label)
+    fitted = fit_calibrated(X_train, train.labels, val_rows=val, oos_label=oos_label,
+                            target_oos_recall=options["target_oos_recall"], seed=seed)
+    notes = list(fitted.notes)
+    if not held.labels:
+        notes.append("too few items for an evaluation split: evaluated on the training data "
+                     "(optimistic)")
+        X_eval, eval_labels = X_train, train.labels
+    else:
+        eval_labels = held.labels
+        if len(eval_labels) < 2 * len(set(train.labels)):
+            notes.append(f"small evaluation split ({len(eval_labels)} items for "
+                         f"{len(set(train.labels))} classes): figures are rough")
+    metrics = evaluate_model(fitted.model, X_eval, eval_labels, oos_label=oos_label,
+                             threshold=fitted.oos_threshold,
+                             target_oos_recall=options["target_oos_recall"])
+    model = make_classifier(seed=seed)
+    counts = {c: train.labels.count(c) for c in sorted(set(train.labels))}
+    metrics.update({
+        "n_train": len(train.labels), "n_val": fitted.n_val, "n_eval": len(eval_labels),
+        "n_eval_gold": held.n_gold, "class_counts": counts,
+        "train_seconds": time.perf_counter() - start,
+        "eval_note": "; ".join(notes) or None,
+        "settings": {"C": model.C, "class_weight": model.class_weight,
+                     "temperature": fitted.model.temperature, "eval_share": options["eval_share"],
+                     "val_share": options["val_share"], "oos_val_share": OOS_VAL_SHARE,
+                     "target_oos_recall": options["target_oos_recall"],
+                     "oos_threshold": fitted.oos_threshold, "oos_label": oos_label},
+    })
+    metrics.pop("n", None)
+    return fitted.model, json.loads(json.dumps(metrics))  # plain JSON types only
+
+
+def retrain(
+    *, engine: Engine, task_name: str, encoder: Encoder, models_dir: Path, actor: str,
+    seed: int = 0, eval_share: float = EVAL_SHARE, val_share: float = VAL_SHARE,
+    target_oos_recall: float = TARGET_OOS_RECALL,
+) -> TrainedModel:
+    """Train on the settled labels outside the frozen evaluation split, calibrate, evaluate on
+    the split, and store the model as a new version with its metrics.
+
+    The task's first model serves at once; later versions wait for ``registry.promote``. When
+    the split leaves fewer than two classes to train on, all settled items train and the
+    evaluation runs on them (``metrics["eval_note"]`` says so).
+    """
+    start = time.perf_counter()
+    recompute(engine=engine, task_name=task_name)
+    with session_scope(engine) as session:
+        task = get_task(session=session, name=task_name)
+        train, held, hashes = split_for_training(session=session, task=task, share=eval_share)
+        if len(set(train.labels)) < 2:  # too small to hold anything out
+            train, _, hashes = split_for_training(session=session, task=task, share=0.0)
+            held = EvaluationSet(item_ids=[], texts=[], labels=[], n_gold=0)
+        _check_classes(task_name, train.labels)
+        X = embed_texts(session=session, encoder=encoder,
+                                   texts=train.texts + held.texts)
+        session.expunge(task)
+    options = {"eval_share": eval_share, "val_share": val_share,
+               "target_oos_recall": target_oos_recall}
+    model, metrics = _fit_and_evaluate(X[: len(train.texts)], train, hashes,
+                                       X[len(train.texts):], held, task=task, seed=seed,
+                                       options=options)
+    with write_scope(engine) as session:
+        task = get_task(session=session, name=task_name)
+        version = model_repo.next_version(session=session, task_id=task.id)
+        path = models_dir / task.name / f"v{version}.skops"
+        file_hash = save_model(model, path)
+        parent = model_repo.serving(session=session, task_id=task.id)
+        registered = model_repo.add(session=session, model=ModelVersion(
+            task_id=task.id, version=version, label_snapshot_hash=train.snapshot_hash(),
+            file_path=str(path.resolve()), file_hash=file_hash, trained_by=actor,
+            parent_id=parent.id if parent else None,
+            settings={"classifier": type(model).__name__, "encoder": encoder.name, "seed": seed,
+                      **metrics["settings"]},
+            metrics=metrics,
+        ))
+        serves = parent is None  # the first model serves at once; later ones wait for promotion
+        if serves:
+            model_repo.set_serving(session=session, task_id=task.id, model_id=registered.id)
+        audit.record(session=session, actor=actor, action="model.train", entity="modelversion",
+                     entity_id=registered.id, after={"task": task.name, "version": version,
+                                                     "n_train": len(train.labels)})
+    return TrainedModel(task=task_name, version=version, n_train=len(train.labels),
+                        classes=sorted(set(train.labels)), seconds=time.perf_counter() - start,
+                        serving=serves, n_eval=metrics["n_eval"],
+                        train_seconds=metrics["train_seconds"], metrics=metrics)
+
+
+def evaluate_file(*, engine: Engine, task_name: str, encoder: Encoder, path: Path | str,
+                  text_col: str = "text", label_col: str = "label",
+                  oos_label: str | None = None) -> dict[str, Any]:
+    """The serving model's metrics on a labeled JSONL/CSV file.
+
+    Rows labeled ``oos_label`` (default: the task's out-of-scope label) are out of scope: the
+    result's ``oos`` holds in-scope accuracy and out-of-scope recall with the stored threshold.
+    """
+    texts, labels = read_labeled_file(path, text_col=text_col, label_col=label_col)
+    with session_scope(engine) as session:
+        task = get_task(session=session, name=task_name)
+        serving = model_repo.serving(session=session, task_id=task.id)
+        if serving is None:
+            raise TrainingError(f"task {task_name!r} has no serving model; train one first")
+        oos_label = oos_label or task.oos_label
+        X = embed_texts(session=session, encoder=encoder, texts=texts)
+        file_path, file_hash = serving.file_path, serving.file_hash
+        version, stored = serving.version, dict(serving.settings or {})
+    model = MODEL_CACHE.get(file_path, file_hash)
+    threshold = stored.get("oos_threshold")
+    if oos_label is not None and threshold is None:
+        threshold = 0.0  # an older model without a tuned threshold: the OOS class alone rejects
+    out = evaluate_model(model, X, labels, oos_label=oos_label, threshold=threshold,
+                         target_oos_recall=stored.get("target_oos_recall"))
+    out.update({"task": task_name, "version": version, "file": str(path),
+                "temperature": stored.get("temperature")})
+    return json.loads(json.dumps(out))

@@ -1,0 +1,2 @@
+"""Pure label-quality measures over ratings tables: coding, agreement, aggregation and the
+rater-quality tables. No database."""

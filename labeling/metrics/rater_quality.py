@@ -1,0 +1,260 @@
+"""Label-quality tables for ML leads, from a labels frame (one row per live rater label):
+agreement by week, raters against consensus and gold, pairwise kappa, label mix, confusion with
+consensus and throughput.
+
+Unsure answers count as work (``labels``, seconds) but not as judgements (agreement, kappa,
+accuracy, distribution, confusion). In the confusion table an item whose labels tied counts
+under the consensus label ``TIE``. ``labeling.review.quality`` loads the frame and calls these.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Mapping, Sequence
+from datetime import UTC, date, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from labeling.metrics.aggregation import get_aggregator, majority
+from labeling.metrics.agreement import (
+    fleiss,
+    gold_accuracy,
+    item_agreement,
+    krippendorff_alpha,
+    pairwise_cohen,
+)
+
+AGREEMENT_BY_WEEK_COLUMNS = ("week", "alpha_nominal", "mean_pairwise_agreement", "n_items")
+RATER_COLUMNS = (
+    "rater", "labels", "unsure", "median_seconds", "n_compared", "agreement_with_consensus",
+    "n_gold", "gold_accuracy", "ds_accuracy", "flagged", "reason",
+)
+KAPPA_COLUMNS = ("rater_a", "rater_b", "kappa", "n_shared")
+DISTRIBUTION_COLUMNS = ("week", "label", "count")
+CONFUSION_COLUMNS = ("rater_label", "consensus_label", "count")
+TIE = "(tie)"
+"""``consensus_label`` of the confusion rows whose item ended in a tie."""
+THROUGHPUT_COLUMNS = ("day", "labels", "items_completed")
+
+
+def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+
+
+def _monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def with_days(labels: pd.DataFrame) -> pd.DataFrame:
+    """``labels`` (with a ``submitted_at`` column) plus ``day`` and ``week`` (its Monday), as
+    UTC dates."""
+    days = [moment.astimezone(UTC).date() for moment in labels["submitted_at"]]
+    labels["day"] = pd.Series(days, dtype=object, index=labels.index)
+    labels["week"] = pd.Series([_monday(d) for d in days], dtype=object, index=labels.index)
+    return labels
+
+
+def ratings_of(labels: pd.DataFrame) -> pd.DataFrame:
+    """The sure judgements as an (item, rater, label) ratings table."""
+    sure = labels[~labels["unsure"].astype(bool)]
+    return pd.DataFrame({"item": sure["item_id"].tolist(), "rater": sure["rater"].tolist(),
+                         "label": sure["value"].tolist()})
+
+
+def _alpha(ratings: pd.DataFrame, **options: Any) -> float:
+    return krippendorff_alpha(ratings, **options) if not ratings.empty else math.nan
+
+
+def _mean_pairwise(ratings: pd.DataFrame) -> tuple[float, int]:
+    if ratings.empty:
+        return math.nan, 0
+    pairwise = item_agreement(ratings)["pairwise_agreement"].dropna()
+    return (float(pairwise.mean()) if len(pairwise) else math.nan), len(pairwise)
+
+
+def agreement_by_week(labels: pd.DataFrame) -> pd.DataFrame:
+    """Per week: alpha and mean pairwise agreement of the items *completed* that week.
+
+    An item belongs to the week of its last sure label in the frame, and all its labels in the
+    frame count there, so two labels a few days apart still form a pair. ``n_items`` counts the
+    week's items with at least two labels.
+    """
+    sure = labels[~labels["unsure"].astype(bool)]
+    if sure.empty:
+        return _empty(AGREEMENT_BY_WEEK_COLUMNS)
+    cohort = sure.groupby("item_id")["week"].max()
+    week_of = sure["item_id"].map(cohort)
+    rows = []
+    for week in sorted(set(cohort.tolist())):
+        ratings = ratings_of(sure[week_of == week])
+        mean, n_items = _mean_pairwise(ratings)
+        rows.append({"week": week, "alpha_nominal": _alpha(ratings), "mean_pairwise_agreement":
+                     mean, "n_items": n_items})
+    frame = pd.DataFrame(rows, columns=list(AGREEMENT_BY_WEEK_COLUMNS))
+    frame["week"] = pd.to_datetime(frame["week"])
+    return frame
+
+
+def _indexed(table: pd.DataFrame, names: Mapping[str, str]) -> pd.DataFrame:
+    return table.rename(columns=dict(names)).set_index("rater")
+
+
+def _reasons(row: Mapping[str, Any], agreement_threshold: float,
+             accuracy_threshold: float) -> str:
+    reasons = []
+    agreement, gold = row["agreement_with_consensus"], row["gold_accuracy"]
+    if pd.notna(agreement) and agreement < agreement_threshold:
+        reasons.append(f"agreement with consensus {agreement:.2f} < {agreement_threshold:.2f}")
+    if pd.notna(gold) and gold < accuracy_threshold:
+        reasons.append(f"gold accuracy {gold:.2f} < {accuracy_threshold:.2f}")
+    return "; ".join(reasons)
+
+
+def peer_consensus_agreement(
+    ratings: pd.DataFrame, decided: Mapping[Hashable, str]
+) -> pd.DataFrame:
+    """Per rater: agreement with a consensus that leaves the rater's own vote out.
+
+    On an adjudicated item the reference is the reviewer's decision; elsewhere it is the
+    majority (``labeling.metrics.aggregation.majority``) of the *other* raters' labels (items
+    where they tie, or where nobody else rated, are skipped). Counting the rater's own vote would
+    flatter everyone: with two raters and a majority vote, every non-tied item would agree with
+    both.
+    """
+    if ratings.empty:
+        return pd.DataFrame(columns=["rater", "n", "agreement"])
+    item_code, items = pd.factorize(ratings["item"])
+    label_code, labels = pd.factorize(ratings["label"])
+    counts = np.zeros((len(items), len(labels)), dtype=np.int64)
+    np.add.at(counts, (item_code, label_code), 1)
+    others = counts[item_code]
+    others[np.arange(len(others)), label_code] -= 1  # leave the rater's own vote out
+    reference = majority(others).decided
+    position = {label: i for i, label in enumerate(labels)}
+    reviewer = np.array([position.get(decided[item], -2) if item in decided else -1
+                         for item in items], dtype=np.int64)[item_code]
+    reference = np.where(reviewer != -1, reviewer, reference)  # -2: a label no rater gave
+    compared = reference != -1
+    frame = pd.DataFrame({"rater": ratings["rater"].to_numpy(dtype=object)[compared],
+                          "hit": (label_code == reference)[compared]})
+    grouped = frame.groupby("rater", sort=False)["hit"]
+    return pd.DataFrame({"n": grouped.size(), "agreement": grouped.mean()}).reset_index()[
+        ["rater", "n", "agreement"]]
+
+
+def rater_table(
+    labels: pd.DataFrame, consensus: Mapping[Hashable, str], *, agreement_threshold: float,
+    accuracy_threshold: float, ds_accuracy: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One row per rater: work done, agreement with consensus, gold and Dawid-Skene accuracy.
+
+    ``consensus`` holds the reviewers' decisions (item -> label); other items are compared with
+    the other raters' majority (``peer_consensus_agreement``).
+
+    A rater is ``flagged`` when agreement with consensus is below ``agreement_threshold`` or
+    gold accuracy below ``accuracy_threshold``; ``reason`` says which (NaN never flags).
+    ``ds_accuracy`` has columns ``rater``, ``accuracy`` (an ``AggregationResult``'s).
+    """
+    if labels.empty:
+        return _empty(RATER_COLUMNS)
+    grouped = labels.groupby("rater")
+    table = pd.DataFrame({
+        "labels": grouped.size(),
+        "unsure": grouped["unsure"].sum().astype(int),
+        "median_seconds": grouped["seconds"].median(),
+    })
+    ratings = ratings_of(labels)
+    gold = {i: g for i, g in zip(labels["item_id"], labels["gold_label"], strict=True)
+            if isinstance(g, str)}
+    extra = [pd.DataFrame(index=pd.Index([], name="rater"))]
+    if not ratings.empty:
+        extra = [
+            _indexed(peer_consensus_agreement(ratings, consensus),
+                     {"n": "n_compared", "agreement": "agreement_with_consensus"}),
+            _indexed(gold_accuracy(ratings, gold), {"accuracy": "gold_accuracy"}),
+        ]
+        if ds_accuracy is not None:
+            extra.append(_indexed(ds_accuracy, {"accuracy": "ds_accuracy"}))
+    table = table.join(extra, how="left").reset_index(names="rater")
+    for column in ("n_compared", "n_gold"):
+        table[column] = table.get(column, pd.Series(0, index=table.index)).fillna(0).astype(int)
+    for column in ("agreement_with_consensus", "gold_accuracy", "ds_accuracy"):
+        table[column] = table.get(column, pd.Series(np.nan, index=table.index)).astype(float)
+    table["reason"] = [_reasons(row, agreement_threshold, accuracy_threshold)
+                       for row in table.to_dict("records")]
+    table["flagged"] = table["reason"] != ""
+    return table[list(RATER_COLUMNS)].sort_values("rater", ignore_index=True)
+
+
+def kappa_pairs(ratings: pd.DataFrame, *, labels: list[str]) -> pd.DataFrame:
+    """Cohen's kappa per rater pair (long; one row per unordered pair)."""
+    if ratings.empty:
+        return _empty(KAPPA_COLUMNS)
+    return pairwise_cohen(ratings, labels=labels)[list(KAPPA_COLUMNS)]
+
+
+def label_distribution(labels: pd.DataFrame) -> pd.DataFrame:
+    """Sure labels per week and label."""
+    sure = labels[~labels["unsure"].astype(bool)]
+    if sure.empty:
+        return _empty(DISTRIBUTION_COLUMNS)
+    counts = (sure.groupby(["week", "value"]).size().reset_index(name="count")
+              .rename(columns={"value": "label"}))
+    counts["week"] = pd.to_datetime(counts["week"])
+    return counts[list(DISTRIBUTION_COLUMNS)]
+
+
+def confusion(ratings: pd.DataFrame, consensus: Mapping[Hashable, str | None]) -> pd.DataFrame:
+    """Counts of (a rater's label, the item's consensus) over the items in ``consensus``;
+    an item mapped to ``None`` (a tie) counts under ``TIE``."""
+    if ratings.empty:
+        return _empty(CONFUSION_COLUMNS)
+    reference = ratings["item"].map(
+        lambda item: (consensus[item] or TIE) if item in consensus else None)
+    paired = pd.DataFrame({"rater_label": ratings["label"].tolist(),
+                           "consensus_label": reference.tolist()}).dropna()
+    if paired.empty:
+        return _empty(CONFUSION_COLUMNS)
+    return (paired.groupby(["rater_label", "consensus_label"]).size().reset_index(name="count")
+            [list(CONFUSION_COLUMNS)])
+
+
+def throughput(rows: list[dict[str, Any]], *, start: date | None, end: date | None,
+               today: date) -> pd.DataFrame:
+    """Per-day counts with the quiet days of the range (capped at ``today``) filled with 0."""
+    if not rows:
+        return _empty(THROUGHPUT_COLUMNS)
+    counts = {r["day"]: r for r in rows}
+    first = start or min(counts)
+    last = min(end or today, today)
+    last = max(last, max(counts))
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    frame = pd.DataFrame({
+        "day": pd.to_datetime(days),
+        "labels": [counts[d]["labels"] if d in counts else 0 for d in days],
+        "items_completed": [counts[d]["items_completed"] if d in counts else 0 for d in days],
+    })
+    return frame[list(THROUGHPUT_COLUMNS)]
+
+
+def rater_accuracy_ds(ratings: pd.DataFrame) -> pd.DataFrame | None:
+    """Each rater's accuracy as Dawid-Skene estimates it (``None`` without ratings)."""
+    if ratings.empty:
+        return None
+    return get_aggregator("dawid_skene").aggregate(ratings).rater_accuracy
+
+
+def overall(ratings: pd.DataFrame, *, ordinal_order: Sequence[str] | None) -> dict[str, Any]:
+    """Alpha (nominal, and ordinal along ``ordinal_order`` if given), Fleiss' kappa and the
+    mean pairwise agreement of one ratings table (NaN where undefined)."""
+    mean, _ = _mean_pairwise(ratings)
+    ordinal = None
+    if ordinal_order is not None and not ratings.empty:
+        ordinal = krippendorff_alpha(ratings, level="ordinal", order=list(ordinal_order))
+    return {
+        "alpha_nominal": _alpha(ratings), "alpha_ordinal": ordinal,
+        "fleiss_kappa": fleiss(ratings).kappa if not ratings.empty else math.nan,
+        "mean_pairwise_agreement": mean,
+    }

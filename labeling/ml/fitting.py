@@ -1,0 +1,58 @@
+"""Fitting a calibrated classifier: logistic regression, temperature scaling and the
+out-of-scope threshold on validation rows, then a warm refit on all rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from labeling.ml.calibration import TemperatureScaledClassifier
+from labeling.ml.classifier import fit_logistic, make_classifier, predict_proba_fast
+from labeling.ml.evaluation import rejected, tune_oos_threshold
+
+TARGET_OOS_RECALL = 0.8
+
+
+@dataclass(frozen=True)
+class FitResult:
+    model: TemperatureScaledClassifier
+    oos_threshold: float | None
+    n_val: int
+    notes: list[str]
+
+
+def fit_calibrated(X: np.ndarray, y: list[str], *, val_rows: np.ndarray, oos_label: str | None,
+                   target_oos_recall: float = TARGET_OOS_RECALL, seed: int = 0,
+                   refit: bool = True) -> FitResult:
+    """Logistic regression on the non-validation rows, its temperature and out-of-scope
+    threshold fitted on the validation rows, then (``refit``) refitted on all rows from the
+    first fit's weights, keeping the temperature and threshold."""
+    labels = np.asarray(y, dtype=object)
+    notes: list[str] = []
+    base = fit_logistic(make_classifier(seed=seed), X[~val_rows], labels[~val_rows])
+    model = TemperatureScaledClassifier(base)
+    if val_rows.any():
+        model.fit(X[val_rows], labels[val_rows])
+    else:
+        notes.append("no validation rows: temperature left at 1.0")
+    threshold = None
+    if oos_label is not None:
+        is_oos = labels[val_rows] == oos_label
+        if is_oos.any():
+            proba = predict_proba_fast(model, X[val_rows])
+            scores = proba.max(axis=1)
+            scores[rejected(proba, model.classes_.tolist(), oos_label=oos_label,
+                            threshold=0.0)] = 0.0
+            threshold = tune_oos_threshold(scores, is_oos, target_recall=target_oos_recall)
+        else:
+            threshold = 0.0
+            notes.append("no out-of-scope validation examples: threshold 0 (only the "
+                         "out-of-scope class rejects)")
+    if refit and val_rows.any():
+        full = fit_logistic(make_classifier(seed=seed), X, labels, warm_start=base)
+        model = TemperatureScaledClassifier(full, temperature=model.temperature)
+    return FitResult(model=model, oos_threshold=threshold, n_val=int(val_rows.sum()),
+                     notes=notes)
+
+

@@ -1,0 +1,82 @@
+"""Adding texts to a task as items, with their vectors and any import labels."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlmodel import Session
+
+from labeling.ml.encoders import Encoder, normalise_text, text_hash
+from labeling.project.vectors import store_vectors
+from storage.models import LabelSource, Task, utcnow
+from storage.repositories import items as item_repo
+from storage.repositories import labels as label_repo
+
+
+def pseudonymise(user_id: str, *, key: str) -> str:
+    """A stable pseudonym for an end-user id: HMAC-SHA256 under the workbench secret."""
+    return hmac.new(key.encode(), user_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class AddedTexts:
+    ids: dict[str, int]
+    """Item id by text hash, for every text given (new or already stored)."""
+    items_added: int
+    labels_added: int
+
+
+def add_texts(
+    *,
+    session: Session,
+    task: Task,
+    texts: Sequence[str],
+    labels: Sequence[str | None],
+    source: str,
+    encoder: Encoder,
+    vectors: dict[str, bytes],
+    label_detail: str | None = None,
+    end_user_ids: Sequence[str | None] | None = None,
+    gold: bool = False,
+) -> AddedTexts:
+    """Add the texts not yet in the task, their ``vectors``, and labels not yet imported.
+
+    A text already in the task is not added again, and an (item, label) pair an earlier import
+    stored is not stored again, so repeating an import adds nothing.
+    """
+    hashes = [text_hash(t) for t in texts]
+    seen = set(item_repo.ids_by_hash(session=session, task_id=task.id, hashes=hashes))
+    users = list(end_user_ids) if end_user_ids is not None else [None] * len(texts)
+    now, new_items = utcnow(), []
+    for text, digest, user in zip(texts, hashes, users, strict=True):
+        if digest not in seen:
+            seen.add(digest)
+            new_items.append({"task_id": task.id, "text": normalise_text(text),
+                              "text_hash": digest, "source": source, "created_at": now,
+                              "end_user_id": user, "opted_out": False})
+    item_repo.add_many(session=session, rows=new_items)
+    ids = item_repo.ids_by_hash(session=session, task_id=task.id, hashes=hashes)
+    if gold:
+        answers = {ids[d]: v for d, v in zip(hashes, labels, strict=True) if v is not None}
+        changed = item_repo.set_gold(session=session, answers=answers)
+        store_vectors(session=session, encoder=encoder, vectors=vectors)
+        return AddedTexts(ids=ids, items_added=len(new_items), labels_added=changed)
+    existing = label_repo.import_label_pairs(
+        session=session, task_id=task.id, item_ids=list(ids.values())
+    )
+    new_labels = []
+    for digest, value in zip(hashes, labels, strict=True):
+        if value is None or (ids[digest], value) in existing:
+            continue
+        existing.add((ids[digest], value))
+        new_labels.append({
+            "task_id": task.id, "item_id": ids[digest], "value": value, "slots": {},
+            "source": LabelSource.import_.value, "source_detail": label_detail,
+            "submitted_at": now, "unsure": False, "is_gold": False, "superseded": False,
+        })
+    label_repo.add_many(session=session, rows=new_labels)
+    store_vectors(session=session, encoder=encoder, vectors=vectors)
+    return AddedTexts(ids=ids, items_added=len(new_items), labels_added=len(new_labels))

@@ -1,0 +1,277 @@
+"""Tasks: a kind, a label set (a team brings its own), guidelines and queue settings.
+
+Services take the engine and run their own unit of work; they return ``TaskInfo``, plain data.
+``add_task`` and ``get_task`` work inside a caller's unit of work (``session=``) for services
+that compose several steps.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from labeling.exceptions import TaskDefinitionError, UnknownTaskError
+from labeling.metrics.aggregation import get_aggregator
+from labeling.ml.strategies import get_strategy
+from storage.db import session_scope, write_scope
+from storage.models import Task, TaskKind
+from storage.repositories import audit
+from storage.repositories import tasks as task_repo
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_\-]{0,63}$")
+LABEL_PATTERN = re.compile(r"^[^\s,][^,]{0,63}$")
+KINDS = tuple(kind.value for kind in TaskKind)
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """A task as the pages and the CLI see it: its definition, queue settings and the current
+    guideline."""
+
+    id: int
+    name: str
+    kind: str
+    labels: list[str]
+    ordered: bool
+    slot_schema: dict[str, Any]
+    oos_label: str | None
+    overlap_k: int
+    gold_share: float
+    lease_seconds: int
+    strategy: str
+    batch_size: int
+    show_suggestions: bool
+    agreement_threshold: float
+    confidence_threshold: float
+    aggregation: str
+    guideline: str | None
+    guideline_version: int | None
+
+
+@dataclass(frozen=True)
+class GuidelineInfo:
+    version: int
+    text: str
+    created_at: datetime
+
+
+def _info(session: Session, task: Task) -> TaskInfo:
+    guideline = task_repo.latest_guideline(session=session, task_id=task.id)
+    return TaskInfo(
+        id=task.id, name=task.name, kind=str(task.kind), labels=list(task.labels),
+        ordered=task.ordered, slot_schema=dict(task.slot_schema or {}), oos_label=task.oos_label,
+        overlap_k=task.overlap_k, gold_share=task.gold_share, lease_seconds=task.lease_seconds,
+        strategy=task.strategy, batch_size=task.batch_size,
+        show_suggestions=task.show_suggestions, agreement_threshold=task.agreement_threshold,
+        confidence_threshold=task.confidence_threshold, aggregation=task.aggregation,
+        guideline=guideline.text if guideline else None,
+        guideline_version=guideline.version if guideline else None,
+    )
+
+
+def parse_labels(spec: str) -> list[str]:
+    """Labels from ``a,b,c`` or from a file: one label per line, or a JSON list.
+
+    Raises ``TaskDefinitionError`` for an empty set, duplicates or malformed labels.
+    """
+    path = Path(spec)
+    if path.is_file():
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise TaskDefinitionError(f"{spec}: not UTF-8 text ({exc.reason})") from exc
+        labels = json.loads(raw) if raw.lstrip().startswith("[") else raw.splitlines()
+    elif path.suffix in {".txt", ".json"} or "/" in spec:
+        raise TaskDefinitionError(f"label file not found: {spec}")
+    else:
+        labels = spec.split(",")
+    return validate_labels([str(label).strip() for label in labels if str(label).strip()])
+
+
+def validate_labels(labels: list[str]) -> list[str]:
+    if not labels:
+        raise TaskDefinitionError("a task needs at least one label")
+    duplicates = sorted({label for label in labels if labels.count(label) > 1})
+    if duplicates:
+        raise TaskDefinitionError(f"duplicate labels: {', '.join(duplicates)}")
+    bad = [label for label in labels if not LABEL_PATTERN.match(label)]
+    if bad:
+        raise TaskDefinitionError(
+            f"labels must be 1-64 characters without commas or leading space: {bad[:5]}"
+        )
+    return labels
+
+
+def add_task(
+    *,
+    session: Session,
+    name: str,
+    kind: str,
+    labels: list[str],
+    guideline: str | None = None,
+    oos_label: str | None = None,
+    ordered: bool = False,
+    slot_schema: dict[str, Any] | None = None,
+    actor: str = "system",
+) -> Task:
+    """Create a task with its first guideline version, in the caller's unit of work."""
+    if not NAME_PATTERN.match(name):
+        raise TaskDefinitionError(
+            f"task name {name!r} must start with a letter and use a-z, 0-9, '_' or '-'"
+        )
+    try:
+        task_kind = TaskKind(kind)
+    except ValueError:
+        valid = ", ".join(k.value for k in TaskKind)
+        raise TaskDefinitionError(f"unknown kind {kind!r}; valid kinds: {valid}") from None
+    labels = validate_labels(list(labels))
+    if oos_label is not None and oos_label not in labels:
+        raise TaskDefinitionError(f"out-of-scope label {oos_label!r} is not in the label set")
+    if task_repo.get_by_name(session=session, name=name) is not None:
+        raise TaskDefinitionError(f"a task named {name!r} exists already")
+    task = task_repo.add(session=session, task=Task(
+        name=name, kind=task_kind, labels=labels, oos_label=oos_label, ordered=ordered,
+        slot_schema=slot_schema or {},
+    ))
+    task_repo.add_guideline(
+        session=session, task_id=task.id, text=guideline or f"# {name}\n\nLabels: {labels}"
+    )
+    audit.record(session=session, actor=actor, action="task.create", entity="task",
+                 entity_id=task.id, after={"name": name, "kind": kind, "labels": labels})
+    return task
+
+
+def create_task(
+    *,
+    engine: Engine,
+    name: str,
+    kind: str,
+    labels: list[str],
+    guideline: str | None = None,
+    oos_label: str | None = None,
+    ordered: bool = False,
+    slot_schema: dict[str, Any] | None = None,
+    actor: str = "system",
+) -> TaskInfo:
+    """Create a task with its first guideline version.
+
+    Raises ``TaskDefinitionError`` for a bad name, kind, label set or out-of-scope label, or a
+    name already taken; nothing is written then.
+    """
+    with write_scope(engine) as session:
+        task = add_task(session=session, name=name, kind=kind, labels=labels,
+                        guideline=guideline, oos_label=oos_label, ordered=ordered,
+                        slot_schema=slot_schema, actor=actor)
+        return _info(session, task)
+
+
+def get_task(*, session: Session, name: str) -> Task:
+    task = task_repo.get_by_name(session=session, name=name)
+    if task is None:
+        known = ", ".join(t.name for t in task_repo.list_tasks(session=session)) or "none yet"
+        raise UnknownTaskError(f"unknown task {name!r}; tasks: {known}")
+    return task
+
+
+def task_info(*, engine: Engine, name: str) -> TaskInfo:
+    """The task called ``name``; ``UnknownTaskError`` lists the tasks otherwise."""
+    with session_scope(engine) as session:
+        return _info(session, get_task(session=session, name=name))
+
+
+def list_tasks(*, engine: Engine, kinds: tuple[str, ...] | None = None) -> list[TaskInfo]:
+    """Every task (of ``kinds``, if given), oldest first."""
+    with session_scope(engine) as session:
+        return [_info(session, task) for task in task_repo.list_tasks(session=session)
+                if kinds is None or str(task.kind) in kinds]
+
+
+def add_labels(*, session: Session, task: Task, new_labels: list[str], actor: str) -> None:
+    """Extend the task's label set (audited)."""
+    before = list(task.labels)
+    task.labels = validate_labels(before + [lab for lab in new_labels if lab not in before])
+    session.add(task)
+    audit.record(session=session, actor=actor, action="task.add_labels", entity="task",
+                 entity_id=task.id, before={"labels": before}, after={"labels": task.labels})
+
+
+SETTINGS_RULES: dict[str, tuple[type, float, float]] = {
+    "overlap_k": (int, 1, 20),
+    "gold_share": (float, 0.0, 0.5),
+    "lease_seconds": (int, 30, 7 * 24 * 3600),
+    "batch_size": (int, 1, 1000),
+    "agreement_threshold": (float, -1.0, 1.0),
+    "confidence_threshold": (float, 0.0, 1.0),
+}
+
+
+def _checked_setting(name: str, value: Any) -> Any:
+    if name == "show_suggestions":
+        return bool(value)
+    if name == "strategy":
+        get_strategy(str(value))  # ValueError lists the valid names
+        return str(value)
+    if name == "aggregation":
+        get_aggregator(str(value))  # ValueError lists the valid names
+        return str(value)
+    if name not in SETTINGS_RULES:
+        valid = ", ".join([*SETTINGS_RULES, "strategy", "aggregation", "show_suggestions"])
+        raise TaskDefinitionError(f"unknown setting {name!r}; settings: {valid}")
+    kind, low, high = SETTINGS_RULES[name]
+    try:
+        converted = kind(value)
+    except (TypeError, ValueError):
+        raise TaskDefinitionError(f"{name} must be a number") from None
+    if not low <= converted <= high:
+        raise TaskDefinitionError(f"{name} must be between {low:g} and {high:g}")
+    return converted
+
+
+def update_settings(
+    *, engine: Engine, task_name: str, changes: dict[str, Any], actor: str
+) -> TaskInfo:
+    """Change queue settings of a task (all or none), audited with before and after."""
+    checked = {name: _checked_setting(name, value) for name, value in changes.items()}
+    with write_scope(engine) as session:
+        task = get_task(session=session, name=task_name)
+        before = {name: getattr(task, name) for name in checked}
+        for name, value in checked.items():
+            setattr(task, name, value)
+        session.add(task)
+        audit.record(session=session, actor=actor, action="task.settings", entity="task",
+                     entity_id=task.id, before=before, after=checked)
+        return _info(session, task)
+
+
+def save_guideline(
+    *, engine: Engine, task_name: str, text: str, actor: str, actor_id: int | None = None
+) -> int:
+    """Store ``text`` as the task's next guideline version; return the version number (the
+    current one when the text is unchanged)."""
+    if not text.strip():
+        raise TaskDefinitionError("a guideline cannot be empty")
+    with write_scope(engine) as session:
+        task = get_task(session=session, name=task_name)
+        latest = task_repo.latest_guideline(session=session, task_id=task.id)
+        if latest is not None and latest.text == text:
+            return latest.version
+        guideline = task_repo.add_guideline(session=session, task_id=task.id, text=text,
+                                            created_by=actor_id)
+        audit.record(session=session, actor=actor, action="task.guideline", entity="task",
+                     entity_id=task.id, after={"version": guideline.version})
+        return guideline.version
+
+
+def guideline_versions(*, engine: Engine, task_name: str) -> list[GuidelineInfo]:
+    """Every guideline version of the task, newest first."""
+    with session_scope(engine) as session:
+        task = get_task(session=session, name=task_name)
+        return [GuidelineInfo(version=g.version, text=g.text, created_at=g.created_at)
+                for g in task_repo.guidelines(session=session, task_id=task.id)]

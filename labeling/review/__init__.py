@@ -1,0 +1,2 @@
+"""Review of labels as services: consensus and the settled training set, adjudication,
+label issues and the quality report."""

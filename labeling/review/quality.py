@@ -1,0 +1,161 @@
+"""Label quality for ML leads: agreement over time, raters against consensus and gold,
+pairwise kappa, label mix, confusion with consensus and queue throughput.
+
+``quality_report`` is the service: it brings the task's consensus up to date, loads the rater
+labels of a range of UTC days and hands them to ``labeling.metrics.rater_quality``, whose pure
+functions turn a labels frame (one row per live rater label) into the report's tables.
+
+Which labels count: live rater labels (source ``rater``, not superseded) submitted in the range.
+Unsure answers count as work (``labels``, throughput, seconds) but not as judgements (agreement,
+kappa, accuracy, distribution, confusion). Consensus is the stored one, for items that have a
+value (not a tie) and either at least two labels or a reviewer's decision; it includes the
+rater's own vote, which flatters raters of items with few labels. In the confusion table an
+item whose labels tied counts under the consensus label ``TIE``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from labeling.exceptions import LabelingError
+from labeling.metrics.rater_quality import (
+    agreement_by_week,
+    confusion,
+    kappa_pairs,
+    label_distribution,
+    overall,
+    rater_accuracy_ds,
+    rater_table,
+    ratings_of,
+    throughput,
+    with_days,
+)
+from labeling.project.tasks import get_task
+from labeling.review.consensus import recompute
+from storage.db import session_scope
+from storage.repositories import quality as quality_repo
+
+
+@dataclass(frozen=True, eq=False)
+class QualityReport:
+    """The quality of one task's labels over a range of UTC days (``None``: open-ended)."""
+
+    task: str
+    start: date | None
+    end: date | None
+    labels: tuple[str, ...]
+    """The task's label set, in its order (for chart axes)."""
+    agreement_threshold: float
+    confidence_threshold: float
+    n_labels: int
+    """Live rater labels in range, unsure ones included."""
+    n_raters: int
+    n_items: int
+    """Items with at least one label in range."""
+    alpha_nominal: float
+    alpha_ordinal: float | None
+    """Only for ordered tasks (the label set's order is the scale)."""
+    fleiss_kappa: float
+    mean_pairwise_agreement: float
+    waiting_for_adjudication: int
+    """Items waiting for a reviewer now, whatever the range."""
+    agreement_by_week: pd.DataFrame
+    raters: pd.DataFrame
+    kappa_pairs: pd.DataFrame
+    label_distribution: pd.DataFrame
+    confusion: pd.DataFrame
+    throughput: pd.DataFrame
+
+    @property
+    def empty(self) -> bool:
+        return self.n_labels == 0
+
+    @property
+    def n_flagged(self) -> int:
+        return int(self.raters["flagged"].sum()) if not self.raters.empty else 0
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The downloadable tables by name."""
+        return {"agreement_by_week": self.agreement_by_week, "raters": self.raters,
+                "kappa_pairs": self.kappa_pairs, "label_distribution": self.label_distribution,
+                "confusion": self.confusion, "throughput": self.throughput}
+
+
+def labels_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Repository rows as a frame with ``day`` and ``week`` (Monday) as UTC dates."""
+    return with_days(pd.DataFrame(rows, columns=list(quality_repo.RATER_LABEL_COLUMNS)))
+
+
+def consensus_reference(rows: list[dict[str, Any]]) -> dict[int, str]:
+    """Item -> consensus value for items with a value and two labels or a reviewer's word."""
+    return {r["item_id"]: r["value"] for r in rows
+            if r["value"] is not None and (r["method"] == "adjudicated" or r["n_labels"] >= 2)}
+
+
+def tied_items(rows: list[dict[str, Any]]) -> set[int]:
+    """Items whose two or more labels ended in a tie (no consensus value, no decision yet)."""
+    return {r["item_id"] for r in rows if r["value"] is None and r["n_labels"] >= 2}
+
+
+def day_bounds(start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
+    """UTC datetimes for the inclusive range of UTC days ``start``..``end``: [from, to)."""
+    if start is not None and end is not None and start > end:
+        raise LabelingError(f"the range starts ({start}) after it ends ({end}); swap the dates")
+    low = datetime.combine(start, time(), tzinfo=UTC) if start is not None else None
+    high = (datetime.combine(end + timedelta(days=1), time(), tzinfo=UTC)
+            if end is not None else None)
+    return low, high
+
+
+def quality_report(*, engine: Engine, task_name: str, start: date | None,
+                   end: date | None, refresh: bool = True) -> QualityReport:
+    """The quality report of ``task_name`` over the UTC days ``start``..``end`` (inclusive).
+
+    With ``refresh`` it recomputes and stores the task's consensus first, so it reflects every
+    label; without, it reads the stored consensus (a page refreshes once per visit).
+
+    Raises
+    ------
+    LabelingError
+        An unknown task (``UnknownTaskError``), a range that ends before it starts, or ratings
+        that cannot be measured (``RatingsError``).
+    """
+    low, high = day_bounds(start, end)
+    if refresh:
+        recompute(engine=engine, task_name=task_name)
+    with session_scope(engine) as session:
+        task = get_task(session=session, name=task_name)
+        rows = quality_repo.rater_labels(session=session, task_id=task.id, start=low, end=high)
+        consensus_rows = quality_repo.consensus_rows(session=session, task_id=task.id)
+        daily = quality_repo.throughput_per_day(session=session, task_id=task.id,
+                                                k=task.overlap_k, start=low, end=high)
+        waiting = quality_repo.waiting_for_adjudication(session=session, task_id=task.id)
+    labels = labels_frame(rows)
+    ratings = ratings_of(labels)
+    reference = consensus_reference(consensus_rows)
+    decided = {r["item_id"]: r["value"] for r in consensus_rows
+               if r["method"] == "adjudicated" and r["value"] is not None}
+    task_labels = list(task.labels)
+    extra = sorted(set(ratings["label"]) - set(task_labels))  # labels since removed from the set
+    return QualityReport(
+        task=task.name, start=start, end=end, labels=tuple(task_labels + extra),
+        agreement_threshold=task.agreement_threshold,
+        confidence_threshold=task.confidence_threshold,
+        n_labels=len(labels), n_raters=labels["rater"].nunique(),
+        n_items=labels["item_id"].nunique(), waiting_for_adjudication=waiting,
+        **overall(ratings, ordinal_order=task_labels if task.ordered else None),
+        agreement_by_week=agreement_by_week(labels),
+        raters=rater_table(labels, decided, agreement_threshold=task.agreement_threshold,
+                           accuracy_threshold=task.confidence_threshold,
+                           ds_accuracy=rater_accuracy_ds(ratings)),
+        kappa_pairs=kappa_pairs(ratings, labels=task_labels + extra),
+        label_distribution=label_distribution(labels),
+        confusion=confusion(ratings, {**dict.fromkeys(tied_items(consensus_rows)), **reference}),
+        throughput=throughput(daily, start=start, end=end,
+                              today=datetime.now(UTC).date()),
+    )
