@@ -12,6 +12,7 @@ from app.demo import seed_demo
 from labeling.project.accounts import authenticate
 from labeling.project.demo import DEMO_ACCOUNTS
 from labeling.project.exporting import label_rows
+from routing.tracks import add_demo_catalogue
 from storage.db import make_engine, session_scope
 from storage.repositories import summary, tracks
 
@@ -20,6 +21,7 @@ runner = CliRunner()
 
 def test_demo_seed_fills_every_part(engine, encoder):
     counts = seed_demo(engine=engine, encoder=encoder)
+    assert add_demo_catalogue(engine=engine) == 0  # the catalogue is stored once
     assert counts["intent_items"] >= 600 and counts["safety_items"] >= 150
     assert counts["tracks"] >= 3000 and counts["accounts"] == 4
     assert counts["intent_to_adjudicate"] > 0  # the Adjudicate page has work on first start

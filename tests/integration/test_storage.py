@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from storage.db import (
     DatabaseError,
+    DatabaseUnavailableError,
     check_schema,
     current_revision,
     head_revision,
@@ -44,6 +45,14 @@ def test_an_unmigrated_database_is_refused_with_advice(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
     with pytest.raises(DatabaseError, match="workbench init"):
         check_schema(engine)
+
+
+def test_an_unreachable_database_is_one_error_of_ours():
+    engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+    with pytest.raises(DatabaseUnavailableError, match="unavailable or busy") as caught:
+        with session_scope(engine) as session:
+            session.execute(text("SELECT 1"))
+    assert isinstance(caught.value, DatabaseError)
 
 
 def test_sqlite_pragmas(engine):

@@ -11,6 +11,7 @@ from labeling.metrics.aggregation import (
     DawidSkeneAggregator,
     MajorityAggregator,
     get_aggregator,
+    majority,
     majority_vote,
 )
 
@@ -61,6 +62,15 @@ def test_majority_rater_accuracy_skips_tied_items():
     accuracy_by_rater = MajorityAggregator().aggregate(ratings).rater_accuracy
     assert accuracy_by_rater.set_index("rater")["accuracy"].to_dict() == {
         "a": 1.0, "b": 1.0, "c": 0.0}
+
+
+def test_majority_of_a_counts_matrix_reports_ties_and_empty_rows():
+    result = majority(np.array([[2, 1, 0], [1, 1, 0], [2, 2, 1], [0, 0, 0], [0, 0, 3]]))
+    assert result.tie.tolist() == [False, True, True, True, False]
+    assert result.decided.tolist() == [0, -1, -1, -1, 2]
+    assert result.total.tolist() == [3, 2, 5, 0, 3]
+    assert result.share[:3].tolist() == pytest.approx([2 / 3, 0.5, 0.4])
+    assert np.isnan(result.share[3]) and result.share[4] == 1.0
 
 
 def test_majority_vote_pairs_function_is_unchanged():

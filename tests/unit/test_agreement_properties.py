@@ -14,6 +14,7 @@ from sklearn.metrics import cohen_kappa_score
 
 from labeling.metrics.aggregation import get_aggregator
 from labeling.metrics.agreement import krippendorff_alpha, pairwise_cohen
+from labeling.metrics.rater_quality import peer_consensus_agreement
 
 SETTINGS = settings(max_examples=50, deadline=None)
 RATERS = [f"r{k}" for k in range(5)]
@@ -94,3 +95,35 @@ def test_majority_never_breaks_a_tie_silently(ratings):
         assert bool(result.loc[item, "tie"]) is tied
         assert result.loc[item, "label"] == (None if tied else ranked[0][0])
         assert result.loc[item, "confidence"] == ranked[0][1] / len(labels)
+
+
+def _peer_agreement_by_hand(ratings: pd.DataFrame, decided: dict) -> dict:
+    """Each rater's hits against the reviewer's decision, else the others' untied majority."""
+    hits: dict[str, list[int]] = {}
+    for item, rater, label in ratings[["item", "rater", "label"]].itertuples(index=False):
+        if item in decided:
+            reference = decided[item]
+        else:
+            others = Counter(ratings[(ratings["item"] == item)]["label"])
+            others[label] -= 1
+            ranked = [(n, lab) for lab, n in others.most_common() if n > 0]
+            if not ranked or (len(ranked) > 1 and ranked[0][0] == ranked[1][0]):
+                continue
+            reference = ranked[0][1]
+        hits.setdefault(rater, []).append(int(label == reference))
+    return {rater: (len(h), sum(h) / len(h)) for rater, h in hits.items()}
+
+
+@SETTINGS
+@given(ratings_tables(), st.data())
+def test_peer_consensus_leaves_the_raters_own_vote_out(ratings, data):
+    items = sorted(ratings["item"].unique())
+    decided = {item: data.draw(st.sampled_from([*LABELS, "e"]))  # "e": a label nobody gave
+               for item in data.draw(st.lists(st.sampled_from(items), unique=True))}
+    got = peer_consensus_agreement(ratings, decided)
+    assert list(got.columns) == ["rater", "n", "agreement"]
+    by_rater = {r: (n, a) for r, n, a in got.itertuples(index=False)}
+    expected = _peer_agreement_by_hand(ratings, decided)
+    assert set(by_rater) == set(expected)
+    for rater, (n, share) in expected.items():
+        assert by_rater[rater][0] == n and math.isclose(by_rater[rater][1], share)
