@@ -1,11 +1,11 @@
-"""The stored track catalogue the ranker draws from."""
+"""The stored track catalogue: storing the generated demo catalogue once."""
 
 from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
 from routing.catalogue import generate_demo_catalogue
-from storage.db import session_scope, write_scope
+from storage.db import write_scope
 from storage.repositories import tracks as track_repo
 
 
@@ -19,7 +19,3 @@ def add_demo_catalogue(*, engine: Engine) -> int:
         track_repo.add_many(session=session, rows=rows)
     return len(rows)
 
-
-def track_count(*, engine: Engine) -> int:
-    with session_scope(engine) as session:
-        return track_repo.count(session=session)

@@ -27,7 +27,6 @@ from storage.repositories import tasks as task_repo
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_\-]{0,63}$")
 LABEL_PATTERN = re.compile(r"^[^\s,][^,]{0,63}$")
-KINDS = tuple(kind.value for kind in TaskKind)
 
 
 @dataclass(frozen=True)
