@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -77,6 +77,10 @@ class TaskBase(SQLModel):
     agreement_threshold: float = 0.6
     confidence_threshold: float = 0.7
     aggregation: str = Field(default="majority", max_length=32)
+    text_features: bool = False
+    """Train on character and word n-grams of the text as well as its embedding."""
+    safe_label: str | None = Field(default=None, max_length=64)
+    """Safety tasks: the label meaning "nothing to act on"; every other label is unsafe."""
 
 
 class Task(TaskBase, table=True):
@@ -108,6 +112,8 @@ class Item(SQLModel, table=True):
     opted_out: bool = False
     gold_label: str | None = Field(default=None, max_length=64)
     gold_slots: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    pii_types: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    """Kinds of personal data redacted from the text at ingest (never the values)."""
     extra_raters: int = 0
     """Raters wanted beyond the task's k (an item sent back for relabeling)."""
     created_at: datetime = Field(default_factory=utcnow)
@@ -229,11 +235,35 @@ class ModelVersion(SQLModel, table=True):
     serving: bool = False
 
 
-# --- safety flags and triage -------------------------------------------------------------------
+# --- safety: rules, policy, flags and triage ------------------------------------------------
+
+
+class RuleListVersion(SQLModel, table=True):
+    """One version of the block and allow lists: every change makes a new row with the whole
+    list, so a rule hit can always name the list it came from."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    version: int = Field(sa_column=Column(Integer, unique=True, nullable=False))
+    entries: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    change: str = Field(default="", max_length=512)
+    created_by: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SafetyPolicy(SQLModel, table=True):
+    """A version of a safety task's policy thresholds (block, review, per category)."""
+
+    __table_args__ = (UniqueConstraint("task_id", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="task.id", index=True)
+    version: int
+    settings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    created_by: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class Flag(SQLModel, table=True):
-    """A prompt or router output flagged by policy, a rule or a user report."""
+    """A prompt or router output flagged by policy, a rule or a user report (text redacted)."""
 
     id: int | None = Field(default=None, primary_key=True)
     prompt: str = Field(sa_column=Column(Text, nullable=False))
@@ -242,15 +272,27 @@ class Flag(SQLModel, table=True):
     reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     scores: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON))
     reported_by: int | None = Field(default=None, foreign_key="account.id")
-    status: str = Field(default="open", max_length=16)  # open, decided
+    status: str = Field(default="open", max_length=16)  # open, escalated, decided
     created_at: datetime = Field(default_factory=utcnow)
+    task_id: int | None = Field(default=None, foreign_key="task.id", index=True)
+    item_id: int | None = Field(default=None, foreign_key="item.id", index=True)
+    text_hash: str | None = Field(default=None, max_length=64, index=True)
+    verdict: str | None = Field(default=None, max_length=16)  # allow, review, block
+    category: str | None = Field(default=None, max_length=64)
+    severity: int = 0
+    """Rank of the category in the taxonomy's severity order: higher is more severe."""
+    uncertainty: float | None = None
+    rule_hits: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    pii_types: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    versions: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    """Policy, rule list, model and normaliser versions behind the verdict."""
 
 
 class TriageDecision(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     flag_id: int = Field(foreign_key="flag.id", index=True)
     reviewer_id: int = Field(foreign_key="account.id")
-    decision: str = Field(max_length=32)  # confirm, dismiss, escalate
+    decision: str = Field(max_length=32)  # allow, block, escalate
     category: str | None = Field(default=None, max_length=64)
     note: str | None = Field(default=None, sa_column=Column(Text))
     label_id: int | None = Field(default=None, foreign_key="label.id")

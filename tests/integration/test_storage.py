@@ -83,8 +83,15 @@ def test_migrations_upgrade_a_database_that_has_data(tmp_path):
         connection.execute(text(
             "INSERT INTO item (task_id, text, text_hash, source, opted_out, created_at) "
             "VALUES (1, 'x', 'h', 'import', 0, '2026-01-01 00:00:00')"))
+        connection.execute(text(
+            "INSERT INTO flag (prompt, output, origin, reasons, scores, status, created_at) "
+            "VALUES ('p', '{}', 'rule', '[]', '{}', 'open', '2026-01-01 00:00:00')"))
     migrate(engine)
     with engine.connect() as connection:
         assert connection.execute(text("SELECT aggregation FROM task")).scalar() == "majority"
         assert connection.execute(text("SELECT extra_raters FROM item")).scalar() == 0
+        assert connection.execute(text("SELECT text_features FROM task")).scalar() == 0
+        assert connection.execute(text("SELECT pii_types FROM item")).scalar() is None
+        assert connection.execute(text("SELECT severity, status FROM flag")).one() == (0, "open")
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
     assert current_revision(engine) == head_revision()
