@@ -1,6 +1,7 @@
 """The demo project, composed from the services that own each part: the track catalogue
 (routing), the intent and safety tasks with accounts and demo labels (labeling, with the safety
-content from safety), then each task's consensus, so the Adjudicate page has work at once."""
+content from safety), each task's consensus (so the Adjudicate page has work at once), and the
+flags the safety rules raise on the demo's safety examples (so the Triage page has work too)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from labeling.project.demo import intent_demo_task, seed_demo_project
 from labeling.review.consensus import recompute
 from routing.tracks import add_demo_catalogue
 from safety.demo_content import safety_demo_task
+from safety.policy import SafetyGate
+from safety.triage import flag_verdicts
 
 
 def seed_demo(
@@ -28,4 +31,8 @@ def seed_demo(
     for demo in tasks:
         summary = recompute(engine=engine, task_name=demo.spec["name"])
         counts[f"{summary.task}_to_adjudicate"] = summary.needs_adjudication
+    safety = tasks[1].spec["name"]
+    gate = SafetyGate.load(engine=engine, encoder=encoder, task_name=safety)
+    verdicts = gate.check_many([e["text"] for e in tasks[1].examples])
+    counts["flags"] = len(flag_verdicts(engine=engine, verdicts=verdicts))
     return counts

@@ -15,9 +15,9 @@ from storage.db import DatabaseError, check_schema  # noqa: E402
 
 PAGES_BY_ROLE = {
     "rater": ("home", "label", "history"),
-    "reviewer": ("home", "adjudicate", "label", "history"),
-    "lead": ("home", "quality", "adjudicate", "models", "label", "history", "task_settings",
-             "simulation", "accounts"),
+    "reviewer": ("home", "triage", "adjudicate", "safety_rules", "label", "history"),
+    "lead": ("home", "quality", "triage", "adjudicate", "models", "label", "history",
+             "task_settings", "safety_rules", "simulation", "accounts"),
     "admin": ("home", "quality", "models", "task_settings", "accounts"),
 }
 
@@ -36,6 +36,10 @@ def _pages() -> dict[str, st.Page]:
                            icon=":material/monitoring:"),
         "adjudicate": st.Page(PAGES_DIR / "adjudicate.py", title="Adjudicate",
                               icon=":material/gavel:"),
+        "triage": st.Page(PAGES_DIR / "triage.py", title="Triage",
+                          icon=":material/shield:"),
+        "safety_rules": st.Page(PAGES_DIR / "safety_rules.py", title="Safety rules",
+                                icon=":material/rule:"),
         "models": st.Page(PAGES_DIR / "models.py", title="Models",
                           icon=":material/model_training:"),
         "task_settings": st.Page(PAGES_DIR / "task_settings.py", title="Task settings",

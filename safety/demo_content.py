@@ -35,6 +35,10 @@ DEMO_LABELED_SHARE = 0.6
 
 _TASK_KEYS = ("name", "kind", "labels", "guideline")
 _PROMPT_KEYS = {"text", "label"}
+STYLES = ("lookalike", "twin")
+"""Optional ``style`` of an example: ``lookalike``, a safe music request worded like an unsafe
+one ("music to kill time"); ``twin``, an unsafe request worded like a look-alike. The safety
+bench measures a model trained on public data alone against them."""
 
 
 def load_safety_task() -> dict[str, Any]:
@@ -78,8 +82,10 @@ def parse_safety_prompts(
 
 
 def _check(record: dict[str, Any], *, labels: list[str]) -> None:
-    if set(record) != _PROMPT_KEYS:
-        raise ValueError(f"expected an object with keys {sorted(_PROMPT_KEYS)}")
+    if not _PROMPT_KEYS <= set(record) <= _PROMPT_KEYS | {"style"}:
+        raise ValueError(f"expected an object with keys {sorted(_PROMPT_KEYS)} (and style)")
+    if record.get("style", STYLES[0]) not in STYLES:
+        raise ValueError(f"unknown style {record['style']!r}; valid: {', '.join(STYLES)}")
     if not isinstance(record["text"], str) or not record["text"].strip():
         raise ValueError("text must be a non-empty string")
     if record["label"] not in labels:

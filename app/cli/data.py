@@ -41,6 +41,11 @@ def task_create(
     oos_label: Annotated[str | None, typer.Option(help="the out-of-scope label (intent)")] = None,
     guideline: Annotated[Path | None, typer.Option(help="a Markdown file")] = None,
     ordered: Annotated[bool, typer.Option(help="the labels form an ordered scale")] = False,
+    safe_label: Annotated[str | None, typer.Option(
+        help="safety: the label meaning safe (default: safe)")] = None,
+    text_features: Annotated[bool | None, typer.Option(
+        "--text-features/--no-text-features",
+        help="train on character and word n-grams too (default: on for safety tasks)")] = None,
 ) -> None:
     """Create a task with its label set (and first guideline version)."""
     label_list = task_service.parse_labels(labels)
@@ -51,7 +56,8 @@ def task_create(
         text = guideline.read_text(encoding="utf-8")
     task = task_service.create_task(
         engine=common.engine(), name=name, kind=kind, labels=label_list, guideline=text,
-        oos_label=oos_label, ordered=ordered, actor=getpass.getuser(),
+        oos_label=oos_label, ordered=ordered, safe_label=safe_label,
+        text_features=text_features, actor=getpass.getuser(),
     )
     typer.echo(f"created task {task.name} ({task.kind}) with {len(task.labels)} labels")
 
@@ -90,6 +96,8 @@ def import_(
         + f"{result.vectors_added} new vectors"
         + (f"; labels added to the task: {', '.join(result.new_labels_in_set)}"
            if result.new_labels_in_set else "")
+        + (f"; personal data redacted in {result.redacted_rows} rows "
+           f"({', '.join(result.redacted_types)})" if result.redacted_rows else "")
     )
 
 

@@ -20,8 +20,8 @@ from labeling.project.vectors import embed
 
 SHOWN_FIELDS = ("name", "kind", "labels", "ordered", "oos_label", "overlap_k", "gold_share",
                 "lease_seconds", "strategy", "batch_size", "show_suggestions",
-                "agreement_threshold", "confidence_threshold", "aggregation",
-                "guideline_version")
+                "agreement_threshold", "confidence_threshold", "aggregation", "text_features",
+                "safe_label", "guideline_version")
 
 
 def task_show(name: str) -> None:
@@ -47,13 +47,17 @@ def task_set(
         bool | None, typer.Option("--suggestions/--no-suggestions",
                                   help="show raters the model's suggestion")
     ] = None,
+    text_features: Annotated[
+        bool | None, typer.Option("--text-features/--no-text-features",
+                                  help="train on character and word n-grams too")
+    ] = None,
 ) -> None:
     """Change a task's queue settings."""
     changes = {
         "overlap_k": overlap_k, "gold_share": gold_share, "lease_seconds": lease_seconds,
         "strategy": strategy, "batch_size": batch_size, "show_suggestions": suggestions,
         "aggregation": aggregation, "agreement_threshold": agreement_threshold,
-        "confidence_threshold": confidence_threshold,
+        "confidence_threshold": confidence_threshold, "text_features": text_features,
     }
     changes = {k: v for k, v in changes.items() if v is not None}
     if not changes:

@@ -27,6 +27,12 @@ def _oos_line(oos: dict | None) -> str:
             f"({oos['n_in_scope']} in scope, {oos['n_oos']} out of scope)")
 
 
+def _unsafe_line(unsafe: dict) -> str:
+    return (f"unsafe vs safe: precision {_fmt(unsafe['precision'])}, recall "
+            f"{_fmt(unsafe['recall'])}, F1 {_fmt(unsafe['f1'])} at threshold "
+            f"{unsafe['threshold']:.3f} ({unsafe['support']} unsafe of {unsafe['n']})")
+
+
 def train(
     task: Annotated[str, typer.Option(help="the task to train")],
     encoder: common.EncoderOption = None,
@@ -41,6 +47,8 @@ def train(
                f"ECE {_fmt(m.get('ece'))}, temperature "
                f"{_fmt((m.get('settings') or {}).get('temperature'))}")
     typer.echo(_oos_line(m.get("oos")))
+    if m.get("unsafe"):
+        typer.echo(_unsafe_line(m["unsafe"]))
     if m.get("eval_note"):
         typer.echo(f"note: {m['eval_note']}")
     typer.echo(f"trained in {result.train_seconds:.1f} s ({result.seconds:.1f} s in all); "
@@ -56,18 +64,28 @@ def evaluate(
     text_col: Annotated[str, typer.Option(help="text column")] = "text",
     label_col: Annotated[str, typer.Option(help="label column")] = "label",
     as_json: Annotated[bool, typer.Option("--json", help="print the full metrics as JSON")] = False,
+    binary: Annotated[bool, typer.Option(
+        "--binary", help="safety: the file's labels are safe / unsafe")] = False,
     encoder: common.EncoderOption = None,
 ) -> None:
-    """Score the serving model on a labeled file: accuracy, macro-F1, ECE, out-of-scope."""
+    """Score the serving model on a labeled file: accuracy, macro-F1, ECE, out-of-scope, and
+    for a safety task unsafe against safe (per category too, unless --binary)."""
     result = evaluate_file(engine=common.engine(), task_name=task,
                            encoder=common.encoder(encoder), path=data, text_col=text_col,
-                           label_col=label_col, oos_label=oos_label)
+                           label_col=label_col, oos_label=oos_label, binary=binary)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
-    typer.echo(f"{task} v{result['version']} on {data}: accuracy {_fmt(result['accuracy'])}, "
-               f"macro-F1 {_fmt(result['macro_f1'])}, ECE {_fmt(result['ece'])}")
-    typer.echo(_oos_line(result.get("oos")))
+    if not binary:
+        typer.echo(f"{task} v{result['version']} on {data}: accuracy "
+                   f"{_fmt(result['accuracy'])}, macro-F1 {_fmt(result['macro_f1'])}, "
+                   f"ECE {_fmt(result['ece'])}")
+        typer.echo(_oos_line(result.get("oos")))
+        for row in result["per_class"] if result.get("unsafe") else []:
+            typer.echo(f"  {row['label']:<22} precision {_fmt(row['precision'])}  recall "
+                       f"{_fmt(row['recall'])}  F1 {_fmt(row['f1'])}  ({row['support']})")
+    if result.get("unsafe"):
+        typer.echo(_unsafe_line(result["unsafe"]))
 
 
 def register(app: typer.Typer) -> None:

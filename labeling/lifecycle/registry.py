@@ -58,6 +58,20 @@ def serving_version(*, engine: Engine, task_name: str) -> ModelInfo | None:
         return None if serving is None else _info(task.name, serving)
 
 
+def load_serving(*, engine: Engine, task_name: str) -> tuple[ModelInfo, Any] | None:
+    """The serving version of a task and its loaded model (``None`` before the first model).
+
+    Raises ``ModelFileError`` when the file is missing or does not verify.
+    """
+    with session_scope(engine) as session:
+        task = get_task(session=session, name=task_name)
+        serving = model_repo.serving(session=session, task_id=task.id)
+        if serving is None:
+            return None
+        info, path, digest = _info(task.name, serving), serving.file_path, serving.file_hash
+    return info, MODEL_CACHE.get(path, digest)
+
+
 def serving_classifier(*, session: Session, task_id: int) -> FastProbaClassifier | None:
     """The serving model of a task, loaded once per process (``None`` before the first)."""
     model = model_repo.serving(session=session, task_id=task_id)

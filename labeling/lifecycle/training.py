@@ -24,12 +24,17 @@ from sqlmodel import Session
 from labeling.dataio.tabular import read_labeled_file
 from labeling.exceptions import LabelingError
 from labeling.lifecycle.model_files import MODEL_CACHE, save_model
-from labeling.ml.calibration import TemperatureScaledClassifier
 from labeling.ml.classifier import make_classifier
 from labeling.ml.encoders import Encoder
-from labeling.ml.evaluation import evaluate_model
+from labeling.ml.evaluation import (
+    best_f1_threshold,
+    category_thresholds,
+    evaluate_model,
+    unsafe_scores,
+)
 from labeling.ml.fitting import TARGET_OOS_RECALL, fit_calibrated
 from labeling.ml.splits import EVAL_SHARE, OOS_VAL_SHARE, VAL_SHARE, in_eval_split, validation_rows
+from labeling.ml.text_features import TEXT_C, fit_text_features
 from labeling.project.tasks import get_task
 from labeling.project.vectors import embed_texts
 from labeling.review.consensus import TrainingSet, recompute, settled_labels
@@ -111,37 +116,86 @@ def _check_classes(task_name: str, labels: list[str]) -> None:
         )
 
 
-def _fit_and_evaluate(X_train, train: TrainingSet, hashes: list[str], X_eval,
-                      held: EvaluationSet, *, task: Task, seed: int, options: dict
-                      ) -> tuple[TemperatureScaledClassifier, dict[str, Any]]:
-    start = time.perf_counter()
+@dataclass(frozen=True)
+class _Fitted:
+    model: Any
+    oos_threshold: float | None
+    n_val: int
+    notes: list[str]
+    settings: dict[str, Any]
+
+
+def _safety_thresholds(task: Task, proba: np.ndarray | None, labels: list[str],
+                       classes: list[str]) -> dict[str, Any]:
+    """A safety task's unsafe threshold and per-category thresholds, tuned on held-back
+    predictions of the training rows (out-of-fold, or the validation rows)."""
+    if task.kind != "safety" or task.safe_label is None or proba is None or not len(proba):
+        return {}
+    unsafe = np.array([v != task.safe_label for v in labels], dtype=bool)
+    return {
+        "safe_label": task.safe_label,
+        "unsafe_threshold": best_f1_threshold(
+            unsafe_scores(proba, classes, safe_label=task.safe_label), unsafe),
+        "category_thresholds": category_thresholds(proba, labels, classes,
+                                                   safe_label=task.safe_label),
+    }
+
+
+def _fit(X_train, train: TrainingSet, hashes: list[str], *, task: Task, seed: int,
+         options: dict) -> _Fitted:
+    """The calibrated embedding model, and the text-feature model over it where the task
+    asks for one; with the thresholds a safety task decides by."""
     oos_label = task.oos_label if task.kind == "intent" else None
     val = validation_rows(task_name=task.name, text_hashes=hashes, labels=train.labels,
                           share=options["val_share"], oos_label=oos_label)
     fitted = fit_calibrated(X_train, train.labels, val_rows=val, oos_label=oos_label,
                             target_oos_recall=options["target_oos_recall"], seed=seed)
-    notes = list(fitted.notes)
+    base = make_classifier(seed=seed)
+    settings = {"C": base.C, "class_weight": base.class_weight,
+                "temperature": fitted.model.temperature, "text_features": task.text_features}
+    model, held_proba = fitted.model, fitted.val_proba
+    held_labels = list(np.asarray(train.labels, dtype=object)[val])
+    if task.text_features:
+        text = fit_text_features(train.texts, X_train, train.labels,
+                                 embedding_model=fitted.model, seed=seed)
+        model, held_proba, held_labels = text.model, text.oof_proba, list(train.labels)
+        settings.update({"text_C": TEXT_C, "text_folds": text.folds,
+                         "temperature": text.model.temperature,
+                         "embedding_temperature": fitted.model.temperature})
+    classes = [str(c) for c in model.classes_]
+    settings.update(_safety_thresholds(task, held_proba, held_labels, classes))
+    return _Fitted(model=model, oos_threshold=fitted.oos_threshold, n_val=fitted.n_val,
+                   notes=list(fitted.notes), settings=settings)
+
+
+def _fit_and_evaluate(X_train, train: TrainingSet, hashes: list[str], X_eval,
+                      held: EvaluationSet, *, task: Task, seed: int, options: dict
+                      ) -> tuple[Any, dict[str, Any]]:
+    start = time.perf_counter()
+    oos_label = task.oos_label if task.kind == "intent" else None
+    fitted = _fit(X_train, train, hashes, task=task, seed=seed, options=options)
+    notes = fitted.notes
     if not held.labels:
         notes.append("too few items for an evaluation split: evaluated on the training data "
                      "(optimistic)")
-        X_eval, eval_labels = X_train, train.labels
+        X_eval, eval_labels, eval_texts = X_train, train.labels, train.texts
     else:
-        eval_labels = held.labels
+        eval_labels, eval_texts = held.labels, held.texts
         if len(eval_labels) < 2 * len(set(train.labels)):
             notes.append(f"small evaluation split ({len(eval_labels)} items for "
                          f"{len(set(train.labels))} classes): figures are rough")
     metrics = evaluate_model(fitted.model, X_eval, eval_labels, oos_label=oos_label,
                              threshold=fitted.oos_threshold,
-                             target_oos_recall=options["target_oos_recall"])
-    model = make_classifier(seed=seed)
+                             target_oos_recall=options["target_oos_recall"], texts=eval_texts,
+                             safe_label=fitted.settings.get("safe_label"),
+                             unsafe_threshold=fitted.settings.get("unsafe_threshold"))
     counts = {c: train.labels.count(c) for c in sorted(set(train.labels))}
     metrics.update({
         "n_train": len(train.labels), "n_val": fitted.n_val, "n_eval": len(eval_labels),
         "n_eval_gold": held.n_gold, "class_counts": counts,
         "train_seconds": time.perf_counter() - start,
         "eval_note": "; ".join(notes) or None,
-        "settings": {"C": model.C, "class_weight": model.class_weight,
-                     "temperature": fitted.model.temperature, "eval_share": options["eval_share"],
+        "settings": {**fitted.settings, "eval_share": options["eval_share"],
                      "val_share": options["val_share"], "oos_val_share": OOS_VAL_SHARE,
                      "target_oos_recall": options["target_oos_recall"],
                      "oos_threshold": fitted.oos_threshold, "oos_label": oos_label},
@@ -171,8 +225,7 @@ def retrain(
             train, _, hashes = split_for_training(session=session, task=task, share=0.0)
             held = EvaluationSet(item_ids=[], texts=[], labels=[], n_gold=0)
         _check_classes(task_name, train.labels)
-        X = embed_texts(session=session, encoder=encoder,
-                                   texts=train.texts + held.texts)
+        X = embed_texts(session=session, encoder=encoder, texts=train.texts + held.texts)
         session.expunge(task)
     options = {"eval_share": eval_share, "val_share": val_share,
                "target_oos_recall": target_oos_recall}
@@ -205,13 +258,29 @@ def retrain(
                         train_seconds=metrics["train_seconds"], metrics=metrics)
 
 
+BINARY_UNSAFE = "unsafe"
+
+
+def _binary_truth(labels: list[str], *, safe_label: str, path: Path | str) -> list[str]:
+    """``--binary`` labels as the task's: safe stays safe, ``unsafe`` stands for any other."""
+    allowed = {safe_label, "safe", BINARY_UNSAFE}
+    wrong = sorted({v for v in labels if v not in allowed})
+    if wrong:
+        raise TrainingError(f"{path}: --binary labels are 'safe' or 'unsafe'; found "
+                            f"{', '.join(map(repr, wrong[:5]))}")
+    return [BINARY_UNSAFE if v == BINARY_UNSAFE else safe_label for v in labels]
+
+
 def evaluate_file(*, engine: Engine, task_name: str, encoder: Encoder, path: Path | str,
                   text_col: str = "text", label_col: str = "label",
-                  oos_label: str | None = None) -> dict[str, Any]:
+                  oos_label: str | None = None, binary: bool = False) -> dict[str, Any]:
     """The serving model's metrics on a labeled JSONL/CSV file.
 
     Rows labeled ``oos_label`` (default: the task's out-of-scope label) are out of scope: the
     result's ``oos`` holds in-scope accuracy and out-of-scope recall with the stored threshold.
+    For a safety task ``unsafe`` holds precision, recall and F1 of unsafe against safe at the
+    model's unsafe threshold; with ``binary`` the file's labels are ``safe`` / ``unsafe`` and
+    only those figures are given.
     """
     texts, labels = read_labeled_file(path, text_col=text_col, label_col=label_col)
     with session_scope(engine) as session:
@@ -219,7 +288,10 @@ def evaluate_file(*, engine: Engine, task_name: str, encoder: Encoder, path: Pat
         serving = model_repo.serving(session=session, task_id=task.id)
         if serving is None:
             raise TrainingError(f"task {task_name!r} has no serving model; train one first")
+        if binary and task.safe_label is None:
+            raise TrainingError(f"--binary is for safety tasks; {task_name!r} has no safe label")
         oos_label = oos_label or task.oos_label
+        safe_label = task.safe_label
         X = embed_texts(session=session, encoder=encoder, texts=texts)
         file_path, file_hash = serving.file_path, serving.file_hash
         version, stored = serving.version, dict(serving.settings or {})
@@ -227,8 +299,14 @@ def evaluate_file(*, engine: Engine, task_name: str, encoder: Encoder, path: Pat
     threshold = stored.get("oos_threshold")
     if oos_label is not None and threshold is None:
         threshold = 0.0  # an older model without a tuned threshold: the OOS class alone rejects
-    out = evaluate_model(model, X, labels, oos_label=oos_label, threshold=threshold,
-                         target_oos_recall=stored.get("target_oos_recall"))
+    if binary:
+        labels = _binary_truth(labels, safe_label=safe_label, path=path)
+    out = evaluate_model(model, X, labels, oos_label=None if binary else oos_label,
+                         threshold=threshold, target_oos_recall=stored.get("target_oos_recall"),
+                         texts=texts, safe_label=safe_label,
+                         unsafe_threshold=stored.get("unsafe_threshold"))
+    if binary:
+        out = {"n": len(labels), "unsafe": out["unsafe"], "binary": True}
     out.update({"task": task_name, "version": version, "file": str(path),
                 "temperature": stored.get("temperature")})
     return json.loads(json.dumps(out))

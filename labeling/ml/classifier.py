@@ -134,6 +134,8 @@ def _linear_parts(model: Any) -> tuple[np.ndarray, np.ndarray] | None:
     one (the scaling is folded into the weights) and a ``TemperatureScaledClassifier`` around
     either (the weights are divided by the temperature).
     """
+    if hasattr(model, "embedding_model") and hasattr(model, "predict_proba_texts"):
+        return _linear_parts(model.embedding_model)  # a text-feature model: its embedding view
     if isinstance(model, TemperatureScaledClassifier):
         parts = _linear_parts(model.estimator)
         if parts is None:

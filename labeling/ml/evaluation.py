@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
-from labeling.ml.classifier import predict_proba_fast
+from labeling.ml.text_features import predict_proba_for
 
 ECE_BINS = 15
 
@@ -185,15 +185,81 @@ def oos_metrics(
     }
 
 
+def best_f1_threshold(scores: np.ndarray, positive: np.ndarray, *, default: float = 0.5) -> float:
+    """The score threshold (``score >= t`` means positive) with the highest F1 on these rows;
+    among equal F1s the middle of the best run. ``default`` without positives or rows."""
+    scores = np.asarray(scores, dtype=np.float64)
+    positive = np.asarray(positive, dtype=bool)
+    if not positive.any() or len(scores) == 0:
+        return float(default)
+    order = np.argsort(-scores, kind="stable")
+    hits = np.cumsum(positive[order])
+    flagged = np.arange(1, len(scores) + 1)
+    f1 = 2 * hits / (flagged + positive.sum())
+    ranked = scores[order]
+    last = np.r_[ranked[1:] != ranked[:-1], True]  # cut only between distinct scores
+    f1 = np.where(last, f1, -1.0)
+    best = np.flatnonzero(f1 >= f1.max() - 1e-12)
+    cut = best[len(best) // 2]
+    below = ranked[cut + 1] if cut + 1 < len(ranked) else 0.0
+    return float((ranked[cut] + below) / 2) if below < ranked[cut] else float(ranked[cut])
+
+
+def binary_metrics(predicted: np.ndarray, actual: np.ndarray) -> dict[str, Any]:
+    """Precision, recall and F1 of boolean predictions against boolean truth (``None`` where
+    undefined), with the counts."""
+    predicted, actual = np.asarray(predicted, dtype=bool), np.asarray(actual, dtype=bool)
+    hits = int((predicted & actual).sum())
+    precision = hits / int(predicted.sum()) if predicted.any() else None
+    recall = hits / int(actual.sum()) if actual.any() else None
+    f1 = (2 * precision * recall / (precision + recall)
+          if precision is not None and recall is not None and precision + recall > 0 else
+          (0.0 if precision is not None and recall is not None else None))
+    return {"precision": precision, "recall": recall, "f1": f1, "support": int(actual.sum()),
+            "predicted": int(predicted.sum()), "n": len(actual)}
+
+
+def unsafe_metrics(proba: np.ndarray, y_true: Sequence[str], classes: Sequence[str], *,
+                   safe_label: str, threshold: float) -> dict[str, Any]:
+    """Unsafe versus safe: a row is predicted unsafe when ``1 - P(safe_label) >= threshold``;
+    it is unsafe when its label is not ``safe_label``."""
+    unsafe = unsafe_scores(proba, classes, safe_label=safe_label)
+    actual = np.array([str(v) != safe_label for v in y_true], dtype=bool)
+    return {**binary_metrics(unsafe >= threshold, actual), "threshold": float(threshold)}
+
+
+def unsafe_scores(proba: np.ndarray, classes: Sequence[str], *, safe_label: str) -> np.ndarray:
+    """``1 - P(safe_label)`` per row (1.0 everywhere if the model does not know the label)."""
+    classes = [str(c) for c in classes]
+    proba = np.asarray(proba, dtype=np.float64)
+    if safe_label not in classes:
+        return np.ones(len(proba))
+    return 1.0 - proba[:, classes.index(safe_label)]
+
+
+def category_thresholds(proba: np.ndarray, y_true: Sequence[str], classes: Sequence[str], *,
+                        safe_label: str) -> dict[str, float]:
+    """Per unsafe category, the F1-best threshold on ``P(category)`` (one against the rest)."""
+    y = np.array([str(v) for v in y_true], dtype=object)
+    return {str(c): best_f1_threshold(np.asarray(proba)[:, i], y == str(c))
+            for i, c in enumerate(classes) if str(c) != safe_label}
+
+
 def evaluate_model(model: Any, X: np.ndarray, y: list[str], *, oos_label: str | None,
-                   threshold: float | None, target_oos_recall: float | None = None
-                   ) -> dict[str, Any]:
-    """``classification_metrics`` of ``model`` on ``(X, y)``, with ``oos`` figures (or ``None``)."""
-    proba = predict_proba_fast(model, X).astype(np.float64)
+                   threshold: float | None, target_oos_recall: float | None = None,
+                   texts: Sequence[str] | None = None, safe_label: str | None = None,
+                   unsafe_threshold: float | None = None) -> dict[str, Any]:
+    """``classification_metrics`` of ``model`` on ``(X, y)``, with ``oos`` figures (or ``None``)
+    and, for a safety model (``safe_label``), ``unsafe`` figures (or ``None``). A model that
+    reads texts (``predict_proba_texts``) is given ``texts``."""
+    proba = predict_proba_for(model, texts, X).astype(np.float64)
     classes = [str(c) for c in model.classes_]
     predicted = [classes[i] for i in proba.argmax(axis=1)] if len(proba) else []
     out = classification_metrics(y, predicted, proba, classes)
     out["oos"] = None if oos_label is None or threshold is None else oos_metrics(
         proba, y, classes, oos_label=oos_label, threshold=threshold,
         target_recall=target_oos_recall)
+    out["unsafe"] = None if safe_label is None else unsafe_metrics(
+        proba, y, classes, safe_label=safe_label,
+        threshold=0.5 if unsafe_threshold is None else unsafe_threshold)
     return out

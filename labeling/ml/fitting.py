@@ -20,6 +20,8 @@ class FitResult:
     oos_threshold: float | None
     n_val: int
     notes: list[str]
+    val_proba: np.ndarray | None = None
+    """Calibrated probabilities of the validation rows from the model before its refit."""
 
 
 def fit_calibrated(X: np.ndarray, y: list[str], *, val_rows: np.ndarray, oos_label: str | None,
@@ -37,10 +39,11 @@ def fit_calibrated(X: np.ndarray, y: list[str], *, val_rows: np.ndarray, oos_lab
     else:
         notes.append("no validation rows: temperature left at 1.0")
     threshold = None
+    val_proba = predict_proba_fast(model, X[val_rows]) if val_rows.any() else None
     if oos_label is not None:
         is_oos = labels[val_rows] == oos_label
         if is_oos.any():
-            proba = predict_proba_fast(model, X[val_rows])
+            proba = val_proba.copy()
             scores = proba.max(axis=1)
             scores[rejected(proba, model.classes_.tolist(), oos_label=oos_label,
                             threshold=0.0)] = 0.0
@@ -53,6 +56,6 @@ def fit_calibrated(X: np.ndarray, y: list[str], *, val_rows: np.ndarray, oos_lab
         full = fit_logistic(make_classifier(seed=seed), X, labels, warm_start=base)
         model = TemperatureScaledClassifier(full, temperature=model.temperature)
     return FitResult(model=model, oos_threshold=threshold, n_val=int(val_rows.sum()),
-                     notes=notes)
+                     notes=notes, val_proba=val_proba)
 
 

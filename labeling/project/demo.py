@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +25,7 @@ from labeling.project.accounts import add_account
 from labeling.project.items import add_texts
 from labeling.project.tasks import add_task
 from labeling.project.vectors import encode_missing
+from labeling.text.pii import redact_many
 from storage.db import session_scope, write_scope
 from storage.models import LabelSource, Task, utcnow
 from storage.repositories import audit
@@ -124,10 +125,18 @@ def _seed_task(*, session: Session, demo: DemoTask, encoder: Encoder, vectors: d
                     slot_schema=spec.get("slots"), actor="demo")
     added = add_texts(session=session, task=task, texts=[e["text"] for e in demo.examples],
                       labels=[None] * len(demo.examples), source="demo", encoder=encoder,
-                      vectors=vectors)
+                      vectors=vectors, pii_types=[e.get("pii_types") for e in demo.examples])
     rows = _demo_labels(task=task, demo=demo, ids=added.ids, raters=raters, rng=rng)
     label_repo.add_many(session=session, rows=rows)
     return {f"{task.name}_items": added.items_added, f"{task.name}_labels": len(rows)}
+
+
+def _redacted(demo: DemoTask) -> DemoTask:
+    """The task with personal data redacted from its examples, as every ingest path does."""
+    found = redact_many([e["text"] for e in demo.examples])
+    examples = [{**e, "text": r.text, "pii_types": list(r.types)}
+                for e, r in zip(demo.examples, found, strict=True)]
+    return replace(demo, examples=examples)
 
 
 def seed_demo_project(
@@ -140,6 +149,7 @@ def seed_demo_project(
     The texts are encoded first, outside the write transaction. Raises ``LabelingError`` (and
     writes nothing) when the database has tasks already.
     """
+    tasks = [_redacted(demo) for demo in tasks]
     texts = [e["text"] for demo in tasks for e in demo.examples]
     with session_scope(engine) as session:
         vectors = encode_missing(session=session, encoder=encoder, texts=texts,

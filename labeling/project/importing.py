@@ -1,14 +1,16 @@
 """Importing a file of prompts (optionally labeled) into a task: one transaction per file.
 
-Validation and encoding happen before the write transaction opens; the transaction then adds the
-new items, their vectors and the import labels (provenance ``source=import``) at once, or nothing.
-Importing the same file again adds nothing.
+Personal data is redacted from every text first (``labeling.text.pii``): only the redacted
+text is embedded and stored, with the kinds of data found. Validation and encoding happen before
+the write transaction opens; the transaction then adds the new items, their vectors and the
+import labels (provenance ``source=import``) at once, or nothing. Importing the same file again
+adds nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -19,6 +21,7 @@ from labeling.ml.encoders import Encoder, ProgressCallback
 from labeling.project.items import add_texts, pseudonymise
 from labeling.project.tasks import add_labels, get_task
 from labeling.project.vectors import encode_missing
+from labeling.text.pii import redact_many
 from storage.db import session_scope
 from storage.models import ImportRecord
 from storage.repositories import audit, imports
@@ -32,6 +35,9 @@ class ImportSummary:
     labels_added: int
     vectors_added: int
     new_labels_in_set: tuple[str, ...]
+    redacted_rows: int = 0
+    """Rows whose text held personal data, now replaced by placeholders."""
+    redacted_types: tuple[str, ...] = ()
 
 
 def _unknown_labels(table: TextTable, label_set: list[str]) -> list[str]:
@@ -69,6 +75,8 @@ def import_file(
         task = get_task(session=session, name=task_name)
         table = read_texts(path, text_col=text_col, label_col=label_col, user_col=user_col,
                            max_chars=max_chars)
+        redactions = redact_many(table.texts)
+        table = replace(table, texts=[r.text for r in redactions])
         if gold and not any(label is not None for label in table.labels):
             raise ImportFileError(f"{path}: a gold import needs labels (--label-col)")
         unknown = _unknown_labels(table, task.labels)
@@ -85,21 +93,25 @@ def import_file(
         if unknown:
             add_labels(session=session, task=task, new_labels=unknown, actor=actor)
         summary = _write(session=session, task=task, table=table, vectors=vectors,
-                         encoder=encoder, actor=actor, pseudonym_key=pseudonym_key, gold=gold)
+                         encoder=encoder, actor=actor, pseudonym_key=pseudonym_key, gold=gold,
+                         pii_types=[list(r.types) for r in redactions])
     return ImportSummary(
         task=task_name, rows=len(table.texts), items_added=summary[0], labels_added=summary[1],
         vectors_added=len(vectors), new_labels_in_set=tuple(unknown),
+        redacted_rows=sum(r.found for r in redactions),
+        redacted_types=tuple(sorted({t for r in redactions for t in r.types})),
     )
 
 
 def _write(
-    *, session, task, table: TextTable, vectors, encoder, actor, pseudonym_key: str, gold: bool
+    *, session, task, table: TextTable, vectors, encoder, actor, pseudonym_key: str, gold: bool,
+    pii_types: list[list[str]],
 ) -> tuple[int, int]:
     users = [None if u is None else pseudonymise(u, key=pseudonym_key) for u in table.user_ids]
     added = add_texts(
         session=session, task=task, texts=table.texts, labels=table.labels,
         source=f"import:{table.path.name}", encoder=encoder, vectors=vectors,
-        label_detail=table.path.name, end_user_ids=users, gold=gold,
+        label_detail=table.path.name, end_user_ids=users, gold=gold, pii_types=pii_types,
     )
     if added.items_added or added.labels_added:
         record = imports.add(session=session, record=ImportRecord(

@@ -36,33 +36,39 @@ def add_texts(
     texts: Sequence[str],
     labels: Sequence[str | None],
     source: str,
-    encoder: Encoder,
+    encoder: Encoder | None,
     vectors: dict[str, bytes],
     label_detail: str | None = None,
     end_user_ids: Sequence[str | None] | None = None,
     gold: bool = False,
+    pii_types: Sequence[Sequence[str] | None] | None = None,
 ) -> AddedTexts:
     """Add the texts not yet in the task, their ``vectors``, and labels not yet imported.
 
     A text already in the task is not added again, and an (item, label) pair an earlier import
-    stored is not stored again, so repeating an import adds nothing.
+    stored is not stored again, so repeating an import adds nothing. The texts must be redacted
+    already (``labeling.text.pii``); ``pii_types`` says what was redacted from each. Vectors are
+    stored under ``encoder`` where there are any (an item without one is encoded when needed).
     """
     hashes = [text_hash(t) for t in texts]
     seen = set(item_repo.ids_by_hash(session=session, task_id=task.id, hashes=hashes))
     users = list(end_user_ids) if end_user_ids is not None else [None] * len(texts)
+    found = list(pii_types) if pii_types is not None else [None] * len(texts)
     now, new_items = utcnow(), []
-    for text, digest, user in zip(texts, hashes, users, strict=True):
+    for text, digest, user, kinds in zip(texts, hashes, users, found, strict=True):
         if digest not in seen:
             seen.add(digest)
             new_items.append({"task_id": task.id, "text": normalise_text(text),
                               "text_hash": digest, "source": source, "created_at": now,
-                              "end_user_id": user, "opted_out": False})
+                              "end_user_id": user, "opted_out": False,
+                              "pii_types": sorted(kinds) if kinds else None})
     item_repo.add_many(session=session, rows=new_items)
     ids = item_repo.ids_by_hash(session=session, task_id=task.id, hashes=hashes)
     if gold:
         answers = {ids[d]: v for d, v in zip(hashes, labels, strict=True) if v is not None}
         changed = item_repo.set_gold(session=session, answers=answers)
-        store_vectors(session=session, encoder=encoder, vectors=vectors)
+        if vectors:
+            store_vectors(session=session, encoder=encoder, vectors=vectors)
         return AddedTexts(ids=ids, items_added=len(new_items), labels_added=changed)
     existing = label_repo.import_label_pairs(
         session=session, task_id=task.id, item_ids=list(ids.values())
@@ -78,5 +84,6 @@ def add_texts(
             "submitted_at": now, "unsure": False, "is_gold": False, "superseded": False,
         })
     label_repo.add_many(session=session, rows=new_labels)
-    store_vectors(session=session, encoder=encoder, vectors=vectors)
+    if vectors:
+        store_vectors(session=session, encoder=encoder, vectors=vectors)
     return AddedTexts(ids=ids, items_added=len(new_items), labels_added=len(new_labels))

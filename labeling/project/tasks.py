@@ -50,6 +50,8 @@ class TaskInfo:
     agreement_threshold: float
     confidence_threshold: float
     aggregation: str
+    text_features: bool
+    safe_label: str | None
     guideline: str | None
     guideline_version: int | None
 
@@ -70,6 +72,7 @@ def _info(session: Session, task: Task) -> TaskInfo:
         strategy=task.strategy, batch_size=task.batch_size,
         show_suggestions=task.show_suggestions, agreement_threshold=task.agreement_threshold,
         confidence_threshold=task.confidence_threshold, aggregation=task.aggregation,
+        text_features=task.text_features, safe_label=task.safe_label,
         guideline=guideline.text if guideline else None,
         guideline_version=guideline.version if guideline else None,
     )
@@ -118,9 +121,15 @@ def add_task(
     oos_label: str | None = None,
     ordered: bool = False,
     slot_schema: dict[str, Any] | None = None,
+    safe_label: str | None = None,
+    text_features: bool | None = None,
     actor: str = "system",
 ) -> Task:
-    """Create a task with its first guideline version, in the caller's unit of work."""
+    """Create a task with its first guideline version, in the caller's unit of work.
+
+    A safety task needs a safe label (default ``safe`` where the set has it) and reads the
+    text's n-grams as well as its embedding unless ``text_features`` is False.
+    """
     if not NAME_PATTERN.match(name):
         raise TaskDefinitionError(
             f"task name {name!r} must start with a letter and use a-z, 0-9, '_' or '-'"
@@ -135,9 +144,11 @@ def add_task(
         raise TaskDefinitionError(f"out-of-scope label {oos_label!r} is not in the label set")
     if task_repo.get_by_name(session=session, name=name) is not None:
         raise TaskDefinitionError(f"a task named {name!r} exists already")
+    safe_label = _safe_label(task_kind, labels, safe_label)
     task = task_repo.add(session=session, task=Task(
         name=name, kind=task_kind, labels=labels, oos_label=oos_label, ordered=ordered,
-        slot_schema=slot_schema or {},
+        slot_schema=slot_schema or {}, safe_label=safe_label,
+        text_features=task_kind == TaskKind.safety if text_features is None else text_features,
     ))
     task_repo.add_guideline(
         session=session, task_id=task.id, text=guideline or f"# {name}\n\nLabels: {labels}"
@@ -145,6 +156,20 @@ def add_task(
     audit.record(session=session, actor=actor, action="task.create", entity="task",
                  entity_id=task.id, after={"name": name, "kind": kind, "labels": labels})
     return task
+
+
+def _safe_label(kind: TaskKind, labels: list[str], safe_label: str | None) -> str | None:
+    if kind != TaskKind.safety:
+        if safe_label is not None:
+            raise TaskDefinitionError("only a safety task has a safe label")
+        return None
+    safe_label = safe_label or ("safe" if "safe" in labels else None)
+    if safe_label is None:
+        raise TaskDefinitionError("a safety task needs the label that means safe: add 'safe' "
+                                  "to the labels or name it with --safe-label")
+    if safe_label not in labels:
+        raise TaskDefinitionError(f"safe label {safe_label!r} is not in the label set")
+    return safe_label
 
 
 def create_task(
@@ -157,6 +182,8 @@ def create_task(
     oos_label: str | None = None,
     ordered: bool = False,
     slot_schema: dict[str, Any] | None = None,
+    safe_label: str | None = None,
+    text_features: bool | None = None,
     actor: str = "system",
 ) -> TaskInfo:
     """Create a task with its first guideline version.
@@ -167,7 +194,8 @@ def create_task(
     with write_scope(engine) as session:
         task = add_task(session=session, name=name, kind=kind, labels=labels,
                         guideline=guideline, oos_label=oos_label, ordered=ordered,
-                        slot_schema=slot_schema, actor=actor)
+                        slot_schema=slot_schema, safe_label=safe_label,
+                        text_features=text_features, actor=actor)
         return _info(session, task)
 
 
@@ -212,7 +240,7 @@ SETTINGS_RULES: dict[str, tuple[type, float, float]] = {
 
 
 def _checked_setting(name: str, value: Any) -> Any:
-    if name == "show_suggestions":
+    if name in {"show_suggestions", "text_features"}:
         return bool(value)
     if name == "strategy":
         get_strategy(str(value))  # ValueError lists the valid names
@@ -221,7 +249,8 @@ def _checked_setting(name: str, value: Any) -> Any:
         get_aggregator(str(value))  # ValueError lists the valid names
         return str(value)
     if name not in SETTINGS_RULES:
-        valid = ", ".join([*SETTINGS_RULES, "strategy", "aggregation", "show_suggestions"])
+        valid = ", ".join([*SETTINGS_RULES, "strategy", "aggregation", "show_suggestions",
+                           "text_features"])
         raise TaskDefinitionError(f"unknown setting {name!r}; settings: {valid}")
     kind, low, high = SETTINGS_RULES[name]
     try:

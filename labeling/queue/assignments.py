@@ -26,6 +26,7 @@ from labeling.ml.encoders import Encoder
 from labeling.project.tasks import get_task
 from labeling.project.vectors import embed_texts
 from labeling.queue.batches import select_batch
+from labeling.text.pii import redact
 from storage.db import session_scope, write_scope
 from storage.models import Assignment, Item, Label, LabelSource, Selection, Task, utcnow
 from storage.repositories import audit
@@ -232,7 +233,7 @@ def skip(*, engine: Engine, assignment_id: int, rater_id: int, reason: str) -> N
     with write_scope(engine) as session:
         assignment = _held_assignment(session, assignment_id, rater_id)
         assignment.status = "skipped"
-        assignment.skip_reason = reason.strip()[:256]
+        assignment.skip_reason = redact(reason.strip()[:256]).text
         session.add(assignment)
 
 

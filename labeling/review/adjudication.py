@@ -14,6 +14,8 @@ from sqlalchemy.engine import Engine
 
 from labeling.exceptions import LabelingError
 from labeling.project.tasks import get_task
+from labeling.review.consensus import ADJUDICATED
+from labeling.text.pii import redact
 from storage.db import session_scope, write_scope
 from storage.models import Consensus, Item, Label, LabelSource, utcnow
 from storage.repositories import audit
@@ -73,6 +75,7 @@ def decide(
 ) -> int:
     """Record the reviewer's final label for the item; return the new label's id."""
     now = utcnow()
+    note = redact(note.strip()[:512]).text if note and note.strip() else None
     with write_scope(engine) as session:
         task = get_task(session=session, name=task_name)
         item = session.get(Item, item_id)
@@ -81,22 +84,22 @@ def decide(
         if value not in task.labels:
             raise AdjudicationError(f"{value!r} is not a label of task {task_name!r}")
         current = consensus_repo.get(session=session, item_id=item_id)
-        if current is not None and current.method == "adjudicated":
+        if current is not None and current.method == ADJUDICATED:
             raise AdjudicationError(f"item {item_id} was adjudicated already; the decision is "
                                     "final")
         guideline = task_repo.latest_guideline(session=session, task_id=task.id)
         label = label_repo.add(session=session, label=Label(
             task_id=task.id, item_id=item_id, rater_id=reviewer_id, value=value,
             slots=dict(slots or {}), source=LabelSource.adjudication,
-            source_detail=(note or "").strip()[:512] or None, shown_at=None, submitted_at=now,
+            source_detail=note, shown_at=None, submitted_at=now,
             guideline_version=guideline.version if guideline else None,
             is_gold=item.gold_label is not None,
         ))
         before = None if current is None else {"value": current.value,
                                                "confidence": current.confidence}
         if current is None:
-            current = Consensus(item_id=item_id, task_id=task.id, method="adjudicated")
-        current.value, current.method, current.confidence = value, "adjudicated", 1.0
+            current = Consensus(item_id=item_id, task_id=task.id, method=ADJUDICATED)
+        current.value, current.method, current.confidence = value, ADJUDICATED, 1.0
         current.settled, current.needs_adjudication, current.suspect = True, False, False
         current.updated_at = now
         session.add(current)

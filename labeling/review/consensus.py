@@ -2,9 +2,9 @@
 
 An item with at least k (+ any extra) raters is *settled* when its consensus is no tie, its
 confidence reaches the task's confidence threshold and its agreement the agreement threshold;
-otherwise it *needs adjudication*. Imported labels are settled as they are; adjudicated
-decisions are final and never recomputed. The settled items (gold items aside) are the training
-set (``training_set``).
+otherwise it *needs adjudication*. Imported labels are settled as they are; people's decisions
+(adjudication, and triage of flagged safety items) are final and never recomputed. The settled
+items (gold items aside) are the training set (``training_set``).
 """
 
 from __future__ import annotations
@@ -25,6 +25,11 @@ from storage.models import Item, Task, utcnow
 from storage.repositories import consensus as consensus_repo
 from storage.repositories import items as item_repo
 from storage.repositories import labels as label_repo
+
+ADJUDICATED = "adjudicated"
+TRIAGED = "triage"
+FINAL_METHODS = (ADJUDICATED, TRIAGED)
+"""Consensus methods that record a person's decision: never recomputed from votes."""
 
 
 @dataclass(frozen=True)
@@ -68,14 +73,14 @@ def _rater_rows(task: Task, items: dict[int, Item], ratings: pd.DataFrame, now) 
 
 
 def recompute(*, engine: Engine, task_name: str) -> ConsensusSummary:
-    """Recompute and store the task's consensus (adjudicated items stay as decided)."""
+    """Recompute and store the task's consensus (decided items stay as decided)."""
     now = utcnow()
     with write_scope(engine) as session:
         task = get_task(session=session, name=task_name)
         items = {i.id: i for i in item_repo.list_for_task(session=session, task_id=task.id)}
         existing = {c.item_id: c for c in consensus_repo.for_task(session=session,
                                                                   task_id=task.id)}
-        adjudicated = {i for i, c in existing.items() if c.method == "adjudicated"}
+        adjudicated = {i for i, c in existing.items() if c.method in FINAL_METHODS}
         suspect = {i for i, c in existing.items() if c.suspect}
         ratings = ratings_frame(session=session, task=task)
         ratings = ratings[~ratings["item"].isin(adjudicated)]
@@ -94,7 +99,8 @@ def recompute(*, engine: Engine, task_name: str) -> ConsensusSummary:
                          "method": "imported", "confidence": result.confidence,
                          "agreement": None, "n_labels": result.n_votes, "settled": True,
                          "needs_adjudication": False, "suspect": False, "updated_at": now})
-        consensus_repo.replace_computed(session=session, task_id=task.id, rows=rows)
+        consensus_repo.replace_computed(session=session, task_id=task.id, rows=rows,
+                                        keep_methods=FINAL_METHODS)
     return ConsensusSummary(
         task=task_name, method=task.aggregation,
         settled=sum(r["settled"] for r in rows) + len(adjudicated),

@@ -36,7 +36,7 @@ from labeling.metrics.rater_quality import (
     with_days,
 )
 from labeling.project.tasks import get_task
-from labeling.review.consensus import recompute
+from labeling.review.consensus import FINAL_METHODS, recompute
 from storage.db import session_scope
 from storage.repositories import quality as quality_repo
 
@@ -94,7 +94,7 @@ def labels_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 def consensus_reference(rows: list[dict[str, Any]]) -> dict[int, str]:
     """Item -> consensus value for items with a value and two labels or a reviewer's word."""
     return {r["item_id"]: r["value"] for r in rows
-            if r["value"] is not None and (r["method"] == "adjudicated" or r["n_labels"] >= 2)}
+            if r["value"] is not None and (r["method"] in FINAL_METHODS or r["n_labels"] >= 2)}
 
 
 def tied_items(rows: list[dict[str, Any]]) -> set[int]:
@@ -139,7 +139,7 @@ def quality_report(*, engine: Engine, task_name: str, start: date | None,
     ratings = ratings_of(labels)
     reference = consensus_reference(consensus_rows)
     decided = {r["item_id"]: r["value"] for r in consensus_rows
-               if r["method"] == "adjudicated" and r["value"] is not None}
+               if r["method"] in FINAL_METHODS and r["value"] is not None}
     task_labels = list(task.labels)
     extra = sorted(set(ratings["label"]) - set(task_labels))  # labels since removed from the set
     return QualityReport(

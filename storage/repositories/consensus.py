@@ -15,10 +15,12 @@ def for_task(*, session: Session, task_id: int) -> list[Consensus]:
     return list(session.exec(select(Consensus).where(Consensus.task_id == task_id)))
 
 
-def replace_computed(*, session: Session, task_id: int, rows: Sequence[dict[str, Any]]) -> None:
-    """Replace the task's computed rows; adjudicated decisions are kept as they are."""
+def replace_computed(*, session: Session, task_id: int, rows: Sequence[dict[str, Any]],
+                     keep_methods: Sequence[str]) -> None:
+    """Replace the task's computed rows; rows whose method is in ``keep_methods`` (people's
+    decisions) are kept as they are."""
     session.execute(delete(Consensus).where(Consensus.task_id == task_id,
-                                            Consensus.method != "adjudicated"))
+                                            Consensus.method.not_in(list(keep_methods))))
     if rows:
         session.execute(insert(Consensus), list(rows))
 

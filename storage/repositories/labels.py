@@ -93,6 +93,14 @@ def add(*, session: Session, label: Label) -> Label:
     return label
 
 
+def live_triage_labels(*, session: Session, item_id: int) -> list[Label]:
+    """The item's labels from triage decisions that are not superseded."""
+    statement = select(Label).where(Label.item_id == item_id,
+                                    Label.source == LabelSource.triage,
+                                    Label.superseded == False)  # noqa: E712
+    return list(session.exec(statement))
+
+
 def rater_votes_frame_rows(*, session: Session, task_id: int) -> list[tuple[int, str, str]]:
     """(item id, rater username, value) of live rater labels: the input to agreement."""
     statement = (

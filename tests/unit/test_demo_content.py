@@ -227,8 +227,21 @@ def test_safety_prompts_are_unique_and_valid(safety_prompts):
     keys = [_key(p["text"]) for p in safety_prompts]
     assert len(set(keys)) == len(keys)
     for prompt in safety_prompts:
-        assert set(prompt) == {"text", "label"}
+        assert set(prompt) - {"style"} == {"text", "label"}
         assert prompt["label"] in EXPECTED_SAFETY_ORDER
+    styles = {p.get("style"): p["label"] == SAFE_LABEL for p in safety_prompts}
+    assert styles == {None: styles[None], "lookalike": True, "twin": False}
+
+
+def test_look_alikes_are_safe_and_their_twins_unsafe(safety_prompts):
+    look = [p for p in safety_prompts if p.get("style") == "lookalike"]
+    twins = [p for p in safety_prompts if p.get("style") == "twin"]
+    assert len(look) >= 60 and len(twins) >= 30
+    assert {p["label"] for p in look} == {SAFE_LABEL}
+    assert SAFE_LABEL not in {p["label"] for p in twins}
+    with pytest.raises(ValueError, match="unknown style"):
+        parse_safety_prompts('{"text": "x", "label": "safe", "style": "edgy"}',
+                             labels=category_names())
 
 
 def test_tricky_safe_examples_are_safe(safety_prompts):

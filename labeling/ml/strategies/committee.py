@@ -19,6 +19,7 @@ def unwrap(model: Any) -> Any:
     """The model inside a ``FastProbaClassifier`` and/or a ``TemperatureScaledClassifier``
     (or ``model`` itself): the thing to clone and refit."""
     model = model.model if isinstance(model, FastProbaClassifier) else model
+    model = getattr(model, "embedding_model", model)  # a text-feature model's embedding view
     return model.estimator if isinstance(model, TemperatureScaledClassifier) else model
 
 

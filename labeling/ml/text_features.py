@@ -1,0 +1,234 @@
+"""A classifier that reads the text as well as its embedding.
+
+Features: TF-IDF of character 2-5-grams and word 1-2-grams of the folded text
+(``labeling.text.normalise.fold``: de-obfuscated, lowercase), a few tone signals (sentiment from
+VADER's lexicon, hits of better-profanity's word list, and whether the text addresses someone
+as "you"), and the sentence embedding, stacked in one logistic regression.
+
+Sentence embeddings alone lose to a plain character n-gram model on abusive language (insults,
+slurs and sexual harassment are carried by surface forms the embedding smooths away); the stack
+keeps both, and the tone signals carry what a few thousand labels cannot teach (a lexicon of
+swear words, negativity aimed at the listener).
+
+Fitting is cross-validated: one member per fold, each trained on the other folds. Their
+out-of-fold logits fit the temperature and tune decision thresholds, and the classifier's
+probability is the mean of its members' calibrated probabilities, so the thresholds are tuned on
+the same kind of predictions they are applied to.
+
+The active-learning strategies score pools of embeddings only, so the classifier carries an
+embedding-only model too: ``predict_proba(X)`` is that model (the queue's view), and
+``predict_proba_texts(texts, X)`` is the full one (evaluation, suggestions, the safety policy).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import FeatureUnion
+
+from labeling.ml.calibration import fit_temperature, logits_of, softmax
+from labeling.ml.classifier import predict_proba_fast
+from labeling.text.normalise import fold
+
+TEXT_C = 10.0
+"""Inverse L2 strength over the stacked features (chosen by cross-validation on ConvAbuse's
+training share: C 5 / 10 / 20 were within 0.01 of each other in out-of-fold unsafe F1)."""
+FOLDS = 5
+ABSENT = -1e4
+"""The logit of a class a member never saw (its probability is then zero)."""
+
+
+class _Tone:
+    """The lexicons behind ``ToneFeatures``, loaded once per process."""
+
+    _lock = threading.Lock()
+    _loaded: tuple[Any, re.Pattern[str]] | None = None
+
+    @classmethod
+    def get(cls) -> tuple[Any, re.Pattern[str]]:
+        with cls._lock:
+            if cls._loaded is None:
+                from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+                words = (resources.files("better_profanity") / "profanity_wordlist.txt"
+                         ).read_text(encoding="utf-8").split()
+                folded = sorted({fold(w) for w in words if len(w) > 2 and fold(w)}, key=len,
+                                reverse=True)
+                pattern = re.compile(r"(?<![a-z0-9])(?:" + "|".join(map(re.escape, folded))
+                                     + r")(?![a-z0-9])")
+                cls._loaded = (SentimentIntensityAnalyzer(), pattern)
+            return cls._loaded
+
+
+_YOU = re.compile(r"(?<![a-z])(?:you|u|ur|your|youre|yourself|ya)(?![a-z])")
+
+
+class ToneFeatures(TransformerMixin, BaseEstimator):
+    """Seven tone signals per text, each in [0, 1]: profanity hits (capped at 3, and any),
+    VADER's negative share and negative compound score, second-person address, and address
+    times negativity and times profanity. Stateless: ``fit`` learns nothing."""
+
+    def fit(self, X: Any, y: Any = None) -> ToneFeatures:  # noqa: ARG002
+        return self
+
+    def transform(self, X: Sequence[str]) -> np.ndarray:
+        analyzer, profanity = _Tone.get()
+        rows = []
+        for text in X:
+            folded = fold(str(text))
+            scores = analyzer.polarity_scores(str(text))
+            hits = len(profanity.findall(folded))
+            you = 1.0 if _YOU.search(folded) else 0.0
+            rows.append((min(hits, 3) / 3, float(hits > 0), scores["neg"],
+                         -min(scores["compound"], 0.0), you, you * scores["neg"],
+                         you * float(hits > 0)))
+        return np.asarray(rows, dtype=np.float32).reshape(len(rows), 7)
+
+
+def make_vectorizer() -> FeatureUnion:
+    """Character 2-5-grams within word boundaries and word 1-2-grams of the folded text, and
+    the tone signals."""
+    return FeatureUnion([
+        ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True,
+                                 min_df=2, preprocessor=fold, dtype=np.float32)),
+        ("word", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True,
+                                 preprocessor=fold, token_pattern=r"(?u)\b\w+\b",
+                                 dtype=np.float32)),
+        ("tone", ToneFeatures()),
+    ])
+
+
+def _stack(vectorizer: FeatureUnion, texts: Sequence[str], X: np.ndarray) -> sparse.csr_matrix:
+    return sparse.hstack([sparse.csr_matrix(vectorizer.transform(list(texts))),
+                          sparse.csr_matrix(np.asarray(X, dtype=np.float32))]).tocsr()
+
+
+def _fit_member(texts: Sequence[str], X: np.ndarray, y: np.ndarray, *, C: float, seed: int
+                ) -> tuple[FeatureUnion, LogisticRegression]:
+    vectorizer = make_vectorizer().fit(list(texts))
+    model = LogisticRegression(C=C, class_weight="balanced", max_iter=2000, random_state=seed)
+    model.fit(_stack(vectorizer, texts, X), y)
+    return vectorizer, model
+
+
+def _member_logits(member: tuple[FeatureUnion, LogisticRegression], texts: Sequence[str],
+                   X: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    vectorizer, model = member
+    out = np.full((len(texts), len(classes)), ABSENT)
+    out[:, np.searchsorted(classes, model.classes_)] = logits_of(model,
+                                                                 _stack(vectorizer, texts, X))
+    return out
+
+
+class TextFeatureClassifier(ClassifierMixin, BaseEstimator):
+    """Logistic regressions over n-gram TF-IDF, tone signals and the embedding, averaged.
+
+    Parameters
+    ----------
+    members
+        ``(vectorizer, estimator)`` pairs, each fitted on part of the training rows.
+    labels
+        All classes, sorted (a member may have missed one).
+    embedding_model
+        A fitted classifier over embeddings alone with the same classes (the queue's view).
+    temperature
+        Divides every member's logits.
+    """
+
+    def __init__(self, members: Any = None, labels: Any = None, embedding_model: Any = None,
+                 *, temperature: float = 1.0) -> None:
+        self.members = members
+        self.labels = labels
+        self.embedding_model = embedding_model
+        self.temperature = temperature
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.asarray(self.labels)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return bool(self.members)
+
+    def fit(self, X: np.ndarray, y: Any) -> TextFeatureClassifier:  # noqa: ARG002
+        raise TypeError("fit a TextFeatureClassifier with fit_text_features(texts, X, y)")
+
+    def predict_proba_texts(self, texts: Sequence[str], X: np.ndarray) -> np.ndarray:
+        """Calibrated class probabilities from the texts and their embeddings (the mean of
+        the members' softmax at the fitted temperature)."""
+        texts = [str(t) for t in texts]
+        if len(texts) != len(X):
+            raise ValueError(f"{len(texts)} texts but {len(X)} embedding rows")
+        if not texts:
+            return np.zeros((0, len(self.classes_)))
+        classes = self.classes_
+        return np.mean([softmax(_member_logits(m, texts, X, classes) / self.temperature)
+                        for m in self.members], axis=0)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """The embedding-only model's probabilities (for pools scored without their texts)."""
+        return self.embedding_model.predict_proba(X)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.embedding_model.predict(X)
+
+
+@dataclass(frozen=True)
+class TextFit:
+    model: TextFeatureClassifier
+    oof_proba: np.ndarray
+    """Out-of-fold calibrated probabilities of every training row (for threshold tuning); the
+    in-sample ones when there were too few rows to cross-validate (``folds`` 0)."""
+    folds: int
+
+
+def fold_count(y: np.ndarray, folds: int = FOLDS) -> int:
+    """How many folds the rarest class allows (0: too few rows to cross-validate)."""
+    smallest = int(np.unique(y, return_counts=True)[1].min())
+    return min(folds, smallest) if smallest >= 2 else 0
+
+
+def fit_text_features(texts: Sequence[str], X: np.ndarray, y: Sequence[str], *,
+                      embedding_model: Any, C: float = TEXT_C, folds: int = FOLDS,
+                      seed: int = 0) -> TextFit:
+    """Fit one member per fold, the temperature on their out-of-fold logits.
+
+    With a class too rare for two folds a single member is fitted on every row and the
+    temperature stays 1.0.
+    """
+    texts = [str(t) for t in texts]
+    labels = np.asarray(list(y), dtype=object)
+    classes = np.unique(labels)
+    X = np.asarray(X, dtype=np.float32)
+    k = fold_count(labels, folds)
+    if k < 2:
+        member = _fit_member(texts, X, labels, C=C, seed=seed)
+        model = TextFeatureClassifier([member], classes, embedding_model)
+        return TextFit(model=model, oof_proba=model.predict_proba_texts(texts, X), folds=0)
+    members, logits = [], np.zeros((len(labels), len(classes)))
+    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    for train, held in splitter.split(X, labels):
+        member = _fit_member([texts[i] for i in train], X[train], labels[train], C=C, seed=seed)
+        logits[held] = _member_logits(member, [texts[i] for i in held], X[held], classes)
+        members.append(member)
+    model = TextFeatureClassifier(members, classes, embedding_model)
+    model.temperature = fit_temperature(logits, np.searchsorted(classes, labels))
+    return TextFit(model=model, oof_proba=softmax(logits / model.temperature), folds=k)
+
+
+def predict_proba_for(model: Any, texts: Sequence[str] | None, X: np.ndarray) -> np.ndarray:
+    """Class probabilities from the texts too where the model reads them, else from ``X``."""
+    inner = getattr(model, "model", model)  # a FastProbaClassifier's model
+    if texts is not None and hasattr(inner, "predict_proba_texts"):
+        return np.asarray(inner.predict_proba_texts(list(texts), X))
+    return predict_proba_fast(model, X)
