@@ -3,9 +3,10 @@
     python -m bench.safety_data --out DIR [--data ../shared/data] [--clinc N] [--davidson]
 
 Writes ``DIR/safety_public.jsonl`` (``text``, ``label``): every ConvAbuse item with a majority,
-AILuminate's 1,200 prompts, ``--clinc`` benign CLINC150 requests (default 3,000) and, with
-``--davidson``, Davidson's tweets (left out by default: tweets with dialect bias, and they hurt
-in-domain results in our trials). The mappings live in ``safety/sources.py``. Then:
+AILuminate's 1,200 prompts, ``--clinc`` benign CLINC150 requests (default 3,000), our demo
+intent prompts as benign music requests and, with ``--davidson``, Davidson's tweets (left out by
+default: tweets with dialect bias, and they hurt in-domain results in our trials). The mappings
+live in ``safety/sources.py``. Then:
 
     workbench task create safety_public --kind safety \
       --labels safe,hate,harassment,sexual,self_harm,violence,illicit,privacy_pii,\
@@ -22,7 +23,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from labeling.dataio.demo_content import load_intent_prompts
 from safety.sources import DEFAULT_DATA, ailuminate, clinc_benign, convabuse_items, davidson
+from safety.taxonomy import SAFE_LABEL
 
 
 def public_training_frame(data: Path, *, clinc: int = 3000, with_davidson: bool = False,
@@ -31,7 +34,9 @@ def public_training_frame(data: Path, *, clinc: int = 3000, with_davidson: bool 
     and label)."""
     parts = [convabuse_items(data).assign(source="convabuse"),
              ailuminate(data).assign(source="ailuminate"),
-             clinc_benign(data, n=clinc, seed=seed).assign(source="clinc150")]
+             clinc_benign(data, n=clinc, seed=seed).assign(source="clinc150"),
+             pd.DataFrame({"text": [p["text"] for p in load_intent_prompts()],
+                           "label": SAFE_LABEL, "source": "demo_intents"})]
     if with_davidson:
         parts.append(davidson(data).assign(source="davidson"))
     frame = pd.concat([p[["text", "label", "source"]] for p in parts], ignore_index=True)

@@ -94,7 +94,8 @@ def main() -> None:
     styles = [p.get("style") for p in prompts]
     print(f"test prompts: {sum(s == 'lookalike' for s in styles)} look-alikes, "
           f"{sum(s == 'twin' for s in styles)} twins, "
-          f"{sum(s is None for s in styles)} other demo examples ({int(truth.sum())} unsafe)")
+          f"{sum(s is None for s in styles)} other demo examples "
+          f"({int(sum(t for t, s in zip(truth, styles, strict=True) if s is None))} unsafe)")
     work = Path(tempfile.mkdtemp(prefix="safety_public-"))
     engine = make_engine(f"sqlite:///{work / 'workbench.db'}")
     migrate(engine)

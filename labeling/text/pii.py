@@ -23,6 +23,8 @@ Recognised (placeholder ``<TYPE>``)
 * ADDRESS: a house number, one to four capitalised words and a street suffix ("221B Baker
   Street", "350 5th Ave"); not after "track", "top", "play"..., not a year ("1969 Abbey Road"),
   not with a pronoun ("3 My Way"). "21 Jump Street" is still redacted.
+* ID: US social security numbers written with dashes ("123-45-6789", valid area and group) and
+  UK National Insurance numbers ("AB 12 34 56 C").
 
 presidio without its engine
 ---------------------------
@@ -56,17 +58,18 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-PII_VERSION = "1"
+PII_VERSION = "2"
 """Version of the recognisers; bump it whenever what is detected changes."""
 
 PLACEHOLDERS: dict[str, str] = {
-    kind: f"<{kind}>" for kind in ("EMAIL", "PHONE", "CARD", "IBAN", "IP", "POSTCODE", "ADDRESS")
+    kind: f"<{kind}>"
+    for kind in ("EMAIL", "PHONE", "CARD", "IBAN", "IP", "POSTCODE", "ADDRESS", "ID")
 }
 """Type -> placeholder: ``{"EMAIL": "<EMAIL>", "PHONE": "<PHONE>", ...}``."""
 
 MIN_SCORES: dict[str, float] = {
     "EMAIL": 0.5, "CARD": 0.5, "IBAN": 0.5, "IP": 0.5, "PHONE": 0.4, "POSTCODE": 0.5,
-    "ADDRESS": 0.5,
+    "ADDRESS": 0.5, "ID": 0.5,
 }
 """Lowest score a detection of each type needs to be redacted (see the module docstring)."""
 
@@ -110,6 +113,11 @@ _UK_POSTCODE = re.compile(
 )
 _CA_POSTCODE = re.compile(
     r"(?<![\w-])[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z] ?\d[ABCEGHJ-NPRSTV-Z]\d(?![\w-])"
+)
+_US_SSN = re.compile(r"(?<![\w-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w-])")
+_UK_NINO = re.compile(
+    r"(?<![\w-])(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]"
+    r" ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![\w-])"
 )
 _ZIP_PLUS_4 = re.compile(r"(?<![\w-])\d{5}-\d{4}(?![\w-])")
 _US_STATES = (
@@ -229,8 +237,16 @@ def _ibans(text: str) -> Iterator[_Span]:
             yield span
 
 
+def _national_ids(text: str) -> Iterator[_Span]:
+    """US social security numbers (with dashes, valid area and group) and UK National
+    Insurance numbers."""
+    for pattern in (_US_SSN, _UK_NINO):
+        for match in pattern.finditer(text):
+            yield _Span("ID", match.start(), match.end(), 0.8)
+
+
 _OWN_RECOGNISERS: tuple[Callable[[str], Iterator[_Span]], ...] = (
-    _uk_postcodes, _us_and_ca_postcodes, _addresses, _cards_16, _ibans,
+    _uk_postcodes, _us_and_ca_postcodes, _addresses, _cards_16, _ibans, _national_ids,
 )
 
 # ------------------------------------------------------------------- presidio, built on first use

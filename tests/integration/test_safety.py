@@ -272,3 +272,22 @@ def test_a_safety_task_needs_a_safe_label_and_reads_text_features(engine):
     assert info.safe_label == "ok" and info.text_features
     with session_scope(engine) as session:
         assert session.exec(select(RuleListVersion)).all() == []
+
+
+def test_uncertain_safety_examples_enter_the_raters_queue_like_intent_ones(trained, encoder,
+                                                                           tmp_path):
+    from labeling.queue import assignments as queue
+
+    extra = write_jsonl(tmp_path / "pool.jsonl", [{"text": t} for t in (
+        "music to scream along to", "songs for a fight scene", "chill jazz for dinner",
+        "playlist to annoy my roommate", "ballads about revenge")])
+    import_file(engine=trained, task_name="safety", path=extra, encoder=encoder)
+    rater = make_account(trained, username="ana", role="rater")
+    item = queue.next_item(engine=trained, task_name="safety", rater_id=rater,
+                           encoder=encoder)
+    assert item is not None
+    label_id = queue.submit(engine=trained, assignment_id=item.assignment_id, rater_id=rater,
+                            value="safe")
+    with session_scope(trained) as session:
+        label = session.get(Label, label_id)
+    assert (label.strategy, label.model_version_id is not None) == ("margin", True)

@@ -264,7 +264,8 @@ def test_redact_many_matches_redact_in_order(text, negatives):
 
 def test_api_shape_and_validation():
     assert PII_VERSION
-    assert set(PLACEHOLDERS) == {"EMAIL", "PHONE", "CARD", "IBAN", "IP", "POSTCODE", "ADDRESS"}
+    assert set(PLACEHOLDERS) == {"EMAIL", "PHONE", "CARD", "IBAN", "IP", "POSTCODE", "ADDRESS",
+                                 "ID"}
     assert all(p == f"<{k}>" for k, p in PLACEHOLDERS.items())
     assert redact_many([]) == []
     with pytest.raises(TypeError):
@@ -334,3 +335,18 @@ def test_fresh_process_is_cheap_to_import_offline_and_writes_no_cache(tmp_path: 
     assert done.stdout.split("\n")[:2] == ["False", "mail me at <EMAIL>"]
     assert "Traceback" not in done.stderr
     assert not [p for p in home.rglob("*") if "tldextract" in str(p)]
+
+
+@pytest.mark.parametrize(("text", "kept"), [
+    ("here's my SSN 123-45-6789, use it to verify me", "use it to verify me"),
+    ("my national insurance number is AB 12 34 56 C", "my national insurance number is"),
+])
+def test_national_ids_are_redacted(text, kept):
+    result = redact(text)
+    assert result.types == ("ID",) and "<ID>" in result.text and kept in result.text
+    assert not re.search(r"\d{2}", result.text)
+
+
+@pytest.mark.parametrize("text", ["songs from 1999-2004", "the 666-69 remix", "000-12-3456"])
+def test_number_ranges_are_not_national_ids(text):
+    assert redact(text).types == ()
