@@ -71,7 +71,9 @@ def test_a_rater_signs_in_and_labels_with_the_number_keys(server):
             "--disable-component-update", "--disable-sync", "--no-first-run"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(base)
-        page.get_by_role("textbox", name="Username").fill("ana")
+        username = page.get_by_role("textbox", name="Username")
+        expect(username).to_be_visible(timeout=90_000)  # the first run imports the app
+        username.fill("ana")
         page.get_by_role("textbox", name="Password").fill("ana-demo-pw")
         page.get_by_role("button", name="Sign in").click()
         expect(page.get_by_text("Project overview")).to_be_visible(timeout=30_000)
