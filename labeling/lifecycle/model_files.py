@@ -47,7 +47,7 @@ def save_model(model: Any, path: Path) -> str:
     handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     os.close(handle)
     try:
-        skops_io.dump(model, temporary)
+        skops_io.dump(model, temporary, compression=zipfile.ZIP_DEFLATED, compresslevel=6)
         with open(temporary, "rb") as written:
             os.fsync(written.fileno())
         os.replace(temporary, path)

@@ -76,3 +76,26 @@ def test_a_file_that_is_not_a_skops_archive_is_refused(tmp_path):
     path.write_bytes(json.dumps({"not": "a model"}).encode())
     with pytest.raises(ModelFileError, match="not a skops file"):
         load_model(path, expected_sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+def test_a_text_feature_model_round_trips_compactly(tmp_path):
+    from labeling.ml.encoders import HashingEncoder
+    from labeling.ml.fitting import fit_calibrated
+    from labeling.ml.text_features import fit_text_features
+    from safety.demo_content import load_safety_prompts
+
+    rows = load_safety_prompts()
+    texts, labels = [r["text"] for r in rows], [r["label"] for r in rows]
+    X = HashingEncoder().encode(texts)
+    embedding = fit_calibrated(X, labels, val_rows=np.zeros(len(texts), bool),
+                               oos_label=None).model
+    model = fit_text_features(texts, X, labels, embedding_model=embedding).model
+    path = tmp_path / "text.skops"
+    digest = save_model(model, path)
+    loaded = load_model(path, expected_sha256=digest)
+    assert np.allclose(loaded.predict_proba_texts(texts[:20], X[:20]),
+                       model.predict_proba_texts(texts[:20], X[:20]))
+    assert loaded.members[0][0].transformer_list[0][1].vocabulary_ == \
+        model.members[0][0].transformer_list[0][1].vocabulary_
+    schema = zipfile.ZipFile(path).getinfo(SCHEMA_FILE)
+    assert schema.compress_size < 200_000  # vocabularies are arrays, not schema entries
