@@ -318,6 +318,30 @@ class AuditEvent(SQLModel, table=True):
 # --- catalogue ---------------------------------------------------------------------------
 
 
+class CatalogueVersion(SQLModel, table=True):
+    """One import of the track catalogue: the tracks table holds the newest one."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    version: int = Field(sa_column=Column(Integer, unique=True, nullable=False))
+    source: str = Field(max_length=512)
+    file_sha256: str | None = Field(default=None, max_length=64)
+    n_tracks: int
+    mapping: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    created_by: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class LexiconVersion(SQLModel, table=True):
+    """One version of the slot lexicon (synonyms and slang mapped to slot values)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    version: int = Field(sa_column=Column(Integer, unique=True, nullable=False))
+    entries: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    change: str = Field(default="", max_length=512)
+    created_by: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class Track(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     track_id: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
@@ -336,3 +360,5 @@ class Track(SQLModel, table=True):
     duration_ms: int
     explicit: bool
     popularity: int
+    tags: str | None = Field(default=None, max_length=512)
+    """Extra descriptors for retrieval (sub-genre, album), space-separated words."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from app.cli import accounts, data, loop, models, quality, safety, serve, training
+from app.cli import accounts, catalogue, data, loop, models, quality, safety, serve, training
 
 app = typer.Typer(help="Prompt Workbench: label, measure and serve prompt classifiers.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -23,6 +23,7 @@ models.register(app)
 accounts.register(account_app)
 serve.register(app)
 safety.register(app)
+catalogue.register(app)
 training.register(app)
 
 
