@@ -165,12 +165,12 @@ def _rows(rows: list[int]) -> str:
 
 def _numbers(values: pd.Series, name: str, path: Path) -> pd.Series:
     numbers = pd.to_numeric(values.astype(object), errors="coerce").astype(float)
-    bad = [i + 1 for i, num in enumerate(numbers) if math.isnan(num)]
+    bad = [int(i) + 1 for i, num in numbers.items() if math.isnan(num)]
     if bad:
         raise CatalogueError(f"{path}: {name} is not a number in row(s) {_rows(bad)} "
                              "(rows counted from 1, the first data row)")
     low, high = RANGES[name]
-    outside = [i + 1 for i, num in enumerate(numbers) if not low <= num <= high]
+    outside = [int(i) + 1 for i, num in numbers.items() if not low <= num <= high]
     if outside:
         raise CatalogueError(f"{path}: {name} outside {low:g}..{high:g} in row(s) "
                              f"{_rows(outside)}")
@@ -180,7 +180,7 @@ def _numbers(values: pd.Series, name: str, path: Path) -> pd.Series:
 def _explicit(values: pd.Series, path: Path) -> pd.Series:
     text = values.astype(str).str.strip().str.lower()
     known = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-    bad = [i + 1 for i, v in enumerate(text) if v not in known]
+    bad = [int(i) + 1 for i, v in text.items() if v not in known]
     if bad:
         raise CatalogueError(f"{path}: explicit is not true/false in row(s) {_rows(bad)}")
     return text.map(known).astype(bool)
