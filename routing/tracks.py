@@ -224,11 +224,25 @@ def _deduplicate(table: pd.DataFrame) -> tuple[list[dict[str, Any]], int]:
     return rows, len(table) - len(first)
 
 
-def import_catalogue(*, engine: Engine, path: Path | str, mapping_path: Path | str,
-                     actor: str) -> CatalogueImport:
-    """Replace the catalogue with the tracks of a CSV file, as a new catalogue version.
+@dataclass(frozen=True)
+class CatalogueFile:
+    """A catalogue file read and checked, not yet stored."""
 
-    Raises ``CatalogueError`` (and writes nothing) for a bad file, mapping or value.
+    rows: list[dict[str, Any]]
+    read: int
+    duplicates: int
+    skipped: int
+    digest: str
+    mapping: dict[str, Any]
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=[*CATALOGUE_FIELDS, "tags"])
+
+
+def read_catalogue(path: Path | str, mapping_path: Path | str) -> CatalogueFile:
+    """Read and check a CSV of tracks through a mapping, without storing it.
+
+    Raises ``CatalogueError`` for a bad file, mapping or value.
     """
     path = Path(path)
     mapping = read_mapping(mapping_path)
@@ -245,10 +259,21 @@ def import_catalogue(*, engine: Engine, path: Path | str, mapping_path: Path | s
     rows, duplicates = _deduplicate(table)
     if not rows:
         raise CatalogueError(f"{path}: no track left to import")
-    with write_scope(engine) as session:
-        track_repo.replace_all(session=session, rows=rows)
-        version = _new_version(session, source=path.name, n=len(rows), mapping=mapping,
-                               digest=hashlib.sha256(data).hexdigest(), actor=actor)
-    return CatalogueImport(version=version, rows=len(frame), tracks=len(rows),
-                           duplicates=duplicates, skipped=skipped)
+    return CatalogueFile(rows=rows, read=len(frame), duplicates=duplicates, skipped=skipped,
+                         digest=hashlib.sha256(data).hexdigest(), mapping=mapping)
 
+
+def import_catalogue(*, engine: Engine, path: Path | str, mapping_path: Path | str,
+                     actor: str) -> CatalogueImport:
+    """Replace the catalogue with the tracks of a CSV file, as a new catalogue version.
+
+    Raises ``CatalogueError`` (and writes nothing) for a bad file, mapping or value.
+    """
+    path = Path(path)
+    checked = read_catalogue(path, mapping_path)
+    with write_scope(engine) as session:
+        track_repo.replace_all(session=session, rows=checked.rows)
+        version = _new_version(session, source=path.name, n=len(checked.rows),
+                               mapping=checked.mapping, digest=checked.digest, actor=actor)
+    return CatalogueImport(version=version, rows=checked.read, tracks=len(checked.rows),
+                           duplicates=checked.duplicates, skipped=checked.skipped)

@@ -15,6 +15,7 @@ whole list and an audit event. The first use of an empty database stores the def
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from dataclasses import dataclass
@@ -140,7 +141,7 @@ class RuleSet:
                          allows=tuple(allows), suppressed=tuple(suppressed))
 
 
-_CACHE: dict[int, RuleSet] = {}
+_CACHE: dict[tuple[int, str], RuleSet] = {}
 _CACHE_LOCK = threading.Lock()
 
 
@@ -160,10 +161,11 @@ def _ensure(session: Session) -> RuleListVersion:
 
 
 def _compiled(row: RuleListVersion) -> RuleSet:
+    key = (row.version, json.dumps(row.entries, sort_keys=True))  # two databases may differ
     with _CACHE_LOCK:
-        if row.version not in _CACHE:
-            _CACHE[row.version] = RuleSet(row.version, _rules(list(row.entries)))
-        return _CACHE[row.version]
+        if key not in _CACHE:
+            _CACHE[key] = RuleSet(row.version, _rules(list(row.entries)))
+        return _CACHE[key]
 
 
 def current_rules(*, engine: Engine) -> RuleSet:

@@ -72,6 +72,18 @@ def load_serving(*, engine: Engine, task_name: str) -> tuple[ModelInfo, Any] | N
     return info, MODEL_CACHE.get(path, digest)
 
 
+def load_version(*, engine: Engine, task_name: str, version: int) -> tuple[ModelInfo, Any]:
+    """A registered version of a task and its loaded model (to compare it with the serving one).
+
+    Raises ``PromotionError`` for an unknown version and ``ModelFileError`` for a bad file.
+    """
+    with session_scope(engine) as session:
+        task = get_task(session=session, name=task_name)
+        model = _version(session, task.id, version)
+        info, path, digest = _info(task.name, model), model.file_path, model.file_hash
+    return info, MODEL_CACHE.get(path, digest)
+
+
 def serving_classifier(*, session: Session, task_id: int) -> FastProbaClassifier | None:
     """The serving model of a task, loaded once per process (``None`` before the first)."""
     model = model_repo.serving(session=session, task_id=task_id)

@@ -1,0 +1,335 @@
+"""Slots from a versioned lexicon: words and slang mapped to slot values, with their spans.
+
+A prompt is normalised (``labeling.text.normalise``), then every lexicon phrase is matched on
+whole words; one phrase may set several slots ("bangers": mood=energetic and energy=high);
+within a slot the longest match wins where two overlap and the earliest value is kept; a
+match right after "not", "no", "without" or "less" is dropped ("not sad"). Durations are
+parsed ("45 minutes", "an hour", "1.5 hours" -> ``duration``), a BPM gives the tempo and a
+year its decade; a seed artist is read after "like", "similar to", "by", "in the style of" and
+matched fuzzily against the catalogue's artists with ``rapidfuzz`` ("like daft pnk" -> Daft
+Punk), and its name is then no other slot's ("daft punk" is not the genre punk). Every slot
+keeps the span of the prompt it came from.
+
+The lexicon is data: each change (``add_phrase``, ``remove_phrase``) stores a new version of
+the whole list and an audit event; the first use stores ``routing.default_lexicon`` as
+version 1.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rapidfuzz import fuzz, process
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from labeling.exceptions import LabelingError
+from labeling.text.normalise import Normalised, normalise
+from routing.default_lexicon import BLOCKED, default_entries
+from storage.db import session_scope, write_scope
+from storage.models import LexiconVersion
+from storage.repositories import audit
+from storage.repositories import routing as routing_repo
+
+NEGATIONS = frozenset({"not", "no", "without", "less", "never", "dont", "don't"})
+NEGATED_PHRASES_OK = ("no ", "without ", "not ")
+"""Phrases that carry their own negation ("no vocals") are not dropped by it."""
+PARSED_SLOTS = ("duration", "artist")
+ARTIST_SCORE = 88
+ARTIST_CUES = re.compile(r"(?:(?<![a-z0-9])(?:sounds? like|similar to|in the style of|songs by|"
+                         r"music by|tracks by|more from|like|by))\s+(?P<name>[^,.;!?]+)")
+ARTIST_STOP = re.compile(r"\s+(?:but|for|with|and|or|to|while|when|at|in|on|from|that|"
+                         r"playlist|songs?|music|vibes?|please)(?![a-z0-9]).*$")
+DURATION = re.compile(
+    r"(?<![a-z0-9.])(?P<number>\d+(?:\.\d+)?|an?|one|two|three|half an?)\s*-?\s*"
+    r"(?P<unit>hours?|hrs?|h|minutes?|mins?|m)(?![a-z0-9])")
+WORD_NUMBERS = {"a": 1.0, "an": 1.0, "one": 1.0, "two": 2.0, "three": 3.0, "half a": 0.5,
+                "half an": 0.5}
+MAX_PHRASE = 80
+
+
+class LexiconError(LabelingError):
+    """A lexicon change that cannot be made as asked."""
+
+
+@dataclass(frozen=True)
+class SlotMatch:
+    """One slot read from a prompt: its value and where in the prompt it came from."""
+
+    slot: str
+    value: str
+    start: int
+    end: int
+    text: str
+    source: str
+    """The lexicon entry id, ``duration`` or ``artist``."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"slot": self.slot, "value": self.value, "start": self.start, "end": self.end,
+                "text": self.text, "source": self.source}
+
+
+def _pattern(phrase: str) -> re.Pattern[str]:
+    words = normalise(phrase).text.split()
+    body = r"[^a-z0-9]*".join(re.escape(w) for w in words)
+    return re.compile(rf"(?<![a-z0-9]){body}(?![a-z0-9])")
+
+
+class Lexicon:
+    """One version of the lexicon, compiled."""
+
+    def __init__(self, version: int, entries: list[dict[str, Any]]) -> None:
+        self.version = version
+        self.entries = entries
+        self._compiled = [(e, _pattern(e["phrase"])) for e in entries
+                          if normalise(e["phrase"]).text]
+
+    def _negated(self, normalised: Normalised, start: int, phrase: str) -> bool:
+        if normalise(phrase).text.startswith(NEGATED_PHRASES_OK):
+            return False
+        before = normalised.text[:start].split()
+        return bool(before) and before[-1] in NEGATIONS
+
+    def _phrase_matches(self, normalised: Normalised) -> list[tuple[int, int, dict]]:
+        found = []
+        for entry, pattern in self._compiled:
+            for match in pattern.finditer(normalised.text):
+                if not self._negated(normalised, match.start(), entry["phrase"]):
+                    found.append((match.start(), match.end(), entry))
+        return found
+
+    def match(self, text: str, *, artists: ArtistIndex | None = None) -> list[SlotMatch]:
+        """The slots of ``text``: one value per slot (the first the prompt names)."""
+        normalised = normalise(text)
+        candidates = [(s, e, entry["slot"], entry["value"], entry["id"])
+                      for s, e, entry in self._phrase_matches(normalised)]
+        candidates += [(s, e, "duration", v, "duration") for s, e, v in _durations(normalised)]
+        candidates += [(s, e, slot, v, slot) for s, e, slot, v in _numbers(normalised)]
+        if artists is not None:
+            candidates += [(s, e, "artist", v, "artist")
+                           for s, e, v in artists.find(normalised)]
+        # A seed artist's name is taken whole first ("daft punk" is not the genre punk); then
+        # within each slot the longest phrase wins an overlap; then the earliest value counts.
+        artist_spans = [(c[0], c[1]) for c in candidates if c[2] == "artist"]
+        taken: dict[str, list[tuple[int, int]]] = {}
+        kept = []
+        for start, end, slot, value, source in sorted(candidates,
+                                                      key=lambda c: (c[0] - c[1], c[0])):
+            spans = taken.setdefault(slot, [])
+            blocked = spans if slot == "artist" else [*spans, *artist_spans]
+            if any(start < e and s < end for s, e in blocked):
+                continue
+            spans.append((start, end))
+            if value != BLOCKED:
+                kept.append((start, end, slot, value, source))
+        chosen: dict[str, SlotMatch] = {}
+        for start, end, slot, value, source in sorted(kept):
+            if slot not in chosen:
+                o_start, o_end = normalised.span(start, end)
+                chosen[slot] = SlotMatch(slot, value, o_start, o_end, text[o_start:o_end],
+                                         source)
+        return sorted(chosen.values(), key=lambda m: m.start)
+
+
+def _minutes(number: str, unit: str) -> float | None:
+    amount = WORD_NUMBERS.get(number) if not number[0].isdigit() else float(number)
+    if amount is None:
+        return None
+    return amount * 60 if unit.startswith("h") else amount
+
+
+def duration_value(minutes: float) -> str:
+    """The value raters write: ``45 min``, ``1 hour``, ``3 hours``, ``90 min``."""
+    if minutes >= 60 and minutes % 60 == 0:
+        hours = int(minutes // 60)
+        return f"{hours} hour{'s' if hours > 1 else ''}"
+    return f"{round(minutes)} min"
+
+
+def duration_minutes(value: str) -> float | None:
+    """Minutes in a duration value (``duration_value``'s output or a rater's "2 hours")."""
+    match = DURATION.search(normalise(value).text)
+    return _minutes(match["number"], match["unit"]) if match else None
+
+
+BPM = re.compile(r"(?<![a-z0-9.])(?P<bpm>\d{2,3})\s*bpm(?![a-z0-9])")
+YEAR = re.compile(r"(?<![a-z0-9.'])(?P<year>19[5-9]\d|20[0-3]\d)(?![a-z0-9])")
+DECADES = {1960: "60s", 1970: "70s", 1980: "80s", 1990: "90s", 2000: "2000s", 2010: "2010s"}
+
+
+def _numbers(normalised: Normalised) -> list[tuple[int, int, str, str]]:
+    """Tempo from a BPM ("180 bpm" -> fast) and era from a year ("2008" -> 2000s)."""
+    out = []
+    for match in BPM.finditer(normalised.text):
+        bpm = int(match["bpm"])
+        tempo = "slow" if bpm < 90 else "fast" if bpm >= 120 else "medium"
+        out.append((match.start(), match.end(), "tempo", tempo))
+    for match in YEAR.finditer(normalised.text):
+        year = int(match["year"])
+        era = DECADES.get(year // 10 * 10, "recent" if year >= 2020 else None)
+        if era:
+            out.append((match.start(), match.end(), "era", era))
+    return out
+
+
+def _durations(normalised: Normalised) -> list[tuple[int, int, str]]:
+    out = []
+    for match in DURATION.finditer(normalised.text):
+        minutes = _minutes(match["number"], match["unit"])
+        if minutes is None or not 5 <= minutes <= 600:
+            continue
+        out.append((match.start(), match.end(), duration_value(minutes)))
+    return out
+
+
+class ArtistIndex:
+    """The catalogue's artists, for fuzzy matching after cue words."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = sorted(set(names))
+        self._folded = [normalise(n).text for n in self.names]
+
+    def find(self, normalised: Normalised) -> list[tuple[int, int, str]]:
+        out = []
+        for cue in ARTIST_CUES.finditer(normalised.text):
+            name = ARTIST_STOP.sub("", cue["name"]).strip()
+            if not name:
+                continue
+            best = process.extractOne(name, self._folded, scorer=fuzz.WRatio,
+                                      score_cutoff=ARTIST_SCORE)
+            if best is not None:
+                start = cue.start("name")
+                out.append((start, start + len(name), self.names[best[2]]))
+        return out
+
+
+# --- versions ---------------------------------------------------------------------------------
+
+_CACHE: dict[tuple[int, str], Lexicon] = {}
+_LOCK = threading.Lock()
+
+
+def _ensure(session: Session) -> LexiconVersion:
+    latest = routing_repo.latest_lexicon(session=session)
+    if latest is None:
+        latest = routing_repo.add_lexicon(session=session, row=LexiconVersion(
+            version=1, entries=default_entries(), change="default lexicon",
+            created_by="system"))
+        audit.record(session=session, actor="system", action="lexicon.create",
+                     entity="lexiconversion", entity_id=latest.id, after={"version": 1})
+    return latest
+
+
+def _compiled(row: LexiconVersion) -> Lexicon:
+    key = (row.version, json.dumps(row.entries, sort_keys=True))  # two databases may differ
+    with _LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = Lexicon(row.version, list(row.entries))
+        return _CACHE[key]
+
+
+def current_lexicon(*, engine: Engine) -> Lexicon:
+    """The newest version (the defaults, stored as version 1, on first use)."""
+    with session_scope(engine) as session:
+        latest = routing_repo.latest_lexicon(session=session)
+    if latest is None:
+        with write_scope(engine) as session:
+            latest = _ensure(session)
+    return _compiled(latest)
+
+
+def _slots(entries: list[dict]) -> set[str]:
+    return {e["slot"] for e in entries}
+
+
+def add_phrase(*, engine: Engine, slot: str, value: str, phrase: str, actor: str
+               ) -> tuple[int, str]:
+    """Map ``phrase`` to ``slot=value``; return the new lexicon version and the entry id."""
+    phrase, value = " ".join(phrase.split()), value.strip()
+    with write_scope(engine) as session:
+        latest = _ensure(session)
+        entries = [dict(e) for e in latest.entries]
+        if slot not in _slots(entries):
+            raise LexiconError(f"unknown slot {slot!r}; slots: {', '.join(sorted(_slots(entries)))}"
+                               f" ({', '.join(PARSED_SLOTS)} are parsed, not listed)")
+        if not value or not phrase or len(phrase) > MAX_PHRASE or not normalise(phrase).text:
+            raise LexiconError(f"a phrase has 1 to {MAX_PHRASE} characters with letters or "
+                               "digits, and a value")
+        key = normalise(phrase).text
+        clash = next((e for e in entries
+                      if normalise(e["phrase"]).text == key and e["slot"] == slot), None)
+        if clash is not None:
+            raise LexiconError(f"{phrase!r} is mapped already ({clash['id']}: "
+                               f"{clash['slot']}={clash['value']})")
+        numbers = [int(e["id"][1:]) for e in entries if str(e["id"])[1:].isdigit()]
+        entry = {"id": f"l{max(numbers, default=0) + 1}", "slot": slot, "value": value,
+                 "phrase": phrase}
+        version = _store(session, latest, [*entries, entry], actor=actor,
+                         change=f"add {entry['id']}: {phrase} -> {slot}={value}",
+                         before={}, after={"entry": entry})
+    return version, entry["id"]
+
+
+def remove_phrase(*, engine: Engine, entry_id: str, actor: str) -> int:
+    """Remove an entry by id; return the new lexicon version."""
+    with write_scope(engine) as session:
+        latest = _ensure(session)
+        gone = [e for e in latest.entries if e["id"] == entry_id]
+        if not gone:
+            raise LexiconError(f"no lexicon entry {entry_id!r} in version {latest.version}")
+        kept = [dict(e) for e in latest.entries if e["id"] != entry_id]
+        return _store(session, latest, kept, actor=actor,
+                      change=f"remove {entry_id}: {gone[0]['phrase']}",
+                      before={"entry": gone[0]}, after={})
+
+
+def _store(session: Session, latest: LexiconVersion, entries: list[dict], *, actor: str,
+           change: str, before: dict, after: dict) -> int:
+    row = routing_repo.add_lexicon(session=session, row=LexiconVersion(
+        version=latest.version + 1, entries=entries, change=change[:512], created_by=actor))
+    audit.record(session=session, actor=actor, action="lexicon.change",
+                 entity="lexiconversion", entity_id=row.id,
+                 before={"version": latest.version, **before},
+                 after={"version": row.version, **after})
+    return row.version
+
+
+# --- measuring the lexicon against labeled slots -------------------------------------------------
+
+def slot_scores(lexicon: Lexicon, pairs: Sequence[tuple[str, dict[str, Any]]], *,
+                artists: ArtistIndex | None = None) -> list[dict[str, Any]]:
+    """Precision, recall and F1 per slot of ``lexicon`` on (text, labeled slots) pairs.
+
+    A value counts as right when it equals the labeled one (durations compared in minutes).
+    Precision is over the slots the lexicon filled, recall over the slots raters filled.
+    """
+    counts: dict[str, list[int]] = {}
+    for text, labeled in pairs:
+        found = {m.slot: m.value for m in lexicon.match(text, artists=artists)}
+        gold = {s: str(v) for s, v in (labeled or {}).items() if v not in (None, "")}
+        for slot in set(found) | set(gold):
+            tp_fp_fn = counts.setdefault(slot, [0, 0, 0])
+            right = slot in found and slot in gold and _same(slot, found[slot], gold[slot])
+            tp_fp_fn[0] += right
+            tp_fp_fn[1] += slot in found and not right
+            tp_fp_fn[2] += slot in gold and not right
+    rows = []
+    for slot, (tp, fp, fn) in sorted(counts.items()):
+        precision = tp / (tp + fp) if tp + fp else None
+        recall = tp / (tp + fn) if tp + fn else None
+        f1 = (2 * precision * recall / (precision + recall)
+              if precision and recall else 0.0 if precision is not None and recall else None)
+        rows.append({"slot": slot, "precision": precision, "recall": recall, "f1": f1,
+                     "labeled": tp + fn, "found": tp + fp})
+    return rows
+
+
+def _same(slot: str, found: str, gold: str) -> bool:
+    if slot == "duration":
+        return duration_minutes(found) == duration_minutes(gold)
+    return normalise(found).text == normalise(gold).text

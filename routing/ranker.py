@@ -1,0 +1,468 @@
+"""The playlist ranker: pure functions over a catalogue's arrays, no database.
+
+Every track gets a score from four parts, weighted by a named ``RankerConfig``:
+
+* **relevance**: its reciprocal-rank-fused place in the hybrid retrieval lists (``retrieval``),
+  plus, for a seed artist, how close its descriptor is to that artist's tracks;
+* **constraints**: how well its audio features fit the slots' profiles (calm -> low energy;
+  studying -> instrumental, little speech; running -> high energy and tempo; see ``PROFILES``).
+  Features are compared as percentiles within the catalogue, so that one profile works on
+  catalogues whose feature distributions differ;
+* **popularity** (and its opposite, **novelty**);
+* **context and session**: the time of day, and the session's skips (artists sink) and saves
+  (tracks like them rise), the most recent weighing most.
+
+Genre, era, explicit and vocals slots are filters where the catalogue has enough tracks that
+pass them (``min_pool``), else they fall back to a strong preference. The best ``pool`` tracks
+are then ordered by maximal marginal relevance (MMR) over audio-feature similarity, with at most
+``max_per_artist`` tracks per artist, and cut to the requested duration or to ``size`` tracks.
+Every track carries a short reason ("calm: energy 0.21").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from labeling.text.normalise import fold
+
+FEATURES = ("energy", "valence", "danceability", "acousticness", "instrumentalness",
+            "speechiness", "tempo", "loudness")
+"""Audio features compared by percentile within the catalogue."""
+
+LOW, HIGH, MID = "low", "high", "mid"
+Term = tuple[str, str, float]
+"""(feature, direction, weight): ``low`` wants the feature's low percentiles, ``high`` its high
+ones, ``mid`` the middle."""
+
+PROFILES: dict[str, dict[str, tuple[Term, ...]]] = {
+    "mood": {
+        "calm": (("energy", LOW, 1.0), ("acousticness", HIGH, 0.5), ("loudness", LOW, 0.5)),
+        "chill": (("energy", LOW, 0.7), ("tempo", LOW, 0.3), ("loudness", LOW, 0.3)),
+        "happy": (("valence", HIGH, 1.0), ("energy", HIGH, 0.3)),
+        "sad": (("valence", LOW, 1.0), ("energy", LOW, 0.5)),
+        "energetic": (("energy", HIGH, 1.0), ("tempo", HIGH, 0.3), ("loudness", HIGH, 0.3)),
+        "angry": (("energy", HIGH, 1.0), ("valence", LOW, 0.5), ("loudness", HIGH, 0.5)),
+        "romantic": (("energy", LOW, 0.5), ("acousticness", HIGH, 0.3),
+                     ("valence", MID, 0.3)),
+        "melancholic": (("valence", LOW, 1.0), ("energy", LOW, 0.5)),
+        "hopeful": (("valence", HIGH, 0.7), ("energy", MID, 0.3)),
+        "confident": (("energy", HIGH, 0.5), ("danceability", HIGH, 0.5)),
+        "dreamy": (("energy", LOW, 0.6), ("instrumentalness", HIGH, 0.3),
+                   ("acousticness", HIGH, 0.3)),
+        "dark": (("valence", LOW, 1.0), ("energy", MID, 0.2)),
+        "lonely": (("valence", LOW, 0.8), ("energy", LOW, 0.5)),
+        "euphoric": (("valence", HIGH, 0.7), ("energy", HIGH, 0.7),
+                     ("danceability", HIGH, 0.5)),
+        "anxious": (("energy", LOW, 0.8), ("tempo", LOW, 0.3)),
+        "cozy": (("acousticness", HIGH, 0.7), ("energy", LOW, 0.5)),
+    },
+    "activity": {
+        **{focus: (("instrumentalness", HIGH, 1.0), ("speechiness", LOW, 1.0),
+                   ("energy", LOW, 0.4), ("loudness", LOW, 0.2))
+           for focus in ("studying", "coding", "reading", "writing", "working")},
+        **{sport: (("energy", HIGH, 1.0), ("tempo", HIGH, 0.6), ("danceability", HIGH, 0.2))
+           for sport in ("working_out", "running", "lifting", "cycling", "hiit")},
+        **{rest: (("energy", LOW, 1.0), ("loudness", LOW, 0.6), ("tempo", LOW, 0.5),
+                  ("acousticness", HIGH, 0.5), ("speechiness", LOW, 0.3))
+           for rest in ("sleeping", "meditating", "yoga")},
+        "dancing": (("danceability", HIGH, 1.0), ("energy", HIGH, 0.5)),
+        "getting_ready": (("danceability", HIGH, 0.7), ("valence", HIGH, 0.5)),
+        "cooking": (("valence", HIGH, 0.5), ("energy", MID, 0.3)),
+        "cleaning": (("energy", HIGH, 0.5), ("valence", HIGH, 0.5)),
+        "driving": (("energy", HIGH, 0.3), ("valence", HIGH, 0.3)),
+        "commuting": (("valence", HIGH, 0.3), ("energy", MID, 0.3)),
+        "road_trip": (("valence", HIGH, 0.5), ("energy", HIGH, 0.3)),
+        "flying": (("energy", LOW, 0.5), ("loudness", LOW, 0.3)),
+        "gaming": (("energy", HIGH, 0.6), ("speechiness", LOW, 0.3)),
+        "dinner": (("energy", LOW, 0.4), ("acousticness", HIGH, 0.4)),
+        "hiking": (("valence", HIGH, 0.3), ("energy", MID, 0.3)),
+        "walking": (("valence", HIGH, 0.3), ("energy", MID, 0.3)),
+        "gardening": (("acousticness", HIGH, 0.4), ("valence", HIGH, 0.3)),
+        "painting": (("instrumentalness", HIGH, 0.4), ("energy", LOW, 0.3)),
+        "showering": (("valence", HIGH, 0.5), ("danceability", HIGH, 0.3)),
+        "waking_up": (("valence", HIGH, 0.6), ("energy", MID, 0.3)),
+    },
+    "tempo": {"slow": (("tempo", LOW, 1.0),), "medium": (("tempo", MID, 1.0),),
+              "fast": (("tempo", HIGH, 1.0),)},
+    "energy": {"low": (("energy", LOW, 1.0), ("loudness", LOW, 0.3)),
+               "medium": (("energy", MID, 1.0),),
+               "high": (("energy", HIGH, 1.0), ("loudness", HIGH, 0.3))},
+    "vocals": {"instrumental": (("instrumentalness", HIGH, 1.0), ("speechiness", LOW, 0.5)),
+               "vocals": (("instrumentalness", LOW, 1.0),)},
+}
+
+GENRE_ALIASES: dict[str, tuple[str, ...]] = {
+    "hip hop": ("hip hop", "hip-hop", "hiphop", "rap", "trap", "gangster rap"),
+    "r&b": ("r&b", "rnb", "r and b", "neo soul", "new jack swing", "urban contemporary"),
+    "edm": ("edm", "electronic", "electro", "big room", "dubstep", "electropop"),
+    "lo-fi": ("lo-fi", "lofi", "lo fi", "chillhop"),
+    "k-pop": ("k-pop", "kpop", "k pop"),
+    "indie": ("indie", "alternative"),
+    "latin": ("latin", "tropical", "salsa", "bachata"),
+    "funk": ("funk", "disco"),
+    "punk": ("punk", "emo"),
+    "metal": ("metal", "metalcore"),
+    "classical": ("classical", "orchestral"),
+}
+"""Words a track's genre or tags may use for a genre slot value (others match themselves)."""
+
+ERAS: dict[str, tuple[int, int]] = {
+    "60s": (1960, 1969), "70s": (1970, 1979), "80s": (1980, 1989), "90s": (1990, 1999),
+    "2000s": (2000, 2009), "2010s": (2010, 2019),
+}
+RECENT_YEARS = 2
+"""``era=recent``: released in the catalogue's newest ``RECENT_YEARS`` + 1 years."""
+
+TIMES_OF_DAY = ("morning", "afternoon", "evening", "night")
+CONTEXT_TERMS: dict[str, tuple[Term, ...]] = {
+    "morning": (("valence", HIGH, 0.3), ("energy", MID, 0.2)),
+    "afternoon": (),
+    "evening": (("energy", LOW, 0.15),),
+    "night": (("energy", LOW, 0.3), ("loudness", LOW, 0.2)),
+}
+
+
+@dataclass(frozen=True)
+class RankerConfig:
+    """Named, versioned weights; two configurations can be compared on the same prompt."""
+
+    name: str = "balanced"
+    version: int = 1
+    relevance: float = 1.0
+    constraints: float = 1.5
+    popularity: float = 0.25
+    novelty: float = 0.0
+    session: float = 0.5
+    mmr_lambda: float = 0.8
+    """1.0 orders by score alone; lower values trade score for variety."""
+    max_per_artist: int = 2
+    size: int = 20
+    pool: int = 300
+    """How many of the best-scored tracks MMR chooses from."""
+    min_pool: int = 40
+    """A filter (genre, era, explicit, vocals) applies only if this many tracks pass it."""
+    retrieve: int = 400
+    """How many tracks each retrieval list (BM25, dense) returns."""
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} v{self.version}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+CONFIGS: dict[str, RankerConfig] = {
+    "balanced": RankerConfig(),
+    "discovery": RankerConfig(name="discovery", popularity=0.0, novelty=0.5, mmr_lambda=0.65,
+                              max_per_artist=1),
+    "relevance-only": RankerConfig(name="relevance-only", constraints=0.0, popularity=0.0,
+                                   session=0.0, mmr_lambda=1.0, max_per_artist=20),
+}
+"""The bundled configurations, by name."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where and when the list is played, and what this session did so far."""
+
+    time_of_day: str | None = None
+    device: str | None = None
+    skipped_artists: tuple[str, ...] = ()
+    """Oldest first; the last ones weigh most."""
+    saved_tracks: tuple[str, ...] = ()
+    """Track ids, oldest first."""
+    liked_tracks: tuple[str, ...] = ()
+
+    def bucket(self) -> str:
+        """A coarse key for caches: the parts that change the ranking."""
+        return "|".join([self.time_of_day or "-", self.device or "-",
+                         ",".join(self.skipped_artists[-10:]),
+                         ",".join(self.saved_tracks[-10:]), ",".join(self.liked_tracks[-10:])])
+
+
+NO_CONTEXT = Context()
+
+
+class CatalogueArrays:
+    """A catalogue prepared once for ranking: percentiles, genre words, artist codes."""
+
+    def __init__(self, tracks: pd.DataFrame) -> None:
+        self.tracks = tracks.reset_index(drop=True)
+        self.size = len(self.tracks)
+        self.ids = self.tracks["track_id"].astype(str).to_numpy(dtype=object)
+        self.row_of = {track_id: i for i, track_id in enumerate(self.ids)}
+        self.artists = self.tracks["artist"].astype(str).to_numpy(dtype=object)
+        codes, self.artist_names = pd.factorize(self.tracks["artist"].astype(str))
+        self.artist_codes = np.asarray(codes)
+        self.raw = {f: self.tracks[f].to_numpy(dtype=np.float64) for f in FEATURES}
+        self.percentile = {f: _percentiles(self.raw[f]) for f in FEATURES}
+        self.year = self.tracks["year"].to_numpy(dtype=np.int64)
+        self.duration_ms = self.tracks["duration_ms"].to_numpy(dtype=np.int64)
+        self.explicit = self.tracks["explicit"].to_numpy(dtype=bool)
+        self.popularity = _percentiles(self.tracks["popularity"].to_numpy(dtype=np.float64))
+        tags = self.tracks["tags"] if "tags" in self.tracks else pd.Series([""] * self.size)
+        self.genre_text = [f" {fold(str(g))} {fold(str(t or ''))} "
+                           for g, t in zip(self.tracks["genre"], tags, strict=True)]
+        matrix = np.column_stack([self.percentile[f] for f in FEATURES]) - 0.5
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        self.unit_features = matrix / np.where(norms == 0, 1.0, norms)
+        self._genre_masks: dict[str, np.ndarray] = {}
+
+    def genre_mask(self, genre: str) -> np.ndarray:
+        """Tracks whose genre or tags name ``genre`` or one of its aliases (cached)."""
+        if genre not in self._genre_masks:
+            words = [f" {fold(w)} " for w in GENRE_ALIASES.get(genre, (genre,))]
+            self._genre_masks[genre] = np.fromiter(
+                (any(w in text for w in words) for text in self.genre_text), dtype=bool,
+                count=self.size)
+        return self._genre_masks[genre]
+
+    def era_mask(self, era: str) -> np.ndarray | None:
+        if era == "recent":
+            newest = int(self.year.max()) if self.size else 0
+            return self.year >= newest - RECENT_YEARS
+        if era not in ERAS:
+            return None
+        low, high = ERAS[era]
+        return (self.year >= low) & (self.year <= high)
+
+
+def _percentiles(values: np.ndarray) -> np.ndarray:
+    """Each value's mid-rank percentile in ``values`` (0..1; ties share one)."""
+    if len(values) == 0:
+        return values.astype(np.float64)
+    return pd.Series(values).rank(method="average", pct=True).to_numpy() - 0.5 / len(values)
+
+
+@dataclass(frozen=True)
+class RankedTrack:
+    """One track of a playlist, with why it is there."""
+
+    row: int
+    position: int
+    score: float
+    reason: str
+    parts: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Playlist:
+    tracks: list[RankedTrack]
+    config: RankerConfig
+    relaxed: list[str]
+    """Filters that too few tracks passed, applied as preferences instead."""
+    total_ms: int
+    target_ms: int | None
+    pool_rows: np.ndarray
+    """The candidate rows MMR chose from, best score first (for the impression log)."""
+    pool_scores: np.ndarray
+
+
+def _term_score(arrays: CatalogueArrays, term: Term) -> np.ndarray:
+    feature, direction, _ = term
+    p = arrays.percentile[feature]
+    if direction == LOW:
+        return 1.0 - p
+    if direction == HIGH:
+        return p
+    return 1.0 - 2.0 * np.abs(p - 0.5)
+
+
+def constraint_terms(slots: Mapping[str, str]) -> list[tuple[str, Term]]:
+    """(slot label, term) for every profile term the slots call for, e.g. ("calm", energy low)."""
+    out = []
+    for slot, value in slots.items():
+        for term in PROFILES.get(slot, {}).get(value, ()):
+            out.append((value.replace("_", " "), term))
+    return out
+
+
+def _constraint_scores(arrays: CatalogueArrays, terms: Sequence[tuple[str, Term]]
+                       ) -> tuple[np.ndarray, list[np.ndarray]]:
+    if not terms:
+        return np.zeros(arrays.size), []
+    parts = [_term_score(arrays, term) * term[2] for _, term in terms]
+    total_weight = sum(term[2] for _, term in terms)
+    return np.sum(parts, axis=0) / total_weight, parts
+
+
+def _session_scores(arrays: CatalogueArrays, context: Context) -> np.ndarray:
+    score = np.zeros(arrays.size)
+    for age, artist in enumerate(reversed(context.skipped_artists[-10:])):
+        score[arrays.artists == artist] -= 1.0 / (1.0 + 0.3 * age)
+    saved = [*context.saved_tracks[-10:], *context.liked_tracks[-10:]]
+    rows = [arrays.row_of[t] for t in saved if t in arrays.row_of]
+    if rows:
+        weights = 1.0 / (1.0 + 0.3 * np.arange(len(rows))[::-1])
+        similarity = arrays.unit_features @ arrays.unit_features[rows].T
+        score += (similarity * weights).sum(axis=1) / weights.sum()
+        score[rows] -= 1.0  # a saved track is known already; its neighbours rise
+    return score
+
+
+def rank(arrays: CatalogueArrays, *, slots: Mapping[str, str], relevance: np.ndarray,
+         config: RankerConfig = CONFIGS["balanced"], context: Context = NO_CONTEXT,
+         target_minutes: float | None = None, avoid_explicit: bool = False,
+         exclude_rows: Sequence[int] = (), seed_rows: Sequence[int] = ()) -> Playlist:
+    """Order the catalogue for one request.
+
+    Parameters
+    ----------
+    relevance
+        One value per track, higher for a better retrieval match (0 where not retrieved).
+    target_minutes
+        Fit the total length to this many minutes instead of returning ``config.size`` tracks.
+    avoid_explicit
+        Remove explicit tracks (the request said so, or the policy asks for it).
+    exclude_rows, seed_rows
+        Tracks never to show (removed by a refinement) and tracks whose neighbours should rise
+        ("more like track 3").
+    """
+    if arrays.size == 0:
+        return Playlist([], config, [], 0, None, np.zeros(0, dtype=np.int64), np.zeros(0))
+    mask = np.ones(arrays.size, dtype=bool)
+    mask[list(exclude_rows)] = False
+    mask, preference, relaxed = _apply_filters(arrays, slots, mask, config=config,
+                                               avoid_explicit=avoid_explicit)
+
+    terms = constraint_terms(slots)
+    time_of_day = context.time_of_day if context.time_of_day in CONTEXT_TERMS else None
+    context_terms = [(time_of_day, t) for t in CONTEXT_TERMS.get(time_of_day or "", ())]
+    constraint, parts = _constraint_scores(arrays, terms)
+    context_score, _ = _constraint_scores(arrays, context_terms)
+    relevance = np.asarray(relevance, dtype=np.float64)
+    top = float(relevance.max()) if relevance.size else 0.0
+    relevance_norm = relevance / top if top > 0 else relevance
+    seed = np.zeros(arrays.size)
+    if len(seed_rows):
+        seed = (arrays.unit_features @ arrays.unit_features[list(seed_rows)].T).mean(axis=1)
+    score = (config.relevance * relevance_norm
+             + config.constraints * constraint
+             + config.popularity * arrays.popularity
+             + config.novelty * (1.0 - arrays.popularity)
+             + config.session * (_session_scores(arrays, context) + 0.5 * seed)
+             + 0.3 * context_score
+             + 2.0 * preference)
+    if context.device == "phone" and target_minutes is None and time_of_day == "morning":
+        score -= 0.2 * (arrays.duration_ms > 240_000)  # a morning on the go: shorter tracks
+    candidates = np.flatnonzero(mask)
+    if candidates.size == 0:
+        return Playlist([], config, relaxed, 0, _target_ms(target_minutes),
+                        np.zeros(0, dtype=np.int64), np.zeros(0))
+    pool_size = min(config.pool, candidates.size)
+    pool = candidates[np.argpartition(-score[candidates], pool_size - 1)[:pool_size]]
+    pool = pool[np.argsort(-score[pool], kind="stable")]
+    order = _mmr(arrays, pool, score[pool], config=config, target_minutes=target_minutes)
+    tracks = [RankedTrack(row=int(row), position=i + 1, score=round(float(score[row]), 4),
+                          reason=_reason(arrays, int(row), terms, parts, relevance_norm,
+                                         seed if len(seed_rows) else None, slots),
+                          parts={"relevance": round(float(relevance_norm[row]), 4),
+                                 "constraints": round(float(constraint[row]), 4),
+                                 "popularity": round(float(arrays.popularity[row]), 4)})
+              for i, row in enumerate(order)]
+    total = int(arrays.duration_ms[order].sum()) if order else 0
+    return Playlist(tracks, config, relaxed, total, _target_ms(target_minutes), pool,
+                    score[pool])
+
+
+def _apply_filters(arrays: CatalogueArrays, slots: Mapping[str, str], mask: np.ndarray, *,
+                   config: RankerConfig, avoid_explicit: bool
+                   ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Genre, era, explicit and vocals as filters; each that leaves fewer than
+    ``config.min_pool`` tracks becomes a preference instead (explicit is always a filter)."""
+    filters: list[tuple[str, np.ndarray | None]] = []
+    if slots.get("genre"):
+        filters.append((f"genre={slots['genre']}", arrays.genre_mask(slots["genre"])))
+    if slots.get("era"):
+        filters.append((f"era={slots['era']}", arrays.era_mask(slots["era"])))
+    if avoid_explicit or slots.get("explicit") == "avoid":
+        filters.append(("explicit=avoid", ~arrays.explicit))
+    if slots.get("vocals") == "instrumental":
+        filters.append(("vocals=instrumental", arrays.raw["instrumentalness"] >= 0.5))
+    relaxed: list[str] = []
+    preference = np.zeros(arrays.size)
+    for name, passing in filters:
+        if passing is None:
+            continue
+        if name == "explicit=avoid" or int((mask & passing).sum()) >= config.min_pool:
+            mask = mask & passing
+        else:
+            relaxed.append(name)
+            preference += passing.astype(np.float64)
+    return mask, preference, relaxed
+
+
+def _target_ms(minutes: float | None) -> int | None:
+    return None if minutes is None else int(minutes * 60_000)
+
+
+def _mmr(arrays: CatalogueArrays, pool: np.ndarray, scores: np.ndarray, *,
+         config: RankerConfig, target_minutes: float | None) -> list[int]:
+    """Greedy MMR over the pool with an artist cap; stops at the size or the duration."""
+    if pool.size == 0:
+        return []
+    spread = float(scores.max() - scores.min()) or 1.0
+    relevance = (scores - scores.min()) / spread
+    vectors = arrays.unit_features[pool]
+    max_similarity = np.full(pool.size, -1.0)
+    available = np.ones(pool.size, dtype=bool)
+    per_artist: dict[int, int] = {}
+    target_ms = _target_ms(target_minutes)
+    tolerance = 90_000
+    chosen: list[int] = []
+    total = 0
+    limit = 500 if target_ms is not None else config.size
+    while len(chosen) < limit and available.any():
+        mmr = np.where(available, config.mmr_lambda * relevance
+                       - (1.0 - config.mmr_lambda) * np.maximum(max_similarity, 0.0), -np.inf)
+        best = int(np.argmax(mmr))
+        available[best] = False
+        row = int(pool[best])
+        artist = int(arrays.artist_codes[row])
+        if per_artist.get(artist, 0) >= config.max_per_artist:
+            continue
+        length = int(arrays.duration_ms[row])
+        if target_ms is not None and total + length > target_ms + tolerance:
+            continue  # too long to fit; a shorter one may
+        chosen.append(row)
+        per_artist[artist] = per_artist.get(artist, 0) + 1
+        total += length
+        max_similarity = np.maximum(max_similarity, vectors @ vectors[best])
+        if target_ms is not None and total >= target_ms - tolerance:
+            break
+    return chosen
+
+
+def _reason(arrays: CatalogueArrays, row: int, terms: Sequence[tuple[str, Term]],
+            parts: Sequence[np.ndarray], relevance: np.ndarray, seed: np.ndarray | None,
+            slots: Mapping[str, str]) -> str:
+    bits = []
+    if terms:
+        best = sorted(range(len(terms)), key=lambda i: -parts[i][row])[:2]
+        for i in best:
+            label, (feature, _, _) = terms[i]
+            value = arrays.raw[feature][row]
+            shown = f"{value:.0f} BPM" if feature == "tempo" else \
+                f"{value:.1f} dB" if feature == "loudness" else f"{value:.2f}"
+            bits.append(f"{label}: {feature} {shown}" if feature not in ("tempo", "loudness")
+                        else f"{label}: {shown}")
+    if slots.get("era"):
+        bits.append(f"{slots['era']}: {int(arrays.year[row])}")
+    if slots.get("genre"):
+        bits.append(f"genre: {arrays.tracks.at[row, 'genre']}")
+    if seed is not None:
+        bits.append(f"like your pick: similarity {seed[row]:.2f}")
+    if relevance[row] > 0.5 or not bits:
+        bits.append(f"matches the prompt: {relevance[row]:.2f}")
+    return "; ".join(bits)
+
+
+def with_changes(config: RankerConfig, **changes: Any) -> RankerConfig:
+    """A copy of ``config`` with some weights changed and the version moved on."""
+    return replace(config, version=config.version + 1, **changes)

@@ -1,0 +1,542 @@
+"""The prompt router: prompt -> PII redaction and normalisation -> safety policy -> intent -> slots
+-> playlist, as one ``RoutingDecision`` and a ranked list.
+
+* **Safety first.** The safety gate (``safety.policy.SafetyGate``) redacts PII and gives a
+  verdict; a blocked prompt gets a deterministic fallback: a neutral playlist (popular,
+  mid-energy, no explicit tracks) and the policy's short message (a supportive one for
+  self-harm). Nothing after the gate sees the raw prompt.
+* **Intent** from the intent task's serving model, with its calibrated confidence and the two
+  abstain reasons mature dialogue systems keep apart: ``out_of_scope`` (the model's top intent
+  is the out-of-scope label, or its confidence is below the model's tuned OOS threshold) and
+  ``ambiguous`` (the top two intents are closer than ``margin``; the playlist still follows the
+  top one). The nearest labeled examples of the task say why.
+* **Slots** from the versioned lexicon (``routing.lexicon``), with their spans.
+* **Playlist** by hybrid retrieval (``routing.retrieval``) and the ranker (``routing.ranker``).
+
+``Router.route`` never raises: an out-of-scope prompt gets a polite answer and no playlist, and
+an unexpected failure is reported in the decision (``fallback="error"``) with the neutral list.
+A ``Router`` is built for one set of versions (intent model, safety model, policy, rules,
+lexicon, catalogue); ``RouterCache.current`` rebuilds it when any of them changes, so a
+promotion, a lexicon edit or a catalogue import is served at once, and the answer cache (keyed
+by the normalised prompt, slots, context bucket, ranker configuration and those versions) can
+never serve a stale answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from labeling.lifecycle.examples import LabeledExamples, labeled_examples
+from labeling.lifecycle.registry import load_serving, load_version, serving_version
+from labeling.ml.encoders import Encoder
+from labeling.ml.text_features import predict_proba_for
+from labeling.project.tasks import list_tasks
+from labeling.project.vectors import embed
+from labeling.text.normalise import fold
+from routing.lexicon import ArtistIndex, Lexicon, current_lexicon, duration_minutes
+from routing.ranker import (
+    CONFIGS,
+    NO_CONTEXT,
+    CatalogueArrays,
+    Context,
+    Playlist,
+    RankerConfig,
+    rank,
+)
+from routing.retrieval import HybridIndex, dense_descriptors, descriptors
+from routing.tracks import CatalogueInfo, current_catalogue, load_catalogue
+from safety.policy import BLOCK, REVIEW, SELF_HARM, SafetyGate, Verdict, default_safety_task
+from safety.policy import policy_settings as safety_policy_settings
+from safety.rules import current_rules
+from safety.rules import versions as rule_versions
+
+log = logging.getLogger(__name__)
+
+MAX_PROMPT_CHARS = 2_000
+"""Longer prompts are cut to this length before anything else (and the decision says so)."""
+DEFAULT_MARGIN = 0.10
+"""``ambiguous`` when the top two intents' probabilities are closer than this."""
+OUT_OF_SCOPE_MESSAGE = ("I can only make playlists, so I can't help with that one. Try "
+                        "something like \"upbeat songs for a morning run\".")
+ERROR_MESSAGE = "Something went wrong making your playlist; here is a general mix instead."
+EMPTY_MESSAGE = "Type what you'd like to hear, e.g. \"chill music for coding\"."
+INTENT_CONFIGS: dict[str, str] = {"discovery": "discovery"}
+"""Intents that change the ranker configuration when the caller did not pick one."""
+NEUTRAL_SLOTS: dict[str, str] = {"energy": "medium"}
+CALM_SLOTS: dict[str, str] = {"mood": "calm", "energy": "low"}
+"""The fallback list for a prompt blocked as self-harm: the message promises calm music."""
+CONTENT_SLOTS = frozenset({"mood", "activity", "genre", "era", "artist", "tempo", "energy",
+                           "vocals"})
+"""Slots that make a request musical: an out-of-scope prompt with one ("play jazz and set a
+timer") is served for its music part."""
+MUSIC_PART_MESSAGE = "I can only help with the music part of that; here is a playlist for it."
+CACHE_SIZE = 4_096
+DISPLAY_FIELDS = ("track_id", "artist", "title", "year", "genre", "explicit", "duration_ms",
+                  "popularity", "energy", "valence", "danceability", "acousticness",
+                  "instrumentalness", "speechiness", "tempo", "loudness")
+
+
+@dataclass(frozen=True)
+class RoutingDecision:
+    """What the router made of one prompt, with everything needed to explain and audit it."""
+
+    prompt_id: str
+    """SHA-256 of the redacted, normalised prompt (first 16 hex digits)."""
+    prompt: str
+    """The prompt as the router saw it: PII redacted, cut to ``MAX_PROMPT_CHARS``."""
+    intent: str | None
+    confidence: float | None
+    alternatives: list[dict[str, Any]]
+    abstain: str | None
+    """``out_of_scope``, ``ambiguous`` or ``None``."""
+    nearest: list[dict[str, Any]]
+    slots: list[dict[str, Any]]
+    safety: dict[str, Any]
+    fallback: str | None
+    """``blocked``, ``out_of_scope``, ``empty``, ``error`` or ``None``."""
+    message: str | None
+    versions: dict[str, Any]
+    timings_ms: dict[str, float]
+    truncated: bool = False
+    cached: bool = False
+    error: str | None = None
+
+    def slot_values(self) -> dict[str, str]:
+        return {s["slot"]: s["value"] for s in self.slots}
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RouteResult:
+    decision: RoutingDecision
+    tracks: list[dict[str, Any]]
+    """Display rows: ``DISPLAY_FIELDS`` plus ``position``, ``score`` and ``reason``."""
+    ranker: dict[str, Any]
+    playlist: Playlist | None = field(default=None, repr=False, compare=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.decision.as_dict(), "ranker": self.ranker, "playlist": self.tracks}
+
+
+@dataclass(frozen=True)
+class IntentModel:
+    model: Any
+    version: int
+    classes: list[str]
+    oos_label: str | None
+    oos_threshold: float
+    task: str
+
+
+class CachingEncoder:
+    """Remembers the vectors of the last few texts, so one prompt is encoded once per route
+    (the safety gate, the intent model and retrieval all use it)."""
+
+    def __init__(self, inner: Encoder, size: int = 64) -> None:
+        self.inner, self.size = inner, size
+        self.name, self.dim = inner.name, inner.dim
+        self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def encode(self, texts: Sequence[str], *, progress=None) -> np.ndarray:
+        texts = list(texts)
+        with self._lock:
+            missing = [t for t in dict.fromkeys(texts) if t not in self._memo]
+        if missing:
+            vectors = self.inner.encode(missing, progress=progress)
+            with self._lock:
+                for text, vector in zip(missing, vectors, strict=True):
+                    self._memo[text] = vector
+                    self._memo.move_to_end(text)
+                while len(self._memo) > max(self.size, len(texts)):
+                    self._memo.popitem(last=False)
+        with self._lock:
+            if not texts:
+                return np.zeros((0, self.dim), dtype=np.float32)
+            return np.stack([self._memo[t] for t in texts])
+
+
+@dataclass
+class CatalogueIndex:
+    """A catalogue prepared for serving: arrays, hybrid index and artist names."""
+
+    info: CatalogueInfo | None
+    tracks: pd.DataFrame
+    arrays: CatalogueArrays
+    index: HybridIndex
+    artists: ArtistIndex
+
+    @classmethod
+    def build(cls, info: CatalogueInfo | None, tracks: pd.DataFrame, vectors: np.ndarray
+              ) -> CatalogueIndex:
+        return cls(info=info, tracks=tracks, arrays=CatalogueArrays(tracks),
+                   index=HybridIndex(descriptors(tracks), vectors),
+                   artists=ArtistIndex(tracks["artist"].astype(str).tolist()))
+
+    @classmethod
+    def load(cls, *, engine: Engine, encoder: Encoder,
+             progress: Callable[[int, int], None] | None = None) -> CatalogueIndex:
+        """The current catalogue; descriptor vectors are encoded once and stored."""
+        info, tracks = load_catalogue(engine=engine)
+        texts = dense_descriptors(tracks)
+        vectors = embed(engine=engine, encoder=encoder, texts=texts, progress=progress) \
+            if texts else np.zeros((0, encoder.dim), dtype=np.float32)
+        return cls.build(info, tracks, vectors)
+
+
+def _prompt_id(text: str) -> str:
+    return hashlib.sha256(fold(text).encode("utf-8")).hexdigest()[:16]
+
+
+class Router:
+    """Serves prompts with one fixed set of models, lexicon, policy and catalogue."""
+
+    def __init__(self, *, encoder: Encoder, gate: SafetyGate, intent: IntentModel | None,
+                 examples: LabeledExamples | None, lexicon: Lexicon, catalogue: CatalogueIndex,
+                 margin: float = DEFAULT_MARGIN, cache_size: int = CACHE_SIZE) -> None:
+        self.encoder = encoder if isinstance(encoder, CachingEncoder) else CachingEncoder(encoder)
+        self.gate, self.intent, self.examples = gate, intent, examples
+        self.lexicon, self.catalogue, self.margin = lexicon, catalogue, margin
+        self._cache: OrderedDict[tuple, RouteResult] = OrderedDict()
+        self.cache_size = cache_size
+        self.hits = self.misses = 0
+        self._lock = threading.Lock()
+
+    # -- loading ------------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, *, engine: Engine, encoder: Encoder, catalogue: CatalogueIndex | None = None,
+             intent_task: str | None = None, intent_version: int | None = None,
+             margin: float = DEFAULT_MARGIN) -> Router:
+        """A router for the current versions (``intent_version``: a registered version other
+        than the serving one, for A/B comparison)."""
+        encoder = encoder if isinstance(encoder, CachingEncoder) else CachingEncoder(encoder)
+        gate = SafetyGate.load(engine=engine, encoder=encoder)
+        task = intent_task or default_intent_task(engine=engine)
+        intent = examples = None
+        if task is not None:
+            intent = _intent_model(engine=engine, task=task, version=intent_version)
+            if intent is not None:
+                examples = labeled_examples(engine=engine, encoder=encoder, task_name=task)
+        return cls(encoder=encoder, gate=gate, intent=intent, examples=examples,
+                   lexicon=current_lexicon(engine=engine),
+                   catalogue=catalogue or CatalogueIndex.load(engine=engine, encoder=encoder),
+                   margin=margin)
+
+    def versions(self) -> dict[str, Any]:
+        info = self.catalogue.info
+        return {"intent_task": self.intent.task if self.intent else None,
+                "intent_model": self.intent.version if self.intent else None,
+                "safety": self.gate.versions(), "lexicon": self.lexicon.version,
+                "catalogue": info.version if info else None, "encoder": self.encoder.name}
+
+    # -- routing ------------------------------------------------------------------------------
+
+    def route(self, prompt: Any, *, context: Context = NO_CONTEXT,
+              config: RankerConfig | None = None, slot_overrides: dict[str, str] | None = None,
+              exclude_ids: Sequence[str] = (), seed_ids: Sequence[str] = (),
+              use_cache: bool = True) -> RouteResult:
+        """Route one prompt. Never raises (see the module doc)."""
+        start = time.perf_counter()
+        text = "" if prompt is None else str(prompt)
+        truncated = len(text) > MAX_PROMPT_CHARS
+        text = text[:MAX_PROMPT_CHARS]
+        key = (fold(text), context.bucket(), config.label if config else None,
+               tuple(sorted((slot_overrides or {}).items())), tuple(exclude_ids),
+               tuple(seed_ids))
+        if use_cache:
+            with self._lock:
+                hit = self._cache.get(key)
+                if hit is not None:
+                    self._cache.move_to_end(key)
+                    self.hits += 1
+            if hit is not None:
+                elapsed = round((time.perf_counter() - start) * 1000, 3)
+                decision = replace(hit.decision, cached=True, timings_ms={"cache": elapsed,
+                                                                          "total": elapsed})
+                return replace(hit, decision=decision)
+        try:
+            result = self._route(text, truncated=truncated, context=context, config=config,
+                                 slot_overrides=slot_overrides or {}, exclude_ids=exclude_ids,
+                                 seed_ids=seed_ids, start=start)
+        except Exception as exc:  # the router must answer every prompt; the error is recorded
+            log.exception("routing failed")
+            result = self._error_result(text, truncated, exc, start)
+            return result
+        if use_cache:
+            with self._lock:
+                self.misses += 1
+                self._cache[key] = result
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        return result
+
+    def cache_stats(self) -> dict[str, Any]:
+        total = self.hits + self.misses
+        return {"hits": self.hits, "misses": self.misses, "size": len(self._cache),
+                "hit_rate": self.hits / total if total else None}
+
+    def _route(self, text: str, *, truncated: bool, context: Context,
+               config: RankerConfig | None, slot_overrides: dict[str, str],
+               exclude_ids: Sequence[str], seed_ids: Sequence[str], start: float
+               ) -> RouteResult:
+        timings: dict[str, float] = {}
+
+        def lap(stage: str, since: float) -> float:
+            now = time.perf_counter()
+            timings[stage] = round((now - since) * 1000, 3)
+            return now
+
+        if not fold(text):
+            return self._answer(text, truncated, start, timings, safety=None, intent=None,
+                                slots=[], fallback="empty", message=EMPTY_MESSAGE,
+                                playlist=None, config=config)
+        t = time.perf_counter()
+        verdict = self.gate.check(text)
+        redacted = verdict.redacted_text
+        t = lap("safety", t)
+        if verdict.verdict == BLOCK:
+            playlist = self._neutral(config, calm=verdict.category == SELF_HARM)
+            lap("ranking", t)
+            return self._answer(redacted, truncated, start, timings, safety=verdict,
+                                intent=None, slots=[], fallback="blocked",
+                                message=verdict.message, playlist=playlist, config=config)
+        vector = self.encoder.encode([redacted])[0]
+        t = lap("encode", t)
+        intent = self._intent(redacted, vector)
+        t = lap("intent", t)
+        matches = self.lexicon.match(redacted, artists=self.catalogue.artists)
+        slots = [m.as_dict() for m in matches]
+        for slot, value in slot_overrides.items():
+            slots = [s for s in slots if s["slot"] != slot]
+            if value:
+                slots.append({"slot": slot, "value": value, "start": -1, "end": -1, "text": "",
+                              "source": "refinement"})
+        t = lap("slots", t)
+        music_part = any(s["slot"] in CONTENT_SLOTS for s in slots)
+        if intent is not None and intent["abstain"] == "out_of_scope" and not music_part \
+                and not slot_overrides:
+            return self._answer(redacted, truncated, start, timings, safety=verdict,
+                                intent=intent, slots=slots, fallback="out_of_scope",
+                                message=OUT_OF_SCOPE_MESSAGE, playlist=None, config=config)
+        values = {s["slot"]: s["value"] for s in slots}
+        query = _without_spans(redacted, [m for m in matches if m.slot == "artist"])
+        retrieved = self.catalogue.index.retrieve(query, self._dense_query(vector, values))
+        relevance = np.zeros(self.catalogue.arrays.size)
+        relevance[retrieved.rows] = retrieved.relevance
+        t = lap("retrieval", t)
+        chosen = config or CONFIGS[INTENT_CONFIGS.get(intent["intent"] if intent else "",
+                                                      "balanced")]
+        playlist = rank(
+            self.catalogue.arrays, slots=values, relevance=relevance, config=chosen,
+            context=context, target_minutes=duration_minutes(values.get("duration", "")),
+            avoid_explicit=verdict.verdict == REVIEW,
+            exclude_rows=self._rows(exclude_ids),
+            seed_rows=[*self._artist_rows(values.get("artist")), *self._rows(seed_ids)])
+        lap("ranking", t)
+        message = verdict.message if verdict.verdict == REVIEW else None
+        if message is None and intent is not None and intent["abstain"] == "out_of_scope":
+            message = MUSIC_PART_MESSAGE
+        return self._answer(redacted, truncated, start, timings, safety=verdict, intent=intent,
+                            slots=slots, fallback=None, message=message, playlist=playlist,
+                            config=chosen)
+
+    # -- parts --------------------------------------------------------------------------------
+
+    def _intent(self, text: str, vector: np.ndarray) -> dict[str, Any] | None:
+        if self.intent is None:
+            return None
+        proba = np.asarray(predict_proba_for(self.intent.model, [text], vector[None, :]))[0]
+        order = np.argsort(-proba, kind="stable")
+        ranked = [{"intent": self.intent.classes[i], "p": round(float(proba[i]), 4)}
+                  for i in order[:3]]
+        top, p1 = ranked[0]["intent"], float(proba[order[0]])
+        p2 = float(proba[order[1]]) if len(order) > 1 else 0.0
+        abstain = None
+        if top == self.intent.oos_label or p1 < self.intent.oos_threshold:
+            abstain = "out_of_scope"
+        elif p1 - p2 < self.margin:
+            abstain = "ambiguous"
+        nearest = self.examples.nearest(vector, 3) if self.examples is not None else []
+        return {"intent": top, "confidence": round(p1, 4), "alternatives": ranked[1:],
+                "abstain": abstain, "nearest": nearest}
+
+    def _dense_query(self, vector: np.ndarray, values: dict[str, str]) -> np.ndarray:
+        rows = self._artist_rows(values.get("artist"))
+        if not rows:
+            return vector
+        centroid = self.catalogue.index.vectors[rows].mean(axis=0)
+        combined = vector + 2.0 * centroid
+        return combined / (np.linalg.norm(combined) or 1.0)
+
+    def _artist_rows(self, artist: str | None) -> list[int]:
+        if not artist:
+            return []
+        return np.flatnonzero(self.catalogue.arrays.artists == artist).tolist()
+
+    def _rows(self, ids: Sequence[str]) -> list[int]:
+        row_of = self.catalogue.arrays.row_of
+        return [row_of[i] for i in ids if i in row_of]
+
+    def _neutral(self, config: RankerConfig | None, *, calm: bool = False) -> Playlist:
+        """The deterministic safe list: popular, mid-energy (or calm), nothing explicit."""
+        arrays = self.catalogue.arrays
+        return rank(arrays, slots=CALM_SLOTS if calm else NEUTRAL_SLOTS,
+                    relevance=np.zeros(arrays.size), config=config or CONFIGS["balanced"],
+                    avoid_explicit=True)
+
+    def _answer(self, text: str, truncated: bool, start: float, timings: dict[str, float], *,
+                safety: Verdict | None, intent: dict | None, slots: list[dict],
+                fallback: str | None, message: str | None, playlist: Playlist | None,
+                config: RankerConfig | None) -> RouteResult:
+        timings["total"] = round((time.perf_counter() - start) * 1000, 3)
+        safety_view = {"verdict": "allow", "category": None, "reasons": [], "message": None,
+                       "unsafe": None, "pii_types": []} if safety is None else {
+            "verdict": safety.verdict, "category": safety.category, "reasons": safety.reasons,
+            "message": safety.message, "unsafe": safety.unsafe, "pii_types": safety.pii_types}
+        decision = RoutingDecision(
+            prompt_id=_prompt_id(text), prompt=text,
+            intent=intent["intent"] if intent else None,
+            confidence=intent["confidence"] if intent else None,
+            alternatives=intent["alternatives"] if intent else [],
+            abstain=intent["abstain"] if intent else None,
+            nearest=intent["nearest"] if intent else [], slots=slots, safety=safety_view,
+            fallback=fallback, message=message, versions=self.versions(), timings_ms=timings,
+            truncated=truncated)
+        used = playlist.config if playlist is not None else config or CONFIGS["balanced"]
+        return RouteResult(decision=decision, tracks=self._display(playlist),
+                           ranker={"name": used.name, "version": used.version,
+                                   "relaxed": playlist.relaxed if playlist else [],
+                                   "total_ms": playlist.total_ms if playlist else 0,
+                                   "target_ms": playlist.target_ms if playlist else None},
+                           playlist=playlist)
+
+    def _display(self, playlist: Playlist | None) -> list[dict[str, Any]]:
+        if playlist is None or not playlist.tracks:
+            return []
+        frame = self.catalogue.tracks
+        rows = frame.iloc[[t.row for t in playlist.tracks]][list(DISPLAY_FIELDS)]
+        out = []
+        for track, record in zip(playlist.tracks, rows.to_dict("records"), strict=True):
+            record = {k: (v.item() if hasattr(v, "item") else v) for k, v in record.items()}
+            out.append({"position": track.position, **record, "score": track.score,
+                        "reason": track.reason})
+        return out
+
+    def _error_result(self, text: str, truncated: bool, exc: Exception, start: float
+                      ) -> RouteResult:
+        try:
+            playlist = self._neutral(None)
+            tracks = self._display(playlist)
+        except Exception:  # even the neutral list failed: answer without one
+            playlist, tracks = None, []
+        elapsed = round((time.perf_counter() - start) * 1000, 3)
+        decision = RoutingDecision(
+            prompt_id=_prompt_id(text), prompt="", intent=None, confidence=None,
+            alternatives=[], abstain=None, nearest=[], slots=[],
+            safety={"verdict": "allow", "category": None, "reasons": [], "message": None,
+                    "unsafe": None, "pii_types": []},
+            fallback="error", message=ERROR_MESSAGE, versions={}, timings_ms={"total": elapsed},
+            truncated=truncated, error=f"{type(exc).__name__}: {exc}"[:300])
+        return RouteResult(decision=decision, tracks=tracks,
+                           ranker={"name": "balanced", "version": 1, "relaxed": [],
+                                   "total_ms": playlist.total_ms if playlist else 0,
+                                   "target_ms": None}, playlist=playlist)
+
+
+def _without_spans(text: str, matches: Sequence[Any]) -> str:
+    """``text`` without the spans of ``matches`` and the cue words before them ("like")."""
+    for match in sorted(matches, key=lambda m: -m.start):
+        text = text[:match.start] + " " + text[match.end:]
+    for cue in (" like ", " similar to ", " by ", " in the style of "):
+        text = f" {text} ".replace(cue, " ").strip()
+    return text
+
+
+def default_intent_task(*, engine: Engine) -> str | None:
+    """The first intent task (the router serves one)."""
+    tasks = list_tasks(engine=engine, kinds=("intent",))
+    return tasks[0].name if tasks else None
+
+
+def _intent_model(*, engine: Engine, task: str, version: int | None) -> IntentModel | None:
+    if version is None:
+        loaded = load_serving(engine=engine, task_name=task)
+    else:
+        loaded = load_version(engine=engine, task_name=task, version=version)
+    if loaded is None:
+        return None
+    info, model = loaded
+    threshold = info.settings.get("oos_threshold")
+    return IntentModel(model=model, version=info.version,
+                       classes=[str(c) for c in model.classes_],
+                       oos_label=info.settings.get("oos_label"),
+                       oos_threshold=float(threshold) if threshold is not None else 0.0,
+                       task=task)
+
+
+# --- the current router, rebuilt when a version changes ----------------------------------------
+
+def current_versions(*, engine: Engine) -> tuple:
+    """Everything a router depends on, cheaply read: a new value means a new router."""
+    intent_task = default_intent_task(engine=engine)
+    intent = serving_version(engine=engine, task_name=intent_task) if intent_task else None
+    safety_task = default_safety_task(engine=engine)
+    safety = serving_version(engine=engine, task_name=safety_task) if safety_task else None
+    policy = safety_policy_settings(engine=engine, task_name=safety_task)[0] \
+        if safety_task else None
+    catalogue = current_catalogue(engine=engine)
+    return (intent_task, intent.version if intent else None, safety_task,
+            safety.version if safety else None, policy,
+            tuple(sorted(rule_versions(current_rules(engine=engine)).items())),
+            current_lexicon(engine=engine).version,
+            (catalogue.version, catalogue.n_tracks) if catalogue else None)
+
+
+class RouterCache:
+    """One router per set of versions and per encoder, shared by a process (the app, the CLI)."""
+
+    def __init__(self) -> None:
+        self._routers: dict[tuple, Router] = {}
+        self._catalogues: dict[tuple, CatalogueIndex] = {}
+        self._lock = threading.Lock()
+
+    def current(self, *, engine: Engine, encoder: Encoder, intent_version: int | None = None
+                ) -> Router:
+        versions = current_versions(engine=engine)
+        key = (str(engine.url), encoder.name, versions, intent_version)
+        with self._lock:
+            router = self._routers.get(key)
+        if router is not None:
+            return router
+        catalogue_key = (str(engine.url), encoder.name, versions[-1])
+        with self._lock:
+            catalogue = self._catalogues.get(catalogue_key)
+        if catalogue is None:
+            catalogue = CatalogueIndex.load(engine=engine, encoder=encoder)
+        router = Router.load(engine=engine, encoder=encoder, catalogue=catalogue,
+                             intent_version=intent_version)
+        with self._lock:
+            self._catalogues = {k: v for k, v in self._catalogues.items()
+                                if k[:2] != catalogue_key[:2]}
+            self._catalogues[catalogue_key] = catalogue
+            self._routers = {k: v for k, v in self._routers.items()
+                             if k[:2] != key[:2] or k[3] != intent_version}
+            self._routers[key] = router
+        return router
+
+
+ROUTERS = RouterCache()

@@ -1,0 +1,109 @@
+"""Slot extraction from the default lexicon: values, spans, negation, parsed slots, artists."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from labeling.dataio.demo_content import load_intent_task
+from routing.default_lexicon import BLOCKED, default_entries
+from routing.lexicon import ArtistIndex, Lexicon, duration_minutes, duration_value
+
+LEXICON = Lexicon(1, default_entries())
+ARTISTS = ArtistIndex(["Daft Punk", "The Weeknd", "Ludovico Einaudi", "Tycho"])
+
+
+def slots(text: str) -> dict[str, str]:
+    return {m.slot: m.value for m in LEXICON.match(text, artists=ARTISTS)}
+
+
+@pytest.mark.parametrize(("prompt", "expected"), [
+    ("lofi beats for coding", {"genre": "lo-fi", "activity": "coding"}),
+    ("something mellow and chill", {"mood": "calm", "energy": "low"}),
+    ("nineties hip-hop", {"era": "90s", "genre": "hip hop"}),
+    ("90s rap", {"era": "90s", "genre": "hip hop"}),
+    ("piano, no vocals", {"vocals": "instrumental"}),
+    ("study music, 45 minutes", {"activity": "studying", "duration": "45 min"}),
+    ("an hour of jazz", {"duration": "1 hour", "genre": "jazz"}),
+    ("1.5 hours of running music", {"duration": "90 min", "activity": "running"}),
+    ("180 bpm running playlist", {"tempo": "fast", "activity": "running"}),
+    ("take me back to 2008", {"era": "2000s"}),
+    ("clean songs for the kids", {"explicit": "avoid"}),
+    ("gym bangers", {"activity": "working_out", "mood": "energetic", "energy": "high"}),
+])
+def test_default_lexicon_reads_values(prompt, expected):
+    assert slots(prompt) == expected
+
+
+def test_negated_phrase_fills_no_slot():
+    assert "mood" not in slots("not sad songs")
+    assert slots("happy, not sad")["mood"] == "happy"
+
+
+def test_longer_phrase_wins_and_blockers_stop_shorter_ones():
+    assert slots("deep house")["genre"] == "house"
+    # "house party" is a gathering, not the genre house; the genre named next still counts
+    assert "genre" not in slots("music for a house party")
+    assert slots("90s hip hop for a house party")["genre"] == "hip hop"
+
+
+def test_first_value_of_a_slot_wins():
+    assert slots("70s and 80s rock")["era"] == "70s"
+    assert slots("sad love songs")["mood"] == "sad"
+
+
+def test_artist_is_matched_fuzzily_and_owns_its_span():
+    found = {m.slot: m for m in LEXICON.match("something like daft pnk please", artists=ARTISTS)}
+    assert found["artist"].value == "Daft Punk"
+    assert found["artist"].text == "daft pnk"
+    assert "genre" not in found  # "punk" inside the artist's name is not a genre
+    assert "artist" not in slots("songs like nobody knows")
+
+
+def test_spans_point_into_the_original_text():
+    text = "ＣＨＩＬＬ   vibes for CODING, about 45 minutes"
+    for match in LEXICON.match(text, artists=ARTISTS):
+        assert text[match.start:match.end] == match.text
+    found = {m.slot: m.text for m in LEXICON.match(text)}
+    assert found == {"mood": "ＣＨＩＬＬ", "activity": "CODING", "duration": "45 minutes"}
+
+
+def test_durations_round_trip():
+    assert duration_value(45) == "45 min"
+    assert duration_value(120) == "2 hours"
+    assert duration_minutes("2 hours") == 120
+    assert duration_minutes("45 min") == 45
+    assert duration_minutes("") is None
+
+
+def test_every_default_value_is_in_the_intent_task_vocabulary():
+    schema = load_intent_task()["slots"]
+    for entry in default_entries():
+        if entry["value"] == BLOCKED:
+            continue
+        values = schema[entry["slot"]]["values"]
+        assert entry["value"] in values, entry
+
+
+def test_lexicon_measured_on_the_demo_labels():
+    """Precision and recall of the default lexicon against the demo's slot answers."""
+    from labeling.dataio.demo_content import load_intent_prompts
+    from routing.lexicon import slot_scores
+
+    pairs = [(p["text"], p.get("slots") or {}) for p in load_intent_prompts()]
+    scores = {row["slot"]: row for row in slot_scores(LEXICON, pairs)}
+    for slot in ("genre", "era", "duration", "vocals"):
+        assert scores[slot]["precision"] >= 0.85, scores[slot]
+        assert scores[slot]["recall"] >= 0.8, scores[slot]
+    assert json.dumps(scores)  # plain JSON values, for the Models page
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_any_text_gives_valid_spans(text):
+    for match in LEXICON.match(text, artists=ARTISTS):
+        assert 0 <= match.start <= match.end <= len(text)
+        assert text[match.start:match.end] == match.text

@@ -1,0 +1,153 @@
+"""The ranker over the generated demo catalogue: constraints, filters, diversity, duration,
+session signals and configurations (pure functions, no database, no encoder)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from routing.catalogue import generate_demo_catalogue
+from routing.ranker import CONFIGS, CatalogueArrays, Context, RankerConfig, rank, with_changes
+from routing.retrieval import HybridIndex, descriptors, reciprocal_rank_fusion
+
+TRACKS = pd.DataFrame(generate_demo_catalogue(3200))
+TRACKS["tags"] = ""
+ARRAYS = CatalogueArrays(TRACKS)
+NONE = np.zeros(len(TRACKS))
+
+
+def top(slots, **kwargs):
+    playlist = rank(ARRAYS, slots=slots, relevance=kwargs.pop("relevance", NONE), **kwargs)
+    return playlist, TRACKS.iloc[[t.row for t in playlist.tracks]]
+
+
+def test_calm_lowers_energy_by_more_than_a_standard_deviation():
+    _, chosen = top({"mood": "calm", "activity": "sleeping"})
+    assert len(chosen) == 20
+    assert chosen["energy"].mean() <= TRACKS["energy"].mean() - TRACKS["energy"].std()
+
+
+def test_workout_raises_energy_and_tempo():
+    _, chosen = top({"activity": "running"})
+    assert chosen["energy"].mean() >= TRACKS["energy"].mean() + TRACKS["energy"].std()
+    assert chosen["tempo"].mean() > TRACKS["tempo"].mean()
+
+
+def test_focus_wants_instrumental_tracks_without_speech():
+    _, chosen = top({"activity": "studying"})
+    assert chosen["instrumentalness"].mean() > 0.6
+    assert chosen["speechiness"].mean() < TRACKS["speechiness"].mean()
+
+
+def test_genre_and_era_filter():
+    playlist, chosen = top({"genre": "hip hop", "era": "90s"})
+    assert playlist.relaxed == []
+    assert (chosen["genre"] == "hip hop").all()
+    assert chosen["year"].between(1990, 1999).all()
+
+
+def test_a_filter_too_few_tracks_pass_becomes_a_preference():
+    playlist, chosen = top({"genre": "techno", "era": "60s"})  # techno began in 1988
+    assert playlist.relaxed == ["era=60s"]
+    assert (chosen["genre"] == "techno").all()
+    assert len(chosen) == 20
+
+
+def test_no_explicit_removes_explicit_tracks_always():
+    _, chosen = top({"genre": "hip hop", "explicit": "avoid"})
+    assert TRACKS.loc[TRACKS["genre"] == "hip hop", "explicit"].any()
+    assert not chosen["explicit"].any()
+    _, chosen = top({"genre": "hip hop"}, avoid_explicit=True)
+    assert not chosen["explicit"].any()
+
+
+@pytest.mark.parametrize("slots", [{}, {"genre": "edm"}, {"mood": "happy"},
+                                   {"activity": "studying", "genre": "lo-fi"}])
+def test_no_artist_more_than_twice(slots):
+    _, chosen = top(slots)
+    assert chosen["artist"].value_counts().max() <= 2
+
+
+def test_duration_is_fitted():
+    playlist, chosen = top({"mood": "happy"}, target_minutes=60)
+    assert abs(chosen["duration_ms"].sum() / 60_000 - 60) <= 1.5
+    assert playlist.total_ms == int(chosen["duration_ms"].sum())
+    _, long = top({"mood": "happy"}, target_minutes=180)
+    assert abs(long["duration_ms"].sum() / 60_000 - 180) <= 1.5
+
+
+def test_every_track_has_a_reason_naming_its_constraint():
+    playlist, chosen = top({"mood": "calm"})
+    for track, energy in zip(playlist.tracks, chosen["energy"], strict=True):
+        assert track.reason.startswith("calm: ")
+        assert f"energy {energy:.2f}" in track.reason or "acousticness" in track.reason \
+            or "dB" in track.reason
+
+
+def test_relevance_moves_matching_tracks_up():
+    index = HybridIndex(descriptors(TRACKS), np.eye(len(TRACKS), 8, dtype=np.float32))
+    title = TRACKS.loc[1000, "title"]
+    sparse = index.sparse(title, 50)
+    assert 1000 in sparse.tolist()
+    relevance = reciprocal_rank_fusion([sparse], len(TRACKS))
+    playlist, _ = top({}, relevance=relevance)
+    assert 1000 in [t.row for t in playlist.tracks[:5]]
+
+
+def test_reciprocal_rank_fusion_rewards_agreement():
+    fused = reciprocal_rank_fusion([np.array([3, 1, 2]), np.array([1, 3, 0])], 4)
+    assert fused[1] == pytest.approx(1 / 62 + 1 / 61)
+    assert fused[1] == fused[3]
+    assert fused[1] > fused[2] and fused[1] > fused[0]
+
+
+def test_skipped_artists_sink_and_saved_tracks_neighbours_rise():
+    playlist, chosen = top({"genre": "edm"})
+    skipped = chosen["artist"].iloc[0]
+    _, after = top({"genre": "edm"}, context=Context(skipped_artists=(skipped,)))
+    assert skipped not in after["artist"].head(10).tolist()
+
+    saved = TRACKS.loc[TRACKS["genre"] == "edm"].sort_values("energy").iloc[0]
+    _, liked = top({"genre": "edm"}, context=Context(saved_tracks=(saved["track_id"],)))
+    assert saved["track_id"] not in liked["track_id"].tolist()
+    assert liked["energy"].mean() < chosen["energy"].mean()
+
+
+def test_time_of_day_shifts_the_ranking():
+    _, night = top({}, context=Context(time_of_day="night"))
+    _, morning = top({}, context=Context(time_of_day="morning"))
+    assert night["energy"].mean() < morning["energy"].mean()
+    assert morning["valence"].mean() > night["valence"].mean()
+
+
+def test_same_request_same_list_and_configurations_differ():
+    first, _ = top({"mood": "happy"})
+    again, _ = top({"mood": "happy"})
+    assert [t.row for t in first.tracks] == [t.row for t in again.tracks]
+    _, discovery = top({"mood": "happy"}, config=CONFIGS["discovery"])
+    _, balanced = top({"mood": "happy"})
+    assert discovery["popularity"].mean() < balanced["popularity"].mean()
+    assert discovery["artist"].value_counts().max() == 1
+
+
+def test_configurations_are_named_and_versioned():
+    changed = with_changes(CONFIGS["balanced"], popularity=0.0)
+    assert (changed.name, changed.version) == ("balanced", 2)
+    assert changed.label == "balanced v2"
+    assert RankerConfig().as_dict()["max_per_artist"] == 2
+
+
+def test_excluded_and_seed_tracks():
+    playlist, chosen = top({"mood": "happy"})
+    gone = playlist.tracks[0].row
+    again, _ = top({"mood": "happy"}, exclude_rows=[gone])
+    assert gone not in [t.row for t in again.tracks]
+    acoustic = int(TRACKS["acousticness"].idxmax())
+    _, seeded = top({"mood": "happy"}, seed_rows=[acoustic])
+    assert seeded["acousticness"].mean() > chosen["acousticness"].mean()
+
+
+def test_an_empty_catalogue_gives_an_empty_list():
+    empty = CatalogueArrays(TRACKS.head(0))
+    assert rank(empty, slots={"mood": "calm"}, relevance=np.zeros(0)).tracks == []
