@@ -1,12 +1,17 @@
 """The demo project, composed from the services that own each part: the track catalogue
 (routing), the intent and safety tasks with accounts and demo labels (labeling, with the safety
 content from safety), each task's consensus (so the Adjudicate page has work at once), and the
-flags the safety rules raise on the demo's safety examples (so the Triage page has work too)."""
+flags the safety rules raise on the demo's safety examples (so the Triage page has work too), and
+with a models folder, each task's first model trained on the demo labels (it serves at once, so
+the preview routes a newcomer's first prompt with real models)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy.engine import Engine
 
+from labeling.lifecycle.training import retrain
 from labeling.ml.encoders import Encoder, ProgressCallback
 from labeling.project.demo import intent_demo_task, seed_demo_project
 from labeling.review.consensus import recompute
@@ -17,7 +22,8 @@ from safety.triage import flag_verdicts
 
 
 def seed_demo(
-    *, engine: Engine, encoder: Encoder, progress: ProgressCallback | None = None
+    *, engine: Engine, encoder: Encoder, progress: ProgressCallback | None = None,
+    models_dir: Path | None = None,
 ) -> dict[str, int]:
     """Fill an empty, migrated database with the demo project; return what was added.
 
@@ -35,4 +41,10 @@ def seed_demo(
     gate = SafetyGate.load(engine=engine, encoder=encoder, task_name=safety)
     verdicts = gate.check_many([e["text"] for e in tasks[1].examples])
     counts["flags"] = len(flag_verdicts(engine=engine, verdicts=verdicts))
+    if models_dir is not None:
+        for demo in tasks:
+            name = demo.spec["name"]
+            trained = retrain(engine=engine, task_name=name, encoder=encoder,
+                              models_dir=models_dir, actor="demo")
+            counts[f"{name}_model"] = trained.version
     return counts

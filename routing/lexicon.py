@@ -159,16 +159,19 @@ def duration_minutes(value: str) -> float | None:
 
 BPM = re.compile(r"(?<![a-z0-9.])(?P<bpm>\d{2,3})\s*bpm(?![a-z0-9])")
 YEAR = re.compile(r"(?<![a-z0-9.'])(?P<year>19[5-9]\d|20[0-3]\d)(?![a-z0-9])")
+MIN_BPM, MAX_BPM = 40, 250
 DECADES = {1960: "60s", 1970: "70s", 1980: "80s", 1990: "90s", 2000: "2000s", 2010: "2010s"}
 
 
 def _numbers(normalised: Normalised) -> list[tuple[int, int, str, str]]:
-    """Tempo from a BPM ("180 bpm" -> fast) and era from a year ("2008" -> 2000s)."""
+    """Tempo from a BPM ("180 bpm" -> fast, and bpm=180) and era from a year ("2008" -> 2000s)."""
     out = []
     for match in BPM.finditer(normalised.text):
         bpm = int(match["bpm"])
         tempo = "slow" if bpm < 90 else "fast" if bpm >= 120 else "medium"
         out.append((match.start(), match.end(), "tempo", tempo))
+        if MIN_BPM <= bpm <= MAX_BPM:  # the number itself, for a ranker that can aim at it
+            out.append((match.start(), match.end(), "bpm", str(bpm)))
     for match in YEAR.finditer(normalised.text):
         year = int(match["year"])
         era = DECADES.get(year // 10 * 10, "recent" if year >= 2020 else None)

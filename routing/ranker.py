@@ -12,7 +12,7 @@ Every track gets a score from four parts, weighted by a named ``RankerConfig``:
 * **context and session**: the time of day, and the session's skips (artists sink) and saves
   (tracks like them rise), the most recent weighing most.
 
-Genre, era, explicit and vocals slots are filters where the catalogue has enough tracks that
+Genre, era, explicit, vocals and tempo slots are filters where the catalogue has enough tracks that
 pass them (``min_pool``), else they fall back to a strong preference. The best ``pool`` tracks
 are then ordered by maximal marginal relevance (MMR) over audio-feature similarity, with at most
 ``max_per_artist`` tracks per artist, and cut to the requested duration or to ``size`` tracks.
@@ -46,7 +46,7 @@ PROFILES: dict[str, dict[str, tuple[Term, ...]]] = {
         "happy": (("valence", HIGH, 1.0), ("energy", HIGH, 0.3)),
         "sad": (("valence", LOW, 1.0), ("energy", LOW, 0.5)),
         "energetic": (("energy", HIGH, 1.0), ("tempo", HIGH, 0.3), ("loudness", HIGH, 0.3)),
-        "angry": (("energy", HIGH, 1.0), ("valence", LOW, 0.5), ("loudness", HIGH, 0.5)),
+        "angry": (("energy", HIGH, 1.0), ("valence", LOW, 1.0), ("loudness", HIGH, 0.5)),
         "romantic": (("energy", LOW, 0.5), ("acousticness", HIGH, 0.3),
                      ("valence", MID, 0.3)),
         "melancholic": (("valence", LOW, 1.0), ("energy", LOW, 0.5)),
@@ -115,6 +115,10 @@ ERAS: dict[str, tuple[int, int]] = {
     "60s": (1960, 1969), "70s": (1970, 1979), "80s": (1980, 1989), "90s": (1990, 1999),
     "2000s": (2000, 2009), "2010s": (2010, 2019),
 }
+TEMPO_FILTERS: dict[str, tuple[float, float]] = {"slow": (0.0, 95.0), "fast": (130.0, 1e9)}
+"""BPM ranges that ``tempo=slow`` and ``tempo=fast`` keep where enough tracks pass."""
+BPM_TOLERANCE = 0.08
+"""``bpm=180`` keeps tracks within 8% of 180 BPM where enough pass."""
 RECENT_YEARS = 2
 """``era=recent``: released in the catalogue's newest ``RECENT_YEARS`` + 1 years."""
 
@@ -134,7 +138,7 @@ class RankerConfig:
     name: str = "balanced"
     version: int = 1
     relevance: float = 1.0
-    constraints: float = 1.5
+    constraints: float = 2.5
     popularity: float = 0.25
     novelty: float = 0.0
     session: float = 0.5
@@ -213,6 +217,19 @@ class CatalogueArrays:
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
         self.unit_features = matrix / np.where(norms == 0, 1.0, norms)
         self._genre_masks: dict[str, np.ndarray] = {}
+        genre_codes, self.genre_names = pd.factorize(self.tracks["genre"].astype(str))
+        self.genre_codes = np.asarray(genre_codes)
+
+    def artist_genre_prior(self, artist: str) -> np.ndarray | None:
+        """How typical each track's genre is of ``artist``: 1 for the artist's most common
+        genre, (share / top share) squared for its others, 0 for the rest ("like Drake" ->
+        rap first, then R&B)."""
+        codes = self.genre_codes[self.artists == artist]
+        if codes.size == 0:
+            return None
+        counts = np.bincount(codes, minlength=len(self.genre_names)).astype(np.float64)
+        weights = (counts / counts.max()) ** 2
+        return weights[self.genre_codes]
 
     def genre_mask(self, genre: str) -> np.ndarray:
         """Tracks whose genre or tags name ``genre`` or one of its aliases (cached)."""
@@ -309,7 +326,8 @@ def _session_scores(arrays: CatalogueArrays, context: Context) -> np.ndarray:
 def rank(arrays: CatalogueArrays, *, slots: Mapping[str, str], relevance: np.ndarray,
          config: RankerConfig = CONFIGS["balanced"], context: Context = NO_CONTEXT,
          target_minutes: float | None = None, avoid_explicit: bool = False,
-         exclude_rows: Sequence[int] = (), seed_rows: Sequence[int] = ()) -> Playlist:
+         exclude_rows: Sequence[int] = (), seed_rows: Sequence[int] = (),
+         prior: np.ndarray | None = None) -> Playlist:
     """Order the catalogue for one request.
 
     Parameters
@@ -323,6 +341,9 @@ def rank(arrays: CatalogueArrays, *, slots: Mapping[str, str], relevance: np.nda
     exclude_rows, seed_rows
         Tracks never to show (removed by a refinement) and tracks whose neighbours should rise
         ("more like track 3").
+    prior
+        An extra preference per track in [0, 1] (e.g. how typical its genre is of a seed
+        artist), weighted like a relaxed filter.
     """
     if arrays.size == 0:
         return Playlist([], config, [], 0, None, np.zeros(0, dtype=np.int64), np.zeros(0))
@@ -348,7 +369,8 @@ def rank(arrays: CatalogueArrays, *, slots: Mapping[str, str], relevance: np.nda
              + config.novelty * (1.0 - arrays.popularity)
              + config.session * (_session_scores(arrays, context) + 0.5 * seed)
              + 0.3 * context_score
-             + 2.0 * preference)
+             + 2.0 * preference
+             + (2.0 * np.asarray(prior, dtype=np.float64) if prior is not None else 0.0))
     if context.device == "phone" and target_minutes is None and time_of_day == "morning":
         score -= 0.2 * (arrays.duration_ms > 240_000)  # a morning on the go: shorter tracks
     candidates = np.flatnonzero(mask)
@@ -374,7 +396,7 @@ def rank(arrays: CatalogueArrays, *, slots: Mapping[str, str], relevance: np.nda
 def _apply_filters(arrays: CatalogueArrays, slots: Mapping[str, str], mask: np.ndarray, *,
                    config: RankerConfig, avoid_explicit: bool
                    ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Genre, era, explicit and vocals as filters; each that leaves fewer than
+    """Genre, era, explicit, vocals and tempo as filters; each that leaves fewer than
     ``config.min_pool`` tracks becomes a preference instead (explicit is always a filter)."""
     filters: list[tuple[str, np.ndarray | None]] = []
     if slots.get("genre"):
@@ -385,6 +407,14 @@ def _apply_filters(arrays: CatalogueArrays, slots: Mapping[str, str], mask: np.n
         filters.append(("explicit=avoid", ~arrays.explicit))
     if slots.get("vocals") == "instrumental":
         filters.append(("vocals=instrumental", arrays.raw["instrumentalness"] >= 0.5))
+    bpm = _number(slots.get("bpm"))
+    if bpm:
+        filters.append((f"bpm={slots['bpm']}",
+                        np.abs(arrays.raw["tempo"] - bpm) <= BPM_TOLERANCE * bpm))
+    if slots.get("tempo") in TEMPO_FILTERS:
+        low, high = TEMPO_FILTERS[slots["tempo"]]
+        filters.append((f"tempo={slots['tempo']}",
+                        (arrays.raw["tempo"] >= low) & (arrays.raw["tempo"] <= high)))
     relaxed: list[str] = []
     preference = np.zeros(arrays.size)
     for name, passing in filters:
@@ -396,6 +426,13 @@ def _apply_filters(arrays: CatalogueArrays, slots: Mapping[str, str], mask: np.n
             relaxed.append(name)
             preference += passing.astype(np.float64)
     return mask, preference, relaxed
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
 
 
 def _target_ms(minutes: float | None) -> int | None:
@@ -452,6 +489,8 @@ def _reason(arrays: CatalogueArrays, row: int, terms: Sequence[tuple[str, Term]]
                 f"{value:.1f} dB" if feature == "loudness" else f"{value:.2f}"
             bits.append(f"{label}: {feature} {shown}" if feature not in ("tempo", "loudness")
                         else f"{label}: {shown}")
+    if slots.get("bpm"):
+        bits.append(f"{slots['bpm']} BPM asked: {arrays.raw['tempo'][row]:.0f} BPM")
     if slots.get("era"):
         bits.append(f"{slots['era']}: {int(arrays.year[row])}")
     if slots.get("genre"):

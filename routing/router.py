@@ -345,7 +345,9 @@ class Router:
             context=context, target_minutes=duration_minutes(values.get("duration", "")),
             avoid_explicit=verdict.verdict == REVIEW,
             exclude_rows=self._rows(exclude_ids),
-            seed_rows=[*self._artist_rows(values.get("artist")), *self._rows(seed_ids)])
+            seed_rows=[*self._artist_rows(values.get("artist")), *self._rows(seed_ids)],
+            prior=self.catalogue.arrays.artist_genre_prior(values["artist"])
+            if values.get("artist") and not values.get("genre") else None)
         lap("ranking", t)
         message = verdict.message if verdict.verdict == REVIEW else None
         if message is None and intent is not None and intent["abstain"] == "out_of_scope":

@@ -256,3 +256,8 @@ NORMALISER_VERSION_KEY = "normaliser"
 
 def versions(rule_set: RuleSet) -> dict[str, Any]:
     return {RULES_VERSION_KEY: rule_set.version, NORMALISER_VERSION_KEY: NORMALISER_VERSION}
+
+
+def default_rule_set() -> RuleSet:
+    """The default lists as version 1, without a database (tests, offline evaluation)."""
+    return RuleSet(1, _rules(default_entries()))

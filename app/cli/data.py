@@ -20,7 +20,8 @@ def init(
     demo: Annotated[bool, typer.Option("--demo", help="Add the demo project if empty.")] = False,
     encoder: common.EncoderOption = None,
 ) -> None:
-    """Create or migrate the database; with --demo, fill an empty one with the demo project."""
+    """Create or migrate the database; with --demo, fill an empty one with the demo project and
+    train its first intent and safety models (they serve at once)."""
     engine = common.engine(migrated=False)
     migrate(engine)
     typer.echo(f"database ready: {engine.url.render_as_string(hide_password=True)}")
@@ -30,7 +31,8 @@ def init(
         typer.echo("demo: the database has tasks already; left as it is")
         return
     counts = seed_demo(engine=engine, encoder=common.encoder(encoder),
-                       progress=common.progress("embedding"))
+                       progress=common.progress("embedding"),
+                       models_dir=common.settings().models_dir)
     typer.echo("demo: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
 
 

@@ -29,7 +29,7 @@ def slots(text: str) -> dict[str, str]:
     ("study music, 45 minutes", {"activity": "studying", "duration": "45 min"}),
     ("an hour of jazz", {"duration": "1 hour", "genre": "jazz"}),
     ("1.5 hours of running music", {"duration": "90 min", "activity": "running"}),
-    ("180 bpm running playlist", {"tempo": "fast", "activity": "running"}),
+    ("180 bpm running playlist", {"tempo": "fast", "bpm": "180", "activity": "running"}),
     ("take me back to 2008", {"era": "2000s"}),
     ("clean songs for the kids", {"explicit": "avoid"}),
     ("gym bangers", {"activity": "working_out", "mood": "energetic", "energy": "high"}),

@@ -151,3 +151,30 @@ def test_excluded_and_seed_tracks():
 def test_an_empty_catalogue_gives_an_empty_list():
     empty = CatalogueArrays(TRACKS.head(0))
     assert rank(empty, slots={"mood": "calm"}, relevance=np.zeros(0)).tracks == []
+
+
+def test_a_bpm_keeps_tracks_near_that_tempo_and_says_so():
+    playlist, chosen = top({"tempo": "fast", "bpm": "150"})
+    assert (abs(chosen["tempo"] - 150) <= 12).all()
+    assert all("150 BPM asked" in t.reason for t in playlist.tracks)
+
+
+def test_fast_and_slow_are_tempo_ranges():
+    _, fast = top({"tempo": "fast"})
+    _, slow = top({"tempo": "slow"})
+    assert fast["tempo"].min() >= 130 and slow["tempo"].max() <= 95
+
+
+def test_an_unusable_bpm_is_ignored():
+    playlist, _ = top({"bpm": "fast"})
+    assert len(playlist.tracks) == 20 and playlist.relaxed == []
+
+
+def test_a_seed_artists_genres_rise_most_typical_first():
+    artist = TRACKS["artist"].value_counts().index[0]
+    prior = ARRAYS.artist_genre_prior(artist)
+    home = TRACKS.loc[TRACKS["artist"] == artist, "genre"].mode().iloc[0]
+    assert prior[(TRACKS["genre"] == home).to_numpy()].min() == 1.0
+    assert ARRAYS.artist_genre_prior("nobody at all") is None
+    _, chosen = top({}, prior=prior)
+    assert (chosen["genre"] == home).mean() >= 0.8

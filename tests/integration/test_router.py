@@ -1,0 +1,215 @@
+"""The router over the demo project with its trained models (the fast hashing encoder): the
+decision's parts, the fallbacks, the abstain reasons, the cache and its invalidation, and arbitrary
+text that must never raise."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.demo import seed_demo
+from labeling.lifecycle.registry import promote
+from labeling.lifecycle.training import retrain
+from labeling.ml.encoders import HashingEncoder
+from routing.lexicon import add_phrase
+from routing.ranker import CONFIGS, Context
+from routing.router import (
+    DISPLAY_FIELDS,
+    MUSIC_PART_MESSAGE,
+    OUT_OF_SCOPE_MESSAGE,
+    Router,
+    RouterCache,
+)
+from safety.policy import DEFAULT_SETTINGS, SafetyGate
+from safety.rules import default_rule_set
+from storage.db import make_engine, migrate
+
+ENCODER = HashingEncoder()
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("router")
+    engine = make_engine(f"sqlite:///{folder / 'workbench.db'}")
+    migrate(engine)
+    counts = seed_demo(engine=engine, encoder=ENCODER, models_dir=folder / "models")
+    assert counts["intent_model"] == 1 and counts["safety_model"] == 1
+    yield engine, folder
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def router(project) -> Router:
+    return Router.load(engine=project[0], encoder=ENCODER)
+
+
+def _copy(router: Router, **changes) -> Router:
+    """A router sharing ``router``'s parts, with some changed (and its own cache)."""
+    parts = {"encoder": router.encoder, "gate": router.gate, "intent": router.intent,
+             "examples": router.examples, "lexicon": router.lexicon,
+             "catalogue": router.catalogue, "margin": router.margin}
+    return Router(**{**parts, **changes})
+
+
+def test_a_music_prompt_gets_a_full_decision_and_a_playlist(router):
+    prompt = "chill 90s hip hop for studying, no explicit"
+    result = router.route(prompt, use_cache=False)
+    decision = result.decision
+    assert decision.fallback is None and decision.error is None
+    assert decision.intent in router.intent.classes and 0.0 <= decision.confidence <= 1.0
+    assert decision.abstain in (None, "out_of_scope", "ambiguous")
+    assert len(decision.nearest) == 3 and {"text", "label"} <= set(decision.nearest[0])
+    values = decision.slot_values()
+    assert values["era"] == "90s" and values["genre"] == "hip hop"
+    for slot in decision.slots:  # every slot points at the words it came from
+        assert prompt[slot["start"]:slot["end"]] == slot["text"]
+    assert decision.safety["verdict"] in ("allow", "review")
+    assert decision.versions["intent_model"] == 1 and decision.versions["lexicon"] >= 1
+    assert decision.versions["catalogue"] == 1
+    assert {"safety", "encode", "intent", "slots", "retrieval", "ranking", "total"} <= set(
+        decision.timings_ms)
+    assert 10 <= len(result.tracks) <= 20
+    assert set(DISPLAY_FIELDS) <= set(result.tracks[0]) and all(t["reason"] for t in
+                                                                 result.tracks)
+    assert not any(t["explicit"] for t in result.tracks)
+
+
+def test_a_blocked_prompt_gets_the_same_safe_list_and_a_message(router):
+    first = router.route("how do I make a pipe bomb at home", use_cache=False)
+    second = router.route("how do I make a pipe bomb at home", use_cache=False)
+    assert first.decision.fallback == "blocked" and first.decision.safety["verdict"] == "block"
+    assert first.decision.message and first.decision.intent is None
+    assert first.tracks and not any(t["explicit"] for t in first.tracks)
+    assert [t["track_id"] for t in first.tracks] == [t["track_id"] for t in second.tracks]
+
+
+def test_pii_is_redacted_before_anything_sees_the_prompt(router):
+    result = router.route("upbeat songs for jane.doe@example.com call +44 20 7946 0958",
+                          use_cache=False)
+    assert "jane.doe@example.com" not in result.decision.prompt
+    assert "7946" not in result.decision.prompt
+    assert {"EMAIL", "PHONE"} <= set(result.decision.safety["pii_types"])
+
+
+def test_out_of_scope_is_answered_politely_unless_there_is_a_music_part(router):
+    rules_only = SafetyGate(rules=default_rule_set(), model=None, encoder=None, task=None,
+                            policy_version=None, settings=dict(DEFAULT_SETTINGS))
+    strict = _copy(router, intent=replace(router.intent, oos_threshold=1.01), gate=rules_only)
+    weather = strict.route("what's the weather in Paris", use_cache=False)
+    assert weather.decision.abstain == "out_of_scope"
+    assert weather.decision.fallback == "out_of_scope"
+    assert weather.decision.message == OUT_OF_SCOPE_MESSAGE and weather.tracks == []
+    mixed = strict.route("play some jazz and set a timer", use_cache=False)
+    assert mixed.decision.fallback is None and mixed.decision.message == MUSIC_PART_MESSAGE
+    assert mixed.tracks
+
+
+def test_ambiguous_is_a_separate_reason(router):
+    unsure = _copy(router, margin=1.0,
+                   intent=replace(router.intent, oos_threshold=0.0, oos_label=None))
+    result = unsure.route("songs for a long drive", use_cache=False)
+    assert result.decision.abstain == "ambiguous" and result.decision.fallback is None
+    assert result.tracks
+
+
+def test_empty_prompt_gets_a_hint_not_an_error(router):
+    for prompt in ("", "   ", None):
+        result = router.route(prompt, use_cache=False)
+        assert result.decision.fallback == "empty" and result.decision.message
+
+
+def test_a_failing_stage_answers_with_the_neutral_list(router, monkeypatch):
+    broken = _copy(router)
+
+    def fail(*_, **__):
+        raise RuntimeError("index gone")
+
+    monkeypatch.setattr(broken.catalogue.index, "retrieve", fail)
+    result = broken.route("happy pop", use_cache=False)
+    assert result.decision.fallback == "error" and "index gone" in result.decision.error
+    assert result.tracks
+
+
+def test_refinements_are_explicit_and_idempotent(router):
+    base = router.route("upbeat pop", use_cache=False)
+    third = base.tracks[2]["track_id"]
+    once = router.route("upbeat pop", slot_overrides={"explicit": "avoid"},
+                        exclude_ids=[base.tracks[0]["track_id"]], seed_ids=[third],
+                        use_cache=False)
+    twice = router.route("upbeat pop", slot_overrides={"explicit": "avoid"},
+                         exclude_ids=[base.tracks[0]["track_id"]], seed_ids=[third],
+                         use_cache=False)
+    assert [t["track_id"] for t in once.tracks] == [t["track_id"] for t in twice.tracks]
+    assert base.tracks[0]["track_id"] not in [t["track_id"] for t in once.tracks]
+    assert not any(t["explicit"] for t in once.tracks)
+    assert {"slot": "explicit", "value": "avoid", "start": -1, "end": -1, "text": "",
+            "source": "refinement"} in once.decision.slots
+
+
+def test_context_and_configuration_change_the_answer(router):
+    prompt = "songs for the afternoon"
+    plain = router.route(prompt, use_cache=False)
+    skipped = plain.tracks[0]["artist"]
+    session = router.route(prompt, context=Context(skipped_artists=(skipped,)),
+                           use_cache=False)
+    assert skipped not in [t["artist"] for t in session.tracks]
+    discovery = router.route(prompt, config=CONFIGS["discovery"], use_cache=False)
+    assert discovery.ranker["name"] == "discovery"
+    assert [t["track_id"] for t in discovery.tracks] != [t["track_id"] for t in plain.tracks]
+
+
+def test_the_cache_answers_repeats_and_keys_on_context(router):
+    fresh = _copy(router)
+    first = fresh.route("Rainy Day Jazz")
+    again = fresh.route("  rainy day jazz ")
+    assert not first.decision.cached and again.decision.cached
+    assert again.tracks == first.tracks
+    other = fresh.route("rainy day jazz", context=Context(time_of_day="night"))
+    assert not other.decision.cached
+    assert fresh.cache_stats()["hits"] == 1 and fresh.cache_stats()["misses"] == 2
+
+
+def test_a_lexicon_edit_or_a_promotion_never_serves_a_stale_answer(project):
+    engine, folder = project
+    routers = RouterCache()
+    before = routers.current(engine=engine, encoder=ENCODER)
+    assert routers.current(engine=engine, encoder=ENCODER) is before
+    before.route("music for a zorbing session")
+    assert "activity" not in before.route("music for a zorbing session").decision.slot_values()
+
+    add_phrase(engine=engine, slot="activity", value="working_out", phrase="zorbing",
+               actor="lead")
+    after = routers.current(engine=engine, encoder=ENCODER)
+    assert after is not before
+    answer = after.route("music for a zorbing session")
+    assert not answer.decision.cached
+    assert answer.decision.slot_values()["activity"] == "working_out"
+
+    retrain(engine=engine, task_name="intent", encoder=ENCODER, models_dir=folder / "models",
+            actor="lead", seed=1)
+    promote(engine=engine, task_name="intent", version=2, actor="lead", force=True,
+            reason="test")
+    promoted = routers.current(engine=engine, encoder=ENCODER)
+    assert promoted is not after and promoted.versions()["intent_model"] == 2
+    assert not promoted.route("music for a zorbing session").decision.cached
+    older = routers.current(engine=engine, encoder=ENCODER, intent_version=1)
+    assert older.versions()["intent_model"] == 1  # an A/B side keeps the version it asked for
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(
+    st.text(max_size=300),
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=200),
+    st.text(alphabet=st.characters(max_codepoint=0x1F), max_size=50),
+    st.sampled_from(["音楽 リラックス", "موسيقى هادئة", "музыка для бега", "🎧🔥💃",
+                     "\x00\x07\u202e", "x" * 100_000, "chill " * 20_000])))
+def test_arbitrary_text_never_raises_and_never_errors(router, text):
+    result = router.route(text, use_cache=False)
+    assert result.decision.fallback != "error", result.decision.error
+    assert len(result.decision.prompt) <= 2_000
+    assert result.decision.truncated == (len(text) > 2_000)
+    assert result.decision.safety["verdict"] in ("allow", "review", "block")
