@@ -1,4 +1,4 @@
-"""The ``workbench`` command line: init, tasks, import, export, accounts, the loop, serve.
+"""The ``workbench`` command line: init, tasks, import, export, accounts, the loop, serve, route.
 
 Every command turns the services' typed errors into one line on stderr and a non-zero exit.
 """
@@ -7,7 +7,18 @@ from __future__ import annotations
 
 import typer
 
-from app.cli import accounts, catalogue, data, loop, models, quality, safety, serve, training
+from app.cli import (
+    accounts,
+    catalogue,
+    data,
+    loop,
+    models,
+    quality,
+    route,
+    safety,
+    serve,
+    training,
+)
 
 app = typer.Typer(help="Prompt Workbench: label, measure and serve prompt classifiers.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -25,6 +36,7 @@ serve.register(app)
 safety.register(app)
 catalogue.register(app)
 training.register(app)
+route.register(app)
 
 
 def main() -> None:

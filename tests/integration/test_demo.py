@@ -61,7 +61,7 @@ def test_cli_init_demo_then_export_prints_provenance(workbench_env):
     assert first.exit_code == 0, first.output
     assert "intent_model=1" in first.output and "safety_model=1" in first.output
     models = runner.invoke(app, ["models", "list", "--task", "intent"])
-    assert models.exit_code == 0 and "serving" in models.output, models.output
+    assert models.exit_code == 0 and "v1\t*\t" in models.output, models.output
     again = runner.invoke(app, ["init", "--demo"])
     assert again.exit_code == 0 and "left as it is" in again.output
     exported = runner.invoke(app, ["export", "--task", "intent", "--format", "jsonl"])
