@@ -92,6 +92,7 @@ PROFILES: dict[str, dict[str, tuple[Term, ...]]] = {
     "energy": {"low": (("energy", LOW, 1.0), ("loudness", LOW, 0.3)),
                "medium": (("energy", MID, 1.0),),
                "high": (("energy", HIGH, 1.0), ("loudness", HIGH, 0.3))},
+    "acoustic": {"more": (("acousticness", HIGH, 1.0),), "less": (("acousticness", LOW, 1.0),)},
     "vocals": {"instrumental": (("instrumentalness", HIGH, 1.0), ("speechiness", LOW, 0.5)),
                "vocals": (("instrumentalness", LOW, 1.0),)},
 }
@@ -152,6 +153,10 @@ class RankerConfig:
     """A filter (genre, era, explicit, vocals) applies only if this many tracks pass it."""
     retrieve: int = 400
     """How many tracks each retrieval list (BM25, dense) returns."""
+    exploration: float = 0.0
+    """Temperature of Plackett-Luce sampling over the MMR scores: 0 always takes the best
+    track (every position's probability is 1); above 0 each position is drawn from a softmax,
+    so the impression log holds propensities that offline evaluation can weigh by."""
 
     @property
     def label(self) -> str:
@@ -304,6 +309,8 @@ class Playlist:
     pool_rows: np.ndarray
     """The candidate rows MMR chose from, best score first (for the impression log)."""
     pool_scores: np.ndarray
+    propensities: list[float] = field(default_factory=list)
+    """The probability with which each shown position was chosen (1.0 without exploration)."""
 
 
 def _term_score(arrays: CatalogueArrays, term: Term) -> np.ndarray:
@@ -352,7 +359,8 @@ def rank(arrays: CatalogueArrays, *, slots: Mapping[str, str], relevance: np.nda
          config: RankerConfig = CONFIGS["balanced"], context: Context = NO_CONTEXT,
          target_minutes: float | None = None, avoid_explicit: bool = False,
          exclude_rows: Sequence[int] = (), seed_rows: Sequence[int] = (),
-         prior: np.ndarray | None = None) -> Playlist:
+         prior: np.ndarray | None = None, rng: np.random.Generator | None = None
+         ) -> Playlist:
     """Order the catalogue for one request.
 
     Parameters
@@ -366,6 +374,8 @@ def rank(arrays: CatalogueArrays, *, slots: Mapping[str, str], relevance: np.nda
     exclude_rows, seed_rows
         Tracks never to show (removed by a refinement) and tracks whose neighbours should rise
         ("more like track 3").
+    rng
+        Draws the order when ``config.exploration`` is above 0 (default: seeded by nothing).
     prior
         An extra preference per track in [0, 1] (e.g. how typical its genre is of a seed
         artist), weighted like a relaxed filter.
@@ -405,7 +415,8 @@ def rank(arrays: CatalogueArrays, *, slots: Mapping[str, str], relevance: np.nda
     pool_size = min(config.pool, candidates.size)
     pool = candidates[np.argpartition(-score[candidates], pool_size - 1)[:pool_size]]
     pool = pool[np.argsort(-score[pool], kind="stable")]
-    order = _mmr(arrays, pool, score[pool], config=config, target_minutes=target_minutes)
+    order, propensities = _mmr(arrays, pool, score[pool], config=config,
+                               target_minutes=target_minutes, rng=rng)
     tracks = [RankedTrack(row=int(row), position=i + 1, score=round(float(score[row]), 4),
                           reason=_reason(arrays, int(row), terms, parts, relevance_norm,
                                          seed if len(seed_rows) else None, slots),
@@ -415,7 +426,7 @@ def rank(arrays: CatalogueArrays, *, slots: Mapping[str, str], relevance: np.nda
               for i, row in enumerate(order)]
     total = int(arrays.duration_ms[order].sum()) if order else 0
     return Playlist(tracks, config, relaxed, total, _target_ms(target_minutes), pool,
-                    score[pool])
+                    score[pool], propensities)
 
 
 def _apply_filters(arrays: CatalogueArrays, slots: Mapping[str, str], mask: np.ndarray, *,
@@ -465,40 +476,65 @@ def _target_ms(minutes: float | None) -> int | None:
 
 
 def _mmr(arrays: CatalogueArrays, pool: np.ndarray, scores: np.ndarray, *,
-         config: RankerConfig, target_minutes: float | None) -> list[int]:
-    """Greedy MMR over the pool with an artist cap; stops at the size or the duration."""
+         config: RankerConfig, target_minutes: float | None,
+         rng: np.random.Generator | None = None) -> tuple[list[int], list[float]]:
+    """Greedy MMR over the pool with an artist cap; stops at the size or the duration. With
+    ``config.exploration`` above 0 each position is sampled (Plackett-Luce over the MMR
+    values); returns the rows and each position's probability."""
     if pool.size == 0:
-        return []
+        return [], []
     spread = float(scores.max() - scores.min()) or 1.0
     relevance = (scores - scores.min()) / spread
     vectors = arrays.unit_features[pool]
     max_similarity = np.full(pool.size, -1.0)
     available = np.ones(pool.size, dtype=bool)
+    artists = arrays.artist_codes[pool]
+    lengths = arrays.duration_ms[pool]
     per_artist: dict[int, int] = {}
     target_ms = _target_ms(target_minutes)
     tolerance = 90_000
     chosen: list[int] = []
+    propensities: list[float] = []
     total = 0
     limit = 500 if target_ms is not None else config.size
-    while len(chosen) < limit and available.any():
-        mmr = np.where(available, config.mmr_lambda * relevance
-                       - (1.0 - config.mmr_lambda) * np.maximum(max_similarity, 0.0), -np.inf)
-        best = int(np.argmax(mmr))
+    while len(chosen) < limit:
+        eligible = available.copy()
+        full = [a for a, n in per_artist.items() if n >= config.max_per_artist]
+        if full:
+            eligible &= ~np.isin(artists, full)
+        if target_ms is not None:
+            eligible &= total + lengths <= target_ms + tolerance  # a shorter one may fit
+        if not eligible.any():
+            break
+        mmr = config.mmr_lambda * relevance \
+            - (1.0 - config.mmr_lambda) * np.maximum(max_similarity, 0.0)
+        best, probability = _choose(mmr, eligible, config.exploration, rng)
         available[best] = False
         row = int(pool[best])
-        artist = int(arrays.artist_codes[row])
-        if per_artist.get(artist, 0) >= config.max_per_artist:
-            continue
-        length = int(arrays.duration_ms[row])
-        if target_ms is not None and total + length > target_ms + tolerance:
-            continue  # too long to fit; a shorter one may
         chosen.append(row)
+        propensities.append(probability)
+        artist = int(artists[best])
         per_artist[artist] = per_artist.get(artist, 0) + 1
-        total += length
+        total += int(lengths[best])
         max_similarity = np.maximum(max_similarity, vectors @ vectors[best])
         if target_ms is not None and total >= target_ms - tolerance:
             break
-    return chosen
+    return chosen, propensities
+
+
+def _choose(values: np.ndarray, eligible: np.ndarray, temperature: float,
+            rng: np.random.Generator | None) -> tuple[int, float]:
+    """The best eligible index (probability 1), or one drawn from a softmax at
+    ``temperature`` with its probability."""
+    if temperature <= 0:
+        masked = np.where(eligible, values, -np.inf)
+        return int(np.argmax(masked)), 1.0
+    indices = np.flatnonzero(eligible)
+    logits = values[indices] / temperature
+    weights = np.exp(logits - logits.max())
+    probabilities = weights / weights.sum()
+    pick = int((rng or np.random.default_rng()).choice(indices.size, p=probabilities))
+    return int(indices[pick]), round(float(probabilities[pick]), 6)
 
 
 def _reason(arrays: CatalogueArrays, row: int, terms: Sequence[tuple[str, Term]],

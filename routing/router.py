@@ -127,6 +127,8 @@ class RouteResult:
     """Display rows: ``DISPLAY_FIELDS`` plus ``position``, ``score`` and ``reason``."""
     ranker: dict[str, Any]
     playlist: Playlist | None = field(default=None, repr=False, compare=False)
+    candidate_ids: list[str] = field(default_factory=list, repr=False, compare=False)
+    """The track ids the ranker chose from (its pool, best first), for the impression log."""
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.decision.as_dict(), "ranker": self.ranker, "playlist": self.tracks}
@@ -211,7 +213,8 @@ class Router:
 
     def __init__(self, *, encoder: Encoder, gate: SafetyGate, intent: IntentModel | None,
                  examples: LabeledExamples | None, lexicon: Lexicon, catalogue: CatalogueIndex,
-                 margin: float = DEFAULT_MARGIN, cache_size: int = CACHE_SIZE) -> None:
+                 margin: float = DEFAULT_MARGIN, cache_size: int = CACHE_SIZE,
+                 seed: int | None = None) -> None:
         self.encoder = encoder if isinstance(encoder, CachingEncoder) else CachingEncoder(encoder)
         self.gate, self.intent, self.examples = gate, intent, examples
         self.lexicon, self.catalogue, self.margin = lexicon, catalogue, margin
@@ -219,13 +222,15 @@ class Router:
         self.cache_size = cache_size
         self.hits = self.misses = 0
         self._lock = threading.Lock()
+        self.rng = np.random.default_rng(seed)
+        """Draws orders for configurations with exploration (see ``RankerConfig``)."""
 
     # -- loading ------------------------------------------------------------------------------
 
     @classmethod
     def load(cls, *, engine: Engine, encoder: Encoder, catalogue: CatalogueIndex | None = None,
              intent_task: str | None = None, intent_version: int | None = None,
-             margin: float = DEFAULT_MARGIN) -> Router:
+             margin: float = DEFAULT_MARGIN, seed: int | None = None) -> Router:
         """A router for the current versions (``intent_version``: a registered version other
         than the serving one, for A/B comparison)."""
         encoder = encoder if isinstance(encoder, CachingEncoder) else CachingEncoder(encoder)
@@ -239,7 +244,7 @@ class Router:
         return cls(encoder=encoder, gate=gate, intent=intent, examples=examples,
                    lexicon=current_lexicon(engine=engine),
                    catalogue=catalogue or CatalogueIndex.load(engine=engine, encoder=encoder),
-                   margin=margin)
+                   margin=margin, seed=seed)
 
     def warm(self) -> None:
         """Route one prompt past the cache, so that lazy loading (the PII recognisers, model
@@ -358,7 +363,7 @@ class Router:
             exclude_rows=self._rows(exclude_ids),
             seed_rows=[*self._artist_rows(values.get("artist")), *self._rows(seed_ids)],
             prior=self.catalogue.arrays.artist_genre_prior(values["artist"])
-            if values.get("artist") and not values.get("genre") else None)
+            if values.get("artist") and not values.get("genre") else None, rng=self.rng)
         lap("ranking", t)
         message = verdict.message if verdict.verdict == REVIEW else None
         if message is None and intent is not None and intent["abstain"] == "out_of_scope":
@@ -435,7 +440,12 @@ class Router:
                                    "relaxed": playlist.relaxed if playlist else [],
                                    "total_ms": playlist.total_ms if playlist else 0,
                                    "target_ms": playlist.target_ms if playlist else None},
-                           playlist=playlist)
+                           playlist=playlist, candidate_ids=self._ids(playlist))
+
+    def _ids(self, playlist: Playlist | None) -> list[str]:
+        if playlist is None or not len(playlist.pool_rows):
+            return []
+        return [str(i) for i in self.catalogue.arrays.ids[playlist.pool_rows]]
 
     def _display(self, playlist: Playlist | None) -> list[dict[str, Any]]:
         if playlist is None or not playlist.tracks:

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import true as sa_true
 from sqlmodel import Field, SQLModel
 
 
@@ -81,6 +82,9 @@ class TaskBase(SQLModel):
     """Train on character and word n-grams of the text as well as its embedding."""
     safe_label: str | None = Field(default=None, max_length=64)
     """Safety tasks: the label meaning "nothing to act on"; every other label is unsafe."""
+    collect_preview_prompts: bool = Field(
+        default=True, sa_column_kwargs={"server_default": sa_true()})
+    """Prompts typed in the preview join this task's labeling pool (redacted)."""
 
 
 class Task(TaskBase, table=True):
@@ -339,6 +343,39 @@ class LexiconVersion(SQLModel, table=True):
     entries: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
     change: str = Field(default="", max_length=512)
     created_by: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Impression(SQLModel, table=True):
+    """One playlist shown in the preview: what was asked, what the ranker could choose from,
+    what it showed, and with what probability it chose each position."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    prompt_id: str = Field(max_length=16, index=True)
+    prompt: str = Field(sa_column=Column(Text, nullable=False))
+    """Redacted."""
+    session_id: str = Field(max_length=64, index=True)
+    account_id: int | None = Field(default=None, foreign_key="account.id")
+    context: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    ranker: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    versions: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    slots: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    candidates: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    """The ranker's pool: track ids with their scores."""
+    shown: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    propensities: list[float] = Field(default_factory=list, sa_column=Column(JSON))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Feedback(SQLModel, table=True):
+    """A like, skip or save of one shown track."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    impression_id: int = Field(foreign_key="impression.id", index=True)
+    track_id: str = Field(max_length=64)
+    position: int
+    action: str = Field(max_length=16)
+    account_id: int | None = Field(default=None, foreign_key="account.id")
     created_at: datetime = Field(default_factory=utcnow)
 
 

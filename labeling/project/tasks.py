@@ -54,6 +54,7 @@ class TaskInfo:
     safe_label: str | None
     guideline: str | None
     guideline_version: int | None
+    collect_preview_prompts: bool = True
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ def _info(session: Session, task: Task) -> TaskInfo:
         text_features=task.text_features, safe_label=task.safe_label,
         guideline=guideline.text if guideline else None,
         guideline_version=guideline.version if guideline else None,
+        collect_preview_prompts=task.collect_preview_prompts,
     )
 
 
@@ -240,7 +242,7 @@ SETTINGS_RULES: dict[str, tuple[type, float, float]] = {
 
 
 def _checked_setting(name: str, value: Any) -> Any:
-    if name in {"show_suggestions", "text_features"}:
+    if name in {"show_suggestions", "text_features", "collect_preview_prompts"}:
         return bool(value)
     if name == "strategy":
         get_strategy(str(value))  # ValueError lists the valid names
@@ -250,7 +252,7 @@ def _checked_setting(name: str, value: Any) -> Any:
         return str(value)
     if name not in SETTINGS_RULES:
         valid = ", ".join([*SETTINGS_RULES, "strategy", "aggregation", "show_suggestions",
-                           "text_features"])
+                           "text_features", "collect_preview_prompts"])
         raise TaskDefinitionError(f"unknown setting {name!r}; settings: {valid}")
     kind, low, high = SETTINGS_RULES[name]
     try:

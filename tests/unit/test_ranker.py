@@ -178,3 +178,24 @@ def test_a_seed_artists_genres_rise_most_typical_first():
     assert ARRAYS.artist_genre_prior("nobody at all") is None
     _, chosen = top({}, prior=prior)
     assert (chosen["genre"] == home).mean() >= 0.8
+
+
+def test_without_exploration_every_position_has_probability_one():
+    playlist, _ = top({"mood": "happy"})
+    assert playlist.propensities == [1.0] * len(playlist.tracks)
+
+
+def test_exploration_samples_positions_and_logs_their_probabilities():
+    explore = with_changes(CONFIGS["balanced"], exploration=0.05)
+    first = rank(ARRAYS, slots={"mood": "happy"}, relevance=NONE, config=explore,
+                 rng=np.random.default_rng(7))
+    again = rank(ARRAYS, slots={"mood": "happy"}, relevance=NONE, config=explore,
+                 rng=np.random.default_rng(7))
+    other = rank(ARRAYS, slots={"mood": "happy"}, relevance=NONE, config=explore,
+                 rng=np.random.default_rng(8))
+    assert [t.row for t in first.tracks] == [t.row for t in again.tracks]
+    assert [t.row for t in first.tracks] != [t.row for t in other.tracks]
+    assert len(first.propensities) == len(first.tracks) == 20
+    assert all(0.0 < p < 1.0 for p in first.propensities)
+    counts = TRACKS.iloc[[t.row for t in first.tracks]]["artist"].value_counts()
+    assert counts.max() <= 2  # the artist cap holds while sampling
