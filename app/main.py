@@ -14,11 +14,11 @@ from app import auth, resources  # noqa: E402
 from storage.db import DatabaseError, check_schema  # noqa: E402
 
 PAGES_BY_ROLE = {
-    "rater": ("home", "label", "history"),
-    "reviewer": ("home", "triage", "adjudicate", "safety_rules", "label", "history"),
-    "lead": ("home", "quality", "triage", "adjudicate", "models", "label", "history",
+    "rater": ("home", "label", "history", "preview"),
+    "reviewer": ("home", "triage", "adjudicate", "safety_rules", "label", "history", "preview"),
+    "lead": ("home", "quality", "triage", "adjudicate", "models", "preview", "label", "history",
              "task_settings", "safety_rules", "simulation", "accounts"),
-    "admin": ("home", "quality", "models", "task_settings", "accounts"),
+    "admin": ("home", "quality", "models", "preview", "task_settings", "accounts"),
 }
 
 
@@ -48,6 +48,8 @@ def _pages() -> dict[str, st.Page]:
                               icon=":material/query_stats:"),
         "accounts": st.Page(PAGES_DIR / "accounts.py", title="Accounts",
                             icon=":material/group:"),
+        "preview": st.Page(PAGES_DIR / "preview.py", title="Preview",
+                           icon=":material/queue_music:"),
     }
 
 

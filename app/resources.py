@@ -1,4 +1,5 @@
-"""The only ``st.cache_resource`` objects: settings, the engine and the encoder.
+"""The only ``st.cache_resource`` objects: settings, the engine and the encoder (and the
+router, which `routing` keeps per set of versions).
 
 Sessions are never cached: each user action opens its own unit of work.
 """
@@ -9,6 +10,7 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from labeling.ml.encoders import Encoder, make_encoder
+from routing.router import ROUTERS, Router
 from storage.db import make_engine
 from storage.settings import Settings
 
@@ -34,3 +36,9 @@ def _encoder(name: str) -> Encoder:
 
 def encoder() -> Encoder:
     return _encoder(settings().encoder)
+
+
+def router(intent_version: int | None = None) -> Router:
+    """The router for the current versions (rebuilt by ``routing`` when any changes);
+    ``intent_version``: another registered intent model, for A/B comparison."""
+    return ROUTERS.current(engine=engine(), encoder=encoder(), intent_version=intent_version)

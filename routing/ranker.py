@@ -542,7 +542,11 @@ def _reason(arrays: CatalogueArrays, row: int, terms: Sequence[tuple[str, Term]]
             slots: Mapping[str, str]) -> str:
     bits = []
     if terms:
-        best = sorted(range(len(terms)), key=lambda i: -parts[i][row])[:2]
+        best, features = [], set()
+        for i in sorted(range(len(terms)), key=lambda i: -parts[i][row]):
+            if terms[i][1][0] not in features and len(best) < 2:  # two different features
+                best.append(i)
+                features.add(terms[i][1][0])
         for i in best:
             label, (feature, _, _) = terms[i]
             value = arrays.raw[feature][row]
