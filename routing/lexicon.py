@@ -29,6 +29,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from labeling.exceptions import LabelingError
+from labeling.project.exporting import label_rows
+from labeling.project.tasks import task_info
 from labeling.text.normalise import Normalised, normalise
 from routing.default_lexicon import BLOCKED, default_entries
 from storage.db import session_scope, write_scope
@@ -305,16 +307,24 @@ def _store(session: Session, latest: LexiconVersion, entries: list[dict], *, act
 # --- measuring the lexicon against labeled slots -------------------------------------------------
 
 def slot_scores(lexicon: Lexicon, pairs: Sequence[tuple[str, dict[str, Any]]], *,
-                artists: ArtistIndex | None = None) -> list[dict[str, Any]]:
+                artists: ArtistIndex | None = None, slots: set[str] | None = None
+                ) -> list[dict[str, Any]]:
     """Precision, recall and F1 per slot of ``lexicon`` on (text, labeled slots) pairs.
 
     A value counts as right when it equals the labeled one (durations compared in minutes).
-    Precision is over the slots the lexicon filled, recall over the slots raters filled.
+    Precision is over the slots the lexicon filled, recall over the slots raters filled. Only
+    ``slots`` count (default: every slot that some pair labels), so that slots raters are not
+    asked for (``bpm``) are not counted as wrong.
     """
+    wanted = slots if slots is not None else {s for _, labeled in pairs
+                                              for s, v in (labeled or {}).items()
+                                              if v not in (None, "")}
     counts: dict[str, list[int]] = {}
     for text, labeled in pairs:
-        found = {m.slot: m.value for m in lexicon.match(text, artists=artists)}
-        gold = {s: str(v) for s, v in (labeled or {}).items() if v not in (None, "")}
+        found = {m.slot: m.value for m in lexicon.match(text, artists=artists)
+                 if m.slot in wanted}
+        gold = {s: str(v) for s, v in (labeled or {}).items()
+                if v not in (None, "") and s in wanted}
         for slot in set(found) | set(gold):
             tp_fp_fn = counts.setdefault(slot, [0, 0, 0])
             right = slot in found and slot in gold and _same(slot, found[slot], gold[slot])
@@ -336,3 +346,27 @@ def _same(slot: str, found: str, gold: str) -> bool:
     if slot == "duration":
         return duration_minutes(found) == duration_minutes(gold)
     return normalise(found).text == normalise(gold).text
+
+
+@dataclass(frozen=True)
+class LexiconQuality:
+    lexicon_version: int
+    task: str
+    n_labels: int
+    """Rater labels with slots, measured (each label's slots against the lexicon's on its
+    text); labels without slots are left out, as raters who skip slots say nothing of them."""
+    rows: list[dict[str, Any]]
+    """Per slot: precision, recall, f1, labeled, found."""
+
+
+def measure_lexicon(*, engine: Engine, task_name: str) -> LexiconQuality:
+    """The current lexicon's precision and recall per slot on the slots raters labeled in
+    ``task_name`` (the slots of its schema; every labeled slot when it has none)."""
+    task = task_info(engine=engine, name=task_name)
+    lexicon = current_lexicon(engine=engine)
+    pairs = [(row["text"], row["slots"] or {}) for row in label_rows(engine=engine,
+                                                                     task_name=task_name)
+             if row["source"] == "rater" and row["slots"]]
+    schema = set(task.slot_schema) or None
+    return LexiconQuality(lexicon_version=lexicon.version, task=task_name, n_labels=len(pairs),
+                          rows=slot_scores(lexicon, pairs, slots=schema))

@@ -1,5 +1,6 @@
 """Models (leads, admins): the versions of a task's classifier, their evaluation, and training,
-promotion and rollback."""
+promotion and rollback; for intent tasks, the slot lexicon's precision and recall per slot (and,
+for leads, its editor)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from app import auth, resources
+from app.components.lexicon_panel import lexicon_panel
 from app.components.model_charts import confusion_heatmap, per_class_f1_bars, reliability_diagram
 from app.components.task_picker import task_picker
 from app.errors import SERVICE_ERRORS, describe
@@ -18,6 +20,7 @@ from labeling.lifecycle import registry
 from labeling.lifecycle.model_files import ModelFileError
 from labeling.lifecycle.registry import ModelInfo, PromotionError, check_promotion
 from labeling.lifecycle.training import TrainingError, retrain
+from labeling.project.tasks import task_info
 
 DASH = "—"
 NOTICE = "models_notice"  # the last action's outcome, shown after the rerun it triggers
@@ -280,6 +283,7 @@ def render() -> None:
         st.info(f"Task {task_name!r} has no model yet: once items have settled labels in at "
                 "least two classes, press “Train a new version”. The first version serves "
                 "at once.")
+        _lexicon(task_name, user)
         return
     _versions_table(versions)
     with st.expander("Promote or roll back", expanded=True):
@@ -291,6 +295,12 @@ def render() -> None:
     st.subheader("Compare two versions")
     chosen = _compare(versions)
     _evaluation(chosen)
+    _lexicon(task_name, user)
+
+
+def _lexicon(task_name: str, user: auth.SignedIn) -> None:
+    if task_info(engine=resources.engine(), name=task_name).kind == "intent":
+        lexicon_panel(task_name, user)
 
 
 render()

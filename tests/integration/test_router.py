@@ -213,3 +213,15 @@ def test_arbitrary_text_never_raises_and_never_errors(router, text):
     assert len(result.decision.prompt) <= 2_000
     assert result.decision.truncated == (len(text) > 2_000)
     assert result.decision.safety["verdict"] in ("allow", "review", "block")
+
+
+def test_the_lexicon_is_measured_on_the_slots_raters_labeled(project):
+    from routing.lexicon import measure_lexicon
+
+    quality = measure_lexicon(engine=project[0], task_name="intent")
+    rows = {r["slot"]: r for r in quality.rows}
+    assert quality.n_labels > 200 and {"genre", "era", "duration", "mood"} <= set(rows)
+    assert "bpm" not in rows and "artist" not in rows  # not in the task's slot schema
+    assert rows["duration"]["recall"] >= 0.9 and rows["era"]["recall"] >= 0.8
+    assert all(row["labeled"] > 0 for row in rows.values())
+    assert 0.5 <= rows["genre"]["precision"] <= 1.0

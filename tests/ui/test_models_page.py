@@ -186,4 +186,29 @@ def test_an_empty_task_says_what_to_do(engine):
     assert not at.get("vega_lite_chart")
     at = _click(at, "models_train")  # nothing is labelled: a message, not a traceback
     assert "Label more items" in at.error[0].value  # the training error, and what to do
-    assert not at.dataframe
+    assert [list(d.value.columns) for d in at.dataframe] == [["id", "slot", "value", "phrase"]]
+
+
+def test_the_lexicon_is_measured_and_leads_edit_it_version_by_version(engine):
+    at = _page()
+    assert any("Lexicon version 1, measured on 0 rater labels" in c.value for c in at.caption)
+    assert any("No rater has labeled slots" in i.value for i in at.info)
+    at.selectbox(key="lexicon_slot").set_value("mood")
+    at.text_input(key="lexicon_value").input("calm")
+    at.text_input(key="lexicon_phrase").input("sofa mode")
+    next(b for b in at.button if b.label == "Add").click().run()
+    assert not at.exception
+    assert any("-> mood=calm (lexicon version 2)" in s.value for s in at.success)
+    at.text_input(key="lexicon_value").input("calm")
+    at.text_input(key="lexicon_phrase").input("sofa mode")
+    next(b for b in at.button if b.label == "Add").click().run()
+    assert any("is mapped already" in e.value for e in at.error)
+    removable = at.selectbox(key="lexicon_remove_id")
+    entry = next(o for o in removable.options if "sofa mode" in o).split(":")[0]
+    removable.set_value(entry)
+    at.button(key="lexicon_remove").click().run()
+    assert any(f"Removed {entry} (lexicon version 3)" in s.value for s in at.success)
+    with session_scope(engine) as session:
+        changes = [e for e in session.exec(select(AuditEvent))
+                   if e.action == "lexicon.change"]
+    assert [c.after["version"] for c in changes] == [2, 3]
