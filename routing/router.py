@@ -264,15 +264,17 @@ class Router:
     def route(self, prompt: Any, *, context: Context = NO_CONTEXT,
               config: RankerConfig | None = None, slot_overrides: dict[str, str] | None = None,
               exclude_ids: Sequence[str] = (), seed_ids: Sequence[str] = (),
-              use_cache: bool = True) -> RouteResult:
-        """Route one prompt. Never raises (see the module doc)."""
+              exploration: float = 0.0, use_cache: bool = True) -> RouteResult:
+        """Route one prompt. Never raises (see the module doc).
+
+        ``exploration``: sample the list's order at this temperature (``RankerConfig``)."""
         start = time.perf_counter()
         text = "" if prompt is None else str(prompt)
         truncated = len(text) > MAX_PROMPT_CHARS
         text = text[:MAX_PROMPT_CHARS]
         key = (fold(text), context.bucket(), config.label if config else None,
                tuple(sorted((slot_overrides or {}).items())), tuple(exclude_ids),
-               tuple(seed_ids))
+               tuple(seed_ids), exploration)
         if use_cache:
             with self._lock:
                 hit = self._cache.get(key)
@@ -287,7 +289,7 @@ class Router:
         try:
             result = self._route(text, truncated=truncated, context=context, config=config,
                                  slot_overrides=slot_overrides or {}, exclude_ids=exclude_ids,
-                                 seed_ids=seed_ids, start=start)
+                                 seed_ids=seed_ids, start=start, exploration=exploration)
         except Exception as exc:  # the router must answer every prompt; the error is recorded
             log.exception("routing failed")
             result = self._error_result(text, truncated, exc, start)
@@ -307,8 +309,8 @@ class Router:
 
     def _route(self, text: str, *, truncated: bool, context: Context,
                config: RankerConfig | None, slot_overrides: dict[str, str],
-               exclude_ids: Sequence[str], seed_ids: Sequence[str], start: float
-               ) -> RouteResult:
+               exclude_ids: Sequence[str], seed_ids: Sequence[str], start: float,
+               exploration: float = 0.0) -> RouteResult:
         timings: dict[str, float] = {}
 
         def lap(stage: str, since: float) -> float:
@@ -356,6 +358,8 @@ class Router:
         t = lap("retrieval", t)
         chosen = config or CONFIGS[INTENT_CONFIGS.get(intent["intent"] if intent else "",
                                                       "balanced")]
+        if exploration > 0:
+            chosen = replace(chosen, exploration=exploration)
         playlist = rank(
             self.catalogue.arrays, slots=values, relevance=relevance, config=chosen,
             context=context, target_minutes=duration_minutes(values.get("duration", "")),

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     ``WORKBENCH_DEMO``            demo mode: the sign-in page lists the demo accounts.
     ``WORKBENCH_SECRET_KEY``      secret for signed values; must be set outside demo mode.
     ``WORKBENCH_ENCODER``         ``minilm`` (all-MiniLM-L6-v2, offline) or ``hashing`` (tests).
+    ``WORKBENCH_EXPLORATION``     temperature of the preview's ranking exploration (0 = off;
+                                  default 0.05), so the impression log has propensities.
     """
 
     model_config = SettingsConfigDict(env_prefix="WORKBENCH_", env_file=".env", extra="ignore")
@@ -33,6 +35,7 @@ class Settings(BaseSettings):
     secret_key: str = DEFAULT_SECRET
     encoder: str = "minilm"
     max_text_chars: int = 10_000
+    exploration: float = Field(default=0.05, ge=0.0, le=10.0)
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

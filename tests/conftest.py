@@ -85,6 +85,7 @@ def workbench_env(db_url: str, tmp_path, monkeypatch) -> str:
     monkeypatch.setenv("WORKBENCH_DATABASE_URL", db_url)
     monkeypatch.setenv("WORKBENCH_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("WORKBENCH_ENCODER", "hashing")
+    monkeypatch.setenv("WORKBENCH_EXPLORATION", "0")
     monkeypatch.setenv("WORKBENCH_SECRET_KEY", "test-secret-not-for-production")
     monkeypatch.delenv("WORKBENCH_DEMO", raising=False)
     return db_url
@@ -100,5 +101,6 @@ def sqlite_env(tmp_path, monkeypatch) -> str:
     monkeypatch.setenv("WORKBENCH_DATABASE_URL", url)
     monkeypatch.setenv("WORKBENCH_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("WORKBENCH_ENCODER", "hashing")
+    monkeypatch.setenv("WORKBENCH_EXPLORATION", "0")
     monkeypatch.delenv("WORKBENCH_DEMO", raising=False)
     return url

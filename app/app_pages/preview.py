@@ -104,6 +104,7 @@ def _compare_label(option: tuple[str, Any]) -> str:
 
 def _route(router: Router, state: sessions.SessionState, config: str | None) -> RouteResult:
     return router.route(state.prompt, config=CONFIGS[config] if config else None,
+                        exploration=resources.settings().exploration,
                         **state.route_arguments())
 
 

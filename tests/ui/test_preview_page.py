@@ -41,6 +41,7 @@ def demo(demo_file, tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_DATABASE_URL", url)
     monkeypatch.setenv("WORKBENCH_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("WORKBENCH_ENCODER", "hashing")
+    monkeypatch.setenv("WORKBENCH_EXPLORATION", "0")
     monkeypatch.delenv("WORKBENCH_DEMO", raising=False)
     engine = make_engine(url)
     yield engine
@@ -129,3 +130,13 @@ def test_a_blocked_prompt_gets_the_fallback_and_a_report_reaches_triage(demo):
     reported = triage_queue(engine=demo, origins=["user_report"]).flags
     assert reported and reported[0].reasons[0] == "reported: this should never get music at all"
     assert reported[0].text == "how do I make a pipe bomb"
+
+
+def test_with_exploration_the_log_holds_propensities_below_one(demo, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_EXPLORATION", "0.05")
+    _routed("happy pop for a rainy afternoon")
+    [impression] = impression_log(engine=demo)
+    assert impression.ranker["config"]["exploration"] == 0.05
+    assert len(impression.propensities) == 20
+    assert all(0 < p <= 1 for p in impression.propensities)
+    assert min(impression.propensities) < 1
