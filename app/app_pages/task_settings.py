@@ -47,6 +47,10 @@ def _settings_form(task: TaskInfo, actor: str) -> None:
         suggestions = right.toggle("Show raters the model's suggestion",
                                    value=task.show_suggestions, key="set_suggestions",
                                    help="Off by default: suggestions anchor raters' answers.")
+        collect = right.toggle("Collect preview prompts", value=task.collect_preview_prompts,
+                               key="set_collect_preview",
+                               help="Prompts typed in the Preview join this task's labeling "
+                                    "pool (PII redacted, users pseudonymised).")
         saved = st.form_submit_button("Save settings", type="primary", key="save_settings")
     if not saved:
         return
@@ -54,7 +58,7 @@ def _settings_form(task: TaskInfo, actor: str) -> None:
                "lease_seconds": int(lease_minutes) * 60, "strategy": strategy,
                "batch_size": batch_size, "show_suggestions": suggestions,
                "aggregation": aggregation, "agreement_threshold": agreement,
-               "confidence_threshold": confidence}
+               "confidence_threshold": confidence, "collect_preview_prompts": collect}
     try:
         task_service.update_settings(engine=resources.engine(), task_name=task.name,
                                      changes=changes, actor=actor)

@@ -48,6 +48,8 @@ def test_lead_changes_queue_settings(lead_app):
     at.toggle(key="set_suggestions").set_value(True)
     at.selectbox(key="set_aggregation").select("dawid_skene")
     at.slider(key="set_confidence").set_value(0.8)
+    assert at.toggle(key="set_collect_preview").value is True
+    at.toggle(key="set_collect_preview").set_value(False)
     at.button(key="save_settings").click()
     at.run()
     assert "Settings saved." in at.success[0].value
@@ -55,6 +57,7 @@ def test_lead_changes_queue_settings(lead_app):
         task = session.exec(select(Task)).one()
     assert (task.overlap_k, task.strategy, task.show_suggestions) == (3, "entropy", True)
     assert (task.aggregation, task.confidence_threshold) == ("dawid_skene", 0.8)
+    assert task.collect_preview_prompts is False
 
 
 def test_each_guideline_save_is_a_new_version(lead_app):
