@@ -335,6 +335,10 @@ def print_stages(results: list) -> None:
               f"{max(values, default=float('nan')):>10.2f}")
 
 
+def load() -> str:
+    return "load average " + " / ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1/5/15 min)"
+
+
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -346,7 +350,8 @@ def spotify_part(args, encoder, work: Path) -> tuple[Router, pd.DataFrame, np.nd
     print(f"spotify import                   {facts['import_s']:8.1f} s  ({imported.rows:,} rows"
           f", {imported.tracks:,} tracks, {imported.duplicates:,} duplicates, "
           f"{imported.skipped} skipped)")
-    print(f"encode {len(tracks):,} descriptors      {facts['encode_s']:8.1f} s")
+    print(f"encode {len(tracks):,} descriptors      {facts['encode_s']:8.1f} s  "
+          f"({len(tracks) / facts['encode_s']:,.0f}/s)")
     print(f"index build (spotify)            {facts['index_s']:8.1f} s")
     print(f"router load + warm               {facts['load_s']:8.1f} s")
     print(f"versions  {router.versions()}")
@@ -369,8 +374,11 @@ def spotify_part(args, encoder, work: Path) -> tuple[Router, pd.DataFrame, np.nd
     print(f"  target p95 <= {GOAL_ENCODE_RATIO:g}x encode p95  "
           f"{verdict(p95 <= GOAL_ENCODE_RATIO * e95)}  ({p95:.2f} vs "
           f"{GOAL_ENCODE_RATIO * e95:.2f} ms)")
-    print("  per stage (decision.timings_ms; a stage counts only the prompts that reach it)")
+    print("  per stage (decision.timings_ms; a stage counts only the prompts that reach it;")
+    print("  the safety model encodes the prompt through the router's CachingEncoder, so the")
+    print("  encoder's time is inside 'safety' and 'encode' is a memo hit)")
     print_stages(results)
+    print(f"  {load()}")
     print("  outcomes")
     print_outcomes(kinds, results)
 
@@ -393,7 +401,7 @@ def million_part(args, realistic: Router, tracks: pd.DataFrame, vectors: np.ndar
     print(f"  dense vectors NOT encoded: Spotify descriptor vectors + N(0, {VECTOR_NOISE}) noise,"
           " re-normalised")
     print(f"  generate frame + vectors     {facts['generate_s']:8.1f} s")
-    print(f"  index build (1M)             {facts['index_s']:8.1f} s")
+    print(f"  index build                  {facts['index_s']:8.1f} s")
     routes, _, results = uncached(router, None, prompts)
     p95 = pct(routes, 95)
     print(f"  route p50 / p95 / p99        {pct(routes, 50):7.2f} / {p95:7.2f} / "
@@ -403,6 +411,7 @@ def million_part(args, realistic: Router, tracks: pd.DataFrame, vectors: np.ndar
     print_stages(results)
     print(f"  peak memory (ru_maxrss)      {peak_mb():8.0f} MB  (before the 1M build: "
           f"{before:.0f} MB)")
+    print(f"  {load()}")
 
 
 def main() -> None:
@@ -418,7 +427,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="router_latency-"))
     encoder = SentenceTransformerEncoder()
     encoder.encode(["warm up the model"])
-    print(f"machine   {os.cpu_count()} cores; encoder {encoder.name} (raw, CPU)")
+    print(f"machine   {os.cpu_count()} cores, {load()}; encoder {encoder.name} (raw, CPU)")
     router, tracks, vectors, prompts = spotify_part(args, encoder, work)
     if args.million:
         million_part(args, router, tracks, vectors, prompts)

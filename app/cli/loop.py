@@ -21,7 +21,7 @@ from labeling.project.vectors import embed
 SHOWN_FIELDS = ("name", "kind", "labels", "ordered", "oos_label", "overlap_k", "gold_share",
                 "lease_seconds", "strategy", "batch_size", "show_suggestions",
                 "agreement_threshold", "confidence_threshold", "aggregation", "text_features",
-                "safe_label", "guideline_version")
+                "safe_label", "collect_preview_prompts", "guideline_version")
 
 
 def task_show(name: str) -> None:
@@ -51,6 +51,10 @@ def task_set(
         bool | None, typer.Option("--text-features/--no-text-features",
                                   help="train on character and word n-grams too")
     ] = None,
+    collect_preview: Annotated[
+        bool | None, typer.Option("--collect-preview/--no-collect-preview",
+                                  help="preview prompts join this task's pool")
+    ] = None,
 ) -> None:
     """Change a task's queue settings."""
     changes = {
@@ -58,6 +62,7 @@ def task_set(
         "strategy": strategy, "batch_size": batch_size, "show_suggestions": suggestions,
         "aggregation": aggregation, "agreement_threshold": agreement_threshold,
         "confidence_threshold": confidence_threshold, "text_features": text_features,
+        "collect_preview_prompts": collect_preview,
     }
     changes = {k: v for k, v in changes.items() if v is not None}
     if not changes:
