@@ -29,14 +29,14 @@ def lead_app(sqlite_env, tmp_path, monkeypatch):
 def _label_some(engine, n_pairs: int) -> None:
     raters = [make_account(engine, username=f"r{i}") for i in range(2)]
     encoder = HashingEncoder()
-    for n in range(n_pairs):
+    for _ in range(n_pairs):
         for rater in raters:
             item = queue.next_item(engine=engine, task_name="music", rater_id=rater,
                                    encoder=encoder)
+            assert item is not None, "the queue ran dry before every pair was labeled"
             value = ("mood", "sleep", "workout")[item.item_id % 3]
             queue.submit(engine=engine, assignment_id=item.assignment_id, rater_id=rater,
                          value=value)
-        assert n >= 0
 
 
 def test_lead_changes_queue_settings(lead_app):
