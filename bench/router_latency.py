@@ -2,7 +2,7 @@
 Spotify catalogue (~28,000 tracks) and a generated catalogue of 1,000,000 tracks.
 
     python -m bench.router_latency [--prompts 1000] [--no-million] [--million-size 1000000]
-                                   [--data ../shared/data] [--seed 0]
+                                   [--data ../shared/data] [--seed 0] [--records FILE]
 
 The realistic router: a temporary SQLite database with the demo project seeded with trained
 models (``app.demo.seed_demo``: the intent and safety models serve at once), then the TidyTuesday
@@ -33,6 +33,12 @@ Timed, wall-clock per prompt:
   (``CatalogueIndex.build`` + ``Router(...)``) with the realistic router's safety gate, intent
   model, examples and lexicon. Target: uncached p95 <= 150 ms. Peak memory is the process's
   ``ru_maxrss`` (it includes the encoder and the realistic router).
+
+Outcomes (blocked, out of scope, served, served with a review verdict, served for the music
+part of an out-of-scope request) are counted per kind of prompt. The load average is printed
+because the figures are wall-clock: another busy process on a 2-core machine can stall the
+encoder's threads and inflate the tail many times over. ``--records FILE`` appends one JSON line
+per routed prompt (kind, outcome, times) for a closer look.
 """
 
 from __future__ import annotations
@@ -339,11 +345,42 @@ def load() -> str:
     return "load average " + " / ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1/5/15 min)"
 
 
+def print_kinds(kinds: list[str], prompts: list[str], routes: np.ndarray,
+                encodes: np.ndarray) -> None:
+    print(f"  {'kind':<10}{'n':>6}{'chars p50':>11}{'route p50':>11}{'route p95':>11}"
+          + (f"{'encode p50':>12}{'encode p95':>12}" if len(encodes) else ""))
+    kinds_array = np.array(kinds)
+    for kind in MIX:
+        rows = kinds_array == kind
+        chars = [len(p) for p, keep in zip(prompts, rows, strict=True) if keep]
+        line = (f"  {kind:<10}{int(rows.sum()):>6}{pct(chars, 50):>11.0f}"
+                f"{pct(routes[rows], 50):>11.2f}{pct(routes[rows], 95):>11.2f}")
+        if len(encodes):
+            line += f"{pct(encodes[rows], 50):>12.2f}{pct(encodes[rows], 95):>12.2f}"
+        print(line)
+
+
+def write_records(path: Path | None, part: str, kinds: list[str], prompts: list[str],
+                  routes: np.ndarray, results: list) -> None:
+    """One JSON line per prompt (kind, outcome, route ms, stage timings), when asked."""
+    if path is None:
+        return
+    with path.open("a", encoding="utf-8") as out:
+        for kind, prompt, ms, result in zip(kinds, prompts, routes, results, strict=True):
+            out.write(json.dumps({"part": part, "kind": kind, "prompt": prompt,
+                                  "outcome": outcome(result), "route_ms": round(float(ms), 3),
+                                  "timings_ms": result.decision.timings_ms,
+                                  "intent": result.decision.intent,
+                                  "safety": result.decision.safety["verdict"],
+                                  "category": result.decision.safety["category"]}) + "\n")
+
+
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def spotify_part(args, encoder, work: Path) -> tuple[Router, pd.DataFrame, np.ndarray, list]:
+def spotify_part(args, encoder, work: Path
+                 ) -> tuple[Router, pd.DataFrame, np.ndarray, list[tuple[str, str]]]:
     router, tracks, vectors, facts = realistic_router(work=work, encoder=encoder, data=args.data)
     imported = facts["import"]
     print(f"demo seeded with trained models  {facts['seed_s']:8.1f} s")
@@ -378,7 +415,10 @@ def spotify_part(args, encoder, work: Path) -> tuple[Router, pd.DataFrame, np.nd
     print("  the safety model encodes the prompt through the router's CachingEncoder, so the")
     print("  encoder's time is inside 'safety' and 'encode' is a memo hit)")
     print_stages(results)
+    print("  per kind of prompt")
+    print_kinds(kinds, prompts, routes, encodes)
     print(f"  {load()}")
+    write_records(args.records, "spotify", kinds, prompts, routes, results)
     print("  outcomes")
     print_outcomes(kinds, results)
 
@@ -389,11 +429,12 @@ def spotify_part(args, encoder, work: Path) -> tuple[Router, pd.DataFrame, np.nd
     print(f"  target p95 <= {GOAL_CACHED_MS:g} ms           "
           f"{verdict(pct(times, 95) <= GOAL_CACHED_MS)}")
     print(f"peak memory so far (ru_maxrss)   {peak_mb():8.0f} MB")
-    return router, tracks, vectors, prompts
+    return router, tracks, vectors, pairs
 
 
 def million_part(args, realistic: Router, tracks: pd.DataFrame, vectors: np.ndarray,
-                 prompts: list[str]) -> None:
+                 pairs: list[tuple[str, str]]) -> None:
+    kinds, prompts = [k for k, _ in pairs], [p for _, p in pairs]
     before = peak_mb()
     router, facts = million_router(realistic, tracks, vectors, args.million_size, seed=args.seed)
     print(f"\nGenerated catalogue, {args.million_size:,} tracks ({facts['artists']:,} artists): "
@@ -409,6 +450,9 @@ def million_part(args, realistic: Router, tracks: pd.DataFrame, vectors: np.ndar
     print(f"  target p95 <= {GOAL_MILLION_MS:g} ms         {verdict(p95 <= GOAL_MILLION_MS)}")
     print("  per stage")
     print_stages(results)
+    print("  per kind of prompt")
+    print_kinds(kinds, prompts, routes, np.zeros(0))
+    write_records(args.records, "million", kinds, prompts, routes, results)
     print(f"  peak memory (ru_maxrss)      {peak_mb():8.0f} MB  (before the 1M build: "
           f"{before:.0f} MB)")
     print(f"  {load()}")
@@ -422,15 +466,17 @@ def main() -> None:
                         help="also time a generated 1M-track catalogue (default: on)")
     parser.add_argument("--million-size", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--records", type=Path, default=None,
+                        help="append one JSON line per routed prompt to this file")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="router_latency-"))
     encoder = SentenceTransformerEncoder()
     encoder.encode(["warm up the model"])
     print(f"machine   {os.cpu_count()} cores, {load()}; encoder {encoder.name} (raw, CPU)")
-    router, tracks, vectors, prompts = spotify_part(args, encoder, work)
+    router, tracks, vectors, pairs = spotify_part(args, encoder, work)
     if args.million:
-        million_part(args, router, tracks, vectors, prompts)
+        million_part(args, router, tracks, vectors, pairs)
     print(f"(work files in {work})")
 
 
