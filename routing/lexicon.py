@@ -198,6 +198,9 @@ class ArtistIndex:
     def __init__(self, names: Sequence[str]) -> None:
         self.names = sorted(set(names))
         self._folded = [normalise(n).text for n in self.names]
+        self._exact = {}
+        for i, folded in enumerate(self._folded):
+            self._exact.setdefault(folded, i)
 
     def find(self, normalised: Normalised) -> list[tuple[int, int, str]]:
         out = []
@@ -205,11 +208,14 @@ class ArtistIndex:
             name = ARTIST_STOP.sub("", cue["name"]).strip()
             if not name:
                 continue
-            best = process.extractOne(name, self._folded, scorer=fuzz.WRatio,
-                                      score_cutoff=ARTIST_SCORE)
-            if best is not None:
+            index = self._exact.get(name)  # typed exactly: no fuzzy search over every name
+            if index is None:
+                best = process.extractOne(name, self._folded, scorer=fuzz.WRatio,
+                                          score_cutoff=ARTIST_SCORE)
+                index = best[2] if best is not None else None
+            if index is not None:
                 start = cue.start("name")
-                out.append((start, start + len(name), self.names[best[2]]))
+                out.append((start, start + len(name), self.names[index]))
         return out
 
 

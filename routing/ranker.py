@@ -247,6 +247,8 @@ class CatalogueArrays:
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
         self.unit_features = matrix / np.where(norms == 0, 1.0, norms)
         self._genre_masks: dict[str, np.ndarray] = {}
+        self._genre_codes: np.ndarray | None = None
+        self._genre_uniques: list[str] = []
         genre_codes, self.genre_names = pd.factorize(self.tracks["genre"].astype(str))
         self.genre_codes = np.asarray(genre_codes)
 
@@ -265,9 +267,13 @@ class CatalogueArrays:
         """Tracks whose genre or tags name ``genre`` or one of its aliases (cached)."""
         if genre not in self._genre_masks:
             words = [f" {fold(w)} " for w in GENRE_ALIASES.get(genre, (genre,))]
-            self._genre_masks[genre] = np.fromiter(
-                (any(w in text for w in words) for text in self.genre_text), dtype=bool,
-                count=self.size)
+            if self._genre_codes is None:  # tracks share few genre texts: test each once
+                codes, uniques = pd.factorize(pd.Series(self.genre_text, dtype=object))
+                self._genre_codes, self._genre_uniques = np.asarray(codes), list(uniques)
+            passing = np.fromiter((any(w in text for w in words)
+                                   for text in self._genre_uniques), dtype=bool,
+                                  count=len(self._genre_uniques))
+            self._genre_masks[genre] = passing[self._genre_codes]
         return self._genre_masks[genre]
 
     def era_mask(self, era: str) -> np.ndarray | None:

@@ -153,13 +153,23 @@ class CachingEncoder:
         self.name, self.dim = inner.name, inner.dim
         self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
+        self._timer = threading.local()
+
+    def reset_timer(self) -> None:
+        self._timer.ms = 0.0
+
+    def spent_ms(self) -> float:
+        """Milliseconds this thread spent encoding since ``reset_timer`` (memo hits are free)."""
+        return getattr(self._timer, "ms", 0.0)
 
     def encode(self, texts: Sequence[str], *, progress=None) -> np.ndarray:
         texts = list(texts)
         with self._lock:
             missing = [t for t in dict.fromkeys(texts) if t not in self._memo]
         if missing:
+            start = time.perf_counter()
             vectors = self.inner.encode(missing, progress=progress)
+            self._timer.ms = self.spent_ms() + (time.perf_counter() - start) * 1000
             with self._lock:
                 for text, vector in zip(missing, vectors, strict=True):
                     self._memo[text] = vector
@@ -323,9 +333,13 @@ class Router:
                                 slots=[], fallback="empty", message=EMPTY_MESSAGE,
                                 playlist=None, config=config)
         t = time.perf_counter()
+        self.encoder.reset_timer()
         verdict = self.gate.check(text)
         redacted = verdict.redacted_text
         t = lap("safety", t)
+        in_gate = self.encoder.spent_ms()  # the safety model encodes the prompt: count it once
+        timings["safety"] = round(max(timings["safety"] - in_gate, 0.0), 3)
+        timings["encode"] = round(in_gate, 3)
         if verdict.verdict == BLOCK:
             playlist = self._neutral(config, calm=verdict.category == SELF_HARM)
             lap("ranking", t)
@@ -334,6 +348,7 @@ class Router:
                                 message=verdict.message, playlist=playlist, config=config)
         vector = self.encoder.encode([redacted])[0]
         t = lap("encode", t)
+        timings["encode"] = round(timings["encode"] + in_gate, 3)
         intent = self._intent(redacted, vector)
         t = lap("intent", t)
         matches = self.lexicon.match(redacted, artists=self.catalogue.artists)
