@@ -412,8 +412,7 @@ def spotify_part(args, encoder, work: Path
           f"{verdict(p95 <= GOAL_ENCODE_RATIO * e95)}  ({p95:.2f} vs "
           f"{GOAL_ENCODE_RATIO * e95:.2f} ms)")
     print("  per stage (decision.timings_ms; a stage counts only the prompts that reach it;")
-    print("  the safety model encodes the prompt through the router's CachingEncoder, so the")
-    print("  encoder's time is inside 'safety' and 'encode' is a memo hit)")
+    print("  'encode' is the prompt's one encoding, also when the safety model asks for it)")
     print_stages(results)
     print("  per kind of prompt")
     print_kinds(kinds, prompts, routes, encodes)
