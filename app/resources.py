@@ -10,7 +10,8 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from labeling.ml.encoders import Encoder, make_encoder
-from routing.router import ROUTERS, Router
+from routing.router import Router
+from routing.serving import ROUTERS
 from storage.db import make_engine
 from storage.settings import Settings
 

@@ -61,9 +61,10 @@ import pandas as pd  # noqa: E402
 from app.demo import seed_demo  # noqa: E402
 from labeling.ml.encoders import SentenceTransformerEncoder  # noqa: E402
 from labeling.project.vectors import embed  # noqa: E402
+from routing.catalogue_index import CatalogueIndex  # noqa: E402
 from routing.default_lexicon import BLOCKED, PHRASES  # noqa: E402
 from routing.retrieval import dense_descriptors  # noqa: E402
-from routing.router import CatalogueIndex, Router  # noqa: E402
+from routing.router import Router  # noqa: E402
 from routing.tracks import EXAMPLE_MAPPINGS, import_catalogue, load_catalogue  # noqa: E402
 from safety.sources import AILUMINATE_FILE, CLINC_FILE, DEFAULT_DATA  # noqa: E402
 from storage.db import make_engine, migrate  # noqa: E402

@@ -29,107 +29,20 @@ import numpy as np
 import pandas as pd
 
 from labeling.text.normalise import fold
-
-FEATURES = ("energy", "valence", "danceability", "acousticness", "instrumentalness",
-            "speechiness", "tempo", "loudness")
-"""Audio features compared by percentile within the catalogue."""
-
-LOW, HIGH, MID = "low", "high", "mid"
-Term = tuple[str, str, float]
-"""(feature, direction, weight): ``low`` wants the feature's low percentiles, ``high`` its high
-ones, ``mid`` the middle."""
-
-PROFILES: dict[str, dict[str, tuple[Term, ...]]] = {
-    "mood": {
-        "calm": (("energy", LOW, 1.0), ("acousticness", HIGH, 0.5), ("loudness", LOW, 0.5)),
-        "chill": (("energy", LOW, 0.7), ("tempo", LOW, 0.3), ("loudness", LOW, 0.3)),
-        "happy": (("valence", HIGH, 1.0), ("energy", HIGH, 0.3)),
-        "sad": (("valence", LOW, 1.0), ("energy", LOW, 0.5)),
-        "energetic": (("energy", HIGH, 1.0), ("tempo", HIGH, 0.3), ("loudness", HIGH, 0.3)),
-        "angry": (("energy", HIGH, 1.0), ("valence", LOW, 1.0), ("loudness", HIGH, 0.5)),
-        "romantic": (("energy", LOW, 0.5), ("acousticness", HIGH, 0.3),
-                     ("valence", MID, 0.3)),
-        "melancholic": (("valence", LOW, 1.0), ("energy", LOW, 0.5)),
-        "hopeful": (("valence", HIGH, 0.7), ("energy", MID, 0.3)),
-        "confident": (("energy", HIGH, 0.5), ("danceability", HIGH, 0.5)),
-        "dreamy": (("energy", LOW, 0.6), ("instrumentalness", HIGH, 0.3),
-                   ("acousticness", HIGH, 0.3)),
-        "dark": (("valence", LOW, 1.0), ("energy", MID, 0.2)),
-        "lonely": (("valence", LOW, 0.8), ("energy", LOW, 0.5)),
-        "euphoric": (("valence", HIGH, 0.7), ("energy", HIGH, 0.7),
-                     ("danceability", HIGH, 0.5)),
-        "anxious": (("energy", LOW, 0.8), ("tempo", LOW, 0.3)),
-        "cozy": (("acousticness", HIGH, 0.7), ("energy", LOW, 0.5)),
-    },
-    "activity": {
-        **{focus: (("instrumentalness", HIGH, 1.0), ("speechiness", LOW, 1.0),
-                   ("energy", LOW, 0.4), ("loudness", LOW, 0.2))
-           for focus in ("studying", "coding", "reading", "writing", "working")},
-        **{sport: (("energy", HIGH, 1.0), ("tempo", HIGH, 0.6), ("danceability", HIGH, 0.2))
-           for sport in ("working_out", "running", "lifting", "cycling", "hiit")},
-        **{rest: (("energy", LOW, 1.0), ("loudness", LOW, 0.6), ("tempo", LOW, 0.5),
-                  ("acousticness", HIGH, 0.5), ("speechiness", LOW, 0.3))
-           for rest in ("sleeping", "meditating", "yoga")},
-        "dancing": (("danceability", HIGH, 1.0), ("energy", HIGH, 0.5)),
-        "getting_ready": (("danceability", HIGH, 0.7), ("valence", HIGH, 0.5)),
-        "cooking": (("valence", HIGH, 0.5), ("energy", MID, 0.3)),
-        "cleaning": (("energy", HIGH, 0.5), ("valence", HIGH, 0.5)),
-        "driving": (("energy", HIGH, 0.3), ("valence", HIGH, 0.3)),
-        "commuting": (("valence", HIGH, 0.3), ("energy", MID, 0.3)),
-        "road_trip": (("valence", HIGH, 0.5), ("energy", HIGH, 0.3)),
-        "flying": (("energy", LOW, 0.5), ("loudness", LOW, 0.3)),
-        "gaming": (("energy", HIGH, 0.6), ("speechiness", LOW, 0.3)),
-        "dinner": (("energy", LOW, 0.4), ("acousticness", HIGH, 0.4)),
-        "hiking": (("valence", HIGH, 0.3), ("energy", MID, 0.3)),
-        "walking": (("valence", HIGH, 0.3), ("energy", MID, 0.3)),
-        "gardening": (("acousticness", HIGH, 0.4), ("valence", HIGH, 0.3)),
-        "painting": (("instrumentalness", HIGH, 0.4), ("energy", LOW, 0.3)),
-        "showering": (("valence", HIGH, 0.5), ("danceability", HIGH, 0.3)),
-        "waking_up": (("valence", HIGH, 0.6), ("energy", MID, 0.3)),
-    },
-    "tempo": {"slow": (("tempo", LOW, 1.0),), "medium": (("tempo", MID, 1.0),),
-              "fast": (("tempo", HIGH, 1.0),)},
-    "energy": {"low": (("energy", LOW, 1.0), ("loudness", LOW, 0.3)),
-               "medium": (("energy", MID, 1.0),),
-               "high": (("energy", HIGH, 1.0), ("loudness", HIGH, 0.3))},
-    "acoustic": {"more": (("acousticness", HIGH, 1.0),), "less": (("acousticness", LOW, 1.0),)},
-    "vocals": {"instrumental": (("instrumentalness", HIGH, 1.0), ("speechiness", LOW, 0.5)),
-               "vocals": (("instrumentalness", LOW, 1.0),)},
-}
-
-GENRE_ALIASES: dict[str, tuple[str, ...]] = {
-    "hip hop": ("hip hop", "hip-hop", "hiphop", "rap", "trap", "gangster rap"),
-    "r&b": ("r&b", "rnb", "r and b", "neo soul", "new jack swing", "urban contemporary"),
-    "edm": ("edm", "electronic", "electro", "big room", "dubstep", "electropop"),
-    "lo-fi": ("lo-fi", "lofi", "lo fi", "chillhop"),
-    "k-pop": ("k-pop", "kpop", "k pop"),
-    "indie": ("indie", "alternative"),
-    "latin": ("latin", "tropical", "salsa", "bachata"),
-    "funk": ("funk", "disco"),
-    "punk": ("punk", "emo"),
-    "metal": ("metal", "metalcore"),
-    "classical": ("classical", "orchestral"),
-}
-"""Words a track's genre or tags may use for a genre slot value (others match themselves)."""
-
-ERAS: dict[str, tuple[int, int]] = {
-    "60s": (1960, 1969), "70s": (1970, 1979), "80s": (1980, 1989), "90s": (1990, 1999),
-    "2000s": (2000, 2009), "2010s": (2010, 2019),
-}
-TEMPO_FILTERS: dict[str, tuple[float, float]] = {"slow": (0.0, 95.0), "fast": (130.0, 1e9)}
-"""BPM ranges that ``tempo=slow`` and ``tempo=fast`` keep where enough tracks pass."""
-BPM_TOLERANCE = 0.08
-"""``bpm=180`` keeps tracks within 8% of 180 BPM where enough pass."""
-RECENT_YEARS = 2
-"""``era=recent``: released in the catalogue's newest ``RECENT_YEARS`` + 1 years."""
-
-TIMES_OF_DAY = ("morning", "afternoon", "evening", "night")
-CONTEXT_TERMS: dict[str, tuple[Term, ...]] = {
-    "morning": (("valence", HIGH, 0.3), ("energy", MID, 0.2)),
-    "afternoon": (),
-    "evening": (("energy", LOW, 0.15),),
-    "night": (("energy", LOW, 0.3), ("loudness", LOW, 0.2)),
-}
+from routing.context import NO_CONTEXT, Context
+from routing.profiles import (
+    BPM_TOLERANCE,
+    CONTEXT_TERMS,
+    ERAS,
+    FEATURES,
+    GENRE_ALIASES,
+    HIGH,
+    LOW,
+    PROFILES,
+    RECENT_YEARS,
+    TEMPO_FILTERS,
+    Term,
+)
 
 
 @dataclass(frozen=True)
@@ -174,53 +87,6 @@ CONFIGS: dict[str, RankerConfig] = {
                                    session=0.0, mmr_lambda=1.0, max_per_artist=20),
 }
 """The bundled configurations, by name."""
-
-
-@dataclass(frozen=True)
-class Context:
-    """Where and when the list is played, and what this session did so far."""
-
-    time_of_day: str | None = None
-    device: str | None = None
-    skipped_artists: tuple[str, ...] = ()
-    """Oldest first; the last ones weigh most."""
-    saved_tracks: tuple[str, ...] = ()
-    """Track ids, oldest first."""
-    liked_tracks: tuple[str, ...] = ()
-
-    def bucket(self) -> str:
-        """A coarse key for caches: the parts that change the ranking."""
-        return "|".join([self.time_of_day or "-", self.device or "-",
-                         ",".join(self.skipped_artists[-10:]),
-                         ",".join(self.saved_tracks[-10:]), ",".join(self.liked_tracks[-10:])])
-
-
-NO_CONTEXT = Context()
-DEVICES = ("phone", "desktop", "speaker", "car", "tv")
-CONTEXT_KEYS = ("time_of_day", "device", "skipped_artists", "saved_tracks", "liked_tracks")
-
-
-def context_from_pairs(pairs: Sequence[str]) -> Context:
-    """A context from ``key=value`` texts (``time_of_day=morning``, ``device=phone``,
-    ``skipped_artists=A|B``: lists split on ``|``, oldest first). Raises ``ValueError`` naming
-    the bad pair."""
-    values: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        key, value = key.strip(), value.strip()
-        if not sep or key not in CONTEXT_KEYS:
-            raise ValueError(f"bad context {pair!r}: use KEY=VALUE with KEY one of "
-                             f"{', '.join(CONTEXT_KEYS)}")
-        if key == "time_of_day" and value not in TIMES_OF_DAY:
-            raise ValueError(f"bad context {pair!r}: time_of_day is one of "
-                             f"{', '.join(TIMES_OF_DAY)}")
-        if key == "device" and value not in DEVICES:
-            raise ValueError(f"bad context {pair!r}: device is one of {', '.join(DEVICES)}")
-        if key in ("time_of_day", "device"):
-            values[key] = value
-        else:
-            values[key] = tuple(v.strip() for v in value.split("|") if v.strip())
-    return Context(**values)
 
 
 class CatalogueArrays:

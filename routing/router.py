@@ -16,7 +16,7 @@
 ``Router.route`` never raises: an out-of-scope prompt gets a polite answer and no playlist, and
 an unexpected failure is reported in the decision (``fallback="error"``) with the neutral list.
 A ``Router`` is built for one set of versions (intent model, safety model, policy, rules,
-lexicon, catalogue); ``RouterCache.current`` rebuilds it when any of them changes, so a
+lexicon, catalogue); ``routing.serving.RouterCache`` rebuilds it when any of them changes, so a
 promotion, a lexicon edit or a catalogue import is served at once, and the answer cache (keyed
 by the normalised prompt, slots, context bucket, ranker configuration and those versions) can
 never serve a stale answer.
@@ -29,37 +29,24 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from sqlalchemy.engine import Engine
 
 from labeling.lifecycle.examples import LabeledExamples, labeled_examples
-from labeling.lifecycle.registry import load_serving, load_version, serving_version
+from labeling.lifecycle.registry import load_serving, load_version
 from labeling.ml.encoders import Encoder
 from labeling.ml.text_features import predict_proba_for
 from labeling.project.tasks import list_tasks
-from labeling.project.vectors import embed
 from labeling.text.normalise import fold
-from routing.lexicon import ArtistIndex, Lexicon, current_lexicon, duration_minutes
-from routing.ranker import (
-    CONFIGS,
-    NO_CONTEXT,
-    CatalogueArrays,
-    Context,
-    Playlist,
-    RankerConfig,
-    rank,
-)
-from routing.retrieval import HybridIndex, dense_descriptors, descriptors
-from routing.tracks import CatalogueError, CatalogueInfo, current_catalogue, load_catalogue
-from safety.policy import BLOCK, REVIEW, SELF_HARM, SafetyGate, Verdict, default_safety_task
-from safety.policy import policy_settings as safety_policy_settings
-from safety.rules import current_rules
-from safety.rules import versions as rule_versions
+from routing.catalogue_index import CatalogueIndex
+from routing.context import NO_CONTEXT, Context
+from routing.lexicon import Lexicon, current_lexicon, duration_minutes
+from routing.ranker import CONFIGS, Playlist, RankerConfig, rank
+from safety.policy import BLOCK, REVIEW, SELF_HARM, SafetyGate, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -180,38 +167,6 @@ class CachingEncoder:
             if not texts:
                 return np.zeros((0, self.dim), dtype=np.float32)
             return np.stack([self._memo[t] for t in texts])
-
-
-@dataclass
-class CatalogueIndex:
-    """A catalogue prepared for serving: arrays, hybrid index and artist names."""
-
-    info: CatalogueInfo | None
-    tracks: pd.DataFrame
-    arrays: CatalogueArrays
-    index: HybridIndex
-    artists: ArtistIndex
-
-    @classmethod
-    def build(cls, info: CatalogueInfo | None, tracks: pd.DataFrame, vectors: np.ndarray
-              ) -> CatalogueIndex:
-        return cls(info=info, tracks=tracks, arrays=CatalogueArrays(tracks),
-                   index=HybridIndex(descriptors(tracks), vectors),
-                   artists=ArtistIndex(tracks["artist"].astype(str).tolist()))
-
-    @classmethod
-    def load(cls, *, engine: Engine, encoder: Encoder,
-             progress: Callable[[int, int], None] | None = None) -> CatalogueIndex:
-        """The current catalogue; descriptor vectors are encoded once and stored. Raises
-        ``CatalogueError`` when there is none to serve from."""
-        info, tracks = load_catalogue(engine=engine)
-        if tracks.empty:
-            raise CatalogueError("no track catalogue to serve from: run `workbench init "
-                                 "--demo` or `workbench catalogue import FILE --mapping FILE`")
-        texts = dense_descriptors(tracks)
-        vectors = embed(engine=engine, encoder=encoder, texts=texts, progress=progress) \
-            if texts else np.zeros((0, encoder.dim), dtype=np.float32)
-        return cls.build(info, tracks, vectors)
 
 
 def _prompt_id(text: str) -> str:
@@ -528,58 +483,3 @@ def _intent_model(*, engine: Engine, task: str, version: int | None) -> IntentMo
                        oos_label=info.settings.get("oos_label"),
                        oos_threshold=float(threshold) if threshold is not None else 0.0,
                        task=task)
-
-
-# --- the current router, rebuilt when a version changes ----------------------------------------
-
-def current_versions(*, engine: Engine) -> tuple:
-    """Everything a router depends on, cheaply read: a new value means a new router."""
-    intent_task = default_intent_task(engine=engine)
-    intent = serving_version(engine=engine, task_name=intent_task) if intent_task else None
-    safety_task = default_safety_task(engine=engine)
-    safety = serving_version(engine=engine, task_name=safety_task) if safety_task else None
-    policy = safety_policy_settings(engine=engine, task_name=safety_task)[0] \
-        if safety_task else None
-    catalogue = current_catalogue(engine=engine)
-    return (intent_task, intent.version if intent else None, safety_task,
-            safety.version if safety else None, policy,
-            tuple(sorted(rule_versions(current_rules(engine=engine)).items())),
-            current_lexicon(engine=engine).version,
-            (catalogue.version, catalogue.n_tracks) if catalogue else None)
-
-
-class RouterCache:
-    """One router per set of versions and per encoder, shared by a process (the app, the CLI)."""
-
-    def __init__(self) -> None:
-        self._routers: dict[tuple, Router] = {}
-        self._catalogues: dict[tuple, CatalogueIndex] = {}
-        self._lock = threading.Lock()
-
-    def current(self, *, engine: Engine, encoder: Encoder, intent_version: int | None = None
-                ) -> Router:
-        versions = current_versions(engine=engine)
-        key = (str(engine.url), encoder.name, versions, intent_version)
-        with self._lock:
-            router = self._routers.get(key)
-        if router is not None:
-            return router
-        catalogue_key = (str(engine.url), encoder.name, versions[-1])
-        with self._lock:
-            catalogue = self._catalogues.get(catalogue_key)
-        if catalogue is None:
-            catalogue = CatalogueIndex.load(engine=engine, encoder=encoder)
-        router = Router.load(engine=engine, encoder=encoder, catalogue=catalogue,
-                             intent_version=intent_version)
-        router.warm()
-        with self._lock:
-            self._catalogues = {k: v for k, v in self._catalogues.items()
-                                if k[:2] != catalogue_key[:2]}
-            self._catalogues[catalogue_key] = catalogue
-            self._routers = {k: v for k, v in self._routers.items()
-                             if k[:2] != key[:2] or k[3] != intent_version}
-            self._routers[key] = router
-        return router
-
-
-ROUTERS = RouterCache()

@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from routing.context import Context
 from routing.lexicon import duration_value
-from routing.ranker import Context
 
 SLOT_REFINEMENTS: dict[str, dict[str, str]] = {
     "more acoustic": {"acoustic": "more"},

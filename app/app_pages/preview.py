@@ -22,7 +22,9 @@ from app.errors import SERVICE_ERRORS, describe
 from labeling.lifecycle.registry import list_versions
 from routing import preview
 from routing import session as sessions
-from routing.ranker import CONFIGS, DEVICES, TIMES_OF_DAY
+from routing.context import DEVICES
+from routing.profiles import TIMES_OF_DAY
+from routing.ranker import CONFIGS
 from routing.router import Router, RouteResult, default_intent_task
 
 STATE, RESULTS, SESSION_ID, NOTICE = ("preview_state", "preview_results", "preview_session_id",

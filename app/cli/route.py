@@ -10,8 +10,10 @@ import typer
 
 from app.cli import common
 from labeling.exceptions import LabelingError
-from routing.ranker import CONFIGS, context_from_pairs
-from routing.router import ROUTERS, RouteResult
+from routing.context import context_from_pairs
+from routing.ranker import CONFIGS
+from routing.router import RouteResult
+from routing.serving import ROUTERS
 
 
 def route(

@@ -16,11 +16,12 @@ import pandas as pd
 import pytest
 
 from labeling.ml.encoders import SentenceTransformerEncoder
+from routing.catalogue_index import CatalogueIndex
 from routing.default_lexicon import default_entries
 from routing.lexicon import Lexicon
-from routing.ranker import GENRE_ALIASES
+from routing.profiles import GENRE_ALIASES
 from routing.retrieval import dense_descriptors
-from routing.router import CatalogueIndex, Router
+from routing.router import Router
 from routing.tracks import EXAMPLE_MAPPINGS, read_catalogue
 from safety.policy import DEFAULT_SETTINGS, SafetyGate
 from safety.rules import default_rule_set

@@ -14,15 +14,16 @@ from app.demo import seed_demo
 from labeling.lifecycle.registry import promote
 from labeling.lifecycle.training import retrain
 from labeling.ml.encoders import HashingEncoder
+from routing.context import Context
 from routing.lexicon import add_phrase
-from routing.ranker import CONFIGS, Context
+from routing.ranker import CONFIGS
 from routing.router import (
     DISPLAY_FIELDS,
     MUSIC_PART_MESSAGE,
     OUT_OF_SCOPE_MESSAGE,
     Router,
-    RouterCache,
 )
+from routing.serving import RouterCache
 from safety.policy import DEFAULT_SETTINGS, SafetyGate
 from safety.rules import default_rule_set
 from storage.db import make_engine, migrate

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from routing.catalogue import generate_demo_catalogue
-from routing.ranker import CONFIGS, CatalogueArrays, Context, RankerConfig, rank, with_changes
+from routing.context import Context
+from routing.ranker import CONFIGS, CatalogueArrays, RankerConfig, rank, with_changes
 from routing.retrieval import HybridIndex, descriptors, reciprocal_rank_fusion
 
 TRACKS = pd.DataFrame(generate_demo_catalogue(3200))

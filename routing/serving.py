@@ -1,0 +1,73 @@
+"""Which router serves now: the versions a router depends on, read cheaply, and one router per
+set of versions and encoder, shared by a process (the app, the CLI); a promotion, a lexicon or
+rule edit, a policy change or a catalogue import builds a new one."""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy.engine import Engine
+
+from labeling.lifecycle.registry import serving_version
+from labeling.ml.encoders import Encoder
+from routing.catalogue_index import CatalogueIndex
+from routing.lexicon import current_lexicon
+from routing.router import Router, default_intent_task
+from routing.tracks import current_catalogue
+from safety.policy import default_safety_task
+from safety.policy import policy_settings as safety_policy_settings
+from safety.rules import current_rules
+from safety.rules import versions as rule_versions
+
+
+def current_versions(*, engine: Engine) -> tuple:
+    """Everything a router depends on, cheaply read: a new value means a new router."""
+    intent_task = default_intent_task(engine=engine)
+    intent = serving_version(engine=engine, task_name=intent_task) if intent_task else None
+    safety_task = default_safety_task(engine=engine)
+    safety = serving_version(engine=engine, task_name=safety_task) if safety_task else None
+    policy = safety_policy_settings(engine=engine, task_name=safety_task)[0] \
+        if safety_task else None
+    catalogue = current_catalogue(engine=engine)
+    return (intent_task, intent.version if intent else None, safety_task,
+            safety.version if safety else None, policy,
+            tuple(sorted(rule_versions(current_rules(engine=engine)).items())),
+            current_lexicon(engine=engine).version,
+            (catalogue.version, catalogue.n_tracks) if catalogue else None)
+
+
+class RouterCache:
+    """One router per set of versions and per encoder, shared by a process (the app, the CLI)."""
+
+    def __init__(self) -> None:
+        self._routers: dict[tuple, Router] = {}
+        self._catalogues: dict[tuple, CatalogueIndex] = {}
+        self._lock = threading.Lock()
+
+    def current(self, *, engine: Engine, encoder: Encoder, intent_version: int | None = None
+                ) -> Router:
+        versions = current_versions(engine=engine)
+        key = (str(engine.url), encoder.name, versions, intent_version)
+        with self._lock:
+            router = self._routers.get(key)
+        if router is not None:
+            return router
+        catalogue_key = (str(engine.url), encoder.name, versions[-1])
+        with self._lock:
+            catalogue = self._catalogues.get(catalogue_key)
+        if catalogue is None:
+            catalogue = CatalogueIndex.load(engine=engine, encoder=encoder)
+        router = Router.load(engine=engine, encoder=encoder, catalogue=catalogue,
+                             intent_version=intent_version)
+        router.warm()
+        with self._lock:
+            self._catalogues = {k: v for k, v in self._catalogues.items()
+                                if k[:2] != catalogue_key[:2]}
+            self._catalogues[catalogue_key] = catalogue
+            self._routers = {k: v for k, v in self._routers.items()
+                             if k[:2] != key[:2] or k[3] != intent_version}
+            self._routers[key] = router
+        return router
+
+
+ROUTERS = RouterCache()
