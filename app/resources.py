@@ -32,7 +32,7 @@ def engine() -> Engine:
 
 @st.cache_resource(show_spinner="Loading the embedding model…")
 def _encoder(name: str) -> Encoder:
-    return make_encoder(name)
+    return make_encoder(name, cache_dir=settings().encoders_dir)
 
 
 def encoder() -> Encoder:

@@ -129,6 +129,9 @@ class IntentModel:
     oos_label: str | None
     oos_threshold: float
     task: str
+    encoder: str | None = None
+    """The encoder the model was trained on (vectors from another encoder of the same dimension
+    work, a little less well: retrain after changing ``WORKBENCH_ENCODER``)."""
 
 
 class CachingEncoder:
@@ -206,6 +209,10 @@ class Router:
             intent = _intent_model(engine=engine, task=task, version=intent_version)
             if intent is not None:
                 examples = labeled_examples(engine=engine, encoder=encoder, task_name=task)
+                if intent.encoder and intent.encoder != encoder.name:
+                    log.warning("intent model v%s of %s was trained on %s vectors and is served "
+                                "with %s: retrain it to match", intent.version, task,
+                                intent.encoder, encoder.name)
         return cls(encoder=encoder, gate=gate, intent=intent, examples=examples,
                    lexicon=current_lexicon(engine=engine),
                    catalogue=catalogue or CatalogueIndex.load(engine=engine, encoder=encoder),
@@ -221,6 +228,7 @@ class Router:
         info = self.catalogue.info
         return {"intent_task": self.intent.task if self.intent else None,
                 "intent_model": self.intent.version if self.intent else None,
+                "intent_encoder": self.intent.encoder if self.intent else None,
                 "safety": self.gate.versions(), "lexicon": self.lexicon.version,
                 "catalogue": info.version if info else None, "encoder": self.encoder.name}
 
@@ -482,4 +490,4 @@ def _intent_model(*, engine: Engine, task: str, version: int | None) -> IntentMo
                        classes=[str(c) for c in model.classes_],
                        oos_label=info.settings.get("oos_label"),
                        oos_threshold=float(threshold) if threshold is not None else 0.0,
-                       task=task)
+                       task=task, encoder=info.settings.get("encoder"))

@@ -11,6 +11,7 @@ from app.cli import (
     accounts,
     catalogue,
     data,
+    encoder,
     loop,
     models,
     quality,
@@ -37,6 +38,7 @@ safety.register(app)
 catalogue.register(app)
 training.register(app)
 route.register(app)
+encoder.register(app)
 
 
 def main() -> None:

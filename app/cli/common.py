@@ -53,7 +53,7 @@ def engine(*, migrated: bool = True) -> Engine:
 
 
 def encoder(name: str | None) -> Encoder:
-    return make_encoder(name or settings().encoder)
+    return make_encoder(name or settings().encoder, cache_dir=settings().encoders_dir)
 
 
 def progress(description: str) -> Callable[[int, int], None]:
@@ -70,5 +70,6 @@ def progress(description: str) -> Callable[[int, int], None]:
 
 
 EncoderOption = Annotated[
-    str | None, typer.Option("--encoder", help="minilm or hashing (default: WORKBENCH_ENCODER)")
+    str | None, typer.Option(
+        "--encoder", help="minilm, minilm-onnx-int8 or hashing (default: WORKBENCH_ENCODER)")
 ]

@@ -1,5 +1,6 @@
-"""Text encoders: an ``Encoder`` protocol, the real offline MiniLM encoder and a fast hashing
-encoder for tests, with the normal form and hash a text is stored under.
+"""Text encoders: an ``Encoder`` protocol, the real offline MiniLM encoder (PyTorch; its int8
+ONNX form for fast serving is ``labeling.ml.onnx_minilm``) and a fast hashing encoder for
+tests, with the normal form and hash a text is stored under.
 
 Storing vectors (once per text and model) is ``labeling.project.vectors``.
 """
@@ -11,6 +12,7 @@ import os
 import threading
 import unicodedata
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -125,16 +127,35 @@ class HashingEncoder:
         return out
 
 
-ENCODERS: dict[str, Callable[[], Encoder]] = {
-    "minilm": SentenceTransformerEncoder,
-    "hashing": HashingEncoder,
+def _minilm(cache_dir: Path | None) -> Encoder:  # noqa: ARG001 (builds nothing)
+    return SentenceTransformerEncoder()
+
+
+def _minilm_onnx_int8(cache_dir: Path | None) -> Encoder:
+    from labeling.ml.onnx_minilm import OnnxMiniLMEncoder
+
+    return OnnxMiniLMEncoder(cache_dir=cache_dir)
+
+
+def _hashing(cache_dir: Path | None) -> Encoder:  # noqa: ARG001 (builds nothing)
+    return HashingEncoder()
+
+
+ENCODERS: dict[str, Callable[[Path | None], Encoder]] = {
+    "minilm": _minilm,
+    "minilm-onnx-int8": _minilm_onnx_int8,
+    "hashing": _hashing,
 }
+"""Encoders by setting name; each factory takes the folder where an encoder may keep files it
+builds (``None``: its own default)."""
 
 
-def make_encoder(name: str) -> Encoder:
-    """The encoder registered as ``name``; ``ValueError`` lists the valid names."""
+def make_encoder(name: str, *, cache_dir: Path | None = None) -> Encoder:
+    """The encoder registered as ``name``; ``ValueError`` lists the valid names.
+
+    ``cache_dir``: where an encoder that builds its model (``minilm-onnx-int8``) keeps it."""
     try:
         factory = ENCODERS[name]
     except KeyError:
         raise ValueError(f"unknown encoder {name!r}; valid: {', '.join(ENCODERS)}") from None
-    return factory()
+    return factory(cache_dir)

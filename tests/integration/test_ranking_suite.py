@@ -1,6 +1,7 @@
-"""The ranking suite: prompts through the real router path (default lexicon and rules, MiniLM,
-hybrid retrieval, the balanced ranker) over the Spotify catalogue in ``../shared/data``, each
-checked against the constraint the prompt asks for, on the top 20.
+"""The ranking suite: prompts through the real router path (default lexicon and rules, MiniLM
+through PyTorch and as int8 ONNX, hybrid retrieval, the balanced ranker) over the Spotify
+catalogue in ``../shared/data``, each checked against the constraint the prompt asks for, on the
+top 20.
 
 Every case also checks what holds for every list: no artist more than twice, 20 tracks (or the
 asked-for length), a reason on every track.
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labeling.ml.encoders import SentenceTransformerEncoder
+from labeling.ml.encoders import make_encoder
 from routing.catalogue_index import CatalogueIndex
 from routing.default_lexicon import default_entries
 from routing.lexicon import Lexicon
@@ -32,10 +33,12 @@ pytestmark = pytest.mark.skipif(not SPOTIFY.is_file(),
                                 reason=f"Spotify file not found at {SPOTIFY}")
 
 
-@pytest.fixture(scope="module")
-def router() -> Router:
+@pytest.fixture(scope="module", params=["minilm", "minilm-onnx-int8"])
+def router(request, tmp_path_factory) -> Router:
+    """The router with each selectable real encoder: the int8 ONNX one must pass every case
+    the PyTorch one passes."""
     tracks = read_catalogue(SPOTIFY, EXAMPLE_MAPPINGS / "spotify_songs.json").frame()
-    encoder = SentenceTransformerEncoder()
+    encoder = make_encoder(request.param, cache_dir=tmp_path_factory.mktemp("encoders"))
     vectors = encoder.encode(dense_descriptors(tracks))
     gate = SafetyGate(rules=default_rule_set(), model=None, encoder=None, task=None,
                       policy_version=None, settings=dict(DEFAULT_SETTINGS))

@@ -38,7 +38,7 @@ def test_hashing_encoder_is_deterministic_normalised_and_similarity_aware():
 
 
 def test_unknown_encoder_lists_the_valid_ones():
-    with pytest.raises(ValueError, match="minilm, hashing"):
+    with pytest.raises(ValueError, match="minilm, minilm-onnx-int8, hashing"):
         make_encoder("bert")
 
 
