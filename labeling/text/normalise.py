@@ -229,7 +229,21 @@ def _ascii_homoglyphs(ch: str) -> tuple[str, ...]:
     )
 
 
+_ASCII_SPACES = str.maketrans({chr(c): " " for c in range(128) if chr(c).isspace()})
+_ASCII_DROPPED = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")
+"""ASCII control characters that are not white space (``_fold_ascii`` drops them)."""
+
+
 def _fold_chars(original: str) -> _Mapped:
+    if original.isascii() and not _ASCII_DROPPED.search(original):
+        # What the loop below does for such text, at C speed: one character each, lowercase,
+        # white space as a space (most catalogue and prompt text takes this path).
+        return _Mapped(original.lower().translate(_ASCII_SPACES), list(range(len(original))),
+                       list(range(1, len(original) + 1)))
+    return _fold_chars_one_by_one(original)
+
+
+def _fold_chars_one_by_one(original: str) -> _Mapped:
     parts: list[str] = []
     starts: list[int] = []
     ends: list[int] = []

@@ -267,3 +267,13 @@ def test_any_span_is_a_non_empty_slice_of_the_original(text: str, data: st.DataO
     end = data.draw(st.integers(start + 1, len(n.text)))
     first, last = n.span(start, end)
     assert 0 <= first < last <= len(text)
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=60))
+def test_the_ascii_fast_path_folds_like_the_character_loop(text):
+    from labeling.text.normalise import _fold_chars, _fold_chars_one_by_one
+
+    fast, slow = _fold_chars(text), _fold_chars_one_by_one(text)
+    assert (fast.text, list(fast.starts), list(fast.ends)) == (
+        slow.text, list(slow.starts), list(slow.ends))
