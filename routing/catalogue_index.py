@@ -4,8 +4,9 @@ names for fuzzy matching."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,21 @@ class CatalogueIndex:
     arrays: CatalogueArrays
     index: HybridIndex
     artists: ArtistIndex
+    _columns: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Each column's array (numpy where numeric without gaps), for ``records``."""
+
+    def __post_init__(self) -> None:
+        for name, column in self.tracks.items():
+            plain = column.dtype.kind in "biuf" and not column.isna().any()
+            self._columns[str(name)] = column.to_numpy() if plain else column.array
+
+    def records(self, rows: Sequence[int], fields: Sequence[str]) -> list[dict[str, Any]]:
+        """``fields`` of the tracks at ``rows`` as plain Python values, one dict per row
+        (``DataFrame.iloc`` and ``to_dict`` cost a few ms per list; this, a tenth of one)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        columns = [[v.item() if hasattr(v, "item") else v
+                    for v in self._columns[f].take(rows).tolist()] for f in fields]
+        return [dict(zip(fields, values, strict=True)) for values in zip(*columns, strict=True)]
 
     @classmethod
     def build(cls, info: CatalogueInfo | None, tracks: pd.DataFrame, vectors: np.ndarray

@@ -43,6 +43,7 @@ from routing.profiles import (
     TEMPO_FILTERS,
     Term,
 )
+from routing.retrieval import top_rows
 
 
 @dataclass(frozen=True)
@@ -107,22 +108,44 @@ class CatalogueArrays:
         self.explicit = self.tracks["explicit"].to_numpy(dtype=bool)
         self.popularity = _percentiles(self.tracks["popularity"].to_numpy(dtype=np.float64))
         tags = self.tracks["tags"] if "tags" in self.tracks else pd.Series([""] * self.size)
-        self.genre_text = [f" {fold(str(g))} {fold(str(t or ''))} "
-                           for g, t in zip(self.tracks["genre"], tags, strict=True)]
+        # tracks share few genre and tag texts: fold each distinct pair once
+        pairs = list(zip(self.tracks["genre"].astype(str), tags.fillna("").astype(str),
+                         strict=True))
+        codes, uniques = pd.factorize(pd.Series(pairs, dtype=object))
+        self._genre_codes = np.asarray(codes)
+        self._genre_uniques = [f" {fold(g)} {fold(t)} " for g, t in uniques]
+        """Each track's folded genre-and-tags text, as a code into the distinct texts."""
         matrix = np.column_stack([self.percentile[f] for f in FEATURES]) - 0.5
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
         self.unit_features = matrix / np.where(norms == 0, 1.0, norms)
         self._genre_masks: dict[str, np.ndarray] = {}
-        self._genre_codes: np.ndarray | None = None
-        self._genre_uniques: list[str] = []
+        self.cache: dict[tuple, np.ndarray] = {}
+        """Per-track arrays that do not depend on the request (term scores, base scores)."""
         genre_codes, self.genre_names = pd.factorize(self.tracks["genre"].astype(str))
         self.genre_codes = np.asarray(genre_codes)
+
+    def base_score(self, popularity: float, novelty: float) -> np.ndarray:
+        """``popularity * pop + novelty * (1 - pop)`` per track (cached, read-only)."""
+        key = ("base", popularity, novelty)
+        if key not in self.cache:
+            value = popularity * self.popularity + novelty * (1.0 - self.popularity)
+            value.flags.writeable = False
+            self.cache[key] = value
+        return self.cache[key]
+
+    def artist_mask(self, artist: str) -> np.ndarray:
+        """Which tracks are ``artist``'s (by artist code: no string comparisons per track)."""
+        try:
+            code = self.artist_names.get_loc(artist)
+        except KeyError:
+            return np.zeros(self.size, dtype=bool)
+        return self.artist_codes == code
 
     def artist_genre_prior(self, artist: str) -> np.ndarray | None:
         """How typical each track's genre is of ``artist``: 1 for the artist's most common
         genre, (share / top share) squared for its others, 0 for the rest ("like Drake" ->
         rap first, then R&B)."""
-        codes = self.genre_codes[self.artists == artist]
+        codes = self.genre_codes[self.artist_mask(artist)]
         if codes.size == 0:
             return None
         counts = np.bincount(codes, minlength=len(self.genre_names)).astype(np.float64)
@@ -133,9 +156,6 @@ class CatalogueArrays:
         """Tracks whose genre or tags name ``genre`` or one of its aliases (cached)."""
         if genre not in self._genre_masks:
             words = [f" {fold(w)} " for w in GENRE_ALIASES.get(genre, (genre,))]
-            if self._genre_codes is None:  # tracks share few genre texts: test each once
-                codes, uniques = pd.factorize(pd.Series(self.genre_text, dtype=object))
-                self._genre_codes, self._genre_uniques = np.asarray(codes), list(uniques)
             passing = np.fromiter((any(w in text for w in words)
                                    for text in self._genre_uniques), dtype=bool,
                                   count=len(self._genre_uniques))
@@ -186,13 +206,17 @@ class Playlist:
 
 
 def _term_score(arrays: CatalogueArrays, term: Term) -> np.ndarray:
+    """How well each track meets ``term`` in [0, 1] (cached per catalogue: read-only)."""
     feature, direction, _ = term
-    p = arrays.percentile[feature]
-    if direction == LOW:
-        return 1.0 - p
-    if direction == HIGH:
-        return p
-    return 1.0 - 2.0 * np.abs(p - 0.5)
+    key = (feature, direction)
+    cached = arrays.cache.get(key)
+    if cached is None:
+        p = arrays.percentile[feature]
+        cached = (1.0 - p if direction == LOW else p if direction == HIGH
+                  else 1.0 - 2.0 * np.abs(p - 0.5))
+        cached.flags.writeable = False
+        arrays.cache[key] = cached
+    return cached
 
 
 def constraint_terms(slots: Mapping[str, str]) -> list[tuple[str, Term]]:
@@ -208,15 +232,30 @@ def _constraint_scores(arrays: CatalogueArrays, terms: Sequence[tuple[str, Term]
                        ) -> tuple[np.ndarray, list[np.ndarray]]:
     if not terms:
         return np.zeros(arrays.size), []
-    parts = [_term_score(arrays, term) * term[2] for _, term in terms]
-    total_weight = sum(term[2] for _, term in terms)
-    return np.sum(parts, axis=0) / total_weight, parts
+    parts = [_Weighted(_term_score(arrays, term), term[2]) for _, term in terms]
+    total_weight = sum(part.weight for part in parts)
+    total = parts[0].values * (parts[0].weight / total_weight)
+    for part in parts[1:]:
+        total += part.values * (part.weight / total_weight)
+    return total, parts
+
+
+@dataclass(frozen=True)
+class _Weighted:
+    """A term's score per track and its weight; ``part[row]`` is the weighted score of one
+    track (only the shown tracks' values are ever read, so no weighted copy is made)."""
+
+    values: np.ndarray
+    weight: float
+
+    def __getitem__(self, row: int) -> float:
+        return float(self.values[row]) * self.weight
 
 
 def _session_scores(arrays: CatalogueArrays, context: Context) -> np.ndarray:
     score = np.zeros(arrays.size)
     for age, artist in enumerate(reversed(context.skipped_artists[-10:])):
-        score[arrays.artists == artist] -= 1.0 / (1.0 + 0.3 * age)
+        score[arrays.artist_mask(artist)] -= 1.0 / (1.0 + 0.3 * age)
     saved = [*context.saved_tracks[-10:], *context.liked_tracks[-10:]]
     rows = [arrays.row_of[t] for t in saved if t in arrays.row_of]
     if rows:
@@ -263,21 +302,27 @@ def rank(arrays: CatalogueArrays, *, slots: Mapping[str, str], relevance: np.nda
     time_of_day = context.time_of_day if context.time_of_day in CONTEXT_TERMS else None
     context_terms = [(time_of_day, t) for t in CONTEXT_TERMS.get(time_of_day or "", ())]
     constraint, parts = _constraint_scores(arrays, terms)
-    context_score, _ = _constraint_scores(arrays, context_terms)
     relevance = np.asarray(relevance, dtype=np.float64)
-    top = float(relevance.max()) if relevance.size else 0.0
-    relevance_norm = relevance / top if top > 0 else relevance
+    retrieved = np.flatnonzero(relevance)  # a few hundred rows: scale only those
+    top = float(relevance[retrieved].max()) if retrieved.size else 0.0
+    relevance_norm = _Weighted(relevance, 1.0 / top if top > 0 else 1.0)
     seed = np.zeros(arrays.size)
     if len(seed_rows):
         seed = (arrays.unit_features @ arrays.unit_features[list(seed_rows)].T).mean(axis=1)
-    score = (config.relevance * relevance_norm
-             + config.constraints * constraint
-             + config.popularity * arrays.popularity
-             + config.novelty * (1.0 - arrays.popularity)
-             + config.session * (_session_scores(arrays, context) + 0.5 * seed)
-             + 0.3 * context_score
-             + 2.0 * preference
-             + (2.0 * np.asarray(prior, dtype=np.float64) if prior is not None else 0.0))
+    # summed in place, the parts every request shares cached: a million tracks make each
+    # temporary array 8 MB
+    score = arrays.base_score(config.popularity, config.novelty).copy()
+    score[retrieved] += (config.relevance * relevance_norm.weight) * relevance[retrieved]
+    if terms:
+        score += config.constraints * constraint
+    if context.skipped_artists or context.saved_tracks or context.liked_tracks or len(seed_rows):
+        score += config.session * (_session_scores(arrays, context) + 0.5 * seed)
+    if context_terms:
+        score += 0.3 * _constraint_scores(arrays, context_terms)[0]
+    if relaxed:
+        score += 2.0 * preference
+    if prior is not None:
+        score += 2.0 * np.asarray(prior, dtype=np.float64)
     if context.device == "phone" and target_minutes is None and time_of_day == "morning":
         score -= 0.2 * (arrays.duration_ms > 240_000)  # a morning on the go: shorter tracks
     candidates = np.flatnonzero(mask)
@@ -285,8 +330,7 @@ def rank(arrays: CatalogueArrays, *, slots: Mapping[str, str], relevance: np.nda
         return Playlist([], config, relaxed, 0, _target_ms(target_minutes),
                         np.zeros(0, dtype=np.int64), np.zeros(0))
     pool_size = min(config.pool, candidates.size)
-    pool = candidates[np.argpartition(-score[candidates], pool_size - 1)[:pool_size]]
-    pool = pool[np.argsort(-score[pool], kind="stable")]
+    pool = top_rows(score, pool_size, candidates if candidates.size < arrays.size else None)
     order, propensities = _mmr(arrays, pool, score[pool], config=config,
                                target_minutes=target_minutes, rng=rng)
     tracks = [RankedTrack(row=int(row), position=i + 1, score=round(float(score[row]), 4),
@@ -410,7 +454,7 @@ def _choose(values: np.ndarray, eligible: np.ndarray, temperature: float,
 
 
 def _reason(arrays: CatalogueArrays, row: int, terms: Sequence[tuple[str, Term]],
-            parts: Sequence[np.ndarray], relevance: np.ndarray, seed: np.ndarray | None,
+            parts: Sequence[_Weighted], relevance: _Weighted, seed: np.ndarray | None,
             slots: Mapping[str, str]) -> str:
     bits = []
     if terms:
@@ -431,7 +475,7 @@ def _reason(arrays: CatalogueArrays, row: int, terms: Sequence[tuple[str, Term]]
     if slots.get("era"):
         bits.append(f"{slots['era']}: {int(arrays.year[row])}")
     if slots.get("genre"):
-        bits.append(f"genre: {arrays.tracks.at[row, 'genre']}")
+        bits.append(f"genre: {arrays.genre_names[arrays.genre_codes[row]]}")
     if seed is not None:
         bits.append(f"like your pick: similarity {seed[row]:.2f}")
     if relevance[row] > 0.5 or not bits:

@@ -378,14 +378,14 @@ class Router:
         rows = self._artist_rows(values.get("artist"))
         if not rows:
             return vector
-        centroid = self.catalogue.index.vectors[rows].mean(axis=0)
+        centroid = self.catalogue.index.vectors_of(rows).mean(axis=0)
         combined = vector + 2.0 * centroid
         return combined / (np.linalg.norm(combined) or 1.0)
 
     def _artist_rows(self, artist: str | None) -> list[int]:
         if not artist:
             return []
-        return np.flatnonzero(self.catalogue.arrays.artists == artist).tolist()
+        return np.flatnonzero(self.catalogue.arrays.artist_mask(artist)).tolist()
 
     def _rows(self, ids: Sequence[str]) -> list[int]:
         row_of = self.catalogue.arrays.row_of
@@ -432,14 +432,10 @@ class Router:
     def _display(self, playlist: Playlist | None) -> list[dict[str, Any]]:
         if playlist is None or not playlist.tracks:
             return []
-        frame = self.catalogue.tracks
-        rows = frame.iloc[[t.row for t in playlist.tracks]][list(DISPLAY_FIELDS)]
-        out = []
-        for track, record in zip(playlist.tracks, rows.to_dict("records"), strict=True):
-            record = {k: (v.item() if hasattr(v, "item") else v) for k, v in record.items()}
-            out.append({"position": track.position, **record, "score": track.score,
-                        "reason": track.reason})
-        return out
+        records = self.catalogue.records([t.row for t in playlist.tracks], DISPLAY_FIELDS)
+        return [{"position": track.position, **record, "score": track.score,
+                 "reason": track.reason}
+                for track, record in zip(playlist.tracks, records, strict=True)]
 
     def _error_result(self, text: str, truncated: bool, exc: Exception, start: float
                       ) -> RouteResult:

@@ -199,6 +199,9 @@ class OnnxMiniLMEncoder:
                 options.inter_op_num_threads = 1
                 options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
                 options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                # idle threads sleep instead of spinning, so they leave the cores to the rest
+                # of the route (numpy, the ranker) between prompts
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
                 try:
                     session = ort.InferenceSession(str(model_file), options,
                                                    providers=["CPUExecutionProvider"])

@@ -107,3 +107,22 @@ def test_any_text_gives_valid_spans(text):
     for match in LEXICON.match(text, artists=ARTISTS):
         assert 0 <= match.start <= match.end <= len(text)
         assert text[match.start:match.end] == match.text
+
+
+@pytest.mark.parametrize("prompt, artist", [
+    ("something like daft pnk please", "Daft Punk"),
+    ("songs by the weekend", "The Weeknd"),
+    ("music like einaudi ludovico for studying", "Ludovico Einaudi"),
+    ("tracks by tycho", "Tycho"),
+    ("songs like nobody knows", None),
+    ("something like " + "very long words that go on " * 20, None),
+])
+def test_large_catalogues_find_the_same_artists_without_scanning_every_name(
+        monkeypatch, prompt, artist):
+    from routing import lexicon
+
+    small = {m.slot: m.value for m in LEXICON.match(prompt, artists=ARTISTS)}.get("artist")
+    monkeypatch.setattr(lexicon, "FUZZY_ALL_MAX", 2)  # these four count as a large catalogue
+    large_index = ArtistIndex(["Daft Punk", "The Weeknd", "Ludovico Einaudi", "Tycho"])
+    large = {m.slot: m.value for m in LEXICON.match(prompt, artists=large_index)}.get("artist")
+    assert small == large == artist
