@@ -5,11 +5,12 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from tqdm import tqdm
 
 from labeling.exceptions import LabelingError
@@ -50,6 +51,20 @@ def engine(*, migrated: bool = True) -> Engine:
     if migrated:
         check_schema(result)
     return result
+
+
+def existing_engine() -> Engine | None:
+    """The configured database if it exists and is migrated, else None; creates nothing (a
+    missing SQLite file stays missing)."""
+    url = settings().resolved_database_url
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
+            and not Path(parsed.database).is_file():
+        return None
+    try:
+        return engine()
+    except DatabaseError:
+        return None
 
 
 def encoder(name: str | None) -> Encoder:

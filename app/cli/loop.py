@@ -125,10 +125,15 @@ def simulate(
     pool_texts, pool_labels = read_labeled_file(data, text_col=text_col, label_col=label_col)
     test_texts, test_labels = read_labeled_file(test, text_col=text_col, label_col=label_col)
     chosen_encoder = common.encoder(encoder)
-    engine = common.engine()
-    X_pool = embed(engine=engine, encoder=chosen_encoder, texts=pool_texts,
-                   progress=common.progress("embedding"))
-    X_test = embed(engine=engine, encoder=chosen_encoder, texts=test_texts)
+    # files need no database; where the workbench's is set up, it keeps the vectors for reruns
+    engine = common.existing_engine()
+    if engine is None:
+        X_pool = chosen_encoder.encode(pool_texts, progress=common.progress("embedding"))
+        X_test = chosen_encoder.encode(test_texts)
+    else:
+        X_pool = embed(engine=engine, encoder=chosen_encoder, texts=pool_texts,
+                       progress=common.progress("embedding"))
+        X_test = embed(engine=engine, encoder=chosen_encoder, texts=test_texts)
     strategies = list(dict.fromkeys([*strategy.split(","), baseline]))
     runs = run(X_pool=X_pool, y_pool=pool_labels, X_test=X_test, y_test=test_labels,
                strategies=[s.strip() for s in strategies if s.strip()], seed_size=seed_size,

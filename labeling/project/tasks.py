@@ -86,17 +86,24 @@ def parse_labels(spec: str) -> list[str]:
     Raises ``TaskDefinitionError`` for an empty set, duplicates or malformed labels.
     """
     path = Path(spec)
-    if path.is_file():
+    if "," not in spec and _is_file(path):  # a value with commas is a list
         try:
             raw = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
             raise TaskDefinitionError(f"{spec}: not UTF-8 text ({exc.reason})") from exc
         labels = json.loads(raw) if raw.lstrip().startswith("[") else raw.splitlines()
-    elif path.suffix in {".txt", ".json"} or "/" in spec:
+    elif "," not in spec and (path.suffix in {".txt", ".json"} or "/" in spec):
         raise TaskDefinitionError(f"label file not found: {spec}")
     else:
         labels = spec.split(",")
     return validate_labels([str(label).strip() for label in labels if str(label).strip()])
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name no file can have (too long, say) is not a file
+        return False
 
 
 def validate_labels(labels: list[str]) -> list[str]:
