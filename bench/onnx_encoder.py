@@ -56,42 +56,10 @@ import numpy as np  # noqa: E402
 from bench.clinc_to_jsonl import DEFAULT_DATA  # noqa: E402
 from labeling.ml.classifier import make_classifier  # noqa: E402
 from labeling.ml.encoders import SentenceTransformerEncoder  # noqa: E402
+from labeling.ml.onnx_minilm import INPUTS, MAX_TOKENS, export_pooled  # noqa: E402
 
-MAX_TOKENS = 256  # sentence_bert_config.json's max_seq_length
-INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 WARMUP = 10
 BAR_POINTS = 1.0
-
-
-def export_onnx(model_path: Path, out: Path) -> None:
-    """Export the transformer + mean pooling + L2 normalisation to ``out`` (fp32 ONNX)."""
-    import torch
-    from transformers import AutoModel
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.disable_progress_bar()
-
-    class Pooled(torch.nn.Module):
-        def __init__(self, encoder: torch.nn.Module) -> None:
-            super().__init__()
-            self.encoder = encoder
-
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
-                                  token_type_ids=token_type_ids).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(mean, p=2, dim=1)
-
-    encoder = AutoModel.from_pretrained(str(model_path), attn_implementation="eager").eval()
-    example = tuple(torch.tensor([[101, 7592, 2088, 102], [101, 7592, 102, 0]]) for _ in INPUTS)
-    example = (example[0], (example[1] > 0).long(), torch.zeros_like(example[2]))
-    axes = {name: {0: "batch", 1: "tokens"} for name in INPUTS} | {"embedding": {0: "batch"}}
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation/tracer notes
-        torch.onnx.export(Pooled(encoder).eval(), example, str(out), input_names=list(INPUTS),
-                          output_names=["embedding"], dynamic_axes=axes, opset_version=17,
-                          dynamo=False)
 
 
 def build(model_path: Path, workdir: Path, *, fuse: bool) -> tuple[dict[str, Path], dict]:
@@ -102,7 +70,7 @@ def build(model_path: Path, workdir: Path, *, fuse: bool) -> tuple[dict[str, Pat
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     raw = workdir / "minilm-fp32-raw.onnx"
-    export_onnx(model_path, raw)
+    export_pooled(model_path, raw)
     seconds["export (load + torch.onnx.export)"] = time.perf_counter() - start
     fp32 = raw
     if fuse:

