@@ -77,6 +77,11 @@ class TaskBase(SQLModel):
     show_suggestions: bool = False
     agreement_threshold: float = 0.6
     confidence_threshold: float = 0.7
+    gold_accuracy_threshold: float = Field(
+        default=0.8, sa_column_kwargs={"server_default": "0.8"})
+    """A rater judged on gold is flagged when their gold accuracy is below it."""
+    min_gold_answers: int = Field(default=5, sa_column_kwargs={"server_default": "5"})
+    """Gold answers a rater gives before they are judged on gold."""
     aggregation: str = Field(default="majority", max_length=32)
     text_features: bool = False
     """Train on character and word n-grams of the text as well as its embedding."""

@@ -55,6 +55,8 @@ class TaskInfo:
     guideline: str | None
     guideline_version: int | None
     collect_preview_prompts: bool = True
+    gold_accuracy_threshold: float = 0.8
+    min_gold_answers: int = 5
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ def _info(session: Session, task: Task) -> TaskInfo:
         guideline=guideline.text if guideline else None,
         guideline_version=guideline.version if guideline else None,
         collect_preview_prompts=task.collect_preview_prompts,
+        gold_accuracy_threshold=task.gold_accuracy_threshold,
+        min_gold_answers=task.min_gold_answers,
     )
 
 
@@ -245,6 +249,8 @@ SETTINGS_RULES: dict[str, tuple[type, float, float]] = {
     "batch_size": (int, 1, 1000),
     "agreement_threshold": (float, -1.0, 1.0),
     "confidence_threshold": (float, 0.0, 1.0),
+    "gold_accuracy_threshold": (float, 0.0, 1.0),
+    "min_gold_answers": (int, 1, 10_000),
 }
 
 
@@ -266,6 +272,8 @@ def _checked_setting(name: str, value: Any) -> Any:
         converted = kind(value)
     except (TypeError, ValueError):
         raise TaskDefinitionError(f"{name} must be a number") from None
+    if kind is int and converted != float(value):  # int(2.5) would quietly give 2
+        raise TaskDefinitionError(f"{name} must be a whole number")
     if not low <= converted <= high:
         raise TaskDefinitionError(f"{name} must be between {low:g} and {high:g}")
     return converted

@@ -93,5 +93,46 @@ def test_migrations_upgrade_a_database_that_has_data(tmp_path):
         assert connection.execute(text("SELECT text_features FROM task")).scalar() == 0
         assert connection.execute(text("SELECT pii_types FROM item")).scalar() is None
         assert connection.execute(text("SELECT severity, status FROM flag")).one() == (0, "open")
+        assert connection.execute(text(
+            "SELECT gold_accuracy_threshold, min_gold_answers FROM task")).one() == (0.8, 5)
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    assert current_revision(engine) == head_revision()
+
+
+def _downgrade(engine, revision: str) -> None:
+    """Alembic's downgrade the way ``migrate`` upgrades: SQLite's foreign keys off meanwhile."""
+    from alembic import command
+
+    from storage.db import alembic_config
+
+    cfg = alembic_config(engine)
+    with engine.connect() as connection:
+        raw = connection.connection.driver_connection if is_sqlite(engine) else None
+        if raw is not None:
+            raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                cfg.attributes["connection"] = connection
+                command.downgrade(cfg, revision)
+        finally:
+            if raw is not None:
+                raw.execute("PRAGMA foreign_keys=ON")
+
+
+def test_a_task_from_before_the_gold_settings_gets_their_defaults(engine):
+    from storage.db import migrate
+
+    _downgrade(engine, "0005")
+    assert "min_gold_answers" not in {c["name"] for c in inspect(engine).get_columns("task")}
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO task (name, kind, labels, ordered, slot_schema, overlap_k, gold_share, "
+            "lease_seconds, strategy, batch_size, show_suggestions, agreement_threshold, "
+            "confidence_threshold, aggregation, text_features, collect_preview_prompts, "
+            "created_at) VALUES ('t', 'intent', '[\"a\"]', false, '{}', 2, 0.1, 900, 'margin', "
+            "20, false, 0.6, 0.7, 'majority', false, true, '2026-01-01 00:00:00')"))
+    migrate(engine)
+    with engine.connect() as connection:
+        assert connection.execute(text(
+            "SELECT gold_accuracy_threshold, min_gold_answers FROM task")).one() == (0.8, 5)
     assert current_revision(engine) == head_revision()
