@@ -96,6 +96,9 @@ RATER_COLUMNS = {
                                             help="Gold items they labeled."),
     "gold_accuracy": st.column_config.NumberColumn("Gold acc.", format="percent",
                                                    width="small"),
+    "gold_status": st.column_config.TextColumn(
+        "Gold", width="small",
+        help="Judged on gold once they have the task's minimum of gold answers."),
     "ds_accuracy": st.column_config.NumberColumn(
         "Dawid-Skene acc.", format="percent",
         help="Estimated from everyone's labels in the range, no gold needed."),
@@ -108,8 +111,11 @@ def _rater_table(report: QualityReport) -> None:
     st.subheader("Raters")
     st.caption(
         f"Flagged (red) when agreement with consensus is below {report.agreement_threshold:.0%} "
-        f"or gold accuracy below {report.confidence_threshold:.0%} (the task's agreement and "
-        "confidence thresholds). The consensus a rater is compared with leaves their own vote "
+        "(the task's agreement threshold), or when a rater with at least "
+        f"{report.min_gold_answers} gold answers has gold accuracy below "
+        f"{report.gold_accuracy_threshold:.0%} (the task's gold settings); with fewer gold "
+        "answers gold is not judged yet. Leads change these on the Task settings page. "
+        "The consensus a rater is compared with leaves their own vote "
         "out: a reviewer's decision where there is one, else the other raters' majority.")
     raters = report.raters.copy()
     raters.insert(0, "status", [FLAGGED if f else OK for f in raters["flagged"]])

@@ -29,7 +29,7 @@ from labeling.metrics.agreement import (
 AGREEMENT_BY_WEEK_COLUMNS = ("week", "alpha_nominal", "mean_pairwise_agreement", "n_items")
 RATER_COLUMNS = (
     "rater", "labels", "unsure", "median_seconds", "n_compared", "agreement_with_consensus",
-    "n_gold", "gold_accuracy", "ds_accuracy", "flagged", "reason",
+    "n_gold", "gold_accuracy", "gold_status", "ds_accuracy", "flagged", "reason",
 )
 KAPPA_COLUMNS = ("rater_a", "rater_b", "kappa", "n_shared")
 DISTRIBUTION_COLUMNS = ("week", "label", "count")
@@ -101,14 +101,22 @@ def _indexed(table: pd.DataFrame, names: Mapping[str, str]) -> pd.DataFrame:
     return table.rename(columns=dict(names)).set_index("rater")
 
 
-def _reasons(row: Mapping[str, Any], agreement_threshold: float,
-             accuracy_threshold: float) -> str:
+def gold_status(n_gold: int, *, min_gold_answers: int) -> str:
+    """``judged`` once a rater has ``min_gold_answers`` gold answers, else how far they are."""
+    if n_gold >= min_gold_answers:
+        return "judged"
+    return f"not judged yet ({n_gold} of {min_gold_answers})"
+
+
+def _reasons(row: Mapping[str, Any], *, agreement_threshold: float,
+             gold_accuracy_threshold: float, min_gold_answers: int) -> str:
     reasons = []
-    agreement, gold = row["agreement_with_consensus"], row["gold_accuracy"]
+    agreement, gold, n_gold = row["agreement_with_consensus"], row["gold_accuracy"], row["n_gold"]
     if pd.notna(agreement) and agreement < agreement_threshold:
         reasons.append(f"agreement with consensus {agreement:.2f} < {agreement_threshold:.2f}")
-    if pd.notna(gold) and gold < accuracy_threshold:
-        reasons.append(f"gold accuracy {gold:.2f} < {accuracy_threshold:.2f}")
+    if n_gold >= min_gold_answers and pd.notna(gold) and gold < gold_accuracy_threshold:
+        reasons.append(f"gold accuracy {gold:.2f} < gold threshold "
+                       f"{gold_accuracy_threshold:.2f} ({n_gold} gold answers)")
     return "; ".join(reasons)
 
 
@@ -146,15 +154,18 @@ def peer_consensus_agreement(
 
 def rater_table(
     labels: pd.DataFrame, consensus: Mapping[Hashable, str], *, agreement_threshold: float,
-    accuracy_threshold: float, ds_accuracy: pd.DataFrame | None = None,
+    gold_accuracy_threshold: float, min_gold_answers: int,
+    ds_accuracy: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per rater: work done, agreement with consensus, gold and Dawid-Skene accuracy.
 
     ``consensus`` holds the reviewers' decisions (item -> label); other items are compared with
     the other raters' majority (``peer_consensus_agreement``).
 
-    A rater is ``flagged`` when agreement with consensus is below ``agreement_threshold`` or
-    gold accuracy below ``accuracy_threshold``; ``reason`` says which (NaN never flags).
+    A rater is ``flagged`` when agreement with consensus is below ``agreement_threshold``, or
+    when they have at least ``min_gold_answers`` sure answers on gold items (``n_gold``) and
+    their gold accuracy is below ``gold_accuracy_threshold``; ``reason`` says which (NaN never
+    flags). With fewer gold answers ``gold_status`` says ``not judged yet (n of min)``.
     ``ds_accuracy`` has columns ``rater``, ``accuracy`` (an ``AggregationResult``'s).
     """
     if labels.empty:
@@ -182,7 +193,11 @@ def rater_table(
         table[column] = table.get(column, pd.Series(0, index=table.index)).fillna(0).astype(int)
     for column in ("agreement_with_consensus", "gold_accuracy", "ds_accuracy"):
         table[column] = table.get(column, pd.Series(np.nan, index=table.index)).astype(float)
-    table["reason"] = [_reasons(row, agreement_threshold, accuracy_threshold)
+    table["gold_status"] = [gold_status(n, min_gold_answers=min_gold_answers)
+                            for n in table["n_gold"]]
+    table["reason"] = [_reasons(row, agreement_threshold=agreement_threshold,
+                                gold_accuracy_threshold=gold_accuracy_threshold,
+                                min_gold_answers=min_gold_answers)
                        for row in table.to_dict("records")]
     table["flagged"] = table["reason"] != ""
     return table[list(RATER_COLUMNS)].sort_values("rater", ignore_index=True)

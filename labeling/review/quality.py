@@ -51,7 +51,11 @@ class QualityReport:
     labels: tuple[str, ...]
     """The task's label set, in its order (for chart axes)."""
     agreement_threshold: float
-    confidence_threshold: float
+    """A rater whose agreement with consensus is below it is flagged."""
+    gold_accuracy_threshold: float
+    """A rater judged on gold whose gold accuracy is below it is flagged."""
+    min_gold_answers: int
+    """Gold answers a rater needs before being judged on gold."""
     n_labels: int
     """Live rater labels in range, unsure ones included."""
     n_raters: int
@@ -145,13 +149,15 @@ def quality_report(*, engine: Engine, task_name: str, start: date | None,
     return QualityReport(
         task=task.name, start=start, end=end, labels=tuple(task_labels + extra),
         agreement_threshold=task.agreement_threshold,
-        confidence_threshold=task.confidence_threshold,
+        gold_accuracy_threshold=task.gold_accuracy_threshold,
+        min_gold_answers=task.min_gold_answers,
         n_labels=len(labels), n_raters=labels["rater"].nunique(),
         n_items=labels["item_id"].nunique(), waiting_for_adjudication=waiting,
         **overall(ratings, ordinal_order=task_labels if task.ordered else None),
         agreement_by_week=agreement_by_week(labels),
         raters=rater_table(labels, decided, agreement_threshold=task.agreement_threshold,
-                           accuracy_threshold=task.confidence_threshold,
+                           gold_accuracy_threshold=task.gold_accuracy_threshold,
+                           min_gold_answers=task.min_gold_answers,
                            ds_accuracy=rater_accuracy_ds(ratings)),
         kappa_pairs=kappa_pairs(ratings, labels=task_labels + extra),
         label_distribution=label_distribution(labels),

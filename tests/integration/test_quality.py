@@ -10,7 +10,7 @@ from sqlalchemy import update
 
 from labeling.exceptions import LabelingError, UnknownTaskError
 from labeling.project.gold import mark_gold
-from labeling.project.tasks import create_task
+from labeling.project.tasks import create_task, update_settings
 from labeling.review.quality import quality_report
 from storage.db import session_scope
 from storage.models import Label
@@ -93,8 +93,10 @@ def test_a_rater_who_disagrees_with_consensus_and_gold_is_flagged(trio):
     assert raters["n_gold"].to_dict() == {"ana": 4, "ben": 4, "cem": 4}
     assert raters["gold_accuracy"].to_dict() == {"ana": 1.0, "ben": 1.0, "cem": 0.5}
     assert raters["flagged"].to_dict() == {"ana": False, "ben": False, "cem": True}
-    assert raters.loc["cem", "reason"] == ("agreement with consensus 0.33 < 0.60; "
-                                           "gold accuracy 0.50 < 0.70")
+    # four gold answers are fewer than the task's five: gold does not judge anyone yet
+    assert raters.loc["cem", "reason"] == "agreement with consensus 0.33 < 0.60"
+    assert set(raters["gold_status"]) == {"not judged yet (4 of 5)"}
+    assert (report.gold_accuracy_threshold, report.min_gold_answers) == (0.8, 5)
     assert raters.loc["cem", "ds_accuracy"] < raters.loc["ana", "ds_accuracy"]
     assert report.n_flagged == 1
     kappa = report.kappa_pairs.set_index(["rater_a", "rater_b"])["kappa"]
@@ -105,6 +107,28 @@ def test_a_rater_who_disagrees_with_consensus_and_gold_is_flagged(trio):
     assert confusion[("mood", "mood")] == 6 * 2 + 2  # ana, ben on 6 items; cem on 12 and 6
     # a 2-of-3 majority is below the confidence threshold 0.7: those 8 wait for a reviewer
     assert report.waiting_for_adjudication == 8
+
+
+def _cem_on_gold(engine, **settings) -> tuple[str, str]:
+    update_settings(engine=engine, task_name="music", changes=settings, actor="leo")
+    raters = quality_report(engine=engine, task_name="music", start=None, end=None).raters
+    cem = raters.set_index("rater").loc["cem"]
+    return cem["gold_status"], cem["reason"]
+
+
+def test_gold_flags_follow_the_gold_settings_not_the_confidence_threshold(trio):
+    status, reason = _cem_on_gold(trio, min_gold_answers=4)
+    assert status == "judged"
+    assert reason == ("agreement with consensus 0.33 < 0.60; "
+                      "gold accuracy 0.50 < gold threshold 0.80 (4 gold answers)")
+    # cem's 0.50 on gold: a strict consensus confidence no longer flags it...
+    _, reason = _cem_on_gold(trio, gold_accuracy_threshold=0.4, confidence_threshold=0.9)
+    assert "gold" not in reason
+    # ...and a lax one no longer spares it
+    _, reason = _cem_on_gold(trio, gold_accuracy_threshold=0.6, confidence_threshold=0.1)
+    assert reason.endswith("gold accuracy 0.50 < gold threshold 0.60 (4 gold answers)")
+    status, reason = _cem_on_gold(trio, min_gold_answers=5)
+    assert (status, "gold" in reason) == ("not judged yet (4 of 5)", False)
 
 
 def test_the_date_range_keeps_only_labels_submitted_in_it(pair):

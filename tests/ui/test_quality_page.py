@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from labeling.ml.encoders import HashingEncoder
-from labeling.project.tasks import create_task
+from labeling.project.tasks import create_task, update_settings
 from storage.db import make_engine, session_scope
 from tests.factories import label_all, make_account, make_queue_task, signed_in_app
 
@@ -52,6 +52,19 @@ def test_lead_sees_metrics_charts_and_the_flagged_rater(quality_app):
     assert {b.key for b in at.get("download_button")} == {
         "dl_raters", "dl_agreement_by_week", "dl_throughput", "dl_kappa_pairs", "dl_confusion",
         "dl_label_distribution"}
+
+
+def test_the_rater_table_explains_the_gold_rule_with_the_task_settings(quality_app, sqlite_env):
+    update_settings(engine=make_engine(sqlite_env), task_name="music", actor="leo",
+                    changes={"gold_accuracy_threshold": 0.65, "min_gold_answers": 7})
+    at = quality_app.switch_page(PAGE).run()
+    assert not at.exception and not at.error
+    rule = next(c.value for c in at.caption if c.value.startswith("Flagged (red)"))
+    assert "below 60%" in rule  # agreement threshold
+    assert "at least 7 gold answers has gold accuracy below 65%" in rule
+    assert "not judged yet" in rule
+    raters = at.dataframe[0].value.set_index("rater")
+    assert set(raters["gold_status"]) == {"not judged yet (0 of 7)"}
 
 
 def test_a_task_without_labels_says_what_to_do(quality_app):
