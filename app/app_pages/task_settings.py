@@ -44,6 +44,18 @@ def _settings_form(task: TaskInfo, actor: str) -> None:
         confidence = fifth.slider("Confidence threshold", 0.0, 1.0,
                                   float(task.confidence_threshold), 0.05, key="set_confidence",
                                   help="Items whose consensus is less sure go to adjudication.")
+        st.subheader("Raters on gold")
+        gold_left, gold_right = st.columns(2)
+        gold_accuracy = gold_left.slider(
+            "Gold accuracy threshold", 0.0, 1.0, float(task.gold_accuracy_threshold), 0.05,
+            key="set_gold_accuracy",
+            help="A rater judged on gold is flagged on the Label quality page when their "
+                 "accuracy on gold items is below it.")
+        min_gold = gold_right.number_input(
+            "Gold answers before judging", 1, 10_000, task.min_gold_answers,
+            key="set_min_gold",
+            help="A rater is judged on gold only after this many answers on gold items "
+                 "(unsure ones do not count); until then gold does not flag them.")
         suggestions = right.toggle("Show raters the model's suggestion",
                                    value=task.show_suggestions, key="set_suggestions",
                                    help="Off by default: suggestions anchor raters' answers.")
@@ -58,7 +70,8 @@ def _settings_form(task: TaskInfo, actor: str) -> None:
                "lease_seconds": int(lease_minutes) * 60, "strategy": strategy,
                "batch_size": batch_size, "show_suggestions": suggestions,
                "aggregation": aggregation, "agreement_threshold": agreement,
-               "confidence_threshold": confidence, "collect_preview_prompts": collect}
+               "confidence_threshold": confidence, "collect_preview_prompts": collect,
+               "gold_accuracy_threshold": gold_accuracy, "min_gold_answers": min_gold}
     try:
         task_service.update_settings(engine=resources.engine(), task_name=task.name,
                                      changes=changes, actor=actor)

@@ -21,7 +21,8 @@ from labeling.project.vectors import embed
 SHOWN_FIELDS = ("name", "kind", "labels", "ordered", "oos_label", "overlap_k", "gold_share",
                 "lease_seconds", "strategy", "batch_size", "show_suggestions",
                 "agreement_threshold", "confidence_threshold", "aggregation", "text_features",
-                "safe_label", "collect_preview_prompts", "guideline_version")
+                "safe_label", "collect_preview_prompts", "gold_accuracy_threshold",
+                "min_gold_answers", "guideline_version")
 
 
 def task_show(name: str) -> None:
@@ -43,6 +44,12 @@ def task_set(
         float | None, typer.Option(help="below it an item goes to adjudication")] = None,
     confidence_threshold: Annotated[
         float | None, typer.Option(help="below it an item goes to adjudication")] = None,
+    gold_accuracy_threshold: Annotated[
+        float | None, typer.Option(help="a rater judged on gold is flagged below it, 0-1")
+    ] = None,
+    min_gold_answers: Annotated[
+        int | None, typer.Option(help="gold answers a rater gives before being judged on gold")
+    ] = None,
     suggestions: Annotated[
         bool | None, typer.Option("--suggestions/--no-suggestions",
                                   help="show raters the model's suggestion")
@@ -56,13 +63,14 @@ def task_set(
                                   help="preview prompts join this task's pool")
     ] = None,
 ) -> None:
-    """Change a task's queue settings."""
+    """Change a task's queue, consensus and gold settings."""
     changes = {
         "overlap_k": overlap_k, "gold_share": gold_share, "lease_seconds": lease_seconds,
         "strategy": strategy, "batch_size": batch_size, "show_suggestions": suggestions,
         "aggregation": aggregation, "agreement_threshold": agreement_threshold,
         "confidence_threshold": confidence_threshold, "text_features": text_features,
         "collect_preview_prompts": collect_preview,
+        "gold_accuracy_threshold": gold_accuracy_threshold, "min_gold_answers": min_gold_answers,
     }
     changes = {k: v for k, v in changes.items() if v is not None}
     if not changes:

@@ -121,3 +121,20 @@ def test_task_settings_and_guideline_versions_from_the_cli(cli_db, tmp_path):
     assert "guideline version 2" in run("task", "guideline", "music", "--file",
                                          str(guideline)).stdout
     assert shown["labels"].startswith("[")
+
+
+def test_gold_settings_from_the_cli(cli_db):
+    ok = run("task", "set", "music", "--gold-accuracy-threshold", "0.9",
+             "--min-gold-answers", "8")
+    assert ok.exit_code == 0, ok.output
+    assert "gold_accuracy_threshold=0.9" in ok.stdout and "min_gold_answers=8" in ok.stdout
+    shown = dict(line.split("\t", 1) for line in run("task", "show", "music").stdout.splitlines())
+    assert (shown["gold_accuracy_threshold"], shown["min_gold_answers"]) == ("0.9", "8")
+    before = snapshot(cli_db)
+    for option, value, message in (("--min-gold-answers", "0", "min_gold_answers must be"),
+                                   ("--gold-accuracy-threshold", "1.2",
+                                    "gold_accuracy_threshold must be between 0 and 1")):
+        bad = run("task", "set", "music", "--overlap-k", "3", option, value)
+        assert bad.exit_code == 1 and message in bad.stderr
+        assert len(bad.stderr.strip().splitlines()) == 1
+    assert snapshot(cli_db) == before

@@ -60,6 +60,23 @@ def test_lead_changes_queue_settings(lead_app):
     assert task.collect_preview_prompts is False
 
 
+def test_lead_changes_the_gold_settings(lead_app):
+    at, engine = lead_app
+    at.switch_page("app_pages/task_settings.py").run()
+    assert at.slider(key="set_gold_accuracy").value == 0.8
+    assert at.number_input(key="set_min_gold").value == 5
+    assert "flagged" in at.slider(key="set_gold_accuracy").help
+    at.slider(key="set_gold_accuracy").set_value(0.9)
+    at.number_input(key="set_min_gold").set_value(10)
+    at.button(key="save_settings").click()
+    at.run()
+    assert not at.exception and "Settings saved." in at.success[0].value
+    with session_scope(engine) as session:
+        task = session.exec(select(Task)).one()
+    assert (task.gold_accuracy_threshold, task.min_gold_answers) == (0.9, 10)
+    assert task.confidence_threshold == 0.7  # the consensus setting is its own
+
+
 def test_each_guideline_save_is_a_new_version(lead_app):
     at, engine = lead_app
     at.switch_page("app_pages/task_settings.py").run()
