@@ -8,10 +8,23 @@ from dataclasses import dataclass
 import numpy as np
 
 from labeling.ml.calibration import TemperatureScaledClassifier
-from labeling.ml.classifier import fit_logistic, make_classifier, predict_proba_fast
+from labeling.ml.classifier import (
+    FastLogisticRegression,
+    fit_logistic,
+    make_classifier,
+    predict_proba_fast,
+)
 from labeling.ml.evaluation import rejected, tune_oos_threshold
 
 TARGET_OOS_RECALL = 0.8
+
+
+def _convergence_notes(model: FastLogisticRegression, fit: str) -> list[str]:
+    """A note if ``model``'s solver stopped before converging (``converged_`` is false)."""
+    if getattr(model, "converged_", True):
+        return []
+    return [f"logistic regression did not converge in {fit} ({int(np.max(model.n_iter_))} "
+            f"of max_iter={model.max_iter} iterations): its weights are not the optimum"]
 
 
 @dataclass(frozen=True)
@@ -29,10 +42,12 @@ def fit_calibrated(X: np.ndarray, y: list[str], *, val_rows: np.ndarray, oos_lab
                    refit: bool = True) -> FitResult:
     """Logistic regression on the non-validation rows, its temperature and out-of-scope
     threshold fitted on the validation rows, then (``refit``) refitted on all rows from the
-    first fit's weights, keeping the temperature and threshold."""
+    first fit's weights, keeping the temperature and threshold. A fit whose solver stopped
+    before converging adds a note (and its ``ConvergenceWarning`` is passed on)."""
     labels = np.asarray(y, dtype=object)
     notes: list[str] = []
     base = fit_logistic(make_classifier(seed=seed), X[~val_rows], labels[~val_rows])
+    notes += _convergence_notes(base, "the fit before calibration")
     model = TemperatureScaledClassifier(base)
     if val_rows.any():
         model.fit(X[val_rows], labels[val_rows])
@@ -54,6 +69,7 @@ def fit_calibrated(X: np.ndarray, y: list[str], *, val_rows: np.ndarray, oos_lab
                          "out-of-scope class rejects)")
     if refit and val_rows.any():
         full = fit_logistic(make_classifier(seed=seed), X, labels, warm_start=base)
+        notes += _convergence_notes(full, "the refit on all rows")
         model = TemperatureScaledClassifier(full, temperature=model.temperature)
     return FitResult(model=model, oos_threshold=threshold, n_val=int(val_rows.sum()),
                      notes=notes, val_proba=val_proba)

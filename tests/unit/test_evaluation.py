@@ -121,6 +121,8 @@ def test_temperature_scaling_fixes_overconfident_logits_and_keeps_predictions():
 
 
 def test_fit_logistic_matches_scikit_learn_and_warm_starts():
+    from sklearn.linear_model import LogisticRegression
+
     from labeling.ml.classifier import fit_logistic, make_classifier
 
     rng = np.random.default_rng(4)
@@ -129,7 +131,8 @@ def test_fit_logistic_matches_scikit_learn_and_warm_starts():
     X = (centres[y] + rng.normal(scale=1.2, size=(600, 16))).astype(np.float32)
     labels = [f"c{i}" for i in y]
     ours = fit_logistic(make_classifier(C=1.0, tol=1e-6), X, labels)
-    theirs = make_classifier(C=1.0, tol=1e-6).fit(X, labels)
+    theirs = LogisticRegression(**make_classifier(C=1.0, tol=1e-6).get_params()).fit(X, labels)
+    assert type(theirs) is LogisticRegression and ours.converged_
     assert list(ours.classes_) == list(theirs.classes_)
     np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=2e-3)
     again = fit_logistic(make_classifier(C=1.0, tol=1e-6), X, labels, warm_start=ours)
