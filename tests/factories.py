@@ -96,3 +96,45 @@ def signed_in_app(main: str, username: str, password: str):
     at.text_input(key="sign_in_password").input(password)
     at.button(key="sign_in").click()
     return at.run()
+
+
+WORDS = {"mood": "songs feeling", "sleep": "fall asleep quiet night",
+         "workout": "gym run lift fast"}
+
+
+def labeled_rows(n: int, start: int = 0) -> list[dict]:
+    """Labeled prompts (mood, sleep, workout in turn) whose words carry the label, so the
+    hashing encoder can learn them."""
+    labels = list(WORDS)
+    return [{"text": f"{WORDS[labels[i % 3]]} {MOODS[i % 6]} {ACTIVITIES[i % 4]} {i}",
+             "label": labels[i % 3]} for i in range(start, start + n)]
+
+
+def import_labeled(engine: Engine, encoder, tmp_path: Path, rows: list[dict], *,
+                   name: str = "labeled.jsonl", task: str = "music") -> None:
+    import_file(engine=engine, task_name=task, path=write_jsonl(tmp_path / name, rows),
+                encoder=encoder, label_col="label")
+
+
+def register_confused_model(engine: Engine, encoder, models_dir: Path, *, version: int,
+                            task: str = "music", n: int = 255) -> None:
+    """Register a version that never answers "sleep" (fitted with sleep labeled as mood) and
+    claims a macro-F1 of 0.99 it never earned: the promotion gate must not believe it."""
+    from labeling.lifecycle.model_files import save_model
+    from labeling.ml.calibration import TemperatureScaledClassifier
+    from labeling.ml.classifier import make_classifier
+    from storage.db import session_scope
+    from storage.models import ModelVersion, Task
+
+    rows = labeled_rows(n)
+    labels = ["mood" if r["label"] == "sleep" else r["label"] for r in rows]
+    X = encoder.encode([r["text"] for r in rows])
+    model = TemperatureScaledClassifier(make_classifier().fit(X, labels))
+    path = models_dir / task / f"v{version}.skops"
+    with session_scope(engine) as session:
+        task_id = session.exec(select(Task.id).where(Task.name == task)).scalar_one()
+        session.add(ModelVersion(task_id=task_id, version=version, label_snapshot_hash="x",
+                                 file_path=str(path), file_hash=save_model(model, path),
+                                 trained_by="test", metrics={"macro_f1": 0.99},
+                                 settings={"encoder": encoder.name,
+                                           "eval_overlap_item_ids": []}))

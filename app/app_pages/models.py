@@ -17,8 +17,9 @@ from app.components.task_picker import task_picker
 from app.errors import SERVICE_ERRORS, describe
 from labeling.exceptions import LabelingError
 from labeling.lifecycle import registry
+from labeling.lifecycle.comparison import MIN_HELD_OUT, Comparison, compare_versions
 from labeling.lifecycle.model_files import ModelFileError
-from labeling.lifecycle.registry import ModelInfo, PromotionError, check_promotion
+from labeling.lifecycle.registry import ModelInfo, PromotionError
 from labeling.lifecycle.training import TrainingError, retrain
 from labeling.project.tasks import task_info
 
@@ -123,6 +124,29 @@ def _label(versions: Sequence[ModelInfo]) -> Callable[[int], str]:
     return lambda n: f"v{n} (serving)" if n in serving else f"v{n}"
 
 
+@st.cache_data(ttl=60, show_spinner="Scoring both versions on the current evaluation split…")
+def _comparison(task_name: str, candidate: int, baseline: int | None, versions: int,
+                database: str) -> Comparison:
+    """Both versions scored on the same current split (kept a minute; ``versions``, the
+    number of versions, and ``database`` are only part of the cache key)."""
+    del versions, database
+    return compare_versions(engine=resources.engine(), task_name=task_name,
+                            encoder=resources.encoder(), candidate=candidate, baseline=baseline)
+
+
+def _database() -> str:
+    return resources.engine().url.render_as_string(hide_password=True)
+
+
+def _gate_table(compared: Comparison) -> None:
+    if not compared.checks:
+        return
+    st.dataframe(pd.DataFrame([{"rule": c.rule.replace("_", " "),
+                                "verdict": "passes" if c.passed else "blocks",
+                                "detail": c.detail} for c in compared.checks]),
+                 hide_index=True, width="stretch", key="gate_table")
+
+
 def _promote(task_name: str, versions: Sequence[ModelInfo], user: auth.SignedIn) -> None:
     numbers = [v.version for v in versions]
     label = _label(versions)
@@ -130,23 +154,35 @@ def _promote(task_name: str, versions: Sequence[ModelInfo], user: auth.SignedIn)
                           format_func=label, key="promote_version")
     candidate = next(v for v in versions if v.version == chosen)
     serving = next((v for v in versions if v.serving), None)
-    gate = None if candidate is serving else check_promotion(
-        candidate.metrics, serving.metrics if serving else None)
-    if gate:
-        st.warning(f"The promotion gate would refuse v{chosen}: {gate}.")
-    force = st.checkbox("Force past the macro-F1 gate", key="promote_force",
-                        help="Audited with your reason.")
+    if serving is not None and candidate is not serving:
+        try:
+            compared = _comparison(task_name, chosen, serving.version, len(versions),
+                                   _database())
+        except SERVICE_ERRORS as exc:
+            _fail(exc)
+            return
+        st.caption(f"The gate scores v{chosen} and the serving v{serving.version} on the same "
+                   f"{compared.n_eval} held-out items.")
+        _gate_table(compared)
+        if compared.problem:
+            blocking = ", ".join(c.rule.replace("_", " ") for c in compared.blocking)
+            st.warning(f"The promotion gate would refuse v{chosen} ({blocking}): "
+                       f"{compared.problem}.")
+    force = st.checkbox("Force past the gate", key="promote_force",
+                        help="Audited with your reason and the gate's verdict.")
     reason = st.text_input("Reason (needed when forcing)", key="promote_reason",
                            disabled=not force)
     if not st.button("Promote", key="promote", icon=":material/upgrade:"):
         return
     try:
         served = registry.promote(engine=resources.engine(), task_name=task_name,
-                                  version=chosen, actor=user.username, force=force,
+                                  version=chosen, actor=user.username,
+                                  encoder=resources.encoder(), force=force,
                                   reason=reason if force else None)
     except SERVICE_ERRORS as exc:
         _fail(exc)
         return
+    _comparison.clear()
     _done(f"v{served} serves now.")
 
 
@@ -198,7 +234,7 @@ def _metric_row(name: str, metrics: Mapping[str, Any], other: Mapping[str, Any] 
                       delta_arrow="off" if shown == "no change" else "auto")
 
 
-def _compare(versions: Sequence[ModelInfo]) -> ModelInfo:
+def _compare(task_name: str, versions: Sequence[ModelInfo]) -> ModelInfo:
     numbers = [v.version for v in versions]
     label = _label(versions)
     serving = next((v.version for v in versions if v.serving), numbers[-1])
@@ -211,13 +247,32 @@ def _compare(versions: Sequence[ModelInfo]) -> ModelInfo:
     first = next(v for v in versions if v.version == a)
     second = next(v for v in versions if v.version == b)
     same = first.version == second.version
-    _metric_row(f"v{a}" + ("" if same else f" (change against v{b})"), first.metrics,
-                None if same else second.metrics)
+    try:
+        compared = _comparison(task_name, a, None if same else b, len(versions),
+                               _database())
+    except SERVICE_ERRORS as exc:
+        _fail(exc)
+        return first
+    if compared.enough:
+        ours, theirs = compared.metrics.get(a), compared.metrics.get(b)
+        st.caption(f"Scored now on the current evaluation split: {compared.n_eval} held-out "
+                   f"items ({compared.n_gold} gold)" +
+                   (f", leaving out {compared.n_excluded} that a version was trained on"
+                    if compared.n_excluded else "") + ". The same items for both versions.")
+    else:
+        ours, theirs = first.metrics, second.metrics
+        st.caption(f"Not enough held-out items to compare: {compared.n_eval} (at least "
+                   f"{MIN_HELD_OUT} needed). The figures below are each version's own "
+                   "evaluation at training time, on different items: they do not say which "
+                   "version is better.")
+    for note in compared.notes:
+        st.caption(note)
+    _metric_row(f"v{a}" + ("" if same else f" (change against v{b})"), ours or {},
+                None if same else theirs or {})
     if not same:
-        _metric_row(f"v{b}", second.metrics, None)
+        _metric_row(f"v{b}", theirs or {}, None)
     st.markdown("**F1 per class**")
-    chart = per_class_f1_bars(first.metrics, None if same else second.metrics,
-                              names=(f"v{a}", f"v{b}"))
+    chart = per_class_f1_bars(ours, None if same else theirs, names=(f"v{a}", f"v{b}"))
     if chart is None:
         st.caption(f"Per-class F1: {NOT_EVALUATED}.")
     else:
@@ -226,11 +281,11 @@ def _compare(versions: Sequence[ModelInfo]) -> ModelInfo:
 
 
 def _evaluation(version: ModelInfo) -> None:
-    st.subheader(f"Evaluation of v{version.version}")
+    st.subheader(f"Evaluation of v{version.version} at training time")
     metrics = version.metrics or {}
     n_eval = metrics.get("n_eval")
-    st.caption(f"Held-out evaluation on {n_eval} items." if n_eval else
-               f"v{version.version}: {NOT_EVALUATED}.")
+    st.caption(f"Held-out evaluation on {n_eval} items when v{version.version} was trained." if
+               n_eval else f"v{version.version}: {NOT_EVALUATED}.")
     if metrics.get("eval_note"):
         st.caption(str(metrics["eval_note"]))
     left, right = st.columns(2)
@@ -293,7 +348,7 @@ def render() -> None:
         with rollback_col:
             _rollback(task_name, versions, user)
     st.subheader("Compare two versions")
-    chosen = _compare(versions)
+    chosen = _compare(task_name, versions)
     _evaluation(chosen)
     _lexicon(task_name, user)
 

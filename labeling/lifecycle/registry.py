@@ -1,5 +1,6 @@
 """The model registry: a task's versions as plain data, which one serves, and promotion and
-rollback (one audited transaction each; a version whose file does not verify never serves)."""
+rollback (one audited transaction each; a version whose file does not verify never serves).
+Promotion is gated on a like-for-like comparison (``labeling.lifecycle.comparison``)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from labeling.exceptions import LabelingError
+from labeling.lifecycle.comparison import GateRules, compare_versions
 from labeling.lifecycle.model_files import MODEL_CACHE, load_model
 from labeling.ml.classifier import FastProbaClassifier
+from labeling.ml.encoders import Encoder
 from labeling.project.tasks import get_task
 from storage.db import session_scope, write_scope
 from storage.models import ModelVersion
@@ -94,31 +97,8 @@ def serving_classifier(*, session: Session, task_id: int) -> FastProbaClassifier
 
 # --- promotion and rollback ---------------------------------------------------------------
 
-PROMOTION_TOLERANCE = 0.01
-"""A candidate may trail the serving version's macro-F1 by at most this much (1 point)."""
-
-
 class PromotionError(LabelingError):
     """A promotion or rollback refused (with what to do instead)."""
-
-
-def _macro_f1(metrics: dict) -> float | None:
-    value = (metrics or {}).get("macro_f1")
-    return None if value is None else float(value)
-
-
-def check_promotion(candidate: dict, serving: dict | None, *, tolerance: float = PROMOTION_TOLERANCE
-                    ) -> str | None:
-    """Why ``candidate`` may not replace ``serving`` (their metrics), or ``None`` if it may."""
-    if serving is None:
-        return None
-    new, old = _macro_f1(candidate), _macro_f1(serving)
-    if new is None or old is None:
-        return "macro-F1 is missing for one of the versions; evaluate both first"
-    if new < old - tolerance:
-        return (f"macro-F1 {new:.3f} is more than {tolerance * 100:.0f} point below the serving "
-                f"version's {old:.3f}")
-    return None
 
 
 def _version(session: Session, task_id: int, version: int) -> ModelVersion:
@@ -129,35 +109,51 @@ def _version(session: Session, task_id: int, version: int) -> ModelVersion:
 
 
 def promote(
-    *, engine: Engine, task_name: str, version: int | None, actor: str, force: bool = False,
-    reason: str | None = None,
+    *, engine: Engine, task_name: str, version: int | None, actor: str, encoder: Encoder,
+    force: bool = False, reason: str | None = None, rules: GateRules | None = None,
 ) -> int:
     """Make ``version`` (default: the newest) the task's serving model, atomically.
 
-    Refused when its macro-F1 falls more than one point below the serving version's, unless a
-    lead forces it with a reason (audited), and refused when its file does not verify.
+    The candidate and the serving version are first scored on the same current evaluation
+    split (``comparison.compare_versions``); the promotion is refused when a rule of ``rules``
+    blocks, or when too few held-out items are shared to compare, unless a lead forces it with
+    a reason (audited with the gate's verdict). A file that does not verify is always refused.
     """
-    with write_scope(engine) as session:
+    with session_scope(engine) as session:
         task = get_task(session=session, name=task_name)
         versions = model_repo.list_versions(session=session, task_id=task.id)
         if not versions:
             raise PromotionError(f"task {task_name!r} has no trained model yet")
-        chosen = versions[-1] if version is None else _version(session, task.id, version)
+        number = versions[-1].version if version is None else _version(
+            session, task.id, version).version
         serving = model_repo.serving(session=session, task_id=task.id)
-        if serving is not None and serving.id == chosen.id:
-            return chosen.version
-        problem = check_promotion(chosen.metrics, serving.metrics if serving else None)
-        if problem and not force:
-            raise PromotionError(f"not promoted: {problem}; a lead can force it with a reason")
-        if problem and not (reason or "").strip():
-            raise PromotionError("forcing a promotion needs a reason")
+        if serving is not None and serving.version == number:
+            return number
+        serving_id = None if serving is None else serving.id
+    compared = compare_versions(engine=engine, task_name=task_name, encoder=encoder,
+                                candidate=number, rules=rules or GateRules())
+    problem = compared.problem
+    if problem and not force:
+        raise PromotionError(f"not promoted: {problem}; a lead can force it with a reason")
+    if problem and not (reason or "").strip():
+        raise PromotionError("forcing a promotion needs a reason")
+    with write_scope(engine) as session:
+        task = get_task(session=session, name=task_name)
+        chosen = _version(session, task.id, number)
+        serving = model_repo.serving(session=session, task_id=task.id)
+        if (None if serving is None else serving.id) != serving_id:
+            raise PromotionError("another version was promoted while this one was being "
+                                 "compared; compare again")
         load_model(chosen.file_path, expected_sha256=chosen.file_hash)  # refuse a bad file
         model_repo.set_serving(session=session, task_id=task.id, model_id=chosen.id)
         audit.record(
             session=session, actor=actor, action="model.force_promote" if problem else
             "model.promote", entity="modelversion", entity_id=chosen.id,
             before={"serving": serving.version if serving else None},
-            after={"serving": chosen.version, "reason": reason, "gate": problem},
+            after={"serving": chosen.version, "reason": reason, "gate": problem,
+                   "compared_on": compared.n_eval,
+                   "checks": [{"rule": c.rule, "passed": c.passed, "detail": c.detail}
+                              for c in compared.checks]},
         )
         return chosen.version
 

@@ -33,7 +33,13 @@ from labeling.ml.evaluation import (
     unsafe_scores,
 )
 from labeling.ml.fitting import TARGET_OOS_RECALL, fit_calibrated
-from labeling.ml.splits import EVAL_SHARE, OOS_VAL_SHARE, VAL_SHARE, in_eval_split, validation_rows
+from labeling.ml.splits import (
+    EVAL_SHARE,
+    OOS_VAL_SHARE,
+    VAL_SHARE,
+    in_eval_split,
+    validation_rows,
+)
 from labeling.ml.text_features import TEXT_C, fit_text_features
 from labeling.project.tasks import get_task
 from labeling.project.vectors import embed_texts
@@ -93,6 +99,16 @@ def split_for_training(*, session: Session, task: Task, share: float = EVAL_SHAR
                       n_gold=len(gold)),
         [i.text_hash for i in train],
     )
+
+
+def split_overlap(*, task_name: str, train: TrainingSet, hashes: list[str]) -> list[int]:
+    """The training items that the frozen evaluation split (at ``EVAL_SHARE``) holds out once
+    their task and class are big enough: a version trained on them must not be scored on them
+    later (``labeling.lifecycle.comparison``)."""
+    if not hashes:
+        return []
+    held = in_eval_split(task_name=task_name, text_hashes=hashes, gold=[False] * len(hashes))
+    return [i for i, h in zip(train.item_ids, held, strict=True) if h]
 
 
 @dataclass(frozen=True)
@@ -227,6 +243,7 @@ def retrain(
         _check_classes(task_name, train.labels)
         X = embed_texts(session=session, encoder=encoder, texts=train.texts + held.texts)
         session.expunge(task)
+    overlap = split_overlap(task_name=task_name, train=train, hashes=hashes)
     options = {"eval_share": eval_share, "val_share": val_share,
                "target_oos_recall": target_oos_recall}
     model, metrics = _fit_and_evaluate(X[: len(train.texts)], train, hashes,
@@ -243,7 +260,7 @@ def retrain(
             file_path=str(path.resolve()), file_hash=file_hash, trained_by=actor,
             parent_id=parent.id if parent else None,
             settings={"classifier": type(model).__name__, "encoder": encoder.name, "seed": seed,
-                      **metrics["settings"]},
+                      **metrics["settings"], "eval_overlap_item_ids": overlap},
             metrics=metrics,
         ))
         serves = parent is None  # the first model serves at once; later ones wait for promotion

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -12,14 +13,27 @@ from pathlib import Path
 
 import pytest
 from sqlmodel import select
+from typer.testing import CliRunner
 
+from app.cli import app
 from labeling.lifecycle import model_files, registry
+from labeling.lifecycle.comparison import GateRules, compare_versions
 from labeling.lifecycle.model_files import ModelFileError
 from labeling.lifecycle.registry import PromotionError
 from labeling.lifecycle.training import retrain
+from labeling.ml.encoders import HashingEncoder
 from storage.db import session_scope
 from storage.models import AuditEvent, ModelVersion
-from tests.factories import label_all, make_account, make_queue_task
+from tests.factories import (
+    WORDS,
+    import_labeled,
+    label_all,
+    labeled_rows,
+    make_account,
+    make_queue_task,
+    make_task,
+    register_confused_model,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,46 +62,101 @@ def _serving(engine) -> int:
         return session.exec(select(ModelVersion.version).where(ModelVersion.serving)).one()
 
 
-def test_later_versions_wait_for_promotion_and_the_gate_holds(trained):
+@pytest.fixture
+def grown(engine, encoder, tmp_path):
+    """v1 trained while the task had 15 labels (nothing held out: scored on its own training
+    rows), v2 after the task grew to 255 (a held-out split)."""
+    make_task(engine, labels=tuple(WORDS), oos_label=None)
+    import_labeled(engine, encoder, tmp_path, labeled_rows(15), name="first.jsonl")
+    first = retrain(engine=engine, task_name="music", encoder=encoder,
+                    models_dir=tmp_path / "models", actor="leo")
+    assert first.metrics["n_eval"] == 15 and "training data" in first.metrics["eval_note"]
+    import_labeled(engine, encoder, tmp_path, labeled_rows(240, start=15), name="more.jsonl")
+    second = retrain(engine=engine, task_name="music", encoder=encoder,
+                     models_dir=tmp_path / "models", actor="leo")
+    assert second.metrics["n_eval"] > 20 and not second.serving
+    return engine, encoder, tmp_path / "models"
+
+
+def _overlap(engine, version: int) -> list[int]:
+    with session_scope(engine) as session:
+        row = session.exec(select(ModelVersion).where(ModelVersion.version == version)).one()
+        return list(row.settings["eval_overlap_item_ids"])
+
+
+def test_promotion_is_decided_on_the_shared_current_split_not_stored_scores(grown):
+    engine, encoder, _ = grown
+    # the stored figures say v2 is far worse: they came from different test sets
+    _set_f1(engine, 1, 1.0)
+    _set_f1(engine, 2, 0.2)
+    compared = compare_versions(engine=engine, task_name="music", encoder=encoder, candidate=2)
+    assert compared.baseline == 1 and compared.enough
+    seen_by_v1 = _overlap(engine, 1)
+    assert seen_by_v1 and not _overlap(engine, 2)
+    assert compared.n_excluded == len(seen_by_v1)  # v1's training items are not scored
+    assert {m["n"] for m in compared.metrics.values()} == {compared.n_eval}
+    assert compared.metrics[2]["macro_f1"] >= compared.metrics[1]["macro_f1"] - 0.01
+    assert compared.problem is None
+    assert {c.rule for c in compared.checks} == {"macro_f1", "class_f1", "ece"}
+    assert registry.promote(engine=engine, task_name="music", version=2, actor="leo",
+                            encoder=encoder) == 2
+    with session_scope(engine) as session:
+        event = session.exec(select(AuditEvent).where(AuditEvent.action == "model.promote")).one()
+    assert event.after["compared_on"] == compared.n_eval and event.after["gate"] is None
+
+
+def test_a_candidate_that_loses_a_class_is_refused_naming_the_rule(grown):
+    engine, encoder, models = grown
+    registry.promote(engine=engine, task_name="music", version=2, actor="leo", encoder=encoder)
+    register_confused_model(engine, encoder, models, version=3)
+    compared = compare_versions(engine=engine, task_name="music", encoder=encoder, candidate=3)
+    blocking = {c.rule: c.detail for c in compared.blocking}
+    assert "class_f1" in blocking and "sleep" in blocking["class_f1"]
+    assert "macro_f1" in blocking  # the stored 0.99 does not count
+    with pytest.raises(PromotionError,
+                       match="F1 of 2 classes falls by more than 0.10: sleep 1.00 → 0.00"):
+        registry.promote(engine=engine, task_name="music", version=3, actor="leo",
+                         encoder=encoder)
+    assert _serving(engine) == 2
+    looser = GateRules(macro_f1_drop=1.0, class_f1_drop=1.0, ece_rise=1.0)
+    assert registry.promote(engine=engine, task_name="music", version=3, actor="leo",
+                            encoder=encoder, rules=looser) == 3
+
+
+def test_a_task_too_small_to_compare_asks_for_an_explicit_decision(trained):
     engine, encoder, models = trained
     second = retrain(engine=engine, task_name="music", encoder=encoder, models_dir=models,
                      actor="leo")
     assert (second.version, second.serving, _serving(engine)) == (2, False, 1)
-    _set_f1(engine, 1, 0.90)
-    _set_f1(engine, 2, 0.885)
-    with pytest.raises(PromotionError, match="more than 1 point below"):
-        registry.promote(engine=engine, task_name="music", version=2, actor="leo")
+    compared = compare_versions(engine=engine, task_name="music", encoder=encoder, candidate=2)
+    assert not compared.enough and compared.metrics == {2: None, 1: None}
+    with pytest.raises(PromotionError, match="not enough held-out items to compare: 0"):
+        registry.promote(engine=engine, task_name="music", version=2, actor="leo",
+                         encoder=encoder)
     with pytest.raises(PromotionError, match="needs a reason"):
-        registry.promote(engine=engine, task_name="music", version=2, actor="leo", force=True)
+        registry.promote(engine=engine, task_name="music", version=2, actor="leo",
+                         encoder=encoder, force=True)
     assert _serving(engine) == 1
-    registry.promote(engine=engine, task_name="music", version=2, actor="leo", force=True,
-                     reason="fixes the sleep/mood confusion users reported")
+    registry.promote(engine=engine, task_name="music", version=2, actor="leo", encoder=encoder,
+                     force=True, reason="fixes the sleep/mood confusion users reported")
     assert _serving(engine) == 2
     with session_scope(engine) as session:
         event = session.exec(select(AuditEvent).where(
             AuditEvent.action == "model.force_promote")).one()
     assert event.after["reason"].startswith("fixes") and event.actor == "leo"
+    assert "not enough held-out items" in event.after["gate"]
     registry.rollback(engine=engine, task_name="music", version=1, actor="leo")
     assert _serving(engine) == 1
-
-
-def test_a_version_within_one_point_is_promoted(trained):
-    engine, encoder, models = trained
-    retrain(engine=engine, task_name="music", encoder=encoder, models_dir=models, actor="leo")
-    _set_f1(engine, 1, 0.90)
-    _set_f1(engine, 2, 0.895)
-    assert registry.promote(engine=engine, task_name="music", version=None, actor="leo") == 2
 
 
 def test_a_tampered_model_file_is_refused_and_the_serving_model_stays(trained):
     engine, encoder, models = trained
     retrain(engine=engine, task_name="music", encoder=encoder, models_dir=models, actor="leo")
-    _set_f1(engine, 1, 0.9)
-    _set_f1(engine, 2, 0.9)
     path = models / "music" / "v2.skops"
     path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
     with pytest.raises(ModelFileError, match="changed after it was registered"):
-        registry.promote(engine=engine, task_name="music", version=2, actor="leo")
+        registry.promote(engine=engine, task_name="music", version=2, actor="leo",
+                         encoder=encoder, force=True, reason="small task")
     assert _serving(engine) == 1
     with session_scope(engine) as session:
         v2 = session.exec(select(ModelVersion).where(ModelVersion.version == 2)).one()
@@ -112,14 +181,13 @@ def _run_and_kill(db_url: str, script: str, marker: Path) -> None:
 def test_killing_a_promotion_midway_leaves_the_serving_model(trained, db_url, tmp_path):
     engine, encoder, models = trained
     retrain(engine=engine, task_name="music", encoder=encoder, models_dir=models, actor="leo")
-    _set_f1(engine, 1, 0.9)
-    _set_f1(engine, 2, 0.9)
     engine.dispose()
     _run_and_kill(db_url, """
         import os, time, pathlib
         from storage.db import make_engine
         from storage.repositories import audit
         from labeling.lifecycle import registry
+        from labeling.ml.encoders import HashingEncoder
 
         def stall(**kwargs):  # runs after set_serving, inside the transaction
             pathlib.Path(os.environ["MARKER"]).touch()
@@ -127,10 +195,12 @@ def test_killing_a_promotion_midway_leaves_the_serving_model(trained, db_url, tm
 
         registry.audit.record = stall
         registry.promote(engine=make_engine(os.environ["DB_URL"]), task_name="music",
-                         version=2, actor="killed")
+                         version=2, actor="killed", encoder=HashingEncoder(), force=True,
+                         reason="small task")
     """, tmp_path / "promote.marker")
     assert _serving(engine) == 1
-    assert registry.promote(engine=engine, task_name="music", version=2, actor="leo") == 2
+    assert registry.promote(engine=engine, task_name="music", version=2, actor="leo",
+                            encoder=encoder, force=True, reason="small task") == 2
 
 
 def test_killing_training_midway_leaves_the_registry_consistent(trained, db_url, tmp_path):
@@ -163,3 +233,23 @@ def test_killing_training_midway_leaves_the_registry_consistent(trained, db_url,
     again = retrain(engine=engine, task_name="music", encoder=encoder, models_dir=models,
                     actor="leo")
     assert again.version == 2 and not again.serving
+
+
+def test_cli_compares_on_the_shared_split_and_promotes(grown, workbench_env):
+    engine, _, models = grown
+    register_confused_model(engine, HashingEncoder(), models, version=3)
+    runner = CliRunner()
+    shown = runner.invoke(app, ["models", "compare", "--task", "music", "--version", "3",
+                                "--against", "2", "--json"])
+    assert shown.exit_code == 0, shown.output
+    data = json.loads(shown.output)
+    assert data["candidate"] == 3 and data["baseline"] == 2 and data["enough"]
+    assert {row["rule"] for row in data["checks"] if not row["passed"]} >= {"class_f1"}
+    assert data["metrics"]["v3"]["n"] == data["metrics"]["v2"]["n"] == data["n_eval"]
+    refused = runner.invoke(app, ["models", "promote", "--task", "music", "--version", "3"])
+    assert refused.exit_code == 1 and "class" in refused.output and _serving(engine) == 1
+    assert "Traceback" not in refused.output
+    text = runner.invoke(app, ["models", "compare", "--task", "music", "--version", "2"])
+    assert text.exit_code == 0 and "gate: passes" in text.output
+    done = runner.invoke(app, ["models", "promote", "--task", "music", "--version", "2"])
+    assert done.exit_code == 0 and "v2 serves" in done.output and _serving(engine) == 2

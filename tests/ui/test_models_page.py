@@ -7,12 +7,23 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
+from labeling.lifecycle.comparison import compare_versions
 from labeling.lifecycle.training import retrain
 from labeling.ml.encoders import HashingEncoder
 from storage.db import make_engine, session_scope
 from storage.models import AuditEvent, ModelVersion
 from storage.settings import Settings
-from tests.factories import label_all, make_account, make_queue_task, signed_in_app
+from tests.factories import (
+    WORDS,
+    import_labeled,
+    label_all,
+    labeled_rows,
+    make_account,
+    make_queue_task,
+    make_task,
+    register_confused_model,
+    signed_in_app,
+)
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 PAGE = "app_pages/models.py"
@@ -120,64 +131,100 @@ def test_versions_without_evaluation_show_dashes(labelled):
     assert not at.get("vega_lite_chart") and not at.error
 
 
-def test_compare_shows_both_versions_metrics_and_charts(labelled):
-    _train_twice(labelled)
-    _set_metrics(labelled, {1: _evaluated(0.70), 2: _evaluated(0.80)})
+@pytest.fixture
+def imported(sqlite_env, tmp_path, monkeypatch):
+    """255 imported labels in three classes (a held-out split of about 50) and two versions;
+    the stored figures are made up and say v2 is worse."""
+    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(tmp_path / "data"))
+    engine = make_engine(sqlite_env)
+    make_task(engine, labels=tuple(WORDS), oos_label=None)
+    make_account(engine, username="leo", role="lead", password="leo-password")
+    import_labeled(engine, HashingEncoder(), tmp_path, labeled_rows(255))
+    _train_twice(engine)
+    _set_metrics(engine, {1: _evaluated(0.90), 2: _evaluated(0.50)})
+    return engine
+
+
+def _gate(at):
+    (table,) = [d.value for d in at.dataframe
+                if list(d.value.columns) == ["rule", "verdict", "detail"]]
+    return table
+
+
+def _shared(engine, candidate: int, baseline: int | None = None):
+    return compare_versions(engine=engine, task_name="music", encoder=HashingEncoder(),
+                            candidate=candidate, baseline=baseline)
+
+
+def test_compare_scores_both_versions_on_the_same_items_not_their_stored_figures(imported):
     at = _page()
     assert (at.selectbox(key="compare_a").value, at.selectbox(key="compare_b").value) == (2, 1)
-    by_value = [(m.label, m.value, m.delta) for m in at.metric]
-    assert ("macro-F1", "0.800", "+0.100") in by_value  # v2, against v1
-    assert ("macro-F1", "0.700", "") in by_value  # v1
-    assert ("OOS recall", "0.920", "no change") in by_value
+    shared = _shared(imported, 2, 1)
+    assert any(f"current evaluation split: {shared.n_eval} held-out items" in c.value
+               for c in at.caption)
+    by_value = {(m.label, m.value) for m in at.metric}
+    assert ("macro-F1", f"{shared.metrics[2]['macro_f1']:.3f}") in by_value
+    assert ("macro-F1", f"{shared.metrics[1]['macro_f1']:.3f}") in by_value
+    assert ("macro-F1", "0.500") not in by_value and ("macro-F1", "0.900") not in by_value
     # per-class F1 (grouped), confusion heatmap, reliability diagram
     assert len(at.get("vega_lite_chart")) == 3
-    assert _table(at)["v2"]["OOS in-scope acc."] == "0.810"
+    assert _table(at)["v2"]["macro-F1"] == "0.500"  # the table keeps the training-time figure
 
 
-def test_gated_promotion_is_refused_then_forced_with_a_reason(labelled):
-    _train_twice(labelled)
-    _set_metrics(labelled, {1: _evaluated(0.90), 2: _evaluated(0.50)})
+def test_promotion_passes_the_gate_on_shared_items_then_rolls_back(imported):
     at = _page()
-    assert "gate would refuse v2" in at.warning[0].value
+    gate = _gate(at)
+    assert set(gate["verdict"]) == {"passes"} and not at.warning
     at = _click(at, "promote")
-    assert "not promoted" in at.error[0].value and _serving(labelled) == [1]
-    at.checkbox(key="promote_force").check().run()
-    at = _click(at, "promote")
-    assert "needs a reason" in at.error[0].value and _serving(labelled) == [1]
-    at.text_input(key="promote_reason").input("v1 overfits the old phrasing").run()
-    at = _click(at, "promote")
-    assert not at.error and "v2 serves now" in at.success[0].value
-    assert _serving(labelled) == [2]
-    assert _table(at)["v2"]["serving"] == "✓"
-    with session_scope(labelled) as session:
-        event = session.exec(select(AuditEvent).where(
-            AuditEvent.action == "model.force_promote")).one()
-    assert event.after["reason"] == "v1 overfits the old phrasing"
-
-
-def test_promote_v2_then_roll_back_to_v1(labelled):
-    _train_twice(labelled)
-    _set_metrics(labelled, {1: _evaluated(0.80), 2: _evaluated(0.81)})
-    at = _click(_page(), "promote")
-    assert "v2 serves now" in at.success[0].value and _serving(labelled) == [2]
+    assert "v2 serves now" in at.success[0].value and _serving(imported) == [2]
     assert at.selectbox(key="rollback_version").value == 1
     at = _click(at, "rollback")
     assert "v1 serves again" in at.success[0].value
-    assert _serving(labelled) == [1]
+    assert _serving(imported) == [1]
     assert _table(at)["v1"]["serving"] == "✓"
 
 
-def test_a_tampered_file_is_not_promoted(labelled):
+def test_the_page_shows_the_blocking_rule_then_a_forced_promotion(imported):
+    register_confused_model(imported, HashingEncoder(), Settings().models_dir, version=3)
+    at = _page()
+    assert at.selectbox(key="promote_version").value == 3
+    gate = _gate(at).set_index("rule")
+    assert gate.loc["class f1", "verdict"] == "blocks" and "sleep" in gate.loc["class f1",
+                                                                             "detail"]
+    assert "gate would refuse v3 (macro f1, class f1, ece)" in at.warning[0].value
+    at = _click(at, "promote")
+    assert "not promoted" in at.error[0].value and _serving(imported) == [1]
+    at.checkbox(key="promote_force").check().run()
+    at = _click(at, "promote")
+    assert "needs a reason" in at.error[0].value and _serving(imported) == [1]
+    at.text_input(key="promote_reason").input("a test of forcing").run()
+    at = _click(at, "promote")
+    assert not at.error and "v3 serves now" in at.success[0].value
+    assert _serving(imported) == [3]
+    with session_scope(imported) as session:
+        event = session.exec(select(AuditEvent).where(
+            AuditEvent.action == "model.force_promote")).one()
+    assert event.after["reason"] == "a test of forcing" and "sleep" in event.after["gate"]
+
+
+def test_a_small_task_says_it_cannot_compare_and_asks_for_a_decision(labelled):
     _train_twice(labelled)
-    _set_metrics(labelled, {1: _evaluated(0.80), 2: _evaluated(0.80)})
-    with session_scope(labelled) as session:
+    at = _page()
+    assert "not enough held-out items to compare" in at.warning[0].value
+    assert any("Not enough held-out items to compare" in c.value for c in at.caption)
+    at = _click(at, "promote")
+    assert "not promoted" in at.error[0].value and _serving(labelled) == [1]
+
+
+def test_a_tampered_file_is_not_promoted(imported):
+    with session_scope(imported) as session:
         path = Path(session.exec(select(ModelVersion.file_path)
                                  .where(ModelVersion.version == 2)).one())
     path.write_bytes(b"not the model we registered")
-    at = _click(_page(), "promote")
+    at = _page()
     assert "changed after it was registered" in at.error[0].value
     assert "roll back" in at.error[0].value  # what to do next
-    assert _serving(labelled) == [1]
+    assert _serving(imported) == [1]
 
 
 def test_an_empty_task_says_what_to_do(engine):
