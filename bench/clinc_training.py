@@ -112,7 +112,8 @@ def main() -> None:
           f"{s['temperature']:.3f} OOS threshold {s['oos_threshold']:.4f} (target recall "
           f"{s['target_oos_recall']})")
     print(f"frozen eval split: accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}, "
-          f"ECE {m['ece']:.4f}; oos {json.dumps(m['oos'])}")
+          f"ECE {m['ece']:.4f}; oos "
+          f"{json.dumps({k: v for k, v in m['oos'].items() if k != 'curve'})}")
 
     eval_file = workdir / f"{args.eval_split}_all.jsonl"
     eval_file.write_text((files / f"{args.eval_split}.jsonl").read_text(encoding="utf-8")

@@ -7,7 +7,8 @@
   self-harm). Nothing after the gate sees the raw prompt.
 * **Intent** from the intent task's serving model, with its calibrated confidence and the two
   abstain reasons mature dialogue systems keep apart: ``out_of_scope`` (the model's top intent
-  is the out-of-scope label, or its confidence is below the model's tuned OOS threshold) and
+  is the out-of-scope label, or its in-scope score (``labeling.ml.scope``; the confidence for
+  models trained before it) is below the version's out-of-scope threshold) and
   ``ambiguous`` (the top two intents are closer than ``margin``; the playlist still follows the
   top one). The nearest labeled examples of the task say why.
 * **Slots** from the versioned lexicon (``routing.lexicon``), with their spans.
@@ -39,6 +40,7 @@ from sqlalchemy.engine import Engine
 from labeling.lifecycle.examples import LabeledExamples, labeled_examples
 from labeling.lifecycle.registry import load_serving, load_version
 from labeling.ml.encoders import Encoder
+from labeling.ml.scope import scope_scores_if_any
 from labeling.ml.text_features import predict_proba_for
 from labeling.project.tasks import list_tasks
 from labeling.text.normalise import fold
@@ -366,7 +368,9 @@ class Router:
         top, p1 = ranked[0]["intent"], float(proba[order[0]])
         p2 = float(proba[order[1]]) if len(order) > 1 else 0.0
         abstain = None
-        if top == self.intent.oos_label or p1 < self.intent.oos_threshold:
+        scores = scope_scores_if_any(self.intent.model, vector[None, :])
+        in_scope = p1 if scores is None else float(scores[0])  # what the threshold reads
+        if top == self.intent.oos_label or in_scope < self.intent.oos_threshold:
             abstain = "out_of_scope"
         elif p1 - p2 < self.margin:
             abstain = "ambiguous"

@@ -29,7 +29,8 @@ def current_versions(*, engine: Engine) -> tuple:
     policy = safety_policy_settings(engine=engine, task_name=safety_task)[0] \
         if safety_task else None
     catalogue = current_catalogue(engine=engine)
-    return (intent_task, intent.version if intent else None, safety_task,
+    return (intent_task, intent.version if intent else None,
+            intent.settings.get("oos_threshold") if intent else None, safety_task,
             safety.version if safety else None, policy,
             tuple(sorted(rule_versions(current_rules(engine=engine)).items())),
             current_lexicon(engine=engine).version,

@@ -12,7 +12,12 @@ import streamlit as st
 
 from app import auth, resources
 from app.components.lexicon_panel import lexicon_panel
-from app.components.model_charts import confusion_heatmap, per_class_f1_bars, reliability_diagram
+from app.components.model_charts import (
+    confusion_heatmap,
+    oos_tradeoff_chart,
+    per_class_f1_bars,
+    reliability_diagram,
+)
 from app.components.task_picker import task_picker
 from app.errors import SERVICE_ERRORS, describe
 from labeling.exceptions import LabelingError
@@ -21,6 +26,7 @@ from labeling.lifecycle.comparison import MIN_HELD_OUT, Comparison, compare_vers
 from labeling.lifecycle.model_files import ModelFileError
 from labeling.lifecycle.registry import ModelInfo, PromotionError
 from labeling.lifecycle.training import TrainingError, retrain
+from labeling.ml.evaluation import operating_point, point_at
 from labeling.project.tasks import task_info
 
 DASH = "—"
@@ -311,11 +317,64 @@ def _evaluation(version: ModelInfo) -> None:
     if oos:
         st.caption(f"Out of scope ({oos.get('label', DASH)}): threshold "
                    f"{_fmt(_number(oos, 'threshold'))} for a target recall of "
-                   f"{_fmt(_number(oos, 'target_recall'), '{:.0%}')}.")
+                   f"{_fmt(_number(oos, 'target_recall'), '{:.0%}')} at training.")
     counts = metrics.get("class_counts") or {}
     if counts:
         st.caption("Training labels per class: " +
                    ", ".join(f"{label} {n}" for label, n in counts.items()) + ".")
+
+
+# --- the out-of-scope operating point -------------------------------------------------------
+
+HELD_OUT_CURVE = "held-out evaluation split"
+CV_CURVE = "training rows, cross-validated"
+
+
+def _oos_operating_point(task_name: str, version: ModelInfo) -> None:
+    metrics = version.metrics or {}
+    held = (metrics.get("oos") or {}).get("curve") or []
+    cv = metrics.get("oos_curve_cv") or []
+    if not held and not cv:
+        return
+    st.markdown(f"**Out of scope: the trade-off of v{version.version}**")
+    threshold = version.settings.get("oos_threshold")
+    in_use = None if threshold is None else point_at(held or cv, float(threshold))
+    chart = oos_tradeoff_chart({name: curve for name, curve in ((HELD_OUT_CURVE, held),
+                                                                (CV_CURVE, cv)) if curve},
+                               in_use)
+    st.altair_chart(chart, width="stretch")
+    score = ("its in-scope score (the classifier's largest logit plus the similarity to the "
+             "nearest labeled prompts)" if version.settings.get("oos_score") == "scope" else
+             "its largest probability")
+    st.caption(f"Each point is a threshold: a prompt is out of scope when the model predicts "
+               f"the out-of-scope label or {score} is below it. Rejecting more raises "
+               "out-of-scope recall and costs in-scope accuracy. The ringed point is the "
+               "threshold in use. New kinds of out-of-scope prompts are caught less often than "
+               "the ones a task was trained with: leave some margin.")
+    source = cv or held
+    target = st.slider("Out-of-scope recall to aim for", min_value=0.5, max_value=1.0,
+                       value=0.9, step=0.01, key=f"oos_target_{version.version}",
+                       help=f"On the {CV_CURVE if cv else HELD_OUT_CURVE}.")
+    point = operating_point(source, target_recall=target)
+    held_point = point_at(held, point["threshold"]) if held else None
+    st.caption(
+        f"Threshold {point['threshold']:.3f}: out-of-scope recall {point['oos_recall']:.3f} "
+        f"and in-scope accuracy {point['in_scope_accuracy']:.3f} on the "
+        f"{CV_CURVE if cv else HELD_OUT_CURVE}" +
+        (f"; {held_point['oos_recall']:.3f} and {held_point['in_scope_accuracy']:.3f} on the "
+         f"{HELD_OUT_CURVE}" if held_point and cv else "") + ".")
+    if not st.button("Use this operating point", key="oos_apply", icon=":material/tune:"):
+        return
+    try:
+        registry.set_oos_threshold(engine=resources.engine(), task_name=task_name,
+                                   version=version.version, threshold=point["threshold"],
+                                   actor=auth.current().username)
+    except SERVICE_ERRORS as exc:
+        _fail(exc)
+        return
+    _comparison.clear()
+    _done(f"v{version.version} now rejects below {point['threshold']:.3f} "
+          f"(out-of-scope recall {point['oos_recall']:.3f}).")
 
 
 def render() -> None:
@@ -350,6 +409,7 @@ def render() -> None:
     st.subheader("Compare two versions")
     chosen = _compare(task_name, versions)
     _evaluation(chosen)
+    _oos_operating_point(task_name, chosen)
     _lexicon(task_name, user)
 
 

@@ -144,3 +144,38 @@ def per_class_f1_bars(metrics_a: Mapping[str, Any] | None,
         encoding["yOffset"] = alt.YOffset("version:N", sort=shown)
     height = len(order) * (11 * len(shown) + 8)
     return alt.Chart(frame).mark_bar().encode(**encoding).properties(height=max(height, 60))
+
+
+def _curve_rows(curve: Any, name: str) -> list[dict]:
+    keys = ("threshold", "in_scope_accuracy", "oos_recall")
+    return [{**{k: float(p[k]) for k in keys}, "curve": name} for p in curve or []
+            if isinstance(p, Mapping) and all(p.get(k) is not None for k in keys)]
+
+
+def oos_tradeoff_chart(curves: Mapping[str, Any], chosen: Mapping[str, float] | None = None
+                       ) -> alt.Chart | alt.LayerChart | None:
+    """In-scope accuracy against out-of-scope recall, one line per curve (named by the keys
+    of ``curves``), with ``chosen`` (the operating point in use) as a ringed point. ``None``
+    when no curve has points."""
+    rows = [row for name, curve in curves.items() for row in _curve_rows(curve, name)]
+    if not rows:
+        return None
+    frame = pd.DataFrame(rows)
+    names = list(dict.fromkeys(frame["curve"]))
+    tooltip = [alt.Tooltip("curve:N"), alt.Tooltip("threshold:Q", format=".3f"),
+               alt.Tooltip("oos_recall:Q", format=".3f", title="out-of-scope recall"),
+               alt.Tooltip("in_scope_accuracy:Q", format=".3f", title="in-scope accuracy")]
+    lines = alt.Chart(frame).mark_line(point=alt.OverlayMarkDef(size=18)).encode(
+        x=alt.X("oos_recall:Q", title="out-of-scope recall", scale=alt.Scale(zero=False)),
+        y=alt.Y("in_scope_accuracy:Q", title="in-scope accuracy", scale=alt.Scale(zero=False)),
+        color=alt.Color("curve:N", title=None, sort=names,
+                        scale=alt.Scale(domain=names, range=list(PAIR_COLOURS[: len(names)])),
+                        legend=alt.Legend(orient="bottom")),
+        order="threshold:Q", tooltip=tooltip)
+    if not chosen:
+        return lines.properties(height=320)
+    point = alt.Chart(pd.DataFrame([{**{k: float(v) for k, v in chosen.items()},
+                                     "curve": "in use"}])).mark_point(
+        size=220, strokeWidth=2.5, color="black").encode(
+        x="oos_recall:Q", y="in_scope_accuracy:Q", tooltip=tooltip)
+    return (lines + point).properties(height=320)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -156,6 +157,31 @@ def promote(
                               for c in compared.checks]},
         )
         return chosen.version
+
+
+def set_oos_threshold(*, engine: Engine, task_name: str, version: int, threshold: float,
+                      actor: str) -> float:
+    """Move a version's out-of-scope operating point: the threshold its in-scope score (or, for
+    older versions, its largest probability) must reach. Audited; the router picks it up on the
+    next prompt. Returns the threshold."""
+    value = float(threshold)
+    if not np.isfinite(value):
+        raise PromotionError(f"the out-of-scope threshold must be a finite number, got {threshold}")
+    with write_scope(engine) as session:
+        task = get_task(session=session, name=task_name)
+        chosen = _version(session, task.id, version)
+        settings = dict(chosen.settings or {})
+        if not settings.get("oos_label"):
+            raise PromotionError(f"v{version} of {task_name!r} has no out-of-scope label: there "
+                                 "is no out-of-scope threshold to set")
+        before = settings.get("oos_threshold")
+        chosen.settings = {**settings, "oos_threshold": value}
+        session.add(chosen)
+        audit.record(session=session, actor=actor, action="model.oos_threshold",
+                     entity="modelversion", entity_id=chosen.id,
+                     before={"version": version, "oos_threshold": before},
+                     after={"version": version, "oos_threshold": value})
+    return value
 
 
 def rollback(*, engine: Engine, task_name: str, version: int, actor: str) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from labeling.ml.evaluation import (
     evaluate_model,
     unsafe_scores,
 )
-from labeling.ml.fitting import TARGET_OOS_RECALL, fit_calibrated
+from labeling.ml.fitting import TARGET_OOS_RECALL, describe_fit, fit_for_task
 from labeling.ml.splits import (
     EVAL_SHARE,
     OOS_VAL_SHARE,
@@ -139,6 +139,7 @@ class _Fitted:
     n_val: int
     notes: list[str]
     settings: dict[str, Any]
+    oos_curve: list[dict[str, float]] = field(default_factory=list)
 
 
 def _safety_thresholds(task: Task, proba: np.ndarray | None, labels: list[str],
@@ -164,24 +165,30 @@ def _fit(X_train, train: TrainingSet, hashes: list[str], *, task: Task, seed: in
     oos_label = task.oos_label if task.kind == "intent" else None
     val = validation_rows(task_name=task.name, text_hashes=hashes, labels=train.labels,
                           share=options["val_share"], oos_label=oos_label)
-    fitted = fit_calibrated(X_train, train.labels, val_rows=val, oos_label=oos_label,
-                            target_oos_recall=options["target_oos_recall"], seed=seed)
+    fitted = fit_for_task(X_train, train.labels, val_rows=val, oos_label=oos_label,
+                          target_oos_recall=options["target_oos_recall"], seed=seed)
     base = make_classifier(seed=seed)
     settings = {"C": base.C, "class_weight": base.class_weight,
-                "temperature": fitted.model.temperature, "text_features": task.text_features}
+                "temperature": _temperature(fitted.model),
+                "text_features": task.text_features, **describe_fit(fitted)}
     model, held_proba = fitted.model, fitted.val_proba
-    held_labels = list(np.asarray(train.labels, dtype=object)[val])
+    held_labels = list(np.asarray(train.labels, dtype=object)[fitted.held_rows])
     if task.text_features:
         text = fit_text_features(train.texts, X_train, train.labels,
                                  embedding_model=fitted.model, seed=seed)
         model, held_proba, held_labels = text.model, text.oof_proba, list(train.labels)
         settings.update({"text_C": TEXT_C, "text_folds": text.folds,
                          "temperature": text.model.temperature,
-                         "embedding_temperature": fitted.model.temperature})
+                         "embedding_temperature": _temperature(fitted.model)})
     classes = [str(c) for c in model.classes_]
     settings.update(_safety_thresholds(task, held_proba, held_labels, classes))
     return _Fitted(model=model, oos_threshold=fitted.oos_threshold, n_val=fitted.n_val,
-                   notes=list(fitted.notes), settings=settings)
+                   notes=list(fitted.notes), settings=settings, oos_curve=fitted.oos_curve)
+
+
+def _temperature(model: Any) -> float:
+    """The temperature of a calibrated model (inside a ``ScopedClassifier`` or not)."""
+    return float(getattr(model, "temperature", None) or model.estimator.temperature)
 
 
 def _fit_and_evaluate(X_train, train: TrainingSet, hashes: list[str], X_eval,
@@ -208,6 +215,7 @@ def _fit_and_evaluate(X_train, train: TrainingSet, hashes: list[str], X_eval,
     counts = {c: train.labels.count(c) for c in sorted(set(train.labels))}
     metrics.update({
         "n_train": len(train.labels), "n_val": fitted.n_val, "n_eval": len(eval_labels),
+        "oos_curve_cv": fitted.oos_curve or None,
         "n_eval_gold": held.n_gold, "class_counts": counts,
         "train_seconds": time.perf_counter() - start,
         "eval_note": "; ".join(notes) or None,

@@ -259,15 +259,29 @@ def fit_logistic(model: FastLogisticRegression, X: np.ndarray, y: Any, *,
     return model._fit(X, y, sample_weight=None, init=warm_start)
 
 
+def _wrapped(model: Any) -> Any:
+    """The classifier inside a wrapper that scores as it does, else ``None``: a text-feature
+    model's embedding view, a ``ScopedClassifier``'s calibrated classifier, or the model a
+    ``TaskTrainer`` trained."""
+    if hasattr(model, "embedding_model") and hasattr(model, "predict_proba_texts"):
+        return model.embedding_model
+    if hasattr(model, "scope_scores") and hasattr(model, "estimator"):
+        return model.estimator
+    if hasattr(model, "oos_threshold_") and hasattr(model, "model_"):
+        return model.model_  # the simulation's TaskTrainer: the model it trained
+    return None
+
+
 def _linear_parts(model: Any) -> tuple[np.ndarray, np.ndarray] | None:
     """``(W, b)`` with ``logits = X @ W + b`` (float32) for a fitted linear model, else ``None``.
 
     Handles a ``LogisticRegression``, a ``Pipeline`` of ``StandardScaler`` steps ending in
-    one (the scaling is folded into the weights) and a ``TemperatureScaledClassifier`` around
-    either (the weights are divided by the temperature).
+    one (the scaling is folded into the weights), a ``TemperatureScaledClassifier`` around
+    either (the weights are divided by the temperature), and the wrappers of ``_wrapped``.
     """
-    if hasattr(model, "embedding_model") and hasattr(model, "predict_proba_texts"):
-        return _linear_parts(model.embedding_model)  # a text-feature model: its embedding view
+    inner = _wrapped(model)
+    if inner is not None:
+        return _linear_parts(inner)
     if isinstance(model, TemperatureScaledClassifier):
         parts = _linear_parts(model.estimator)
         if parts is None:

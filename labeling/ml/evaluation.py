@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
+from labeling.ml.scope import scope_scores_if_any
 from labeling.ml.text_features import predict_proba_for
 
 ECE_BINS = 15
@@ -137,34 +138,98 @@ def tune_oos_threshold(
 
 
 def rejected(proba: np.ndarray, classes: Sequence[str], *, oos_label: str | None,
-             threshold: float) -> np.ndarray:
-    """Rows sent to out-of-scope: predicted as ``oos_label`` or max probability < threshold."""
+             threshold: float, scores: np.ndarray | None = None) -> np.ndarray:
+    """Rows sent to out-of-scope: predicted as ``oos_label``, or a score below ``threshold``.
+
+    The score is ``scores`` when given (a ``ScopedClassifier``'s in-scope score), else the
+    largest probability.
+    """
     proba = np.asarray(proba)
     if len(proba) == 0:
         return np.zeros(0, dtype=bool)
     predicted = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
-    return (predicted == oos_label) | (proba.max(axis=1) < threshold)
+    score = proba.max(axis=1) if scores is None else np.asarray(scores)
+    return (predicted == oos_label) | (score < threshold)
+
+
+TRADEOFF_POINTS = 40
+IN_SCOPE_SPAN = 0.3
+"""The curve's thresholds reach up to this quantile of the in-scope scores (rejecting more
+in-scope prompts than that is never an operating point anyone wants)."""
+
+
+def oos_tradeoff(proba: np.ndarray, y_true: Sequence[str], classes: Sequence[str], *,
+                 oos_label: str, scores: np.ndarray | None = None,
+                 points: int = TRADEOFF_POINTS) -> list[dict[str, float]]:
+    """In-scope accuracy against out-of-scope recall over thresholds: the operating points a
+    lead chooses from.
+
+    The thresholds are ``points`` quantiles of the scores (``scores``, else the largest
+    probability) of the out-of-scope rows and as many of the lowest ``IN_SCOPE_SPAN`` of the
+    in-scope rows (of the rows not already predicted out of scope), plus one that rejects no
+    more. Empty without both in-scope and out-of-scope rows.
+    """
+    y = np.asarray([str(v) for v in y_true], dtype=object)
+    proba = np.asarray(proba)
+    oos = y == oos_label
+    if not len(y) or not oos.any() or oos.all():
+        return []
+    score = proba.max(axis=1) if scores is None else np.asarray(scores, dtype=np.float64)
+    predicted = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
+    open_rows = predicted != oos_label
+    right = (predicted == y) & ~oos
+    candidates = np.unique(np.concatenate(
+        [np.quantile(score[open_rows & rows], np.linspace(0, top, points))
+         for rows, top in ((oos, 1.0), (~oos, IN_SCOPE_SPAN)) if (open_rows & rows).any()]
+        or [np.zeros(1)]))
+    out = []
+    for threshold in [float(score.min()) - 1.0, *map(float, candidates)]:
+        out_rows = ~open_rows | (score < threshold)
+        out.append({"threshold": threshold,
+                    "in_scope_accuracy": float((right & ~out_rows)[~oos].mean()),
+                    "oos_recall": float(out_rows[oos].mean())})
+    return out
+
+
+def operating_point(curve: Sequence[dict[str, float]], *, target_recall: float
+                    ) -> dict[str, float] | None:
+    """The point of a trade-off curve with the highest in-scope accuracy among those reaching
+    ``target_recall`` (the highest recall if none does); ``None`` for an empty curve."""
+    if not curve:
+        return None
+    reaching = [p for p in curve if p["oos_recall"] >= target_recall - 1e-12]
+    if not reaching:
+        return max(curve, key=lambda p: (p["oos_recall"], p["in_scope_accuracy"]))
+    return max(reaching, key=lambda p: (p["in_scope_accuracy"], -p["threshold"]))
+
+
+def point_at(curve: Sequence[dict[str, float]], threshold: float) -> dict[str, float] | None:
+    """The curve's point at ``threshold`` (the nearest computed threshold not above it)."""
+    below = [p for p in curve if p["threshold"] <= threshold + 1e-12]
+    return max(below, key=lambda p: p["threshold"]) if below else None
 
 
 def oos_metrics(
     proba: np.ndarray, y_true: Sequence[str], classes: Sequence[str], *, oos_label: str,
-    threshold: float, target_recall: float | None = None,
+    threshold: float, target_recall: float | None = None, scores: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """In-scope accuracy and out-of-scope recall with rejection below ``threshold``.
 
     An in-scope row is right only if it is not rejected and its arg-max is its label; an
-    out-of-scope row (labeled ``oos_label``) is right if it is rejected.
+    out-of-scope row (labeled ``oos_label``) is right if it is rejected. ``scores`` as in
+    ``rejected``; ``curve`` is ``oos_tradeoff`` on these rows.
 
     Returns
     -------
     dict
         ``in_scope_accuracy``, ``oos_recall`` (``None`` without such rows),
         ``in_scope_accuracy_no_threshold`` (arg-max only), ``in_scope_rejected`` (share),
-        ``n_in_scope``, ``n_oos``, ``label``, ``threshold``, ``target_recall``.
+        ``n_in_scope``, ``n_oos``, ``label``, ``threshold``, ``target_recall``, ``score``
+        (``"scope"`` or ``"max_probability"``), ``curve``.
     """
     y = np.asarray([str(v) for v in y_true], dtype=object)
     proba = np.asarray(proba)
-    out = rejected(proba, classes, oos_label=oos_label, threshold=threshold)
+    out = rejected(proba, classes, oos_label=oos_label, threshold=threshold, scores=scores)
     predicted = (np.asarray(classes, dtype=object)[proba.argmax(axis=1)] if len(y)
                  else np.zeros(0, dtype=object))
     oos = y == oos_label
@@ -182,6 +247,8 @@ def oos_metrics(
         "n_in_scope": int(inside.sum()), "n_oos": int(oos.sum()), "label": oos_label,
         "threshold": float(threshold),
         "target_recall": None if target_recall is None else float(target_recall),
+        "score": "max_probability" if scores is None else "scope",
+        "curve": oos_tradeoff(proba, y, classes, oos_label=oos_label, scores=scores),
     }
 
 
@@ -258,7 +325,7 @@ def evaluate_model(model: Any, X: np.ndarray, y: list[str], *, oos_label: str | 
     out = classification_metrics(y, predicted, proba, classes)
     out["oos"] = None if oos_label is None or threshold is None else oos_metrics(
         proba, y, classes, oos_label=oos_label, threshold=threshold,
-        target_recall=target_oos_recall)
+        target_recall=target_oos_recall, scores=scope_scores_if_any(model, X))
     out["unsafe"] = None if safe_label is None else unsafe_metrics(
         proba, y, classes, safe_label=safe_label,
         threshold=0.5 if unsafe_threshold is None else unsafe_threshold)

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.demo import seed_demo
-from labeling.lifecycle.registry import promote
+from labeling.lifecycle.registry import promote, set_oos_threshold
 from labeling.lifecycle.training import retrain
 from labeling.ml.encoders import HashingEncoder
 from routing.context import Context
@@ -191,13 +191,26 @@ def test_a_lexicon_edit_or_a_promotion_never_serves_a_stale_answer(project):
 
     retrain(engine=engine, task_name="intent", encoder=ENCODER, models_dir=folder / "models",
             actor="lead", seed=1)
-    promote(engine=engine, task_name="intent", version=2, actor="lead", force=True,
-            reason="test")
+    promote(engine=engine, task_name="intent", version=2, actor="lead", encoder=ENCODER,
+            force=True, reason="test")
     promoted = routers.current(engine=engine, encoder=ENCODER)
     assert promoted is not after and promoted.versions()["intent_model"] == 2
     assert not promoted.route("music for a zorbing session").decision.cached
     older = routers.current(engine=engine, encoder=ENCODER, intent_version=1)
     assert older.versions()["intent_model"] == 1  # an A/B side keeps the version it asked for
+
+    # a lead moves the out-of-scope operating point: the next prompt is routed with it
+    prompt = "upbeat songs for my morning run"
+    set_oos_threshold(engine=engine, task_name="intent", version=2, threshold=-1e9,
+                      actor="lead")
+    lenient = routers.current(engine=engine, encoder=ENCODER)
+    assert lenient is not promoted
+    assert lenient.route(prompt).decision.abstain != "out_of_scope"
+    set_oos_threshold(engine=engine, task_name="intent", version=2, threshold=1e9,
+                      actor="lead")
+    stricter = routers.current(engine=engine, encoder=ENCODER)
+    assert stricter is not lenient
+    assert stricter.route(prompt).decision.abstain == "out_of_scope"
 
 
 @settings(max_examples=60, deadline=None,

@@ -14,6 +14,7 @@ from labeling.lifecycle.model_files import load_model
 from labeling.lifecycle.training import evaluate_file, retrain, split_for_training
 from labeling.ml.calibration import TemperatureScaledClassifier
 from labeling.ml.classifier import predict_proba_fast
+from labeling.ml.scope import ScopedClassifier
 from labeling.project.importing import import_file
 from labeling.project.tasks import get_task
 from storage.db import make_engine, session_scope
@@ -98,7 +99,11 @@ def test_metrics_are_complete_json_and_the_model_loads_with_skops(imported, enco
     assert metrics["oos"] is not None and metrics["oos"]["oos_recall"] is not None
     assert settings["oos_threshold"] is not None and settings["temperature"] > 0
     model = load_model(path, expected_sha256=digest)
-    assert isinstance(model, TemperatureScaledClassifier)
+    # an intent task with an out-of-scope label: cross-fitted, with an in-scope score
+    assert isinstance(model, ScopedClassifier) and settings["oos_score"] == "scope"
+    assert isinstance(model.estimator, TemperatureScaledClassifier)
+    assert metrics["oos"]["score"] == "scope" and metrics["oos_curve_cv"]
+    assert metrics["n_val"] == metrics["n_train"]  # every training row is scored out of fold
     X = np.random.default_rng(0).normal(size=(7, encoder.dim)).astype(np.float32)
     np.testing.assert_allclose(predict_proba_fast(model, X), model.predict_proba(X), atol=1e-5)
     assert list(model.classes_) == sorted(LABELS)

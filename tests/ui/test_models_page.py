@@ -259,3 +259,42 @@ def test_the_lexicon_is_measured_and_leads_edit_it_version_by_version(engine):
         changes = [e for e in session.exec(select(AuditEvent))
                    if e.action == "lexicon.change"]
     assert [c.after["version"] for c in changes] == [2, 3]
+
+
+@pytest.fixture
+def with_oos(sqlite_env, tmp_path, monkeypatch):
+    """An intent task with an out-of-scope label: 240 in-scope and 60 out-of-scope labels."""
+    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(tmp_path / "data"))
+    engine = make_engine(sqlite_env)
+    make_task(engine, labels=(*WORDS, "out_of_scope"), oos_label="out_of_scope")
+    make_account(engine, username="leo", role="lead", password="leo-password")
+    off_topic = [{"text": f"{word} {i}", "label": "out_of_scope"} for i, word in enumerate(
+        ["weather tomorrow", "book a taxi", "my bank balance", "translate hello",
+         "set an alarm", "recipe for soup"] * 10)]
+    import_labeled(engine, HashingEncoder(), tmp_path, labeled_rows(240) + off_topic)
+    retrain(engine=engine, task_name="music", encoder=HashingEncoder(),
+            models_dir=Settings().models_dir, actor="leo")
+    return engine
+
+
+def _threshold(engine) -> float:
+    with session_scope(engine) as session:
+        return session.exec(select(ModelVersion)).one().settings["oos_threshold"]
+
+
+def test_the_lead_sees_the_trade_off_and_picks_an_operating_point(with_oos):
+    at = _page()
+    assert len(at.get("vega_lite_chart")) == 4  # per-class F1, confusion, reliability, trade-off
+    assert any("ringed point is the threshold in use" in c.value for c in at.caption)
+    before = _threshold(with_oos)
+    at.slider(key="oos_target_1").set_value(1.0).run()
+    shown = next(c.value for c in at.caption if c.value.startswith("Threshold "))
+    chosen = float(shown.split()[1].rstrip(":"))
+    assert "out-of-scope recall 1.000" in shown
+    at = _click(at, "oos_apply")
+    assert "v1 now rejects below" in at.success[0].value
+    assert _threshold(with_oos) == pytest.approx(chosen, abs=1e-3) and chosen != before
+    with session_scope(with_oos) as session:
+        event = session.exec(select(AuditEvent).where(
+            AuditEvent.action == "model.oos_threshold")).one()
+    assert event.before["oos_threshold"] == before and event.actor == "leo"
