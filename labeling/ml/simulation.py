@@ -2,7 +2,10 @@
 
 ``simulate`` runs each query strategy from the same random seed set, fits, queries a batch, adds
 the oracle's labels and evaluates on a held-out test set whenever the labeled count reaches a
-budget; ``summarise`` averages over seeds. The chart of the curves is built in
+budget; ``summarise`` averages over seeds. Each round trains as the product does
+(``labeling.ml.fitting.TaskTrainer``: the same classifier, calibration and out-of-scope
+threshold as ``workbench retrain``), so a curve says what the served model would score,
+rejections included. The chart of the curves is built in
 ``app/components/charts.py``.
 """
 
@@ -17,7 +20,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score
 
-from labeling.ml.classifier import make_classifier, predict_fast
+from labeling.ml.classifier import predict_fast
+from labeling.ml.fitting import TaskTrainer
 from labeling.ml.strategies import get_strategy
 
 ModelFactory = Callable[..., Any]
@@ -60,7 +64,10 @@ def _check_data(X_pool, y_pool, X_test, y_test) -> tuple[np.ndarray, ...]:
     return X_pool, y_pool, X_test, y_test
 
 
-def _evaluate(y_test: np.ndarray, predicted: np.ndarray, oos_label: str | None) -> dict:
+def _evaluate(y_test: np.ndarray, predicted: np.ndarray, oos_label: str | None,
+              rejected: np.ndarray | None = None) -> dict:
+    """Accuracy and macro-F1 of the arg-max; with an out-of-scope label, in-scope accuracy and
+    OOS recall, where ``rejected`` rows (the product's rejections) answer out of scope."""
     labels = np.unique(y_test)
     scores = {
         "accuracy": float(accuracy_score(y_test, predicted)),
@@ -68,10 +75,11 @@ def _evaluate(y_test: np.ndarray, predicted: np.ndarray, oos_label: str | None) 
                                    zero_division=0)),
     }
     if oos_label is not None:
+        answered = np.where(rejected, oos_label, predicted) if rejected is not None else predicted
         in_scope = y_test != oos_label
-        scores["in_scope_accuracy"] = float(np.mean(predicted[in_scope] == y_test[in_scope])
+        scores["in_scope_accuracy"] = float(np.mean(answered[in_scope] == y_test[in_scope])
                                             if in_scope.any() else np.nan)
-        scores["oos_recall"] = float(np.mean(predicted[~in_scope] == oos_label)
+        scores["oos_recall"] = float(np.mean(answered[~in_scope] == oos_label)
                                      if (~in_scope).any() else np.nan)
     return scores
 
@@ -94,7 +102,8 @@ def _replay(
         elapsed += time.perf_counter() - start
         count = int(labeled.sum())
         if count in budgets:
-            scores = _evaluate(y_test, predict_fast(model, X_test), oos_label)
+            scores = _evaluate(y_test, predict_fast(model, X_test), oos_label,
+                               model.rejected(X_test) if hasattr(model, "rejected") else None)
             rows.append({"strategy": strategy, "seed": seed, "budget": count, **scores,
                          "seconds": elapsed, "query_seconds": query_seconds})
         if count >= budgets[-1]:
@@ -120,7 +129,7 @@ def simulate(
     batch: int,
     budgets: list[int],
     seeds: list[int],
-    make_model: ModelFactory = make_classifier,
+    make_model: ModelFactory | None = None,
     oos_label: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> pd.DataFrame:
@@ -134,10 +143,13 @@ def simulate(
     ----------
     budgets
         Labeled counts to evaluate at; each must be ``seed_size + k * batch`` and fit the pool.
+    make_model
+        ``make_model(seed=seed)`` gives an unfitted classifier; by default the product's
+        training, ``TaskTrainer(oos_label=oos_label, seed=seed)``.
     oos_label
         The out-of-scope label, if the data has one: adds ``in_scope_accuracy`` (test items
-        whose true label is not it) and ``oos_recall`` (of those that are, the share predicted
-        as it).
+        whose true label is not it, right only when not rejected) and ``oos_recall`` (of those
+        that are, the share predicted as it or rejected by the product's threshold).
 
     Returns
     -------
@@ -151,6 +163,9 @@ def simulate(
         Unreachable budgets, an unknown strategy, no seeds, mismatched arrays, or a seed set
         with a single label.
     """
+    if make_model is None:
+        def make_model(*, seed: int) -> TaskTrainer:
+            return TaskTrainer(oos_label=oos_label, seed=seed)
     data = _check_data(X_pool, y_pool, X_test, y_test)
     budgets = _check_budgets(budgets, seed_size=seed_size, batch=batch, pool_size=len(data[0]))
     for name in strategies:

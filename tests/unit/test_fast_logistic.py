@@ -222,5 +222,5 @@ def test_the_committee_cleanlab_and_the_simulation_fit_the_fast_class(small, fit
     test = np.arange(len(y)) % 5 == 0
     simulate(X_pool=X[~test], y_pool=y[~test], X_test=X[test], y_test=y[test],
              strategies=["random"], seed_size=60, batch=20, budgets=[60, 80], seeds=[0])
-    assert len(fits) == 7 + 2
+    assert len(fits) == 7 + 2 * 2  # two rounds of the product's training: fit, then refit
     assert all(type(m) is FastLogisticRegression for m in fits)

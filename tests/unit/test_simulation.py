@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -13,7 +14,11 @@ from sklearn.linear_model import LogisticRegression
 from app.components.simulation_charts import learning_curve_chart, write_outputs
 from labeling.dataio.tabular import read_labeled_file
 from labeling.exceptions import ImportFileError
+from labeling.ml.classifier import make_classifier
+from labeling.ml.fitting import TaskTrainer, fit_for_task
+from labeling.ml.scope import ScopedClassifier
 from labeling.ml.simulation import simulate, summarise
+from labeling.ml.splits import validation_rows
 
 
 @pytest.fixture(scope="module")
@@ -162,3 +167,40 @@ def test_read_labeled_file_rejects_bad_input(tmp_path, name, content, options, m
         path.write_text(content)
     with pytest.raises(ImportFileError, match=message):
         read_labeled_file(path, **options)
+
+
+def test_the_simulation_trains_as_the_product_does_rejections_included(data):
+    """By default each round runs the product's training (TaskTrainer: calibration and the
+    out-of-scope threshold), so OOS recall counts the threshold's rejections, not only the
+    arg-max; a plain classifier factory scores the arg-max alone."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 10))
+
+    def world(n_per_class: int, n_oos: int) -> tuple[np.ndarray, np.ndarray]:
+        """Three topics, and out-of-scope prompts anywhere (not a cluster of their own)."""
+        X = np.vstack([*(c + rng.normal(scale=0.7, size=(n_per_class, 10)) for c in centres),
+                       rng.normal(scale=1.5, size=(n_oos, 10))])
+        y = [f"intent_{k}" for k in range(3) for _ in range(n_per_class)] + ["oos"] * n_oos
+        return (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32), np.asarray(
+            y, dtype=object)
+
+    (X_pool, y_pool), (X_test, y_test) = world(80, 60), world(100, 200)
+    changed = {"X_pool": X_pool, "y_pool": y_pool, "X_test": X_test, "y_test": y_test}
+    options = {"strategies": ["random"], "seeds": [0], "budgets": [100], "oos_label": "oos"}
+    product = _run(changed, **options).iloc[0]
+    plain = _run(changed, make_model=lambda *, seed: make_classifier(seed=seed),
+                 **options).iloc[0]
+    assert product["oos_recall"] >= plain["oos_recall"]
+    assert product["in_scope_accuracy"] <= plain["in_scope_accuracy"]
+    assert (product["oos_recall"], product["in_scope_accuracy"]) != (
+        plain["oos_recall"], plain["in_scope_accuracy"])
+    # and what the simulation trained is what training would have stored
+    X, y = X_pool, list(y_pool)
+    trainer = TaskTrainer(oos_label="oos", seed=0).fit(X, y)
+    assert isinstance(trainer.model_, ScopedClassifier)  # cross-fitted, with an in-scope score
+    val = validation_rows(task_name="simulation", text_hashes=[
+        hashlib.sha256(np.ascontiguousarray(row).tobytes()).hexdigest() for row in X],
+        labels=y, oos_label="oos")
+    stored = fit_for_task(X, y, val_rows=val, oos_label="oos", seed=0)
+    assert trainer.oos_threshold_ == stored.oos_threshold
+    np.testing.assert_allclose(trainer.predict_proba(X), stored.model.predict_proba(X))

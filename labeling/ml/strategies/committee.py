@@ -16,11 +16,20 @@ from labeling.ml.strategies.selection import Selection, make_selection, top_n
 
 
 def unwrap(model: Any) -> Any:
-    """The model inside a ``FastProbaClassifier`` and/or a ``TemperatureScaledClassifier``
-    (or ``model`` itself): the thing to clone and refit."""
-    model = model.model if isinstance(model, FastProbaClassifier) else model
-    model = getattr(model, "embedding_model", model)  # a text-feature model's embedding view
-    return model.estimator if isinstance(model, TemperatureScaledClassifier) else model
+    """The classifier inside any wrappers (``FastProbaClassifier``, a text-feature model's
+    embedding view, ``TemperatureScaledClassifier``, ``ScopedClassifier``, the simulation's
+    ``TaskTrainer``), or ``model`` itself: the thing to clone and refit."""
+    while True:
+        if isinstance(model, FastProbaClassifier):
+            model = model.model
+        elif hasattr(model, "embedding_model"):  # a text-feature model's embedding view
+            model = model.embedding_model
+        elif isinstance(model, TemperatureScaledClassifier) or hasattr(model, "scope_scores"):
+            model = model.estimator  # calibration, and a ScopedClassifier's in-scope score
+        elif hasattr(model, "oos_threshold_") and hasattr(model, "model_"):
+            model = model.model_  # the simulation's TaskTrainer
+        else:
+            return model
 
 
 def _bootstrap_rows(y: np.ndarray, rng: np.random.Generator, *, tries: int = 20) -> np.ndarray:
