@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import StratifiedKFold
+from threadpoolctl import threadpool_limits
 
 from labeling.ml.calibration import (
     TemperatureScaledClassifier,
@@ -28,6 +29,7 @@ from labeling.ml.calibration import (
     softmax,
 )
 from labeling.ml.classifier import (
+    FIT_BLAS_THREADS,
     FastLogisticRegression,
     fit_logistic,
     make_classifier,
@@ -169,7 +171,10 @@ def fit_cross_fitted(X: np.ndarray, y: list[str], *, oos_label: str,
     near = np.zeros(len(labels))
     notes: list[str] = []
     splits = list(splitter.split(X, labels))
-    with ThreadPoolExecutor(max_workers=FOLD_WORKERS) as pool:  # numpy releases the GIL
+    # one BLAS thread per fit for the whole pool: each fit's own limit would otherwise restore
+    # two threads on its way out while the other fit still runs (4 threads on 2 cores)
+    with (threadpool_limits(limits=FIT_BLAS_THREADS, user_api="blas"),
+          ThreadPoolExecutor(max_workers=FOLD_WORKERS) as pool):  # numpy releases the GIL
         fitted = list(pool.map(
             lambda rows: fit_logistic(make_classifier(seed=seed), X[rows], labels[rows]),
             [train for train, _ in splits]))
