@@ -147,10 +147,9 @@ def _database() -> str:
 def _gate_table(compared: Comparison) -> None:
     if not compared.checks:
         return
-    st.dataframe(pd.DataFrame([{"rule": c.rule.replace("_", " "),
-                                "verdict": "passes" if c.passed else "blocks",
-                                "detail": c.detail} for c in compared.checks]),
-                 hide_index=True, width="stretch", key="gate_table")
+    st.table(pd.DataFrame([{"rule": c.rule.replace("_", " "),
+                            "verdict": "✓ passes" if c.passed else "✗ blocks",
+                            "detail": c.detail} for c in compared.checks]).set_index("rule"))
 
 
 def _promote(task_name: str, versions: Sequence[ModelInfo], user: auth.SignedIn) -> None:
@@ -260,7 +259,9 @@ def _compare(task_name: str, versions: Sequence[ModelInfo]) -> ModelInfo:
         _fail(exc)
         return first
     if compared.enough:
-        ours, theirs = compared.metrics.get(a), compared.metrics.get(b)
+        ours, theirs = (None if m is None else {**m, "n_train": v.metrics.get("n_train")}
+                        for m, v in ((compared.metrics.get(a), first),
+                                     (compared.metrics.get(b), second)))
         st.caption(f"Scored now on the current evaluation split: {compared.n_eval} held-out "
                    f"items ({compared.n_gold} gold)" +
                    (f", leaving out {compared.n_excluded} that a version was trained on"

@@ -170,7 +170,7 @@ def oos_tradeoff_chart(curves: Mapping[str, Any], chosen: Mapping[str, float] | 
         y=alt.Y("in_scope_accuracy:Q", title="in-scope accuracy", scale=alt.Scale(zero=False)),
         color=alt.Color("curve:N", title=None, sort=names,
                         scale=alt.Scale(domain=names, range=list(PAIR_COLOURS[: len(names)])),
-                        legend=alt.Legend(orient="bottom")),
+                        legend=alt.Legend(orient="bottom", labelLimit=400)),
         order="threshold:Q", tooltip=tooltip)
     if not chosen:
         return lines.properties(height=320)

@@ -204,9 +204,14 @@ def operating_point(curve: Sequence[dict[str, float]], *, target_recall: float
 
 
 def point_at(curve: Sequence[dict[str, float]], threshold: float) -> dict[str, float] | None:
-    """The curve's point at ``threshold`` (the nearest computed threshold not above it)."""
+    """The curve's point at ``threshold``: the nearest computed threshold not above it, or the
+    first point (below every score: no rejection by score) for a threshold below them all;
+    ``None`` for an empty curve."""
+    if not curve:
+        return None
     below = [p for p in curve if p["threshold"] <= threshold + 1e-12]
-    return max(below, key=lambda p: p["threshold"]) if below else None
+    return max(below or [min(curve, key=lambda p: p["threshold"])],
+               key=lambda p: p["threshold"])
 
 
 def oos_metrics(

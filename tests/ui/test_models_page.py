@@ -146,8 +146,7 @@ def imported(sqlite_env, tmp_path, monkeypatch):
 
 
 def _gate(at):
-    (table,) = [d.value for d in at.dataframe
-                if list(d.value.columns) == ["rule", "verdict", "detail"]]
+    (table,) = [t.value for t in at.table if list(t.value.columns) == ["verdict", "detail"]]
     return table
 
 
@@ -174,7 +173,7 @@ def test_compare_scores_both_versions_on_the_same_items_not_their_stored_figures
 def test_promotion_passes_the_gate_on_shared_items_then_rolls_back(imported):
     at = _page()
     gate = _gate(at)
-    assert set(gate["verdict"]) == {"passes"} and not at.warning
+    assert set(gate["verdict"]) == {"✓ passes"} and not at.warning
     at = _click(at, "promote")
     assert "v2 serves now" in at.success[0].value and _serving(imported) == [2]
     assert at.selectbox(key="rollback_version").value == 1
@@ -188,9 +187,9 @@ def test_the_page_shows_the_blocking_rule_then_a_forced_promotion(imported):
     register_confused_model(imported, HashingEncoder(), Settings().models_dir, version=3)
     at = _page()
     assert at.selectbox(key="promote_version").value == 3
-    gate = _gate(at).set_index("rule")
-    assert gate.loc["class f1", "verdict"] == "blocks" and "sleep" in gate.loc["class f1",
-                                                                             "detail"]
+    gate = _gate(at)
+    assert gate.loc["class f1", "verdict"] == "✗ blocks" and "sleep" in gate.loc["class f1",
+                                                                               "detail"]
     assert "gate would refuse v3 (macro f1, class f1, ece)" in at.warning[0].value
     at = _click(at, "promote")
     assert "not promoted" in at.error[0].value and _serving(imported) == [1]

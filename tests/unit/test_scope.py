@@ -98,7 +98,8 @@ def test_the_curve_trades_accuracy_for_recall_and_the_operating_point_reads_it(f
     assert all(p["in_scope_accuracy"] <= point["in_scope_accuracy"]
                for p in curve if p["oos_recall"] >= 0.8)
     assert point_at(curve, point["threshold"]) == point
-    assert point_at(curve, thresholds[0] - 1) is None
+    assert point_at(curve, thresholds[0] - 1) == curve[0]  # below every score: no rejection
+    assert point_at([], 0.0) is None
     assert operating_point([], target_recall=0.8) is None
 
 
