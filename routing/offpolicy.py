@@ -1,0 +1,230 @@
+"""Off-policy (counterfactual) estimates of a target ranker configuration's value, from lists
+logged under another configuration.
+
+Pure functions over arrays. A log of ``n`` sessions, each a shown list of ``K`` positions, is:
+
+- ``rewards``: ``(n, K)`` reward at each position (the lead's composite objective, already
+  applied to the plays, saves and skips that followed);
+- ``logging``: ``(n, K)`` the probability the logging configuration gave the shown track at each
+  position, given the tracks above it (what the ranker logs: it samples position by position);
+- ``target``: ``(n, K)`` the same probabilities under the target configuration, for the same
+  shown tracks.
+
+Every estimator is a ratio of sums over sessions, ``sum(numerator) / sum(denominator)``, so one
+bootstrap over sessions gives each its interval. Each names its assumption; the more the
+assumption holds, the smaller the weights it needs and the narrower its interval.
+
+Sources: Horvitz and Thompson (1952) and Precup et al. (2000) for IPS; Swaminathan and Joachims
+(NeurIPS 2015) for self-normalised IPS; Dudik, Langford and Li (ICML 2011) for doubly robust;
+Li et al. (WSDM 2018) for the independent-position (item-position) estimator; McInerney et al.
+(KDD 2020, Spotify) for the reward-interaction estimator under a cascade.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from labeling.exceptions import LabelingError
+
+BOOTSTRAP_ROUNDS = 1_000
+CONFIDENCE = 0.95
+MIN_EFFECTIVE_SHARE = 0.01
+"""An estimate needs an effective sample size of at least this share of the sessions ..."""
+MIN_EFFECTIVE_SESSIONS = 30.0
+"""... and at least this many sessions."""
+
+
+class SupportError(LabelingError):
+    """The target's choices are too far from what was logged to estimate its value."""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """An estimator's value of the target, its bootstrap interval and effective sample size."""
+
+    estimator: str
+    value: float
+    low: float
+    high: float
+    effective_sessions: float
+    sessions: int
+
+    def as_dict(self) -> dict[str, float | int | str]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Terms:
+    """Per-session numerator and denominator of an estimator, and the weights it relied on
+    (for the effective sample size)."""
+
+    numerator: np.ndarray
+    denominator: np.ndarray
+    weights: np.ndarray
+
+
+def _check(rewards: np.ndarray, logging: np.ndarray, target: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rewards, logging, target = (np.asarray(a, dtype=np.float64) for a in (rewards, logging,
+                                                                          target))
+    if rewards.ndim != 2 or rewards.shape != logging.shape or rewards.shape != target.shape:
+        raise ValueError(f"rewards {rewards.shape}, logging {logging.shape} and target "
+                         f"{target.shape} must be the same (sessions, positions) shape")
+    if len(rewards) == 0:
+        raise SupportError("no logged sessions to estimate from")
+    for name, values in (("rewards", rewards), ("logging", logging), ("target", target)):
+        if not np.isfinite(values).all():
+            raise ValueError(f"{name} holds NaN or infinite values")
+    if ((logging <= 0) | (logging > 1)).any():
+        raise ValueError("a logged probability must lie in (0, 1]: the logging configuration "
+                         "showed every logged track")
+    if ((target < 0) | (target > 1)).any():
+        raise ValueError("target probabilities must lie in [0, 1]")
+    if np.isin(logging, (0.0, 1.0)).all():
+        raise SupportError(
+            "the logging configuration did not explore (every logged probability is 1): a "
+            "log of one fixed order says nothing about another configuration; log with "
+            "exploration (WORKBENCH_EXPLORATION above 0) before estimating")
+    return rewards, logging, target
+
+
+def effective_sessions(weights: np.ndarray) -> float:
+    """Kish's effective sample size of importance weights: ``sum(w)^2 / sum(w^2)``."""
+    weights = np.asarray(weights, dtype=np.float64)
+    square = float((weights ** 2).sum())
+    return 0.0 if square == 0 else float(weights.sum() ** 2 / square)
+
+
+def list_weights(logging: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``(n,)`` the whole list's probability ratio, target over logging."""
+    return np.prod(np.asarray(target) / np.asarray(logging), axis=1)
+
+
+def cascade_weights(logging: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``(n, K)`` the ratio of the list down to each position (a cumulative product)."""
+    return np.cumprod(np.asarray(target) / np.asarray(logging), axis=1)
+
+
+def ips_terms(rewards, logging, target) -> Terms:
+    """Inverse propensity scoring of the whole list: each session's total reward weighted by
+    the list's probability ratio.
+
+    Assumes only that the logging configuration could show every list the target shows
+    (unbiased, but the weight is a product over all positions, so its variance grows fast)."""
+    rewards, logging, target = _check(rewards, logging, target)
+    weights = list_weights(logging, target)
+    return Terms(weights * rewards.sum(axis=1), np.ones(len(rewards)), weights)
+
+
+def snips_terms(rewards, logging, target) -> Terms:
+    """Self-normalised IPS: IPS divided by the mean weight.
+
+    The same assumption; a little biased, far less variable when weights are large."""
+    rewards, logging, target = _check(rewards, logging, target)
+    weights = list_weights(logging, target)
+    return Terms(weights * rewards.sum(axis=1), weights, weights)
+
+
+def dr_terms(rewards, logging, target, *, predicted_logged: np.ndarray,
+             predicted_target: np.ndarray) -> Terms:
+    """Doubly robust: a reward model's value of the target's list, corrected by the weighted
+    error of the model on the logged list.
+
+    Unbiased when either the weights or the reward model are right; the better the model, the
+    smaller the correction's variance.
+
+    Parameters
+    ----------
+    predicted_logged
+        ``(n,)`` the reward model's total reward of the logged list.
+    predicted_target
+        ``(n,)`` its expected total reward of the list the target would show.
+    """
+    rewards, logging, target = _check(rewards, logging, target)
+    logged, expected = (np.asarray(a, dtype=np.float64) for a in (predicted_logged,
+                                                                  predicted_target))
+    if logged.shape != (len(rewards),) or expected.shape != (len(rewards),):
+        raise ValueError("predicted_logged and predicted_target need one value per session")
+    weights = list_weights(logging, target)
+    return Terms(expected + weights * (rewards.sum(axis=1) - logged), np.ones(len(rewards)),
+                 weights)
+
+
+def independent_position_terms(rewards, logging_marginal, target_marginal) -> Terms:
+    """The independent-position estimator: each position judged on its own, weighted by the
+    ratio of the probabilities that the shown track sits at that position.
+
+    Assumes a position-based click model: the reward at a position depends only on the track
+    there (and the position), not on the tracks around it.
+
+    Parameters
+    ----------
+    logging_marginal, target_marginal
+        ``(n, K)`` the probability that each shown track is at its position at all (over every
+        prefix), not given the tracks above it.
+    """
+    rewards, logging, target = _check(rewards, logging_marginal, target_marginal)
+    weights = target / logging
+    worst = int(np.argmin([effective_sessions(weights[:, k]) for k in range(weights.shape[1])]))
+    return Terms((weights * rewards).sum(axis=1), np.ones(len(rewards)), weights[:, worst])
+
+
+def reward_interaction_terms(rewards, logging, target) -> Terms:
+    """The reward-interaction estimator (RIPS): the reward at each position weighted by the
+    ratio of the list down to that position.
+
+    Assumes a cascade: a user reads down the list, so the reward at a position depends on the
+    tracks at and above it, not below (McInerney et al., KDD 2020). Its weights are shorter
+    products than IPS's, so it varies less, and it is unbiased where the position-based
+    estimator is not."""
+    rewards, logging, target = _check(rewards, logging, target)
+    weights = cascade_weights(logging, target)
+    return Terms((weights * rewards).sum(axis=1), np.ones(len(rewards)), weights[:, -1])
+
+
+def _ratio(terms: Terms, rows: np.ndarray | slice) -> float:
+    denominator = float(terms.denominator[rows].sum())
+    return float("nan") if denominator == 0 else float(terms.numerator[rows].sum()
+                                                       / denominator)
+
+
+def estimate(name: str, terms: Terms, *, rounds: int = BOOTSTRAP_ROUNDS,
+             confidence: float = CONFIDENCE, seed: int = 0,
+             min_effective_share: float = MIN_EFFECTIVE_SHARE,
+             min_effective_sessions: float = MIN_EFFECTIVE_SESSIONS) -> Estimate:
+    """The estimate with a percentile bootstrap interval over sessions.
+
+    Raises ``SupportError`` when the effective sample size of the weights is below
+    ``min_effective_sessions`` or ``min_effective_share`` of the sessions: the target's choices
+    are too far from what was logged to say anything.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    n = len(terms.numerator)
+    ess = effective_sessions(terms.weights)
+    needed = max(min_effective_sessions, min_effective_share * n)
+    if ess < needed:
+        raise SupportError(
+            f"{name}: too little support to estimate: the target's lists are so unlike the "
+            f"logged ones that {n:,} sessions count as {ess:.1f} (at least {needed:.0f} "
+            "needed); log with more exploration or compare closer configurations")
+    rng = np.random.default_rng(seed)
+    draws = np.array([_ratio(terms, rng.integers(0, n, n)) for _ in range(rounds)])
+    draws = draws[np.isfinite(draws)]
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(draws, [tail, 1 - tail]) if len(draws) else (np.nan, np.nan)
+    return Estimate(estimator=name, value=_ratio(terms, slice(None)), low=float(low),
+                    high=float(high), effective_sessions=ess, sessions=n)
+
+
+TermsFunction = Callable[..., Terms]
+ESTIMATORS: dict[str, TermsFunction] = {
+    "ips": ips_terms,
+    "snips": snips_terms,
+    "dr": dr_terms,
+    "independent_position": independent_position_terms,
+    "reward_interaction": reward_interaction_terms,
+}

@@ -1,0 +1,163 @@
+"""Off-policy estimators: hand-computed values on a two-session log, their intervals and
+effective sample sizes, refusals without exploration or support, and unbiasedness where the
+truth is known."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from routing.offpolicy import (
+    SupportError,
+    cascade_weights,
+    dr_terms,
+    effective_sessions,
+    estimate,
+    independent_position_terms,
+    ips_terms,
+    list_weights,
+    reward_interaction_terms,
+    snips_terms,
+)
+
+# two sessions, two positions each
+REWARDS = np.array([[1.0, 0.0],    # session 1: a reward at the top only
+                    [0.0, 1.0]])   # session 2: at the second position only
+LOGGING = np.array([[0.5, 0.5],
+                    [0.25, 0.5]])
+TARGET = np.array([[1.0, 0.25],
+                   [0.5, 1.0]])
+# by hand: ratios [[2, 0.5], [2, 2]]; list weights [1, 4]; cascade weights [[2, 1], [2, 4]]
+
+
+def _value(terms) -> float:
+    return float(terms.numerator.sum() / terms.denominator.sum())
+
+
+def test_weights_by_hand():
+    np.testing.assert_allclose(list_weights(LOGGING, TARGET), [1.0, 4.0])
+    np.testing.assert_allclose(cascade_weights(LOGGING, TARGET), [[2.0, 1.0], [2.0, 4.0]])
+    assert effective_sessions(np.array([1.0, 4.0])) == pytest.approx(25 / 17)
+    assert effective_sessions(np.ones(10)) == pytest.approx(10.0)
+
+
+def test_estimators_by_hand():
+    # IPS: (1 * 1 + 4 * 1) / 2
+    assert _value(ips_terms(REWARDS, LOGGING, TARGET)) == pytest.approx(2.5)
+    # SNIPS: (1 * 1 + 4 * 1) / (1 + 4)
+    assert _value(snips_terms(REWARDS, LOGGING, TARGET)) == pytest.approx(1.0)
+    # RIPS: session 1: 2 * 1 + 1 * 0; session 2: 2 * 0 + 4 * 1; mean (2 + 4) / 2
+    assert _value(reward_interaction_terms(REWARDS, LOGGING, TARGET)) == pytest.approx(3.0)
+    # independent positions, marginal ratios [[2, 0.5], [2, 2]]: (2 * 1 + 2 * 1) / 2
+    assert _value(independent_position_terms(REWARDS, LOGGING, TARGET)) == pytest.approx(2.0)
+    # DR: model 0.8 on each logged list, 0.6 and 0.9 for the target's; weights [1, 4]
+    # session 1: 0.6 + 1 * (1 - 0.8) = 0.8; session 2: 0.9 + 4 * (1 - 0.8) = 1.7
+    terms = dr_terms(REWARDS, LOGGING, TARGET, predicted_logged=np.array([0.8, 0.8]),
+                     predicted_target=np.array([0.6, 0.9]))
+    assert _value(terms) == pytest.approx(1.25)
+
+
+def test_a_perfect_reward_model_needs_no_correction():
+    totals = REWARDS.sum(axis=1)
+    terms = dr_terms(REWARDS, LOGGING, TARGET, predicted_logged=totals,
+                     predicted_target=np.array([0.3, 0.7]))
+    assert _value(terms) == pytest.approx(0.5)
+
+
+def _log(n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    logging = rng.uniform(0.3, 0.9, size=(n, 3))
+    target = np.clip(logging * rng.uniform(0.7, 1.3, size=(n, 3)), 0, 1)
+    rewards = rng.binomial(1, 0.3, size=(n, 3)).astype(float)
+    return rewards, logging, target
+
+
+def test_the_interval_surrounds_the_value_and_is_reproducible():
+    terms = ips_terms(*_log(500))
+    first = estimate("ips", terms, seed=3)
+    assert first.low < first.value < first.high
+    assert first == estimate("ips", terms, seed=3)
+    assert first.sessions == 500 and 30 < first.effective_sessions <= 500
+    narrower = estimate("ips", terms, seed=3, confidence=0.5)
+    assert first.low < narrower.low < narrower.high < first.high
+
+
+def test_no_exploration_is_refused_by_every_estimator():
+    ones = np.ones((50, 3))
+    rewards = np.zeros((50, 3))
+    for terms in (ips_terms, snips_terms, reward_interaction_terms,
+                  independent_position_terms):
+        with pytest.raises(SupportError, match="did not explore"):
+            terms(rewards, ones, ones)
+    with pytest.raises(SupportError, match="did not explore"):
+        dr_terms(rewards, ones, ones, predicted_logged=np.zeros(50),
+                 predicted_target=np.zeros(50))
+
+
+def test_a_target_far_from_the_log_is_refused_for_support():
+    rewards, logging, _ = _log(400)
+    target = np.zeros_like(logging)
+    target[0] = 1.0  # the target would show almost none of the logged lists
+    with pytest.raises(SupportError, match="too little support"):
+        estimate("ips", ips_terms(rewards, logging, target))
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"logging": np.array([[0.0, 0.5], [0.5, 0.5]])}, r"must lie in \(0, 1\]"),
+    ({"target": np.array([[1.5, 0.5], [0.5, 0.5]])}, r"must lie in \[0, 1\]"),
+    ({"rewards": np.array([[np.nan, 0.0], [0.0, 1.0]])}, "NaN"),
+    ({"target": np.ones((3, 2))}, "same"),
+])
+def test_bad_logs_get_clear_errors(bad, message):
+    arrays = {"rewards": REWARDS, "logging": LOGGING, "target": TARGET, **bad}
+    with pytest.raises(ValueError, match=message):
+        ips_terms(arrays["rewards"], arrays["logging"], arrays["target"])
+
+
+# --- where the truth is known: three tracks, lists of two, a cascade user ---------------------
+
+TRACKS = 3
+APPEAL = np.array([0.7, 0.4, 0.2])  # chance a user who reads a track plays it
+LISTS = list(itertools.permutations(range(TRACKS), 2))
+
+
+def _sequential(scores: np.ndarray, temperature: float) -> dict[tuple, tuple[float, float]]:
+    """Each ordered pair's conditional probabilities under softmax sampling without
+    replacement."""
+    out = {}
+    for first, second in LISTS:
+        p = np.exp(scores / temperature)
+        p1 = p[first] / p.sum()
+        rest = np.delete(np.arange(TRACKS), first)
+        p2 = p[second] / p[rest].sum()
+        out[(first, second)] = (p1, p2)
+    return out
+
+
+def _cascade_value(lst: tuple[int, int]) -> float:
+    """Expected plays: the user reads the top; reads the second only if the top was not
+    played."""
+    a, b = lst
+    return APPEAL[a] + (1 - APPEAL[a]) * APPEAL[b]
+
+
+def test_ips_and_rips_are_unbiased_under_a_cascade():
+    logging = _sequential(np.array([0.0, 0.5, 1.0]), 1.0)
+    target = _sequential(np.array([1.0, 0.5, 0.0]), 1.0)
+    truth = sum(np.prod(target[lst]) * _cascade_value(lst) for lst in LISTS)
+    rng = np.random.default_rng(0)
+    probabilities = np.array([np.prod(logging[lst]) for lst in LISTS])
+    n = 40_000
+    chosen = rng.choice(len(LISTS), n, p=probabilities / probabilities.sum())
+    lists = [LISTS[i] for i in chosen]
+    top = np.array([APPEAL[a] for a, _ in lists]) > rng.uniform(size=n)
+    second = ~top & (np.array([APPEAL[b] for _, b in lists]) > rng.uniform(size=n))
+    rewards = np.stack([top, second], axis=1).astype(float)
+    log_p = np.array([logging[lst] for lst in lists])
+    target_p = np.array([target[lst] for lst in lists])
+    for terms in (ips_terms, reward_interaction_terms):
+        found = estimate("x", terms(rewards, log_p, target_p), rounds=200)
+        assert found.low <= truth <= found.high, (terms.__name__, found, truth)
+        assert found.value == pytest.approx(truth, abs=0.02)
