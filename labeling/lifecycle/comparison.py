@@ -178,14 +178,16 @@ def _score(row: ModelVersion, X: np.ndarray, held: EvaluationSet, *, encoder: En
     its model reads vectors of another size than the encoder's."""
     settings = dict(row.settings or {})
     model = MODEL_CACHE.get(row.file_path, row.file_hash)
-    if getattr(model, "n_features_in_", X.shape[1]) != X.shape[1]:
-        return None
     threshold = settings.get("oos_threshold")
     if oos_label is not None and threshold is None:
         threshold = 0.0
-    out = evaluate_model(model, X, held.labels, oos_label=oos_label, threshold=threshold,
-                         target_oos_recall=settings.get("target_oos_recall"), texts=held.texts,
-                         safe_label=safe_label, unsafe_threshold=settings.get("unsafe_threshold"))
+    try:
+        out = evaluate_model(model, X, held.labels, oos_label=oos_label, threshold=threshold,
+                             target_oos_recall=settings.get("target_oos_recall"),
+                             texts=held.texts, safe_label=safe_label,
+                             unsafe_threshold=settings.get("unsafe_threshold"))
+    except ValueError:  # vectors of another width than the model was trained on
+        return None
     out["encoder_matches"] = settings.get("encoder") in (None, encoder.name)
     return out
 
@@ -205,7 +207,8 @@ def compare_versions(*, engine: Engine, task_name: str, encoder: Encoder, candid
             serving = model_repo.serving(session=session, task_id=task.id)
             other = None if serving is None or serving.id == chosen.id else serving
         else:
-            other = _version(session, task.id, baseline)
+            found = _version(session, task.id, baseline)
+            other = None if found.id == chosen.id else found
         _, held, _ = split_for_training(session=session, task=task)
         seen: set[int] = set()
         notes: list[str] = []

@@ -97,7 +97,7 @@ class ScopedClassifier(ClassifierMixin, BaseEstimator):
 
     @property
     def n_features_in_(self) -> int:
-        return int(self.estimator.n_features_in_)
+        return int(np.shape(self.reference)[1])
 
     def __sklearn_is_fitted__(self) -> bool:
         return self.estimator is not None and hasattr(self.estimator, "classes_")

@@ -11,6 +11,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
@@ -18,9 +19,10 @@ from typer.testing import CliRunner
 from app.cli import app
 from labeling.lifecycle import model_files, registry
 from labeling.lifecycle.comparison import GateRules, compare_versions
-from labeling.lifecycle.model_files import ModelFileError
+from labeling.lifecycle.model_files import ModelFileError, save_model
 from labeling.lifecycle.registry import PromotionError
 from labeling.lifecycle.training import retrain
+from labeling.ml.classifier import make_classifier
 from labeling.ml.encoders import HashingEncoder
 from storage.db import session_scope
 from storage.models import AuditEvent, ModelVersion
@@ -253,3 +255,21 @@ def test_cli_compares_on_the_shared_split_and_promotes(grown, workbench_env):
     assert text.exit_code == 0 and "gate: passes" in text.output
     done = runner.invoke(app, ["models", "promote", "--task", "music", "--version", "2"])
     assert done.exit_code == 0 and "v2 serves" in done.output and _serving(engine) == 2
+
+
+def test_a_version_against_itself_or_of_another_width_is_compared_without_a_crash(grown):
+    engine, encoder, models = grown
+    itself = compare_versions(engine=engine, task_name="music", encoder=encoder, candidate=2,
+                              baseline=2)
+    assert itself.baseline is None and itself.checks == [] and itself.metrics[2] is not None
+    narrow = make_classifier().fit(np.random.default_rng(0).normal(size=(30, 8)),
+                                   list(WORDS) * 10)  # trained on 8-d vectors, not 64-d
+    path = models / "music" / "v3.skops"
+    with session_scope(engine) as session:
+        task_id = session.exec(select(ModelVersion.task_id)).first()
+        session.add(ModelVersion(task_id=task_id, version=3, label_snapshot_hash="x",
+                                 file_path=str(path), file_hash=save_model(narrow, path),
+                                 trained_by="test", metrics={}, settings={}))
+    compared = compare_versions(engine=engine, task_name="music", encoder=encoder, candidate=3)
+    assert compared.metrics[3] is None
+    assert [c.rule for c in compared.blocking] == ["scored"]
