@@ -26,7 +26,7 @@ from labeling.lifecycle.comparison import MIN_HELD_OUT, Comparison, compare_vers
 from labeling.lifecycle.model_files import ModelFileError
 from labeling.lifecycle.registry import ModelInfo, PromotionError
 from labeling.lifecycle.training import TrainingError, retrain
-from labeling.ml.evaluation import operating_point, point_at
+from labeling.ml.evaluation import figure, operating_point, point_at
 from labeling.project.tasks import task_info
 
 DASH = "—"
@@ -53,15 +53,6 @@ def _fail(exc: Exception) -> None:
     st.error(f"{describe(exc)}. {hint}".strip())
 
 
-def _number(metrics: Mapping[str, Any] | None, key: str, *, within: str | None = None
-            ) -> float | None:
-    source = metrics or {}
-    if within is not None:
-        source = source.get(within) or {}
-    value = source.get(key)
-    return None if value is None else float(value)
-
-
 def _fmt(value: float | None, pattern: str = "{:.3f}") -> str:
     return DASH if value is None else pattern.format(value)
 
@@ -79,12 +70,12 @@ def _table(versions: Sequence[ModelInfo]) -> pd.DataFrame:
             "serving": "✓" if v.serving else "",
             "trained at (UTC)": f"{v.trained_at:%Y-%m-%d %H:%M}",
             "trained by": v.trained_by or DASH,
-            "n_train": _fmt(_number(m, "n_train"), "{:.0f}"),
-            "accuracy": _fmt(_number(m, "accuracy")),
-            "macro-F1": _fmt(_number(m, "macro_f1")),
-            "ECE": _fmt(_number(m, "ece")),
-            "OOS in-scope acc.": _fmt(_number(m, "in_scope_accuracy", within="oos")),
-            "OOS recall": _fmt(_number(m, "oos_recall", within="oos")),
+            "n_train": _fmt(figure(m, "n_train"), "{:.0f}"),
+            "accuracy": _fmt(figure(m, "accuracy")),
+            "macro-F1": _fmt(figure(m, "macro_f1")),
+            "ECE": _fmt(figure(m, "ece")),
+            "OOS in-scope acc.": _fmt(figure(m, "in_scope_accuracy", within="oos")),
+            "OOS recall": _fmt(figure(m, "oos_recall", within="oos")),
             "parent": f"v{by_id[v.parent_id]}" if v.parent_id in by_id else DASH,
         })
     return pd.DataFrame(rows)
@@ -117,7 +108,7 @@ def _train(task_name: str, user: auth.SignedIn) -> None:
         status.update(label=f"Trained v{result.version} in {result.seconds:.1f} s",
                       state="complete", expanded=False)
     metrics = getattr(result, "metrics", None) or {}
-    evaluated = (f", macro-F1 {_fmt(_number(metrics, 'macro_f1'))} on {metrics['n_eval']} "
+    evaluated = (f", macro-F1 {_fmt(figure(metrics, 'macro_f1'))} on {metrics['n_eval']} "
                  "held-out items" if metrics.get("n_eval") else "")
     _done(f"Model v{result.version} trained on {result.n_train} labels "
           f"({len(result.classes)} classes{evaluated}); " +
@@ -227,8 +218,8 @@ def _metric_row(name: str, metrics: Mapping[str, Any], other: Mapping[str, Any] 
     st.markdown(f"**{name}**")
     for column, (title, key, within, pattern, inverse) in zip(
             st.columns(len(COMPARED)), COMPARED, strict=True):
-        value = _number(metrics, key, within=within)
-        base = None if other is None else _number(other, key, within=within)
+        value = figure(metrics, key, within=within)
+        base = None if other is None else figure(other, key, within=within)
         delta = None if value is None or base is None else value - base
         shown = None if delta is None else pattern.replace("{:", "{:+").format(delta)
         if shown is not None and not float(shown):
@@ -313,12 +304,12 @@ def _evaluation(version: ModelInfo) -> None:
             st.caption("Accuracy against confidence per bin (a point's size is its number "
                        "of items); on the dashed diagonal the model's confidence is its "
                        "accuracy. ECE " +
-                       _fmt(_number(metrics, "ece")) + ".")
+                       _fmt(figure(metrics, "ece")) + ".")
     oos = metrics.get("oos")
     if oos:
         st.caption(f"Out of scope ({oos.get('label', DASH)}): threshold "
-                   f"{_fmt(_number(oos, 'threshold'))} for a target recall of "
-                   f"{_fmt(_number(oos, 'target_recall'), '{:.0%}')} at training.")
+                   f"{_fmt(figure(oos, 'threshold'))} for a target recall of "
+                   f"{_fmt(figure(oos, 'target_recall'), '{:.0%}')} at training.")
     counts = metrics.get("class_counts") or {}
     if counts:
         st.caption("Training labels per class: " +

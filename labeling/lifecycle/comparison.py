@@ -26,7 +26,7 @@ from labeling.exceptions import LabelingError
 from labeling.lifecycle.model_files import MODEL_CACHE
 from labeling.lifecycle.training import EvaluationSet, split_for_training
 from labeling.ml.encoders import Encoder
-from labeling.ml.evaluation import evaluate_model
+from labeling.ml.evaluation import evaluate_model, figure
 from labeling.project.tasks import get_task
 from labeling.project.vectors import embed_texts
 from storage.db import session_scope
@@ -104,15 +104,6 @@ class Comparison:
         return "; ".join(c.detail for c in self.blocking) or None
 
 
-def _number(metrics: dict[str, Any] | None, key: str, within: str | None = None
-            ) -> float | None:
-    source = metrics or {}
-    if within is not None:
-        source = source.get(within) or {}
-    value = source.get(key)
-    return None if value is None else float(value)
-
-
 def _class_f1(metrics: dict[str, Any], min_support: int) -> dict[str, float]:
     return {row["label"]: float(row["f1"]) for row in metrics.get("per_class", [])
             if row["support"] >= min_support}
@@ -131,7 +122,7 @@ def gate_checks(candidate: dict[str, Any] | None, baseline: dict[str, Any] | Non
     if baseline is None:
         return []
     checks: list[RuleCheck] = []
-    new, old = _number(candidate, "macro_f1"), _number(baseline, "macro_f1")
+    new, old = figure(candidate, "macro_f1"), figure(baseline, "macro_f1")
     if new is not None and old is not None:
         checks.append(RuleCheck(
             "macro_f1", new >= old - rules.macro_f1_drop - 1e-12,
@@ -149,14 +140,14 @@ def gate_checks(candidate: dict[str, Any] | None, baseline: dict[str, Any] | Non
         f"{rules.class_f1_drop:.2f}: {named}{more}" if drops else
         f"no class's F1 falls by more than {rules.class_f1_drop:.2f} ({len(before)} classes "
         f"with {rules.class_min_support}+ held-out items)"))
-    new, old = _number(candidate, "ece"), _number(baseline, "ece")
+    new, old = figure(candidate, "ece"), figure(baseline, "ece")
     if new is not None and old is not None:
         checks.append(RuleCheck(
             "ece", new <= old + rules.ece_rise + 1e-12,
             f"ECE {new:.3f} against {old:.3f} (may rise by at most {rules.ece_rise:.3f})"))
     if oos_label is not None:
-        new = _number(candidate, "oos_recall", within="oos")
-        old = _number(baseline, "oos_recall", within="oos")
+        new = figure(candidate, "oos_recall", within="oos")
+        old = figure(baseline, "oos_recall", within="oos")
         if new is not None and old is not None:
             checks.append(RuleCheck(
                 "oos_recall", new >= old - rules.oos_recall_drop - 1e-12,

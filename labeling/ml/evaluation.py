@@ -6,7 +6,7 @@ ready for ``ModelVersion.metrics``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,17 @@ from labeling.ml.scope import scope_scores_if_any
 from labeling.ml.text_features import predict_proba_for
 
 ECE_BINS = 15
+
+
+def figure(metrics: Mapping[str, Any] | None, key: str, *, within: str | None = None
+           ) -> float | None:
+    """One number of an ``evaluate_model`` result (``within`` a nested part such as ``oos``),
+    or ``None`` where it is missing."""
+    source = metrics or {}
+    if within is not None:
+        source = source.get(within) or {}
+    value = source.get(key)
+    return None if value is None else float(value)
 
 
 def expected_calibration_error(

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from labeling.ml.calibration import logits_of, softmax
+from labeling.ml.calibration import logits_of
 
 NEIGHBOURS = 10
 MAX_REFERENCE = 20_000
@@ -144,20 +144,11 @@ def standardisation(signals: ScopeSignals, in_scope: np.ndarray
     return centre, spread  # type: ignore[return-value]
 
 
-def scope_scores_of(model: Any, X: np.ndarray, proba: np.ndarray | None = None) -> np.ndarray:
-    """The score a model rejects by: a ``ScopedClassifier``'s in-scope score (or that of a
-    text-feature model's embedding view), else the largest class probability (of ``proba``
-    when given)."""
-    scoped = model if hasattr(model, "scope_scores") else getattr(model, "embedding_model", None)
-    if hasattr(scoped, "scope_scores"):  # a text-feature model rejects by its embedding view
-        return np.asarray(scoped.scope_scores(X), dtype=np.float64)
-    if proba is None:
-        proba = softmax(logits_of(model, X))
-    return np.asarray(proba, dtype=np.float64).max(axis=1)
-
-
 def scope_scores_if_any(model: Any, X: np.ndarray) -> np.ndarray | None:
-    """``scope_scores_of`` for a model that has an in-scope score, else ``None`` (the caller
-    then rejects by the largest probability)."""
+    """The in-scope scores a model rejects by: a ``ScopedClassifier``'s (or that of a
+    text-feature model's embedding view); ``None`` for a model without one (the caller then
+    rejects by the largest probability)."""
     scoped = model if hasattr(model, "scope_scores") else getattr(model, "embedding_model", None)
-    return scope_scores_of(model, X) if hasattr(scoped, "scope_scores") else None
+    if not hasattr(scoped, "scope_scores"):
+        return None
+    return np.asarray(scoped.scope_scores(X), dtype=np.float64)

@@ -10,7 +10,12 @@ from modAL.disagreement import vote_entropy
 from sklearn.base import clone
 
 from labeling.ml.calibration import TemperatureScaledClassifier
-from labeling.ml.classifier import DEFAULT_CHUNK, FastProbaClassifier, predict_proba_fast
+from labeling.ml.classifier import (
+    DEFAULT_CHUNK,
+    FastProbaClassifier,
+    inner_model,
+    predict_proba_fast,
+)
 from labeling.ml.strategies.base import QueryStrategy
 from labeling.ml.strategies.selection import Selection, make_selection, top_n
 
@@ -22,12 +27,10 @@ def unwrap(model: Any) -> Any:
     while True:
         if isinstance(model, FastProbaClassifier):
             model = model.model
-        elif hasattr(model, "embedding_model"):  # a text-feature model's embedding view
-            model = model.embedding_model
-        elif isinstance(model, TemperatureScaledClassifier) or hasattr(model, "scope_scores"):
-            model = model.estimator  # calibration, and a ScopedClassifier's in-scope score
-        elif hasattr(model, "oos_threshold_") and hasattr(model, "model_"):
-            model = model.model_  # the simulation's TaskTrainer
+        elif isinstance(model, TemperatureScaledClassifier):
+            model = model.estimator
+        elif (inner := inner_model(model)) is not None:
+            model = inner  # text-feature view, ScopedClassifier, TaskTrainer
         else:
             return model
 
