@@ -24,6 +24,7 @@ from labeling.exceptions import LabelingError
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.",
                     "labeling.ml.calibration.", "labeling.ml.text_features.",
                     "labeling.text.normalise.", "labeling.ml.classifier.FastLogisticRegression",
+                    "labeling.ml.logistic.FastLogisticRegression",
                     "labeling.ml.scope.ScopedClassifier")
 MOVED_MODULES = {"labeling.calibration": "labeling.ml.calibration"}
 """Old module path -> new, for our types in files written before the labeling sub-packages."""
