@@ -191,6 +191,25 @@ def _ratio(terms: Terms, rows: np.ndarray | slice) -> float:
                                                        / denominator)
 
 
+BOOTSTRAP_CHUNK = 2_000_000
+"""Resampled indices drawn at once (16 MB): rounds are drawn in blocks of this many."""
+
+
+def _bootstrap(terms: Terms, *, rounds: int, seed: int) -> np.ndarray:
+    """The estimator's ratio on ``rounds`` resamples of the sessions (with replacement)."""
+    n = len(terms.numerator)
+    rng = np.random.default_rng(seed)
+    block = max(1, BOOTSTRAP_CHUNK // max(n, 1))
+    out = []
+    for start in range(0, rounds, block):
+        rows = rng.integers(0, n, (min(block, rounds - start), n))
+        numerator = terms.numerator[rows].sum(axis=1)
+        denominator = terms.denominator[rows].sum(axis=1)
+        out.append(np.divide(numerator, denominator, out=np.full(len(rows), np.nan),
+                             where=denominator != 0))
+    return np.concatenate(out) if out else np.zeros(0)
+
+
 def estimate(name: str, terms: Terms, *, rounds: int = BOOTSTRAP_ROUNDS,
              confidence: float = CONFIDENCE, seed: int = 0,
              min_effective_share: float = MIN_EFFECTIVE_SHARE,
@@ -211,8 +230,7 @@ def estimate(name: str, terms: Terms, *, rounds: int = BOOTSTRAP_ROUNDS,
             f"{name}: too little support to estimate: the target's lists are so unlike the "
             f"logged ones that {n:,} sessions count as {ess:.1f} (at least {needed:.0f} "
             "needed); log with more exploration or compare closer configurations")
-    rng = np.random.default_rng(seed)
-    draws = np.array([_ratio(terms, rng.integers(0, n, n)) for _ in range(rounds)])
+    draws = _bootstrap(terms, rounds=rounds, seed=seed)
     draws = draws[np.isfinite(draws)]
     tail = (1 - confidence) / 2
     low, high = np.quantile(draws, [tail, 1 - tail]) if len(draws) else (np.nan, np.nan)

@@ -15,6 +15,7 @@ from labeling.exceptions import LabelingError
 from labeling.ml.encoders import Encoder
 from labeling.project.items import add_texts, pseudonymise
 from labeling.project.tasks import get_task, list_tasks
+from routing.ranker import PARTS
 from routing.router import Router, RouteResult
 from routing.session import ACTIONS, SessionState
 from safety.triage import report
@@ -53,8 +54,11 @@ def log_impression(*, engine: Engine, result: RouteResult, state: SessionState,
         return None
     shown = [str(t["track_id"]) for t in result.tracks]
     pool_ids = result.candidate_ids[:MAX_CANDIDATES]
-    candidates = [{"track_id": i, "score": round(float(s), 4)}
-                  for i, s in zip(pool_ids, playlist.pool_scores[:MAX_CANDIDATES], strict=False)]
+    parts = playlist.pool_parts
+    candidates = [{"track_id": track_id, "score": round(float(playlist.pool_scores[i]), 4),
+                   "parts": {name: round(float(parts[name][i]), 5) for name in PARTS}
+                   if parts else {}}
+                  for i, track_id in enumerate(pool_ids)]
     decision = result.decision
     context = asdict(state.context())
     context = {k: list(v) if isinstance(v, tuple) else v for k, v in context.items()}

@@ -30,6 +30,7 @@ import pandas as pd
 
 from labeling.text.normalise import fold
 from routing.context import NO_CONTEXT, Context
+from routing.mmr import mmr_lists
 from routing.profiles import (
     BPM_TOLERANCE,
     CONTEXT_TERMS,
@@ -203,6 +204,9 @@ class Playlist:
     pool_scores: np.ndarray
     propensities: list[float] = field(default_factory=list)
     """The probability with which each shown position was chosen (1.0 without exploration)."""
+    pool_parts: dict[str, np.ndarray] = field(default_factory=dict)
+    """Each pool track's score parts (``PARTS``), from which ``rescore`` gives its score under
+    another configuration."""
 
 
 def _term_score(arrays: CatalogueArrays, term: Term) -> np.ndarray:
@@ -315,8 +319,10 @@ def rank(arrays: CatalogueArrays, *, slots: Mapping[str, str], relevance: np.nda
     score[retrieved] += (config.relevance * relevance_norm.weight) * relevance[retrieved]
     if terms:
         score += config.constraints * constraint
+    session = None
     if context.skipped_artists or context.saved_tracks or context.liked_tracks or len(seed_rows):
-        score += config.session * (_session_scores(arrays, context) + 0.5 * seed)
+        session = _session_scores(arrays, context) + 0.5 * seed
+        score += config.session * session
     if context_terms:
         score += 0.3 * _constraint_scores(arrays, context_terms)[0]
     if relaxed:
@@ -341,8 +347,30 @@ def rank(arrays: CatalogueArrays, *, slots: Mapping[str, str], relevance: np.nda
                                  "popularity": round(float(arrays.popularity[row]), 4)})
               for i, row in enumerate(order)]
     total = int(arrays.duration_ms[order].sum()) if order else 0
+    pool_parts = {"relevance": relevance[pool] * relevance_norm.weight,
+                  "constraints": constraint[pool] if terms else np.zeros(pool.size),
+                  "session": session[pool] if session is not None else np.zeros(pool.size),
+                  "popularity": arrays.popularity[pool]}
+    pool_parts["fixed"] = score[pool] - rescore({**pool_parts, "fixed": np.zeros(pool.size)},
+                                                config)
     return Playlist(tracks, config, relaxed, total, _target_ms(target_minutes), pool,
-                    score[pool], propensities)
+                    score[pool], propensities, pool_parts)
+
+
+PARTS = ("relevance", "constraints", "session", "popularity", "fixed")
+"""A track's score parts: its normalised retrieval relevance, how well it meets the slots'
+constraints, its session signal, its popularity percentile, and what no configuration weighs
+(context, relaxed filters, a seed artist's genres)."""
+
+
+def rescore(parts: Mapping[str, np.ndarray], config: RankerConfig) -> np.ndarray:
+    """The scores ``config`` gives tracks with these parts (as ``rank`` sums them)."""
+    popularity = np.asarray(parts["popularity"], dtype=np.float64)
+    return (config.popularity * popularity + config.novelty * (1.0 - popularity)
+            + config.relevance * np.asarray(parts["relevance"], dtype=np.float64)
+            + config.constraints * np.asarray(parts["constraints"], dtype=np.float64)
+            + config.session * np.asarray(parts["session"], dtype=np.float64)
+            + np.asarray(parts["fixed"], dtype=np.float64))
 
 
 def _apply_filters(arrays: CatalogueArrays, slots: Mapping[str, str], mask: np.ndarray, *,
@@ -394,63 +422,13 @@ def _target_ms(minutes: float | None) -> int | None:
 def _mmr(arrays: CatalogueArrays, pool: np.ndarray, scores: np.ndarray, *,
          config: RankerConfig, target_minutes: float | None,
          rng: np.random.Generator | None = None) -> tuple[list[int], list[float]]:
-    """Greedy MMR over the pool with an artist cap; stops at the size or the duration. With
-    ``config.exploration`` above 0 each position is sampled (Plackett-Luce over the MMR
-    values); returns the rows and each position's probability."""
-    if pool.size == 0:
-        return [], []
-    spread = float(scores.max() - scores.min()) or 1.0
-    relevance = (scores - scores.min()) / spread
-    vectors = arrays.unit_features[pool]
-    max_similarity = np.full(pool.size, -1.0)
-    available = np.ones(pool.size, dtype=bool)
-    artists = arrays.artist_codes[pool]
-    lengths = arrays.duration_ms[pool]
-    per_artist: dict[int, int] = {}
-    target_ms = _target_ms(target_minutes)
-    tolerance = 90_000
-    chosen: list[int] = []
-    propensities: list[float] = []
-    total = 0
-    limit = 500 if target_ms is not None else config.size
-    while len(chosen) < limit:
-        eligible = available.copy()
-        full = [a for a, n in per_artist.items() if n >= config.max_per_artist]
-        if full:
-            eligible &= ~np.isin(artists, full)
-        if target_ms is not None:
-            eligible &= total + lengths <= target_ms + tolerance  # a shorter one may fit
-        if not eligible.any():
-            break
-        mmr = config.mmr_lambda * relevance \
-            - (1.0 - config.mmr_lambda) * np.maximum(max_similarity, 0.0)
-        best, probability = _choose(mmr, eligible, config.exploration, rng)
-        available[best] = False
-        row = int(pool[best])
-        chosen.append(row)
-        propensities.append(probability)
-        artist = int(artists[best])
-        per_artist[artist] = per_artist.get(artist, 0) + 1
-        total += int(lengths[best])
-        max_similarity = np.maximum(max_similarity, vectors @ vectors[best])
-        if target_ms is not None and total >= target_ms - tolerance:
-            break
-    return chosen, propensities
-
-
-def _choose(values: np.ndarray, eligible: np.ndarray, temperature: float,
-            rng: np.random.Generator | None) -> tuple[int, float]:
-    """The best eligible index (probability 1), or one drawn from a softmax at
-    ``temperature`` with its probability."""
-    if temperature <= 0:
-        masked = np.where(eligible, values, -np.inf)
-        return int(np.argmax(masked)), 1.0
-    indices = np.flatnonzero(eligible)
-    logits = values[indices] / temperature
-    weights = np.exp(logits - logits.max())
-    probabilities = weights / weights.sum()
-    pick = int((rng or np.random.default_rng()).choice(indices.size, p=probabilities))
-    return int(indices[pick]), round(float(probabilities[pick]), 6)
+    """MMR over the pool for one list (``routing.mmr``): the rows and each position's
+    probability (1.0 without exploration)."""
+    lists = mmr_lists(arrays, pool, scores, config=config, target_ms=_target_ms(target_minutes),
+                      rng=rng)
+    n = int(lists.lengths[0])
+    return ([int(r) for r in lists.rows[0, :n]],
+            [round(float(p), 6) for p in lists.probabilities[0, :n]])
 
 
 def _reason(arrays: CatalogueArrays, row: int, terms: Sequence[tuple[str, Term]],

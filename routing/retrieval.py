@@ -203,14 +203,11 @@ class DenseIndex:
         return self._vectors[rows]
 
 
-class HybridIndex:
-    """BM25 over the descriptors and a dense index of their embeddings, for one catalogue."""
+class SparseIndex:
+    """BM25 over the descriptors of one catalogue."""
 
-    def __init__(self, texts: Sequence[str], vectors: np.ndarray) -> None:
-        if len(texts) != len(vectors):
-            raise ValueError(f"{len(texts)} descriptors but {len(vectors)} vectors")
+    def __init__(self, texts: Sequence[str]) -> None:
         self.size = len(texts)
-        self.dense_index = DenseIndex(vectors)
         self._bm25 = bm25s.BM25()
         self._bm25.index(bm25s.tokenize([fold(t) for t in texts], stopwords="en",
                                         show_progress=False), show_progress=False)
@@ -223,6 +220,16 @@ class HybridIndex:
             return np.zeros(0, dtype=np.int64)
         scores = self._bm25.get_scores(list(words))
         return top_rows(scores, k, np.flatnonzero(scores > 0))
+
+
+class HybridIndex(SparseIndex):
+    """BM25 over the descriptors and a dense index of their embeddings, for one catalogue."""
+
+    def __init__(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+        if len(texts) != len(vectors):
+            raise ValueError(f"{len(texts)} descriptors but {len(vectors)} vectors")
+        super().__init__(texts)
+        self.dense_index = DenseIndex(vectors)
 
     def dense(self, vector: np.ndarray, k: int) -> np.ndarray:
         """Row numbers of the ``k`` most similar descriptors (cosine: vectors are unit)."""

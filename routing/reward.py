@@ -90,3 +90,31 @@ def composite_rewards(actions: dict[str, np.ndarray], *, weights: RewardWeights,
             raise RewardError(f"{name} needs one value in [0, 1] per session")
         out[:, -1] += weight * values  # a whole-list term: booked at the last position
     return out
+
+
+def list_diversity(unit_features: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``(n,)`` each list's diversity in [0, 1]: one minus the mean cosine similarity of its
+    tracks' audio features over all pairs (clipped at 0; a list of one track has 0).
+
+    ``rows`` is ``(n, K)`` catalogue rows, -1 past a list's end."""
+    rows = np.atleast_2d(np.asarray(rows, dtype=np.int64))
+    shown = rows >= 0
+    vectors = np.where(shown[:, :, None], unit_features[np.maximum(rows, 0)], 0.0)
+    summed = vectors.sum(axis=1)
+    counts = shown.sum(axis=1).astype(np.float64)
+    pairs = counts * (counts - 1)
+    # sum over i != j of v_i . v_j = |sum v|^2 - sum |v|^2
+    cross = (summed ** 2).sum(axis=1) - (vectors ** 2).sum(axis=(1, 2))
+    mean = np.divide(cross, pairs, out=np.ones_like(cross), where=pairs > 0)
+    return np.clip(1.0 - mean, 0.0, 1.0)
+
+
+def list_novelty(popularity: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``(n,)`` each list's novelty in [0, 1]: one minus its tracks' mean popularity
+    percentile (an empty list has 0)."""
+    rows = np.atleast_2d(np.asarray(rows, dtype=np.int64))
+    shown = rows >= 0
+    values = np.where(shown, popularity[np.maximum(rows, 0)], 0.0).sum(axis=1)
+    counts = shown.sum(axis=1)
+    mean = np.divide(values, counts, out=np.ones_like(values), where=counts > 0)
+    return np.clip(1.0 - mean, 0.0, 1.0)
