@@ -22,7 +22,7 @@ Li et al. (WSDM 2018) for the independent-position (item-position) estimator; Mc
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -38,7 +38,16 @@ MIN_EFFECTIVE_SESSIONS = 30.0
 
 
 class SupportError(LabelingError):
-    """The target's choices are too far from what was logged to estimate its value."""
+    """The target's choices are too far from what was logged to estimate its value.
+
+    ``sessions`` and ``effective_sessions`` are set when the weights were too uneven (and left
+    ``None`` when the log did not explore at all)."""
+
+    def __init__(self, message: str, *, sessions: int | None = None,
+                 effective_sessions: float | None = None) -> None:
+        super().__init__(message)
+        self.sessions = sessions
+        self.effective_sessions = effective_sessions
 
 
 @dataclass(frozen=True)
@@ -197,17 +206,26 @@ BOOTSTRAP_CHUNK = 2_000_000
 
 def _bootstrap(terms: Terms, *, rounds: int, seed: int) -> np.ndarray:
     """The estimator's ratio on ``rounds`` resamples of the sessions (with replacement)."""
-    n = len(terms.numerator)
+    return _paired_bootstrap([terms], rounds=rounds, seed=seed)[0]
+
+
+def _paired_bootstrap(terms: Sequence[Terms], *, rounds: int, seed: int) -> np.ndarray:
+    """``(len(terms), rounds)`` each estimator's ratio on the same ``rounds`` resamples of the
+    sessions (the same session indices for every one of them)."""
+    n = len(terms[0].numerator)
     rng = np.random.default_rng(seed)
     block = max(1, BOOTSTRAP_CHUNK // max(n, 1))
-    out = []
+    out: list[np.ndarray] = []
     for start in range(0, rounds, block):
         rows = rng.integers(0, n, (min(block, rounds - start), n))
-        numerator = terms.numerator[rows].sum(axis=1)
-        denominator = terms.denominator[rows].sum(axis=1)
-        out.append(np.divide(numerator, denominator, out=np.full(len(rows), np.nan),
-                             where=denominator != 0))
-    return np.concatenate(out) if out else np.zeros(0)
+        ratios = []
+        for t in terms:
+            numerator = t.numerator[rows].sum(axis=1)
+            denominator = t.denominator[rows].sum(axis=1)
+            ratios.append(np.divide(numerator, denominator, out=np.full(len(rows), np.nan),
+                                    where=denominator != 0))
+        out.append(np.stack(ratios))
+    return np.concatenate(out, axis=1) if out else np.zeros((len(terms), 0))
 
 
 def estimate(name: str, terms: Terms, *, rounds: int = BOOTSTRAP_ROUNDS,
@@ -223,19 +241,96 @@ def estimate(name: str, terms: Terms, *, rounds: int = BOOTSTRAP_ROUNDS,
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
     n = len(terms.numerator)
+    ess = _supported(name, terms, min_effective_share=min_effective_share,
+                     min_effective_sessions=min_effective_sessions)
+    draws = _bootstrap(terms, rounds=rounds, seed=seed)
+    low, high = _interval(draws, confidence)
+    return Estimate(estimator=name, value=_ratio(terms, slice(None)), low=low, high=high,
+                    effective_sessions=ess, sessions=n)
+
+
+def _supported(name: str, terms: Terms, *, min_effective_share: float,
+               min_effective_sessions: float) -> float:
+    """The effective sample size of the terms' weights; ``SupportError`` when it is too low."""
+    n = len(terms.numerator)
     ess = effective_sessions(terms.weights)
     needed = max(min_effective_sessions, min_effective_share * n)
     if ess < needed:
         raise SupportError(
             f"{name}: too little support to estimate: the target's lists are so unlike the "
             f"logged ones that {n:,} sessions count as {ess:.1f} (at least {needed:.0f} "
-            "needed); log with more exploration or compare closer configurations")
-    draws = _bootstrap(terms, rounds=rounds, seed=seed)
+            "needed); log with more exploration or compare closer configurations",
+            sessions=n, effective_sessions=ess)
+    return ess
+
+
+def _interval(draws: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The percentile interval of the finite bootstrap draws (NaN when there are none)."""
     draws = draws[np.isfinite(draws)]
     tail = (1 - confidence) / 2
-    low, high = np.quantile(draws, [tail, 1 - tail]) if len(draws) else (np.nan, np.nan)
-    return Estimate(estimator=name, value=_ratio(terms, slice(None)), low=float(low),
-                    high=float(high), effective_sessions=ess, sessions=n)
+    if not len(draws):
+        return float("nan"), float("nan")
+    low, high = np.quantile(draws, [tail, 1 - tail])
+    return float(low), float(high)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """Two configurations' values on the same logged sessions and their difference, A - B,
+    with bootstrap intervals (the same resampled sessions for both, so what the sessions share
+    cancels out of the interval)."""
+
+    estimator: str
+    value_a: float
+    value_b: float
+    difference: float
+    low: float
+    high: float
+    relative: float | None
+    """The difference in % of B's value (``None`` when B's value is 0)."""
+    relative_low: float | None
+    relative_high: float | None
+    effective_sessions: float
+    """The smaller of A's and B's effective sample sizes."""
+    sessions: int
+
+    def as_dict(self) -> dict[str, float | int | str | None]:
+        return asdict(self)
+
+
+def compare(name: str, terms_a: Terms, terms_b: Terms, *, rounds: int = BOOTSTRAP_ROUNDS,
+            confidence: float = CONFIDENCE, seed: int = 0,
+            min_effective_share: float = MIN_EFFECTIVE_SHARE,
+            min_effective_sessions: float = MIN_EFFECTIVE_SESSIONS) -> Difference:
+    """A paired comparison of two configurations on the same log: ``A - B`` and, in % of B,
+    ``100 * (A - B) / |B|``, each with a percentile bootstrap interval that resamples the same
+    sessions for both.
+
+    Raises ``SupportError`` when either side's weights have too small an effective sample size
+    (as ``estimate`` does), and ``ValueError`` when the terms are not over the same sessions.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    n = len(terms_a.numerator)
+    if len(terms_b.numerator) != n:
+        raise ValueError(f"A has {n} sessions and B {len(terms_b.numerator)}: a paired "
+                         "comparison needs the same sessions")
+    ess = min(_supported(name, t, min_effective_share=min_effective_share,
+                         min_effective_sessions=min_effective_sessions)
+              for t in (terms_a, terms_b))
+    value_a, value_b = _ratio(terms_a, slice(None)), _ratio(terms_b, slice(None))
+    draws_a, draws_b = _paired_bootstrap([terms_a, terms_b], rounds=rounds, seed=seed)
+    low, high = _interval(draws_a - draws_b, confidence)
+    relative = relative_low = relative_high = None
+    if value_b != 0 and np.isfinite(value_b):
+        relative = 100.0 * (value_a - value_b) / abs(value_b)
+        shares = np.divide(100.0 * (draws_a - draws_b), np.abs(draws_b),
+                           out=np.full(len(draws_b), np.nan), where=draws_b != 0)
+        relative_low, relative_high = _interval(shares, confidence)
+    return Difference(estimator=name, value_a=value_a, value_b=value_b,
+                      difference=value_a - value_b, low=low, high=high, relative=relative,
+                      relative_low=relative_low, relative_high=relative_high,
+                      effective_sessions=ess, sessions=n)
 
 
 TermsFunction = Callable[..., Terms]

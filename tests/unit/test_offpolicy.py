@@ -11,7 +11,9 @@ import pytest
 
 from routing.offpolicy import (
     SupportError,
+    Terms,
     cascade_weights,
+    compare,
     dr_terms,
     effective_sessions,
     estimate,
@@ -161,3 +163,79 @@ def test_ips_and_rips_are_unbiased_under_a_cascade():
         found = estimate("x", terms(rewards, log_p, target_p), rounds=200)
         assert found.low <= truth <= found.high, (terms.__name__, found, truth)
         assert found.value == pytest.approx(truth, abs=0.02)
+
+
+# --- paired comparison ----------------------------------------------------------------------
+
+
+def _terms(numerator, denominator=None, weights=None) -> Terms:
+    numerator = np.asarray(numerator, dtype=float)
+    ones = np.ones(len(numerator))
+    return Terms(numerator, ones if denominator is None else np.asarray(denominator, float),
+                 ones if weights is None else np.asarray(weights, float))
+
+
+LOOSE = {"min_effective_sessions": 1.0}
+
+
+def test_compare_by_hand_on_two_sessions():
+    # A: sessions worth 2 and 4 (mean 3); B: 1 and 2 (mean 1.5): A - B = 1.5, +100 % of B.
+    # Every resample of two sessions is (0, 0), (0, 1) or (1, 1): differences 1, 1.5 and 2,
+    # and B always half of A, so the relative difference is 100 % in every one.
+    found = compare("ips", _terms([2.0, 4.0]), _terms([1.0, 2.0]), rounds=2_000, **LOOSE)
+    assert (found.value_a, found.value_b, found.difference) == (3.0, 1.5, 1.5)
+    assert (found.low, found.high) == (1.0, 2.0)  # each end has a 1-in-4 chance per resample
+    assert found.relative == pytest.approx(100.0)
+    assert found.relative_low == pytest.approx(100.0)
+    assert found.relative_high == pytest.approx(100.0)
+    assert (found.sessions, found.effective_sessions) == (2, 2.0)
+
+
+def test_compare_of_a_ratio_estimator_by_hand():
+    # SNIPS-like: A = (1 + 3) / (1 + 1) = 2, B = (2 + 0) / (1 + 3) = 0.5
+    a = _terms([1.0, 3.0], denominator=[1.0, 1.0])
+    b = _terms([2.0, 0.0], denominator=[1.0, 3.0], weights=[1.0, 3.0])
+    found = compare("snips", a, b, rounds=200, **LOOSE)
+    assert found.difference == pytest.approx(1.5)
+    assert found.relative == pytest.approx(300.0)
+    assert found.effective_sessions == pytest.approx(16 / 10)  # B's: (1 + 3)^2 / (1 + 9)
+
+
+def test_a_shift_shared_by_every_session_has_no_spread():
+    rng = np.random.default_rng(1)
+    base = rng.normal(1.0, 1.0, 200)
+    found = compare("ips", _terms(base + 0.25), _terms(base), rounds=300)
+    assert found.difference == pytest.approx(0.25)
+    assert found.low == pytest.approx(0.25) and found.high == pytest.approx(0.25)
+
+
+def test_pairing_narrows_the_interval_of_a_difference():
+    rng = np.random.default_rng(2)
+    shared = rng.normal(0.0, 2.0, 400)  # what the sessions share (the user, the request)
+    a, b = _terms(shared + 1.1 + rng.normal(0, 0.1, 400)), _terms(shared + 1.0)
+    paired = compare("ips", a, b, rounds=500, seed=4)
+    alone_a, alone_b = estimate("ips", a, rounds=500, seed=4), estimate("ips", b, rounds=500,
+                                                                         seed=5)
+    unpaired_width = (alone_a.high - alone_a.low) + (alone_b.high - alone_b.low)
+    assert paired.low > 0  # the paired interval excludes 0 ...
+    assert paired.high - paired.low < unpaired_width / 10  # ... where unpaired ones overlap
+    assert paired == compare("ips", a, b, rounds=500, seed=4)
+
+
+def test_compare_without_a_baseline_value_gives_no_relative_difference():
+    found = compare("ips", _terms([1.0, 0.0]), _terms([0.0, 0.0]), rounds=100, **LOOSE)
+    assert found.difference == 0.5 and found.relative is None
+    assert found.relative_low is None and found.relative_high is None
+
+
+def test_compare_refuses_too_little_support_with_the_numbers():
+    weights = np.r_[100.0, np.full(99, 0.01)]
+    thin = _terms(np.ones(100), weights=weights)
+    with pytest.raises(SupportError, match="too little support") as caught:
+        compare("ips", _terms(np.ones(100)), thin)
+    assert caught.value.sessions == 100
+    assert caught.value.effective_sessions == pytest.approx(effective_sessions(weights))
+    with pytest.raises(ValueError, match="same sessions"):
+        compare("ips", _terms([1.0, 2.0]), _terms([1.0]))
+    with pytest.raises(ValueError, match="confidence"):
+        compare("ips", _terms([1.0]), _terms([1.0]), confidence=1.0)
