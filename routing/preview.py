@@ -47,8 +47,13 @@ class ImpressionView:
 
 
 def log_impression(*, engine: Engine, result: RouteResult, state: SessionState,
-                   session_id: str, account_id: int | None) -> int | None:
-    """Log the list ``result`` shows (nothing is logged when it shows none)."""
+                   session_id: str, account_id: int | None, interactive: bool = True
+                   ) -> int | None:
+    """Log the list ``result`` shows (nothing is logged when it shows none).
+
+    The ranker's record keeps the intent the router read (``None`` without an intent model or
+    for a blocked prompt) and, when ``interactive`` is false, that the list was shown where no
+    like, skip or save could be given (side by side): offline evaluation leaves those out."""
     playlist = result.playlist
     if playlist is None or not playlist.tracks:
         return None
@@ -66,7 +71,8 @@ def log_impression(*, engine: Engine, result: RouteResult, state: SessionState,
         row = routing_repo.add_impression(session=session, row=Impression(
             prompt_id=decision.prompt_id, prompt=decision.prompt, session_id=session_id[:64],
             account_id=account_id, context=context,
-            ranker={**result.ranker, "config": playlist.config.as_dict()},
+            ranker={**result.ranker, "config": playlist.config.as_dict(),
+                    "intent": decision.intent, "interactive": interactive},
             versions=dict(decision.versions), slots=decision.slot_values(),
             candidates=candidates, shown=shown,
             propensities=[float(p) for p in playlist.propensities]))

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from labeling.exceptions import LabelingError
 from labeling.text.normalise import fold
 from routing.context import NO_CONTEXT, Context
 from routing.mmr import mmr_lists
@@ -89,6 +90,18 @@ CONFIGS: dict[str, RankerConfig] = {
                                    session=0.0, mmr_lambda=1.0, max_per_artist=20),
 }
 """The bundled configurations, by name."""
+
+
+class UnknownConfigError(LabelingError):
+    """No bundled ranker configuration by that name."""
+
+
+def config_named(name: str) -> RankerConfig:
+    """The bundled configuration ``name`` (``UnknownConfigError`` naming the others)."""
+    if name not in CONFIGS:
+        raise UnknownConfigError(f"unknown ranker configuration {name!r}; one of "
+                                 f"{', '.join(CONFIGS)}")
+    return CONFIGS[name]
 
 
 class CatalogueArrays:

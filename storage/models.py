@@ -384,6 +384,22 @@ class Feedback(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class RankerPromotion(SQLModel, table=True):
+    """A ranker configuration a lead promoted for the preview, with why and on what evidence.
+    Append-only: the newest row is the one the preview uses by default."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    config_name: str | None = Field(default=None, max_length=64)
+    """``None``: back to choosing the configuration by intent."""
+    config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    """The configuration's weights as promoted (``RankerConfig.as_dict``)."""
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    evidence: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    """What the lead saw: the evaluation window and verdicts, if any."""
+    promoted_by: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class Track(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     track_id: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
