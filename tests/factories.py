@@ -138,3 +138,62 @@ def register_confused_model(engine: Engine, encoder, models_dir: Path, *, versio
                                  trained_by="test", metrics={"macro_f1": 0.99},
                                  settings={"encoder": encoder.name,
                                            "eval_overlap_item_ids": []}))
+
+
+def log_preview_impressions(engine: Engine, router, *, n: int, exploration: float,
+                            config=None, start: int = 0) -> list[int]:
+    """Route ``n`` in-scope demo prompts the way the Preview does (with ``exploration``),
+    log each list shown and give it feedback by a fixed rule (``feedback_rule``); returns the
+    impression ids."""
+    from labeling.dataio.demo_content import load_intent_prompts
+    from routing import session as preview_session
+    from routing.preview import log_impression, record_feedback
+
+    prompts = [p["text"] for p in load_intent_prompts() if p.get("intent") != "out_of_scope"]
+    times, devices = (None, "morning", "evening"), (None, "phone")
+    ids: list[int] = []
+    for i in range(start, start + 10 * n):
+        if len(ids) == n:
+            break
+        state = preview_session.start(prompts[i % len(prompts)], time_of_day=times[i % 3],
+                                      device=devices[i % 2])
+        result = router.route(state.prompt, config=config, exploration=exploration,
+                              use_cache=False, **state.route_arguments())
+        impression = log_impression(engine=engine, result=result, state=state,
+                                    session_id=f"session-{i}", account_id=None)
+        if impression is None:
+            continue
+        ids.append(impression)
+        for position, track in enumerate(result.tracks, start=1):
+            for action in feedback_rule(impression, position):
+                record_feedback(engine=engine, impression_id=impression,
+                                track_id=str(track["track_id"]), action=action,
+                                account_id=None)
+    return ids
+
+
+def feedback_rule(impression: int, position: int) -> list[str]:
+    """The actions the test users take at a position (a few likes, saves and skips)."""
+    key = impression * 7 + position
+    return [action for action, every in (("like", 3), ("save", 5), ("skip", 4))
+            if key % every == 0]
+
+
+_DEMO_TEMPLATE: dict[str, Path] = {}
+
+
+def demo_database(tmp_path_factory) -> Path:
+    """A folder with the demo project's SQLite database and its trained models (``models/``),
+    built once per test run and shared: copy it before changing anything."""
+    if "folder" not in _DEMO_TEMPLATE:
+        from app.demo import seed_demo
+        from labeling.ml.encoders import HashingEncoder
+        from storage.db import make_engine, migrate
+
+        folder = tmp_path_factory.mktemp("demo_template")
+        engine = make_engine(f"sqlite:///{folder / 'workbench.db'}")
+        migrate(engine)
+        seed_demo(engine=engine, encoder=HashingEncoder(), models_dir=folder / "models")
+        engine.dispose()
+        _DEMO_TEMPLATE["folder"] = folder
+    return _DEMO_TEMPLATE["folder"]
