@@ -126,7 +126,7 @@ def marginals(samples: Lists, shown: np.ndarray) -> np.ndarray:
         out[:, position] = np.where(at >= 0, samples.marginals[position][np.maximum(at, 0)],
                                     0.0)
     out[shown < 0] = 1.0  # past a list's end: no weight either way
-    return out
+    return np.minimum(out, 1.0)  # sums of shares may pass 1 by a rounding error
 
 
 @dataclass

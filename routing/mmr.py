@@ -27,6 +27,8 @@ if TYPE_CHECKING:  # the ranker imports this module; only its types are needed h
 
 DURATION_TOLERANCE_MS = 90_000
 """A list that should last T may end within this much of T."""
+NORMALISE_RANK = 50
+"""MMR reads scores relative to the best and the 50th best track of the pool (``normalised``)."""
 MAX_DURATION_TRACKS = 500
 """The most tracks a duration-fitted list may hold."""
 
@@ -82,8 +84,7 @@ def mmr_lists(arrays: CatalogueArrays, pool: np.ndarray, scores: np.ndarray, *,
         if forced is not None:
             rows_out[:] = forced
         return Lists(rows_out, probabilities, pool, marginals)
-    spread = float(scores.max() - scores.min()) or 1.0
-    relevance = (scores - scores.min()) / spread
+    relevance = normalised(scores)
     vectors = arrays.unit_features[pool]
     artists, artist_of = np.unique(arrays.artist_codes[pool], return_inverse=True)
     lengths = arrays.duration_ms[pool]
@@ -126,6 +127,21 @@ def mmr_lists(arrays: CatalogueArrays, pool: np.ndarray, scores: np.ndarray, *,
         if target_ms is not None:
             stopped |= total >= target_ms - DURATION_TOLERANCE_MS
     return Lists(rows_out, probabilities, pool if forced is None else None, marginals)
+
+
+def normalised(scores: np.ndarray) -> np.ndarray:
+    """Scores on MMR's scale: 1 for the best, 0 for the ``NORMALISE_RANK``-th best (lower ones
+    go below 0).
+
+    Read from the top of the pool, not its whole range, so that a configuration replayed over
+    a logged pool (whose tail differs from its own) sees the same scale as when it ranks live.
+    """
+    if scores.size == 0:
+        return scores
+    top = float(scores.max())
+    reference = float(-np.partition(-scores, min(NORMALISE_RANK, scores.size) - 1)[
+        min(NORMALISE_RANK, scores.size) - 1])
+    return (scores - reference) / ((top - reference) or 1.0)
 
 
 def local_indices(pool: np.ndarray, forced: np.ndarray) -> np.ndarray:

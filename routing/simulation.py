@@ -66,7 +66,7 @@ class UserModel:
     """Of the tracks a user likes, the share they also save."""
     skip_share: float = 0.6
     """Of the tracks a user does not like, the share they skip (the rest they let play)."""
-    go_on: tuple[float, float, float, float] = (0.6, 0.9, 0.8, 0.9)
+    go_on: tuple[float, float, float, float] = (0.5, 0.9, 0.4, 0.7)
     """Cascade: the chance to look at the next track after a save, a like, a skip, nothing."""
     decay: float = 0.7
     """Position-based: position ``k`` is looked at with probability ``1 / k ** decay``."""
