@@ -97,7 +97,8 @@ def simulate_evaluation(*, logging: RankerConfig, targets: Sequence[RankerConfig
     settings.
     """
     _check(targets=targets, sessions=sessions, exploration=exploration, size=size,
-           browsing=browsing)
+           browsing=browsing, requests=requests, samples=samples, truth_sessions=truth_sessions,
+           rounds=rounds)
     logged = replace(logging, size=size, exploration=exploration)
     served = {t.name if [u.name for u in targets].count(t.name) == 1 else t.label:
               replace(t, size=size, exploration=exploration) for t in targets}
@@ -126,14 +127,16 @@ def simulate_evaluation(*, logging: RankerConfig, targets: Sequence[RankerConfig
 
 
 def _check(*, targets: Sequence[RankerConfig], sessions: int, exploration: float, size: int,
-           browsing: str) -> None:
+           browsing: str, requests: int, samples: int, truth_sessions: int,
+           rounds: int) -> None:
     if exploration <= 0:
         raise ExperimentError(NO_EXPLORATION)
     if not np.isfinite(exploration) or exploration > 10:
         raise ExperimentError(f"exploration must lie in (0, 10], got {exploration}")
     if not targets:
         raise ExperimentError("give at least one target configuration")
-    if sessions < 1 or size < 1:
-        raise ExperimentError("sessions and size must be at least 1")
+    if min(sessions, size, requests, samples, truth_sessions, rounds) < 1:
+        raise ExperimentError("sessions, size, requests, samples, truth sessions and rounds "
+                              "must be at least 1")
     if browsing not in BROWSING:
         raise ExperimentError(f"browsing is one of {', '.join(BROWSING)}, got {browsing!r}")

@@ -1,4 +1,5 @@
-"""The ``workbench`` command line: init, tasks, import, export, accounts, the loop, serve, route.
+"""The ``workbench`` command line: init, tasks, import, export, accounts, the loop, serve, route,
+experiments.
 
 Every command turns the services' typed errors into one line on stderr and a non-zero exit.
 """
@@ -12,6 +13,7 @@ from app.cli import (
     catalogue,
     data,
     encoder,
+    experiments,
     loop,
     models,
     quality,
@@ -39,6 +41,7 @@ catalogue.register(app)
 training.register(app)
 route.register(app)
 encoder.register(app)
+experiments.register(app)
 
 
 def main() -> None:
