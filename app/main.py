@@ -17,7 +17,7 @@ PAGES_BY_ROLE = {
     "rater": ("home", "label", "history", "preview"),
     "reviewer": ("home", "triage", "adjudicate", "safety_rules", "label", "history", "preview"),
     "lead": ("home", "quality", "triage", "adjudicate", "models", "preview", "label", "history",
-             "task_settings", "safety_rules", "simulation", "accounts"),
+             "task_settings", "safety_rules", "simulation", "experiments", "accounts"),
     "admin": ("home", "quality", "models", "preview", "task_settings", "accounts"),
 }
 
@@ -46,6 +46,8 @@ def _pages() -> dict[str, st.Page]:
                                  icon=":material/settings:"),
         "simulation": st.Page(PAGES_DIR / "simulation.py", title="Simulation",
                               icon=":material/query_stats:"),
+        "experiments": st.Page(PAGES_DIR / "experiments.py", title="Experiments",
+                               icon=":material/science:"),
         "accounts": st.Page(PAGES_DIR / "accounts.py", title="Accounts",
                             icon=":material/group:"),
         "preview": st.Page(PAGES_DIR / "preview.py", title="Preview",

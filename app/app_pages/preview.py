@@ -24,6 +24,7 @@ from routing import preview
 from routing import session as sessions
 from routing.context import DEVICES
 from routing.profiles import TIMES_OF_DAY
+from routing.promotion import BY_INTENT, preview_default
 from routing.ranker import CONFIGS
 from routing.router import Router, RouteResult, default_intent_task
 
@@ -67,15 +68,20 @@ def _controls(intent_task: str | None) -> dict[str, Any]:
     time_of_day = _unset(cols[0].selectbox("Time of day", [NOT_SET, *TIMES_OF_DAY],
                                            key="preview_time"))
     device = _unset(cols[1].selectbox("Device", [NOT_SET, *DEVICES], key="preview_device"))
-    config = cols[2].selectbox("Ranker", ["by intent", *CONFIGS], key="preview_config",
+    options = [BY_INTENT, *CONFIGS]
+    default = preview_default(engine=resources.engine())
+    config = cols[2].selectbox("Ranker", options, key="preview_config",
+                               index=options.index(default) if default in options else 0,
+                               format_func=lambda o: f"{o} (default)" if o == default else o,
                                help="The ranker configuration (by intent: discovery prompts "
-                                    "get the discovery configuration).")
+                                    "get the discovery configuration). The default is the one "
+                                    "a lead promoted on the Experiments page.")
     compare = cols[3].selectbox("Compare with (A/B)", _compare_options(intent_task),
                                 key="preview_compare", format_func=_compare_label)
     if state is not None and (state.time_of_day, state.device) != (time_of_day, device):
         st.session_state[STATE] = sessions.with_context(state, time_of_day=time_of_day,
                                                         device=device)
-    return {"config": None if config == "by intent" else config,
+    return {"config": None if config == BY_INTENT else config,
             "compare": None if compare[0] == NOTHING else compare}
 
 
@@ -130,7 +136,8 @@ def _results(state: sessions.SessionState, options: dict[str, Any], user: auth.S
             side_b = _route(resources.router(intent_version=value), state, options["config"])
             label_b = f"intent model v{value}"
     impressions = [preview.log_impression(engine=resources.engine(), result=r, state=state,
-                                          session_id=_session_id(), account_id=user.id)
+                                          session_id=_session_id(), account_id=user.id,
+                                          interactive=side_b is None)
                    for r in (side_a, side_b) if r is not None]
     if st.session_state.pop("preview_new_prompt", False):
         added = preview.collect_prompt(engine=resources.engine(), encoder=resources.encoder(),
