@@ -39,8 +39,8 @@ from routing.counterfactual import (
 from routing.impression_log import LoadedLog, load_log, logged_lists
 from routing.mmr import Lists
 from routing.offpolicy import ESTIMATORS
-from routing.promotion import BY_INTENT, preview_default
-from routing.ranker import CatalogueArrays, RankerConfig
+from routing.promotion import preview_default
+from routing.ranker import CONFIGS, CatalogueArrays, RankerConfig
 from routing.reward import RewardWeights
 from routing.tracks import load_catalogue
 from routing.verdicts import (
@@ -198,9 +198,10 @@ def evaluate_log(*, engine: Engine, targets: Sequence[RankerConfig],
 
 def default_baseline(*, engine: Engine) -> str:
     """The configuration to compare with by default: the one promoted for the preview, or
-    ``balanced`` while the preview picks by intent (``balanced`` serves most intents)."""
+    ``balanced`` while the preview picks by intent (``balanced`` serves most intents) or when
+    the promoted one is no longer bundled."""
     current = preview_default(engine=engine)
-    return "balanced" if current == BY_INTENT else current
+    return current if current in CONFIGS else "balanced"  # by intent, or a name since removed
 
 
 def _names(targets: Sequence[RankerConfig]) -> list[str]:
