@@ -21,7 +21,7 @@ The estimators themselves are in ``routing.offpolicy``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +32,7 @@ from routing.offpolicy import (
     ESTIMATORS,
     Estimate,
     SupportError,
+    Terms,
     dr_terms,
     estimate,
     independent_position_terms,
@@ -169,11 +170,23 @@ def replay_log(arrays: CatalogueArrays, candidates: Sequence[Candidates], log: L
         past_end = shown < 0
         out.target[sessions] = np.where(past_end, 1.0, probabilities)
         out.target_marginal[sessions] = marginals(target.lists[index], shown)
-        out.logging_marginal[sessions] = marginals(logging.lists[index], shown)
+        # the logged list is one more draw of the logging configuration: counting its own
+        # probability keeps every shown track's marginal above 0 however few lists were drawn
+        drawn_logging = len(logging.lists[index].rows)
+        out.logging_marginal[sessions] = np.where(
+            past_end, 1.0, (drawn_logging * marginals(logging.lists[index], shown)
+                            + log.propensities[sessions]) / (drawn_logging + 1))
         out.predicted_logged[sessions] = _predict(model, context, shown)
-        drawn = target.lists[index].rows[:, :k]
+        drawn = _width(target.lists[index].rows, k)
         out.predicted_target[sessions] = float(_predict(model, context, drawn).mean())
     return out
+
+
+def _width(rows: np.ndarray, k: int) -> np.ndarray:
+    """``rows`` cut or padded (-1) to ``k`` positions."""
+    if rows.shape[1] >= k:
+        return rows[:, :k]
+    return np.pad(rows, ((0, 0), (0, k - rows.shape[1])), constant_values=-1)
 
 
 def _features(candidates: Candidates, shown: np.ndarray) -> np.ndarray:
@@ -215,10 +228,9 @@ class Outcome:
                 **(self.estimate.as_dict() if self.estimate else {})}
 
 
-def estimate_all(log: LoggedLists, replayed: Replayed, *, rounds: int, seed: int = 0,
-                 estimators: Sequence[str] = tuple(ESTIMATORS)) -> list[Outcome]:
-    """Every estimator's value of the target on this log (each refuses on its own)."""
-    builders = {
+def terms_for(estimator: str, log: LoggedLists, replayed: Replayed) -> Terms:
+    """The estimator's per-session terms for one target on the log."""
+    builders: dict[str, Callable[[], Terms]] = {
         "ips": lambda: ips_terms(log.rewards, log.propensities, replayed.target),
         "snips": lambda: snips_terms(log.rewards, log.propensities, replayed.target),
         "dr": lambda: dr_terms(log.rewards, log.propensities, replayed.target,
@@ -229,11 +241,19 @@ def estimate_all(log: LoggedLists, replayed: Replayed, *, rounds: int, seed: int
         "reward_interaction": lambda: reward_interaction_terms(log.rewards, log.propensities,
                                                                replayed.target),
     }
+    if estimator not in builders:
+        raise ValueError(f"unknown estimator {estimator!r}; one of {', '.join(builders)}")
+    return builders[estimator]()
+
+
+def estimate_all(log: LoggedLists, replayed: Replayed, *, rounds: int, seed: int = 0,
+                 estimators: Sequence[str] = tuple(ESTIMATORS)) -> list[Outcome]:
+    """Every estimator's value of the target on this log (each refuses on its own)."""
     out = []
     for name in estimators:
         try:
-            out.append(Outcome(name, estimate(name, builders[name](), rounds=rounds,
-                                              seed=seed)))
+            out.append(Outcome(name, estimate(name, terms_for(name, log, replayed),
+                                              rounds=rounds, seed=seed)))
         except SupportError as exc:
             out.append(Outcome(name, None, str(exc)))
     return out

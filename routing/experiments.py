@@ -268,8 +268,8 @@ def _replay_all(arrays: CatalogueArrays, loaded: LoadedLog, log: LoggedLists,
                       drawn: dict = drawn) -> list[Lists]:
                 for i, config in zip(rows, config_of, strict=True):
                     if (i, config) not in drawn:
-                        drawn[(i, config)] = _padded(policy_lists(
-                            arrays, loaded.candidates[i], config, sessions=samples, rng=rng), k)
+                        drawn[(i, config)] = policy_lists(
+                            arrays, loaded.candidates[i], config, sessions=samples, rng=rng)
                 return [drawn[(i, config)] for i, config in zip(rows, config_of, strict=True)]
 
             logging = PolicySamples(loaded.configs[rows[0]],
@@ -283,17 +283,6 @@ def _replay_all(arrays: CatalogueArrays, loaded: LoadedLog, log: LoggedLists,
             if progress is not None:
                 progress(done, n)
     return out
-
-
-def _padded(lists: Lists, width: int) -> Lists:
-    """``lists`` with at least ``width`` positions (-1 past each list's end): the doubly robust
-    reward model reads the drawn lists at the log's width, which a configuration showing fewer
-    tracks than the longest logged list does not reach."""
-    missing = width - lists.rows.shape[1]
-    if missing <= 0:
-        return lists
-    return replace(lists, rows=np.pad(lists.rows, ((0, 0), (0, missing)), constant_values=-1),
-                   probabilities=np.pad(lists.probabilities, ((0, 0), (0, missing))))
 
 
 def _scatter(out: Replayed, rows: np.ndarray, part: Replayed) -> None:

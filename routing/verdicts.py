@@ -9,22 +9,16 @@ effective sessions; "cannot estimate" when the log did not explore.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from routing.counterfactual import LoggedLists, Replayed
+from routing.counterfactual import LoggedLists, Replayed, terms_for
 from routing.offpolicy import (
     ESTIMATORS,
     Difference,
     SupportError,
-    Terms,
     compare,
-    dr_terms,
-    independent_position_terms,
-    ips_terms,
-    reward_interaction_terms,
-    snips_terms,
 )
 
 ESTIMATOR_NAMES: dict[str, str] = {
@@ -74,25 +68,6 @@ def brief(refused: str) -> str:
     head, _, rest = refused.partition(": ")
     text = rest if head in ESTIMATORS else refused
     return text.split("; ")[0]
-
-
-def terms_for(estimator: str, log: LoggedLists, replayed: Replayed) -> Terms:
-    """The estimator's per-session terms for one configuration on the log (the inputs
-    ``counterfactual.estimate_all`` gives each estimator)."""
-    builders: dict[str, Callable[[], Terms]] = {
-        "ips": lambda: ips_terms(log.rewards, log.propensities, replayed.target),
-        "snips": lambda: snips_terms(log.rewards, log.propensities, replayed.target),
-        "dr": lambda: dr_terms(log.rewards, log.propensities, replayed.target,
-                               predicted_logged=replayed.predicted_logged,
-                               predicted_target=replayed.predicted_target),
-        "independent_position": lambda: independent_position_terms(
-            log.rewards, replayed.logging_marginal, replayed.target_marginal),
-        "reward_interaction": lambda: reward_interaction_terms(log.rewards, log.propensities,
-                                                               replayed.target),
-    }
-    if estimator not in builders:
-        raise ValueError(f"unknown estimator {estimator!r}; one of {', '.join(builders)}")
-    return builders[estimator]()
 
 
 def verdict_text(target: str, baseline: str, difference: Difference) -> tuple[str, str]:
