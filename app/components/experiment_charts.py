@@ -34,6 +34,8 @@ def estimates_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
             "note": brief(refused) if refused else "",
         })
     frame = pd.DataFrame(records, columns=["segment", *COLUMNS])
+    for column in ("value", "low", "high", "effective sessions", "sessions"):
+        frame[column] = pd.to_numeric(frame[column]).round(4)  # a refusal shows blank cells
     if frame["segment"].nunique() <= 1:
         frame = frame.drop(columns="segment")
     return frame
