@@ -197,3 +197,34 @@ def demo_database(tmp_path_factory) -> Path:
         engine.dispose()
         _DEMO_TEMPLATE["folder"] = folder
     return _DEMO_TEMPLATE["folder"]
+
+
+def demo_router(folder: Path, *, seed: int):
+    """A router over the demo database in ``folder`` (hashing encoder), loaded once."""
+    from labeling.ml.encoders import HashingEncoder
+    from routing.router import Router
+    from storage.db import make_engine
+
+    engine = make_engine(f"sqlite:///{folder / 'workbench.db'}")
+    try:
+        return Router.load(engine=engine, encoder=HashingEncoder(), seed=seed)
+    finally:
+        engine.dispose()
+
+
+def demo_copy(folder: Path, tmp_path: Path, monkeypatch, **env: str) -> Engine:
+    """A copy of the demo database in ``tmp_path`` that the app and CLI read (their settings
+    point at it, hashing encoder, plus ``env``); returns its engine."""
+    import shutil
+
+    from storage.db import make_engine
+
+    shutil.copy(folder / "workbench.db", tmp_path / "workbench.db")
+    url = f"sqlite:///{tmp_path / 'workbench.db'}"
+    monkeypatch.setenv("WORKBENCH_DATABASE_URL", url)
+    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("WORKBENCH_ENCODER", "hashing")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("WORKBENCH_DEMO", raising=False)
+    return make_engine(url)

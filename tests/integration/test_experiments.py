@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from sqlmodel import select
 
-from labeling.ml.encoders import HashingEncoder
 from routing.experiments import ExperimentError, evaluate_log
 from routing.impression_log import MISSING_TRACKS, NO_PARTS, NOT_LOGGED, SIDE_BY_SIDE
 from routing.preview import impression_log, log_impression
@@ -33,7 +32,7 @@ from routing.router import Router
 from routing.session import start
 from storage.db import make_engine, session_scope
 from storage.models import AuditEvent, Impression
-from tests.factories import demo_database, feedback_rule, log_preview_impressions
+from tests.factories import demo_database, demo_router, feedback_rule, log_preview_impressions
 
 FAST = {"rounds": 100, "samples": 20}
 TARGETS = [CONFIGS["balanced"], CONFIGS["discovery"]]
@@ -47,11 +46,7 @@ def demo_file(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def router(demo_file) -> Router:
-    engine = make_engine(f"sqlite:///{demo_file / 'workbench.db'}")
-    try:
-        return Router.load(engine=engine, encoder=HashingEncoder(), seed=5)
-    finally:
-        engine.dispose()
+    return demo_router(demo_file, seed=5)
 
 
 @pytest.fixture

@@ -4,18 +4,15 @@ configuration; bad names, dates and a log without exploration get one line and n
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 from typer.testing import CliRunner
 
 from app.cli import app
-from labeling.ml.encoders import HashingEncoder
 from routing.promotion import preview_default
 from routing.ranker import CONFIGS
 from routing.router import Router
-from storage.db import make_engine
-from tests.factories import demo_database, log_preview_impressions
+from tests.factories import demo_copy, demo_database, demo_router, log_preview_impressions
 
 runner = CliRunner()
 FAST = ["--rounds", "50", "--samples", "20"]
@@ -28,22 +25,12 @@ def demo_file(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def router(demo_file) -> Router:
-    engine = make_engine(f"sqlite:///{demo_file / 'workbench.db'}")
-    try:
-        return Router.load(engine=engine, encoder=HashingEncoder(), seed=7)
-    finally:
-        engine.dispose()
+    return demo_router(demo_file, seed=7)
 
 
 @pytest.fixture
 def demo(demo_file, tmp_path, monkeypatch):
-    shutil.copy(demo_file / "workbench.db", tmp_path / "workbench.db")
-    url = f"sqlite:///{tmp_path / 'workbench.db'}"
-    monkeypatch.setenv("WORKBENCH_DATABASE_URL", url)
-    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("WORKBENCH_ENCODER", "hashing")
-    monkeypatch.delenv("WORKBENCH_DEMO", raising=False)
-    engine = make_engine(url)
+    engine = demo_copy(demo_file, tmp_path, monkeypatch)
     yield engine
     engine.dispose()
 

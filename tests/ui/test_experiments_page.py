@@ -4,16 +4,18 @@ reason and becomes the Preview's default."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-from labeling.ml.encoders import HashingEncoder
 from routing.promotion import current_promotion
 from routing.ranker import CONFIGS
 from routing.router import Router
-from storage.db import make_engine
-from tests.factories import demo_database, log_preview_impressions, signed_in_app
+from tests.factories import (
+    demo_copy,
+    demo_database,
+    demo_router,
+    log_preview_impressions,
+    signed_in_app,
+)
 from tests.ui.test_preview_page import MAIN
 
 pytestmark = pytest.mark.ui
@@ -27,23 +29,12 @@ def demo_file(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def router(demo_file) -> Router:
-    engine = make_engine(f"sqlite:///{demo_file / 'workbench.db'}")
-    try:
-        return Router.load(engine=engine, encoder=HashingEncoder(), seed=11)
-    finally:
-        engine.dispose()
+    return demo_router(demo_file, seed=11)
 
 
 @pytest.fixture
 def demo(demo_file, tmp_path, monkeypatch):
-    shutil.copy(demo_file / "workbench.db", tmp_path / "workbench.db")
-    url = f"sqlite:///{tmp_path / 'workbench.db'}"
-    monkeypatch.setenv("WORKBENCH_DATABASE_URL", url)
-    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("WORKBENCH_ENCODER", "hashing")
-    monkeypatch.setenv("WORKBENCH_EXPLORATION", "0")
-    monkeypatch.delenv("WORKBENCH_DEMO", raising=False)
-    engine = make_engine(url)
+    engine = demo_copy(demo_file, tmp_path, monkeypatch, WORKBENCH_EXPLORATION="0")
     yield engine
     engine.dispose()
 
