@@ -72,7 +72,8 @@ def run_model(browsing: str, args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     scenario = build_scenario(tracks, load_intent_prompts(), logging=logging,
                               requests=REQUESTS, users=USERS,
-                              user_model=UserModel(browsing=browsing), seed=args.seed)
+                              user_model=UserModel(browsing=browsing, **_go_on(args)),
+                              seed=args.seed)
     experiment = Experiment.prepare(scenario, logging, targets, samples=args.samples,
                                     truth_sessions=TRUTH_SESSIONS, seed=args.seed)
     prepared = time.perf_counter() - started
@@ -109,6 +110,10 @@ def run_model(browsing: str, args: argparse.Namespace) -> dict:
     _print_rows(rows)
     return {"browsing": browsing, "truth": experiment.truth, "rows": rows,
             "seconds": time.perf_counter() - started + prepared}
+
+
+def _go_on(args: argparse.Namespace) -> dict:
+    return {} if args.go_on is None else {"go_on": tuple(args.go_on)}
 
 
 def _print_rows(rows: list[dict]) -> None:
@@ -159,11 +164,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=1_000)
     parser.add_argument("--samples", type=int, default=1_000,
                         help="lists drawn per request and configuration (marginals, DR model)")
+    parser.add_argument("--go-on", type=float, nargs=4, default=None,
+                        metavar=("SAVE", "LIKE", "SKIP", "NOTHING"),
+                        help="cascade users' chance to look at the next track after each action "
+                        f"(default {' '.join(map(str, UserModel().go_on))})")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     print(f"{args.runs} runs of {args.sessions:,} sessions; logging balanced at exploration "
-          f"{args.exploration}, lists of {args.size}, {args.rounds} bootstrap rounds")
+          f"{args.exploration}, lists of {args.size}, {args.rounds} bootstrap rounds; cascade "
+          "users go on after a save, like, skip, nothing: "
+          f"{_go_on(args).get('go_on', UserModel().go_on)}")
     results = [run_model(browsing, args) for browsing in args.browsing]
     for result in results:
         mse = {r["estimator"]: {} for r in result["rows"]}
