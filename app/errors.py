@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from labeling.exceptions import LabelingError
 from storage.db import DatabaseError
+from storage.secret_key import SecretKeyError
 
-SERVICE_ERRORS: tuple[type[Exception], ...] = (LabelingError, DatabaseError)
+SERVICE_ERRORS: tuple[type[Exception], ...] = (LabelingError, DatabaseError, SecretKeyError)
 
 
 def describe(exc: Exception) -> str:

@@ -31,3 +31,7 @@ class EmptyPoolError(LabelingError):
 
 class RatingsError(LabelingError):
     """A ratings table (item, rater, label) cannot be measured or aggregated as given."""
+
+
+class PrivacyError(LabelingError):
+    """An end user's data cannot be pseudonymised, exported, erased or expired as asked."""

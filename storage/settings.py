@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from storage.secret_key import SECRET_FILE, resolve_secret
 
 
 class SettingsError(ValueError):
-    """The settings are unusable (for example a default secret outside demo mode)."""
-
-
-DEFAULT_SECRET = "change-me"
+    """The settings are unusable."""
 
 
 class Settings(BaseSettings):
@@ -21,7 +20,8 @@ class Settings(BaseSettings):
     ``WORKBENCH_DATA_DIR``        folder for the SQLite file, model files and exports.
     ``WORKBENCH_DATABASE_URL``    SQLAlchemy URL; default ``sqlite:///<data dir>/workbench.db``.
     ``WORKBENCH_DEMO``            demo mode: the sign-in page lists the demo accounts.
-    ``WORKBENCH_SECRET_KEY``      secret for signed values; must be set outside demo mode.
+    ``WORKBENCH_SECRET_KEY``      keys the end-user pseudonyms; when unset, the key in
+                                  ``<data dir>/secret.key`` (written by ``workbench init``).
     ``WORKBENCH_ENCODER``         ``minilm`` (all-MiniLM-L6-v2 through PyTorch, offline),
                                   ``minilm-onnx-int8`` (the same model quantised to int8 and run
                                   by onnxruntime: about 7x faster for one prompt, built from the
@@ -36,19 +36,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("workbench_data"))
     database_url: str | None = None
     demo: bool = False
-    secret_key: str = DEFAULT_SECRET
+    secret_key: str | None = None
     encoder: str = "minilm"
     max_text_chars: int = 10_000
     exploration: float = Field(default=0.05, ge=0.0, le=10.0)
-
-    @model_validator(mode="after")
-    def _refuse_default_secret(self) -> Settings:
-        if not self.demo and self.secret_key == DEFAULT_SECRET and self.database_url_is_remote:
-            raise SettingsError(
-                "WORKBENCH_SECRET_KEY must be set when the workbench runs on a shared database "
-                "outside demo mode."
-            )
-        return self
 
     @property
     def database_url_is_remote(self) -> bool:
@@ -63,6 +54,16 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"
+
+    @property
+    def secret_key_file(self) -> Path:
+        """Where ``workbench init`` keeps the installation's secret key (mode 0600)."""
+        return self.data_dir / SECRET_FILE
+
+    def require_secret_key(self) -> str:
+        """``WORKBENCH_SECRET_KEY``, else the key in ``secret_key_file``; never a default
+        (``SecretKeyError`` says to run ``workbench init`` or set the variable)."""
+        return resolve_secret(self.secret_key, self.secret_key_file)
 
     @property
     def encoders_dir(self) -> Path:

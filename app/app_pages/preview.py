@@ -30,6 +30,7 @@ from routing.router import Router, RouteResult, default_intent_task
 
 STATE, RESULTS, SESSION_ID, NOTICE = ("preview_state", "preview_results", "preview_session_id",
                                       "preview_notice")
+NOT_COLLECTED = "preview_not_collected"
 NOT_SET, NOTHING = "not set", "nothing"
 CHIPS = [r for r in sessions.REFINEMENTS if "track N" not in r]
 VERDICT_ICONS = {"allow": ":material/check_circle:", "review": ":material/visibility:",
@@ -116,6 +117,21 @@ def _route(router: Router, state: sessions.SessionState, config: str | None) -> 
                         **state.route_arguments())
 
 
+def _collect(result: RouteResult, user: auth.SignedIn) -> None:
+    """The prompt joins the collecting tasks' pools; without a secret key it is not collected
+    (the list is still shown) and the notice says why."""
+    try:
+        added = preview.collect_prompt(engine=resources.engine(), encoder=resources.encoder(),
+                                       result=result, end_user_id=f"account:{user.id}",
+                                       pseudonym_key=resources.settings().require_secret_key())
+    except SERVICE_ERRORS as exc:
+        st.session_state[NOT_COLLECTED] = f"Not added to the labeling pool: {describe(exc)}."
+        return
+    if added:
+        st.session_state[NOTICE] = ("Added to the labeling pool of " + ", ".join(added)
+                                    + " (redacted).")
+
+
 def _results(state: sessions.SessionState, options: dict[str, Any], user: auth.SignedIn
              ) -> dict[str, Any]:
     """Side A (and B), computed once per state and options; each list shown is logged."""
@@ -140,12 +156,7 @@ def _results(state: sessions.SessionState, options: dict[str, Any], user: auth.S
                                           interactive=side_b is None)
                    for r in (side_a, side_b) if r is not None]
     if st.session_state.pop("preview_new_prompt", False):
-        added = preview.collect_prompt(engine=resources.engine(), encoder=resources.encoder(),
-                                       result=side_a, end_user_id=f"account:{user.id}",
-                                       pseudonym_key=resources.settings().secret_key)
-        if added:
-            st.session_state[NOTICE] = ("Added to the labeling pool of " + ", ".join(added)
-                                        + " (redacted).")
+        _collect(side_a, user)
     results = {"key": (st.session_state[STATE], options["config"], options["compare"]),
                "a": side_a, "b": side_b, "label_b": label_b, "impressions": impressions,
                "cache": router.cache_stats()}
@@ -325,6 +336,9 @@ def render() -> None:
     notice = st.session_state.pop(NOTICE, None)
     if notice:
         st.success(notice, icon=":material/check_circle:")
+    not_collected = st.session_state.pop(NOT_COLLECTED, None)
+    if not_collected:
+        st.warning(not_collected, icon=":material/warning:")
     side_a, side_b = results["a"], results["b"]
     cache = results["cache"]
     st.caption(f"Cache: {cache['hits']} hits, {cache['misses']} misses"

@@ -14,14 +14,19 @@ from labeling.exceptions import LabelingError
 from labeling.project import exporting, importing, overview
 from labeling.project import tasks as task_service
 from storage.db import migrate
+from storage.secret_key import ensure_secret_file
+from storage.settings import Settings
 
 
 def init(
     demo: Annotated[bool, typer.Option("--demo", help="Add the demo project if empty.")] = False,
     encoder: common.EncoderOption = None,
 ) -> None:
-    """Create or migrate the database; with --demo, fill an empty one with the demo project and
-    train its first intent and safety models (they serve at once)."""
+    """Create or migrate the database and, unless WORKBENCH_SECRET_KEY is set, the
+    installation's secret key (<data dir>/secret.key, owner-only, never replaced); with --demo,
+    fill an empty database with the demo project and train its first intent and safety models
+    (they serve at once)."""
+    _secret_key(common.settings())
     engine = common.engine(migrated=False)
     migrate(engine)
     typer.echo(f"database ready: {engine.url.render_as_string(hide_password=True)}")
@@ -34,6 +39,18 @@ def init(
                        progress=common.progress("embedding"),
                        models_dir=common.settings().models_dir)
     typer.echo("demo: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+def _secret_key(settings: Settings) -> None:
+    if settings.secret_key:
+        settings.require_secret_key()
+        typer.echo("secret key: from WORKBENCH_SECRET_KEY")
+        return
+    path = settings.secret_key_file
+    if ensure_secret_file(path):
+        typer.echo(f"secret key: created {path} (owner-only; back it up with the database)")
+    else:
+        typer.echo(f"secret key: {path}")
 
 
 def task_create(
@@ -87,7 +104,8 @@ def import_(
     result = importing.import_file(
         engine=common.engine(), task_name=task, path=file, encoder=common.encoder(encoder),
         text_col=text_col, label_col=label_col, user_col=user_col,
-        pseudonym_key=settings.secret_key, allow_new_labels=add_labels, gold=gold,
+        pseudonym_key=settings.require_secret_key() if user_col else "",
+        allow_new_labels=add_labels, gold=gold,
         actor=getpass.getuser(), max_chars=settings.max_text_chars,
         progress=common.progress("embedding"),
     )

@@ -71,6 +71,8 @@ def import_file(
     label unannounced and are scored against; they are never training labels.
     """
     path = Path(path)
+    if user_col:
+        pseudonymise("", key=pseudonym_key)  # refuses a missing key before any work
     with session_scope(engine) as session:
         task = get_task(session=session, name=task_name)
         table = read_texts(path, text_col=text_col, label_col=label_col, user_col=user_col,

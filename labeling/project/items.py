@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
+from labeling.exceptions import PrivacyError
 from labeling.ml.encoders import Encoder, normalise_text, text_hash
 from labeling.project.vectors import store_vectors
 from storage.models import LabelSource, Task, utcnow
@@ -17,7 +18,11 @@ from storage.repositories import labels as label_repo
 
 
 def pseudonymise(user_id: str, *, key: str) -> str:
-    """A stable pseudonym for an end-user id: HMAC-SHA256 under the workbench secret."""
+    """A stable pseudonym for an end-user id: HMAC-SHA256 under the installation's secret key
+    (an empty key is refused: there is no default)."""
+    if not key:
+        raise PrivacyError("no secret key to pseudonymise end-user ids: run `workbench init` "
+                           "or set WORKBENCH_SECRET_KEY")
     return hmac.new(key.encode(), user_id.encode(), hashlib.sha256).hexdigest()[:32]
 
 

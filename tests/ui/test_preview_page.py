@@ -42,6 +42,7 @@ def demo(demo_file, tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("WORKBENCH_ENCODER", "hashing")
     monkeypatch.setenv("WORKBENCH_EXPLORATION", "0")
+    monkeypatch.setenv("WORKBENCH_SECRET_KEY", "preview-test-secret-key")
     monkeypatch.delenv("WORKBENCH_DEMO", raising=False)
     engine = make_engine(url)
     yield engine
@@ -79,6 +80,16 @@ def test_a_prompt_shows_the_decision_the_playlist_and_joins_the_pool(demo):
         assert item.source == "preview" and item.end_user_id and item.pii_types == ["EMAIL"]
     [impression] = impression_log(engine=demo)
     assert len(impression.shown) == 20 and impression.propensities == [1.0] * 20
+
+
+def test_without_a_secret_key_the_prompt_is_routed_but_not_collected(demo, monkeypatch):
+    monkeypatch.delenv("WORKBENCH_SECRET_KEY")
+    at = _routed("calm zydeco for a slow afternoon")
+    assert {m.label for m in at.metric} >= {"Intent", "Safety"}
+    [warning] = at.warning
+    assert "Not added to the labeling pool" in warning.value
+    assert "workbench init" in warning.value
+    assert find_items(engine=demo, task_name="intent", words="zydeco") == []
 
 
 def test_refinements_apply_once_and_reset(demo):
