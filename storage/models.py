@@ -53,6 +53,13 @@ class Account(AccountBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     password_hash: str = Field(max_length=256)
     created_at: datetime = Field(default_factory=utcnow)
+    failed_sign_ins: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    """Wrong passwords in a row since the last successful sign-in (or unlock)."""
+    locked_until: datetime | None = None
+    """Sign-in refused until then, after too many wrong passwords in a row."""
+    session_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    """Raised when the password is reset or the account disabled: a browser session signed in
+    under an older value is signed out at its next request."""
 
 
 class AccountPublic(AccountBase):

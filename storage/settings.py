@@ -29,6 +29,10 @@ class Settings(BaseSettings):
                                   ``hashing`` (tests).
     ``WORKBENCH_EXPLORATION``     temperature of the preview's ranking exploration (0 = off;
                                   default 0.05), so the impression log has propensities.
+    ``WORKBENCH_SESSION_IDLE_MINUTES``  a signed-in browser session ends after this long
+                                  without a request (default 60).
+    ``WORKBENCH_LOCKOUT_FAILURES``  wrong passwords in a row that lock an account (default 5).
+    ``WORKBENCH_LOCKOUT_MINUTES``   how long such a lockout lasts (default 15).
     """
 
     model_config = SettingsConfigDict(env_prefix="WORKBENCH_", env_file=".env", extra="ignore")
@@ -40,6 +44,9 @@ class Settings(BaseSettings):
     encoder: str = "minilm"
     max_text_chars: int = 10_000
     exploration: float = Field(default=0.05, ge=0.0, le=10.0)
+    session_idle_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    lockout_failures: int = Field(default=5, ge=1, le=100)
+    lockout_minutes: int = Field(default=15, ge=1, le=7 * 24 * 60)
 
     @property
     def database_url_is_remote(self) -> bool:

@@ -136,3 +136,23 @@ def test_a_task_from_before_the_gold_settings_gets_their_defaults(engine):
         assert connection.execute(text(
             "SELECT gold_accuracy_threshold, min_gold_answers FROM task")).one() == (0.8, 5)
     assert current_revision(engine) == head_revision()
+
+
+def test_an_account_from_before_the_lockout_gets_a_clean_count(engine):
+    from labeling.project.accounts import authenticate, hash_password
+    from storage.db import migrate
+
+    _downgrade(engine, "0007")
+    assert "locked_until" not in {c["name"] for c in inspect(engine).get_columns("account")}
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO account (username, display_name, role, active, password_hash, "
+            "created_at) VALUES ('old', 'Old', 'lead', true, :hash, '2026-01-01 00:00:00')"),
+            {"hash": hash_password("old-password")})
+    migrate(engine)
+    with engine.connect() as connection:
+        assert connection.execute(text(
+            "SELECT failed_sign_ins, locked_until, session_version FROM account")).one() \
+            == (0, None, 0)
+    assert authenticate(engine=engine, username="old", password="old-password").role == "lead"
+    assert current_revision(engine) == head_revision()
