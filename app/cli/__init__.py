@@ -26,7 +26,8 @@ from app.cli import (
 app = typer.Typer(help="Prompt Workbench: label, measure and serve prompt classifiers.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 task_app = typer.Typer(help="Create, list and configure tasks.", no_args_is_help=True)
-account_app = typer.Typer(help="Create and list accounts.", no_args_is_help=True)
+account_app = typer.Typer(help="Create, list, disable and enable accounts; roles and passwords.",
+                          no_args_is_help=True)
 app.add_typer(task_app, name="task")
 app.add_typer(account_app, name="account")
 
