@@ -5,8 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import auth, resources
-from labeling.exceptions import AuthenticationError
-from labeling.project.accounts import authenticate
+from app.errors import SERVICE_ERRORS, describe
 from labeling.project.demo import DEMO_ACCOUNTS
 
 
@@ -28,10 +27,10 @@ def render() -> None:
         submitted = st.form_submit_button("Sign in", type="primary", key="sign_in")
     if submitted:
         try:
-            account = authenticate(engine=resources.engine(), username=username,
-                                   password=password)
-        except AuthenticationError as exc:
-            left.error(str(exc).capitalize())
+            account = auth.authenticate(username, password)
+        except SERVICE_ERRORS as exc:
+            message = describe(exc)
+            left.error(message[:1].upper() + message[1:])
         else:
             auth.sign_in(account)
             st.rerun()

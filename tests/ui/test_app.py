@@ -87,7 +87,7 @@ def test_lead_creates_an_account(project):
     at.button(key="create_account").click()
     at.run()
     assert not at.exception
-    assert "Created mia (reviewer)" in at.success[0].value
+    assert "Created `mia` (reviewer)" in at.success[0].value
     from labeling.project.accounts import authenticate
 
     account = authenticate(engine=project, username="mia", password="mia-password")
