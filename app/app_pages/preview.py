@@ -20,6 +20,7 @@ from app import auth, resources
 from app.components.preview_view import feature_bars, marked_slots, timings_chart
 from app.errors import SERVICE_ERRORS, describe
 from labeling.lifecycle.registry import list_versions
+from labeling.privacy.linking import preview_end_user_id
 from routing import preview
 from routing import session as sessions
 from routing.context import DEVICES
@@ -122,7 +123,7 @@ def _collect(result: RouteResult, user: auth.SignedIn) -> None:
     (the list is still shown) and the notice says why."""
     try:
         added = preview.collect_prompt(engine=resources.engine(), encoder=resources.encoder(),
-                                       result=result, end_user_id=f"account:{user.id}",
+                                       result=result, end_user_id=preview_end_user_id(user.id),
                                        pseudonym_key=resources.settings().require_secret_key())
     except SERVICE_ERRORS as exc:
         st.session_state[NOT_COLLECTED] = f"Not added to the labeling pool: {describe(exc)}."

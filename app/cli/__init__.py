@@ -16,6 +16,7 @@ from app.cli import (
     experiments,
     loop,
     models,
+    privacy,
     quality,
     route,
     safety,
@@ -43,6 +44,7 @@ training.register(app)
 route.register(app)
 encoder.register(app)
 experiments.register(app)
+privacy.register(app)
 
 
 def main() -> None:

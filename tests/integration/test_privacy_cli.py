@@ -1,11 +1,13 @@
-"""The privacy side of the CLI: ``workbench init`` writes the installation's secret key, and
-imports of end-user ids are refused without one."""
+"""The privacy side of the CLI: ``workbench init`` writes the installation's secret key, imports
+of end-user ids are refused without one, and ``workbench privacy export | erase | retention``."""
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from app.cli import app
@@ -60,3 +62,64 @@ def test_an_import_of_end_user_ids_without_a_key_is_refused(workbench_env, tmp_p
     assert snapshot(engine) == before
     without_users = run("import", str(path), "--task", "music")  # no ids: no key needed
     assert without_users.exit_code == 0, without_users.output
+
+
+@pytest.fixture
+def users_db(workbench_env, tmp_path):
+    """A music task with prompts of two end users (alice, bob) imported by the CLI."""
+    assert run("init").exit_code == 0
+    assert run("task", "create", "music", "--kind", "intent",
+               "--labels", "mood,workout,sleep,out_of_scope").exit_code == 0
+    rows = [dict(r, user="alice" if i < 3 else "bob") for i, r in enumerate(SAMPLE_ROWS)]
+    result = run("import", str(write_jsonl(tmp_path / "users.jsonl", rows)), "--task", "music",
+                 "--user-col", "user")
+    assert result.exit_code == 0, result.output
+    return make_engine(workbench_env)
+
+
+def test_export_writes_the_users_prompts_as_json(users_db, tmp_path):
+    shown = run("privacy", "export", "--end-user", "alice")
+    assert shown.exit_code == 0, shown.output
+    held = json.loads(shown.stdout)
+    assert sorted(i["text"] for i in held["items"]) == sorted(r["text"] for r in SAMPLE_ROWS[:3])
+    out = tmp_path / "exports" / "alice.json"
+    written = run("privacy", "export", "--end-user", "alice", "--out", str(out))
+    assert written.exit_code == 0 and "wrote 3 prompts" in written.stderr
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert json.loads(out.read_text(encoding="utf-8"))["items"] == held["items"]
+
+
+def test_erase_asks_first_and_then_removes_the_users_prompts(users_db):
+    before = snapshot(users_db)
+    declined = run("privacy", "erase", "--end-user", "alice", input="n\n")
+    assert declined.exit_code == 1 and "nothing erased" in declined.stderr
+    assert snapshot(users_db) == before
+    erased = run("privacy", "erase", "--end-user", "alice", "--yes")
+    assert erased.exit_code == 0, erased.output
+    assert erased.stdout.startswith("erased: 3 items, 3 labels, 3 vectors; audit reference ")
+    assert run("privacy", "export", "--end-user", "bob").exit_code == 0
+    again = run("privacy", "export", "--end-user", "alice")
+    assert again.exit_code == 1 and "erased on" in again.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["privacy", "export", "--end-user", "carol"],
+    ["privacy", "erase", "--end-user", "carol", "--yes"],
+    ["privacy", "retention", "--days", "0"],
+])
+def test_bad_privacy_requests_give_one_line_and_change_nothing(users_db, args):
+    before = snapshot(users_db)
+    result = run(*args)
+    assert result.exit_code == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "Traceback" not in result.output
+    assert snapshot(users_db) == before
+
+
+def test_retention_from_cron_prints_one_line_and_is_idempotent(users_db):
+    first = run("privacy", "retention", "--days", "30")
+    assert first.exit_code == 0 and first.stdout.count("\n") == 1
+    assert first.stdout.endswith("nothing to delete\n")  # the prompts are new
+    before = snapshot(users_db)
+    again = run("privacy", "retention", "--days", "30")
+    assert again.exit_code == 0 and snapshot(users_db) == before
