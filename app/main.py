@@ -11,6 +11,7 @@ if __package__ in (None, ""):  # `streamlit run app/main.py` runs this file as a
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import auth, resources  # noqa: E402
+from app.components.untrusted import as_markdown  # noqa: E402
 from storage.db import DatabaseError, check_schema  # noqa: E402
 
 PAGES_BY_ROLE = {
@@ -57,7 +58,7 @@ def _pages() -> dict[str, st.Page]:
 
 def _sidebar(user: auth.SignedIn) -> None:
     with st.sidebar:
-        st.caption(f"Signed in as **{user.display_name}** · {user.role}")
+        st.caption(f"Signed in as **{as_markdown(user.display_name)}** · {user.role}")
         if st.button("Sign out", key="sign_out", icon=":material/logout:"):
             auth.sign_out()
             st.rerun()

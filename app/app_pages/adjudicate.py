@@ -9,6 +9,7 @@ from app import auth, resources
 from app.components.consensus import refresh_once
 from app.components.label_form import slot_editor
 from app.components.task_picker import task_picker
+from app.components.untrusted import as_markdown, show_prompt
 from app.errors import SERVICE_ERRORS, describe
 from labeling.project.tasks import TaskInfo, task_info
 from labeling.review import adjudication
@@ -20,9 +21,10 @@ _SUSPECTS = "label_issue_suspects"
 def _case(task: TaskInfo, case: adjudication.Case, user: auth.SignedIn) -> None:
     with st.container(border=True):
         st.caption(f"Item #{case.item_id} · consensus "
-                   f"{case.consensus or 'tie'} · confidence {case.confidence or 0:.0%}"
+                   f"{as_markdown(case.consensus) if case.consensus else 'tie'} · confidence "
+                   f"{case.confidence or 0:.0%}"
                    + (f" · agreement {case.agreement:.0%}" if case.agreement is not None else ""))
-        st.markdown(f"### {case.text}")
+        show_prompt(case.text)
     st.dataframe(pd.DataFrame([{
         "rater": lab.rater, "label": lab.value, "slots": lab.slots or "", "unsure": lab.unsure,
         "submitted": lab.submitted_at} for lab in case.labels]),
@@ -31,7 +33,8 @@ def _case(task: TaskInfo, case: adjudication.Case, user: auth.SignedIn) -> None:
     # No preselection on a tie: the reviewer chooses rather than confirming an arbitrary side.
     default = options.index(case.consensus) if case.consensus in options else None
     value = st.radio("Final label", options, index=default, horizontal=True,
-                     key=f"decide_value_{case.item_id}")
+                     key=f"decide_value_{case.item_id}",
+                     format_func=lambda label: as_markdown(label, one_line=True))
     slots = slot_editor(task.slot_schema, key=f"decide_{case.item_id}") if (
         task.kind == "intent" and task.slot_schema) else {}
     note = st.text_input("Note (why)", key=f"decide_note_{case.item_id}",
@@ -47,7 +50,8 @@ def _case(task: TaskInfo, case: adjudication.Case, user: auth.SignedIn) -> None:
         except SERVICE_ERRORS as exc:
             st.error(describe(exc))
             return
-        st.session_state["adjudication_note"] = f"Item #{case.item_id} settled as {value}."
+        st.session_state["adjudication_note"] = (f"Item #{case.item_id} settled as "
+                                                 f"{as_markdown(value)}.")
         st.rerun()
 
 

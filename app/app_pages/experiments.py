@@ -11,6 +11,7 @@ import streamlit as st
 
 from app import auth, resources
 from app.components.experiment_charts import estimates_chart, estimates_frame
+from app.components.untrusted import as_markdown
 from app.errors import SERVICE_ERRORS, describe
 from routing.experiments import Evaluation, default_baseline, evaluate_log
 from routing.promotion import BY_INTENT, current_promotion, promote_config
@@ -33,13 +34,14 @@ def _current() -> None:
     if promoted is None or promoted.config_name is None:
         st.info(f"The Preview picks the configuration **{BY_INTENT}** (discovery prompts get "
                 "discovery, the rest balanced)"
-                + (f"; set by {promoted.promoted_by} on {promoted.promoted_at:%Y-%m-%d}: "
-                   f"“{promoted.reason}”" if promoted else ": nothing promoted yet") + ".",
+                + (f"; set by {as_markdown(promoted.promoted_by)} on "
+                   f"{promoted.promoted_at:%Y-%m-%d}: “{as_markdown(promoted.reason)}”"
+                   if promoted else ": nothing promoted yet") + ".",
                 icon=":material/queue_music:")
         return
     st.info(f"The Preview uses **{promoted.label}** by default, promoted by "
-            f"{promoted.promoted_by} on {promoted.promoted_at:%Y-%m-%d %H:%M} UTC: "
-            f"“{promoted.reason}”.", icon=":material/queue_music:")
+            f"{as_markdown(promoted.promoted_by)} on {promoted.promoted_at:%Y-%m-%d %H:%M} UTC: "
+            f"“{as_markdown(promoted.reason)}”.", icon=":material/queue_music:")
 
 
 def _weights(on_saves: bool, values: dict[str, float]) -> RewardWeights:

@@ -14,6 +14,7 @@ import streamlit as st
 from app import auth, resources
 from app.components.label_form import slot_editor
 from app.components.task_picker import task_picker
+from app.components.untrusted import as_markdown
 from app.errors import SERVICE_ERRORS, describe
 from labeling.project.tasks import TaskInfo, task_info
 from labeling.queue import assignments as queue
@@ -79,8 +80,8 @@ def _correct(task: TaskInfo, entry: queue.HistoryEntry, user: auth.SignedIn) -> 
         st.caption("Prompt")
         st.text(entry.text)  # the rater's prompt as typed, never read as Markdown
         current = "unsure" if entry.value == queue.UNSURE else entry.value
-        st.caption(f"Your label now: **{current}**"
-                   + (f" · {_slot_text(entry.slots)}" if entry.slots else ""))
+        st.caption(f"Your label now: **{as_markdown(current)}**"
+                   + (f" · {as_markdown(_slot_text(entry.slots))}" if entry.slots else ""))
         index = task.labels.index(entry.value) if entry.value in task.labels else None
         value = st.selectbox("New label", task.labels, index=index, placeholder="Choose a label",
                              key=f"{key}_value")

@@ -6,7 +6,6 @@ comes back unchanged, so a reload loses nothing) and sends exactly one queue cal
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import streamlit as st
@@ -19,6 +18,7 @@ from app.components.label_form import (
     slot_editor,
 )
 from app.components.task_picker import task_picker
+from app.components.untrusted import as_markdown, show_prompt
 from app.errors import SERVICE_ERRORS, describe
 from labeling.project.tasks import TaskInfo, task_info
 from labeling.queue import assignments as queue
@@ -50,11 +50,10 @@ def _progress_metrics(container: Any, done: queue.Progress, *, on_screen: bool) 
 def _prompt_card(item: queue.QueueItem) -> None:
     with st.container(border=True, key="prompt_card"):
         st.caption(f"Prompt #{item.item_id}")
-        body = html.escape(item.text, quote=False).replace("\n", "<br>")
-        st.markdown(f'<div style="font-size:1.6rem;line-height:1.35;padding:0.2rem 0 0.4rem">'
-                    f"{body}</div>", unsafe_allow_html=True)
+        show_prompt(item.text)
         if item.suggestion is not None:
-            st.caption(f":material/smart_toy: Model suggests: **{item.suggestion.label}** "
+            st.caption(f":material/smart_toy: Model suggests: "
+                       f"**{as_markdown(item.suggestion.label)}** "
                        f"({item.suggestion.probability:.0%})")
 
 
@@ -101,7 +100,8 @@ def _answer_form(task: TaskInfo, item: queue.QueueItem, user: auth.SignedIn, ale
     saved, note = False, ""
     if chosen is not None:
         saved = _save("submit", alert, value=chosen, slots=slots, **common)
-        note = f"Saved **{chosen}**" + (f" with {_slot_text(slots)}" if slots else "")
+        note = f"Saved **{as_markdown(chosen)}**" + (
+            f" with {as_markdown(_slot_text(slots))}" if slots else "")
         note += f" for prompt #{item.item_id}. Fix it under My labels if needed."
     elif unsure:
         saved = _save("submit", alert, value=queue.UNSURE, slots=slots, unsure=True, **common)
@@ -111,7 +111,8 @@ def _answer_form(task: TaskInfo, item: queue.QueueItem, user: auth.SignedIn, ale
                       icon=":material/skip_next:")
     elif skip_pressed:
         saved = _save("skip", alert, reason=reason, **common)
-        note = f"Skipped prompt #{item.item_id} ({reason}); it will not come back to you."
+        note = (f"Skipped prompt #{item.item_id} ({as_markdown(reason, one_line=True)}); "
+                "it will not come back to you.")
     if saved:
         st.session_state[FLASH] = note
         st.rerun()

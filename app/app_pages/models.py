@@ -19,6 +19,7 @@ from app.components.model_charts import (
     reliability_diagram,
 )
 from app.components.task_picker import task_picker
+from app.components.untrusted import as_markdown
 from app.errors import SERVICE_ERRORS, describe
 from labeling.exceptions import LabelingError
 from labeling.lifecycle import registry
@@ -307,13 +308,13 @@ def _evaluation(version: ModelInfo) -> None:
                        _fmt(figure(metrics, "ece")) + ".")
     oos = metrics.get("oos")
     if oos:
-        st.caption(f"Out of scope ({oos.get('label', DASH)}): threshold "
+        st.caption(f"Out of scope ({as_markdown(oos.get('label', DASH))}): threshold "
                    f"{_fmt(figure(oos, 'threshold'))} for a target recall of "
                    f"{_fmt(figure(oos, 'target_recall'), '{:.0%}')} at training.")
     counts = metrics.get("class_counts") or {}
     if counts:
         st.caption("Training labels per class: " +
-                   ", ".join(f"{label} {n}" for label, n in counts.items()) + ".")
+                   ", ".join(f"{as_markdown(label)} {n}" for label, n in counts.items()) + ".")
 
 
 # --- the out-of-scope operating point -------------------------------------------------------

@@ -18,6 +18,7 @@ import streamlit as st
 
 from app import auth, resources
 from app.components.preview_view import feature_bars, marked_slots, timings_chart
+from app.components.untrusted import as_markdown, show_prompt
 from app.errors import SERVICE_ERRORS, describe
 from labeling.lifecycle.registry import list_versions
 from labeling.privacy.linking import preview_end_user_id
@@ -169,8 +170,7 @@ def _results(state: sessions.SessionState, options: dict[str, Any], user: auth.S
 
 def _decision(result: RouteResult) -> None:
     d = result.decision
-    st.markdown(f'<div style="font-size:1.25rem;line-height:1.6">'
-                f"{marked_slots(d.prompt, d.slots)}</div>", unsafe_allow_html=True)
+    show_prompt(d.prompt, size=1.25, marked=marked_slots(d.prompt, d.slots))
     if d.message:
         (st.warning if d.fallback in ("blocked", "error") else st.info)(
             d.message, icon=":material/info:")
@@ -199,10 +199,11 @@ def _notes(result: RouteResult) -> None:
         st.caption("Next: " + ", ".join(f"{a['intent']} {a['p']:.0%}" for a in d.alternatives))
     extra = [s for s in d.slots if s["start"] < 0]
     if extra:
-        st.caption("Refined: " + ", ".join(f"{s['slot']}={s['value']}" for s in extra))
+        st.caption("Refined: " + ", ".join(as_markdown(f"{s['slot']}={s['value']}")
+                                           for s in extra))
     if d.safety.get("reasons"):
         st.caption(f"{VERDICT_ICONS.get(d.safety['verdict'], '')} "
-                   + "; ".join(d.safety["reasons"][:3]))
+                   + "; ".join(as_markdown(r) for r in d.safety["reasons"][:3]))
 
 
 def _why(result: RouteResult) -> None:
@@ -242,9 +243,10 @@ def _playlist(result: RouteResult, side: str, impression_id: int | None, *,
         row = st.container(horizontal=True, vertical_alignment="center", gap="small",
                            key=f"track_{side}_{track['position']}")
         explicit = " :red-badge[E]" if track["explicit"] else ""
-        row.markdown(f"**{track['position']}. {track['artist']} — {track['title']}** "
-                     f"({track['year']}, {track['genre']}){explicit}  \n"
-                     f":small[:gray[{track['reason']}]]", width="stretch")
+        row.markdown(f"**{track['position']}. {as_markdown(track['artist'])} — "
+                     f"{as_markdown(track['title'])}** ({track['year']}, "
+                     f"{as_markdown(track['genre'])}){explicit}  \n"
+                     f":small[:gray[{as_markdown(track['reason'])}]]", width="stretch")
         if interactive:
             for action, icon in (("like", ":material/thumb_up:"), ("skip", ":material/skip_next:"),
                                  ("save", ":material/bookmark_add:")):
@@ -269,7 +271,8 @@ def _signal(action: str, track: dict[str, Any], impression_id: int | None) -> No
     except (*SERVICE_ERRORS, sessions.RefinementError) as exc:
         st.error(f"Not saved: {describe(exc)}.")
         return
-    st.session_state[NOTICE] = f"{action.capitalize()}d {track['artist']} — {track['title']}."
+    st.session_state[NOTICE] = (f"{action.capitalize()}d {as_markdown(track['artist'])} — "
+                                f"{as_markdown(track['title'])}.")
     st.rerun()
 
 
@@ -291,7 +294,7 @@ def _refinements(result: RouteResult) -> None:
         st.session_state[STATE] = sessions.reset(state)
         st.rerun()
     if state.applied:
-        st.caption("Applied: " + ", ".join(state.applied))
+        st.caption("Applied: " + ", ".join(as_markdown(a) for a in state.applied))
     if chosen is None:
         return
     try:

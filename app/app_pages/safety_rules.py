@@ -8,6 +8,7 @@ import streamlit as st
 
 from app import auth, resources
 from app.components.safety_view import marked_text
+from app.components.untrusted import as_markdown, show_prompt
 from app.errors import SERVICE_ERRORS, describe
 from labeling.project.tasks import list_tasks
 from safety import policy as policy_service
@@ -77,16 +78,18 @@ def _try(rule_set: rule_service.RuleSet) -> None:
     if not text:
         return
     check = rule_set.check(text)
-    st.markdown(marked_text(text, [h.as_dict() for h in check.blocks]), unsafe_allow_html=True)
+    show_prompt(text, size=1.1, marked=marked_text(text, [h.as_dict() for h in check.blocks]))
     if check.blocks:
         for hit in check.blocks:
-            st.caption(f":material/block: {hit.rule_id} {hit.phrase!r} ({hit.category}) "
-                       f"matched {hit.text!r} at {hit.start}-{hit.end}")
+            st.caption(f":material/block: {hit.rule_id} {as_markdown(repr(hit.phrase))} "
+                       f"({hit.category}) matched {as_markdown(repr(hit.text))} at "
+                       f"{hit.start}-{hit.end}")
     else:
         st.caption(":material/check: No block rule matches.")
     for hit in check.suppressed:
-        st.caption(f":material/shield: {hit.rule_id} {hit.phrase!r} is inside an allowed "
-                   "phrase: " + ", ".join(f"{a.rule_id} {a.phrase!r}" for a in check.allows))
+        st.caption(f":material/shield: {hit.rule_id} {as_markdown(repr(hit.phrase))} is inside "
+                   "an allowed phrase: " + ", ".join(f"{a.rule_id} {as_markdown(repr(a.phrase))}"
+                                                    for a in check.allows))
 
 
 def _policy(user: auth.SignedIn) -> None:

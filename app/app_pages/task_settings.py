@@ -7,6 +7,7 @@ import streamlit as st
 
 from app import auth, resources
 from app.components.task_picker import task_picker
+from app.components.untrusted import as_markdown
 from app.errors import SERVICE_ERRORS, describe
 from labeling.lifecycle.registry import serving_version
 from labeling.lifecycle.training import retrain
@@ -134,7 +135,7 @@ def _gold(task: TaskInfo, user: auth.SignedIn) -> None:
         except SERVICE_ERRORS as exc:
             st.error(describe(exc))
         else:
-            st.success(f"Item #{choice[0]}: {answer}.")
+            st.success(f"Item #{choice[0]}: {as_markdown(answer)}.")
 
 
 def _retrain(task_name: str, user: auth.SignedIn) -> None:

@@ -14,6 +14,7 @@ import streamlit as st
 
 from app import auth, resources
 from app.components.safety_view import category_scores_chart, marked_text
+from app.components.untrusted import as_markdown, show_prompt
 from app.errors import SERVICE_ERRORS, describe
 from labeling.project.tasks import list_tasks
 from safety import triage
@@ -62,12 +63,11 @@ def _card(flag: triage.FlagView) -> None:
         category = get_category(flag.category).title if flag.category in UNSAFE else "—"
         st.caption(f"Flag #{flag.id} · {flag.origin} · verdict {flag.verdict or '—'} · "
                    f"{category} · raised {_age(flag.created_at)} ago · {flag.status}")
-        st.markdown(f'<div style="font-size:1.4rem;line-height:1.4">'
-                    f"{marked_text(flag.text, flag.rule_hits)}</div>", unsafe_allow_html=True)
+        show_prompt(flag.text, size=1.4, marked=marked_text(flag.text, flag.rule_hits))
         if flag.pii_types:
             st.caption("Redacted before storage: " + ", ".join(flag.pii_types))
     for reason in flag.reasons:
-        st.caption(f":material/flag: {reason}")
+        st.caption(f":material/flag: {as_markdown(reason)}")
 
 
 def _context(flag: triage.FlagView) -> None:
@@ -86,8 +86,8 @@ def _context(flag: triage.FlagView) -> None:
             st.caption("None yet.")
         for d in earlier:
             st.caption(f"#{d.flag_id}: **{d.decision}**{' · ' + d.category if d.category else ''}"
-                       f" by {d.reviewer}, {d.decided_at:%Y-%m-%d %H:%M}"
-                       + (f" — {d.note}" if d.note else ""))
+                       f" by {as_markdown(d.reviewer)}, {d.decided_at:%Y-%m-%d %H:%M}"
+                       + (f" — {as_markdown(d.note)}" if d.note else ""))
 
 
 def _decide(flag: triage.FlagView, user: auth.SignedIn) -> None:

@@ -12,6 +12,8 @@ from typing import Any
 
 import streamlit as st
 
+from app.components.untrusted import as_markdown
+
 EMPTY = "—"
 """The slot choice that means "not said in the prompt"."""
 SKIP_KEY = "S"
@@ -34,7 +36,7 @@ def label_buttons(labels: Sequence[str], *, key: str, disabled: bool = False) ->
     clicked: str | None = None
     grid = st.grid("auto", min_column_width=170, gap="xsmall")
     for index, label in enumerate(labels):
-        if grid.button(label, key=f"{key}_label_{index}",
+        if grid.button(as_markdown(label, one_line=True), key=f"{key}_label_{index}",
                        shortcut=shortcut_for(index), width="stretch", disabled=disabled):
             clicked = label
     return clicked

@@ -9,6 +9,7 @@ import streamlit as st
 
 from app import resources
 from app.auth import SignedIn
+from app.components.untrusted import as_markdown
 from app.errors import SERVICE_ERRORS, describe
 from routing.lexicon import add_phrase, current_lexicon, measure_lexicon, remove_phrase
 
@@ -75,8 +76,9 @@ def _editor(user: SignedIn) -> None:
             except SERVICE_ERRORS as exc:
                 st.error(f"Not added: {describe(exc)}.")
             else:
-                st.session_state[NOTICE] = (f"Added {entry}: {phrase!r} -> {slot}={value} "
-                                            f"(lexicon version {version}).")
+                st.session_state[NOTICE] = (
+                    f"Added {entry}: {as_markdown(repr(phrase))} -> "
+                    f"{slot}={as_markdown(value)} (lexicon version {version}).")
                 st.rerun()
         shown = entries[entries["slot"] == slot] if slot else entries
         st.dataframe(shown, hide_index=True, width="stretch", height=240)

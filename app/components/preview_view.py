@@ -3,12 +3,13 @@ playlist's feature bars (Altair)."""
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import altair as alt
 import pandas as pd
+
+from app.components.untrusted import as_html
 
 BAR_FEATURES = ("energy", "valence", "danceability", "acousticness", "instrumentalness")
 SLOT_COLOURS = {"mood": "#fde2e4", "activity": "#e2ece9", "genre": "#dfe7fd",
@@ -18,8 +19,9 @@ SLOT_COLOURS = {"mood": "#fde2e4", "activity": "#e2ece9", "genre": "#dfe7fd",
 
 
 def marked_slots(text: str, slots: Sequence[Mapping[str, Any]]) -> str:
-    """``text`` as escaped HTML with each slot's source span marked and labelled (``slot=value``
-    on hover and as a small tag); refinement slots have no span and are left out."""
+    """``text`` as HTML (``as_html``) with each slot's source span marked and labelled
+    (``slot=value`` on hover and as a small tag); refinement slots have no span and are left
+    out."""
     spans = sorted((int(s["start"]), int(s["end"]), str(s["slot"]), str(s["value"]))
                    for s in slots if 0 <= int(s["start"]) < int(s["end"]) <= len(text))
     out, cursor = [], 0
@@ -27,13 +29,13 @@ def marked_slots(text: str, slots: Sequence[Mapping[str, Any]]) -> str:
         if start < cursor:
             continue  # overlapping spans (bpm and tempo share one): the first is shown
         colour = SLOT_COLOURS.get(slot, "#eeeeee")
-        label = html.escape(f"{slot}={value}")
-        out.append(html.escape(text[cursor:start]))
+        label = as_html(f"{slot}={value}")
+        out.append(as_html(text[cursor:start]))
         out.append(f'<mark style="background:{colour};padding:0 .2em;border-radius:.3em" '
-                   f'title="{label}">{html.escape(text[start:end])}'
+                   f'title="{label}">{as_html(text[start:end])}'
                    f'<sub style="font-size:.6em;opacity:.7"> {label}</sub></mark>')
         cursor = end
-    out.append(html.escape(text[cursor:]))
+    out.append(as_html(text[cursor:]))
     return "".join(out)
 
 

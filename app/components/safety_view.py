@@ -3,17 +3,18 @@ of the model's category scores."""
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import altair as alt
 import pandas as pd
 
+from app.components.untrusted import as_html
+
 
 def marked_text(text: str, hits: Sequence[Mapping[str, Any]]) -> str:
-    """``text`` as escaped HTML with each rule hit's span wrapped in ``<mark>`` (overlapping
-    hits merged); the text is never read as Markdown or HTML."""
+    """``text`` as HTML (``as_html``) with each rule hit's span wrapped in ``<mark>``
+    (overlapping hits merged); the text is never read as Markdown or HTML."""
     spans = sorted((int(h["start"]), int(h["end"])) for h in hits
                    if 0 <= int(h["start"]) < int(h["end"]) <= len(text))
     merged: list[list[int]] = []
@@ -24,11 +25,11 @@ def marked_text(text: str, hits: Sequence[Mapping[str, Any]]) -> str:
             merged.append([start, end])
     out, cursor = [], 0
     for start, end in merged:
-        out.append(html.escape(text[cursor:start]))
-        out.append(f"<mark>{html.escape(text[start:end])}</mark>")
+        out.append(as_html(text[cursor:start]))
+        out.append(f"<mark>{as_html(text[start:end])}</mark>")
         cursor = end
-    out.append(html.escape(text[cursor:]))
-    return "".join(out).replace("\n", "<br>")
+    out.append(as_html(text[cursor:]))
+    return "".join(out)
 
 
 def category_scores_chart(scores: Mapping[str, float], *, highlight: str | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
 from app.components.label_form import shortcut_for
+from app.components.untrusted import as_markdown
 from labeling.lifecycle.training import retrain
 from labeling.ml.encoders import HashingEncoder
 from labeling.project.importing import import_file
@@ -49,12 +51,12 @@ def _prompt(at: AppTest) -> str | None:
     """The prompt text shown in the card, or ``None`` when no card is shown."""
     for md in at.markdown:
         if md.value.startswith("<div style="):
-            return re.sub(r"<[^>]+>", "", md.value)
+            return html.unescape(re.sub(r"<[^>]+>", "", md.value.replace("<br>", "\n")))
     return None
 
 
 def _button(at: AppTest, label: str):
-    matches = [b for b in at.button if b.label == label]
+    matches = [b for b in at.button if b.label == as_markdown(label, one_line=True)]
     assert matches, f"no button {label!r}; buttons: {[b.label for b in at.button]}"
     return matches[0]
 

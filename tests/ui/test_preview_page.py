@@ -69,7 +69,7 @@ def test_a_prompt_shows_the_decision_the_playlist_and_joins_the_pool(demo):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Intent"] not in ("", "—") and metrics["Safety"] in ("allow", "review")
     marked = [m.value for m in at.markdown if "<mark" in m.value]
-    assert marked and 'title="era=90s"' in marked[0] and "jo@example.com" not in marked[0]
+    assert marked and 'title="era&#61;90s"' in marked[0] and "jo@example.com" not in marked[0]
     tracks = _tracks(at)
     assert len(tracks) == 20 and tracks[0].startswith("**1. ")
     assert any("Added to the labeling pool of intent, safety" in s.value for s in at.success)
