@@ -162,7 +162,7 @@ def collect_prompt(*, engine: Engine, encoder: Encoder, result: RouteResult,
             if result_.items_added:
                 added.append(name)
         if added:
-            audit.record(session=session, actor=user or "preview", action="items.add",
+            audit.record(session=session, actor="preview", action="items.add",
                          entity="task", after={"tasks": added, "source": PREVIEW_SOURCE,
                                                "prompt_id": decision.prompt_id})
     return added

@@ -292,8 +292,6 @@ def test_the_sources_linking_relies_on_are_the_ones_the_writers_use():
     assert linking.preview_account("alice@example.org") is None
 
 
-@pytest.mark.xfail(strict=True, reason="routing.preview.collect_prompt records the pseudonym as "
-                   "the audit actor, and audit rows are append-only: erasure cannot remove it")
 def test_a_prompt_collected_by_the_preview_is_erased_without_trace(world, encoder):
     result = SimpleNamespace(decision=SimpleNamespace(
         prompt="xylophone for a rainy walk", fallback=None, safety={"pii_types": []},
