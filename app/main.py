@@ -18,8 +18,8 @@ PAGES_BY_ROLE = {
     "rater": ("home", "label", "history", "preview"),
     "reviewer": ("home", "triage", "adjudicate", "safety_rules", "label", "history", "preview"),
     "lead": ("home", "quality", "triage", "adjudicate", "models", "preview", "label", "history",
-             "task_settings", "safety_rules", "simulation", "experiments", "accounts"),
-    "admin": ("home", "quality", "models", "preview", "task_settings", "accounts"),
+             "task_settings", "safety_rules", "simulation", "experiments", "accounts", "audit"),
+    "admin": ("home", "quality", "models", "preview", "task_settings", "accounts", "audit"),
 }
 
 
@@ -51,6 +51,8 @@ def _pages() -> dict[str, st.Page]:
                                icon=":material/science:"),
         "accounts": st.Page(PAGES_DIR / "accounts.py", title="Accounts",
                             icon=":material/group:"),
+        "audit": st.Page(PAGES_DIR / "audit.py", title="Audit trail",
+                         icon=":material/policy:"),
         "preview": st.Page(PAGES_DIR / "preview.py", title="Preview",
                            icon=":material/queue_music:"),
     }
