@@ -15,12 +15,8 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from labeling.privacy.erasure import (
-    end_user_pseudonym,
-    erasure_reference,
-    nothing_held,
-)
-from labeling.privacy.linking import Linked, link_end_user, preview_account
+from labeling.privacy.erasure import find_end_user
+from labeling.privacy.linking import Linked
 from storage.db import write_scope
 from storage.models import Task, utcnow
 from storage.repositories import audit
@@ -80,13 +76,9 @@ def export_end_user(*, engine: Engine, end_user_id: str, key: str, actor: str
                     ) -> dict[str, Any]:
     """Everything held about ``end_user_id`` as JSON-ready data; an end user about whom nothing
     is held is refused (``PrivacyError``) and nothing is recorded."""
-    pseudonym = end_user_pseudonym(end_user_id, key=key)
-    reference = erasure_reference(pseudonym)
     with write_scope(engine) as session:
-        linked = link_end_user(session=session, pseudonym=pseudonym,
-                               account_id=preview_account(end_user_id.strip()))
-        if linked.empty:
-            raise nothing_held(session, end_user_id=end_user_id.strip(), reference=reference)
+        user = find_end_user(session, end_user_id=end_user_id, key=key)
+        linked, pseudonym, reference = user.linked, user.pseudonym, user.reference
         held = {
             "end_user": {"id": end_user_id.strip(), "pseudonym": pseudonym},
             "exported_at": _when(utcnow()),

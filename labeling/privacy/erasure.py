@@ -59,6 +59,26 @@ def nothing_held(session: Session, *, end_user_id: str, reference: str) -> Priva
     return PrivacyError(f"nothing is held about end user {end_user_id!r}{when}")
 
 
+@dataclass(frozen=True)
+class EndUser:
+    """An end user found in the database: their pseudonym, erasure reference and data."""
+
+    pseudonym: str
+    reference: str
+    linked: Linked
+
+
+def find_end_user(session: Session, *, end_user_id: str, key: str) -> EndUser:
+    """Everything linked to ``end_user_id``; refused (``PrivacyError``) when nothing is held."""
+    pseudonym = end_user_pseudonym(end_user_id, key=key)
+    reference = erasure_reference(pseudonym)
+    linked = link_end_user(session=session, pseudonym=pseudonym,
+                           account_id=preview_account(end_user_id.strip()))
+    if linked.empty:
+        raise nothing_held(session, end_user_id=end_user_id.strip(), reference=reference)
+    return EndUser(pseudonym, reference, linked)
+
+
 def models_to_retrain(session: Session, linked: Linked) -> list[str]:
     """Model versions trained after a settled erased item of their task was created."""
     settled = {c.item_id for c in linked.consensus if c.settled}
@@ -80,13 +100,9 @@ def erase_end_user(*, engine: Engine, end_user_id: str, key: str, actor: str
     """Remove everything linked to ``end_user_id`` (``labeling.privacy.linking``) in one
     transaction and audit it by erasure reference; an end user about whom nothing is held is
     refused (``PrivacyError``) and nothing changes."""
-    pseudonym = end_user_pseudonym(end_user_id, key=key)
-    reference = erasure_reference(pseudonym)
     with write_scope(engine) as session:
-        linked = link_end_user(session=session, pseudonym=pseudonym,
-                               account_id=preview_account(end_user_id.strip()))
-        if linked.empty:
-            raise nothing_held(session, end_user_id=end_user_id.strip(), reference=reference)
+        user = find_end_user(session, end_user_id=end_user_id, key=key)
+        linked, reference = user.linked, user.reference
         models = models_to_retrain(session, linked)
         deleted = delete(session=session, linked=linked)
         audit.record(session=session, actor=actor, action=ERASE_ACTION, entity=ENTITY,
