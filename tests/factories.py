@@ -228,3 +228,16 @@ def demo_copy(folder: Path, tmp_path: Path, monkeypatch, **env: str) -> Engine:
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("WORKBENCH_DEMO", raising=False)
     return make_engine(url)
+
+
+TEAM = (("ada", "admin"), ("leo", "lead"), ("ana", "rater"))
+"""Accounts of ``add_team``: each signs in with ``<name>-password``."""
+
+
+def add_team(engine: Engine) -> None:
+    """An admin, a lead and a rater, created by the command-line operator."""
+    from labeling.project import accounts as svc
+
+    for name, role in TEAM:
+        svc.create_account(engine=engine, username=name, password=f"{name}-password",
+                           role=role, actor=svc.Operator("cli:test"))

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from labeling.project import accounts as svc
 from labeling.project.accounts import Operator
 from storage.db import make_engine
-from tests.factories import signed_in_app
+from tests.factories import add_team, signed_in_app
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 CLI = Operator("cli:test")
@@ -24,9 +24,7 @@ pytestmark = pytest.mark.ui
 @pytest.fixture
 def engine(sqlite_env):
     engine = make_engine(sqlite_env)
-    for name, role in (("ada", "admin"), ("leo", "lead"), ("ana", "rater")):
-        svc.create_account(engine=engine, username=name, password=f"{name}-password",
-                           role=role, actor=CLI)
+    add_team(engine)
     return engine
 
 

@@ -12,11 +12,10 @@ import pytest
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from labeling.project import accounts as svc
 from labeling.project.accounts import Operator
 from storage.db import make_engine, session_scope
 from storage.repositories import audit
-from tests.factories import signed_in_app
+from tests.factories import add_team, signed_in_app
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 CLI = Operator("cli:test")
@@ -26,9 +25,7 @@ pytestmark = pytest.mark.ui
 @pytest.fixture
 def engine(sqlite_env):
     engine = make_engine(sqlite_env)
-    for name, role in (("ada", "admin"), ("leo", "lead"), ("ana", "rater")):
-        svc.create_account(engine=engine, username=name, password=f"{name}-password",
-                           role=role, actor=CLI)
+    add_team(engine)
     with session_scope(engine) as session:
         audit.record(session=session, actor="system", action="account.lock", entity="account",
                      entity_id=3, after={"reason": "five wrong passwords"})
