@@ -17,7 +17,9 @@ import streamlit as st
 from app import resources
 from app.errors import describe
 from labeling.project import accounts as account_service
+from labeling.project import authz
 from labeling.project.accounts import AccountInfo, SessionEndedError
+from labeling.project.authz import Capability
 from storage.db import DatabaseError
 
 _KEY = "signed_in"
@@ -97,10 +99,12 @@ def sign_out() -> None:
         del st.session_state[key]
 
 
-def require_role(*roles: str) -> SignedIn:
-    """The signed-in user if their current role is one of ``roles``; otherwise stop the page."""
+def require(capability: Capability) -> SignedIn:
+    """The signed-in user if their current role holds ``capability``; otherwise a message naming
+    the roles that do, and the page stops. The services check again on every call."""
     user = current()
-    if user is None or user.role not in roles:
-        st.error("This page is for: " + ", ".join(roles) + ".")
+    if user is None or not authz.may(user.role, capability):
+        roles = ", ".join(authz.roles_with(capability))
+        st.error(f"This page is for: {roles}.")
         st.stop()
     return user

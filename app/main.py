@@ -12,15 +12,26 @@ if __package__ in (None, ""):  # `streamlit run app/main.py` runs this file as a
 
 from app import auth, resources  # noqa: E402
 from app.components.untrusted import as_markdown  # noqa: E402
+from labeling.project.authz import Capability, may  # noqa: E402
 from storage.db import DatabaseError, check_schema  # noqa: E402
 
-PAGES_BY_ROLE = {
-    "rater": ("home", "label", "history", "preview"),
-    "reviewer": ("home", "triage", "adjudicate", "safety_rules", "label", "history", "preview"),
-    "lead": ("home", "quality", "triage", "adjudicate", "models", "preview", "label", "history",
-             "task_settings", "safety_rules", "simulation", "experiments", "accounts", "audit"),
-    "admin": ("home", "quality", "models", "preview", "task_settings", "accounts", "audit"),
+PAGE_CAPABILITY = {
+    "home": Capability.read_tasks, "label": Capability.label, "history": Capability.label,
+    "quality": Capability.view_quality, "adjudicate": Capability.adjudicate,
+    "triage": Capability.triage, "safety_rules": Capability.edit_safety,
+    "models": Capability.manage_models, "task_settings": Capability.manage_tasks,
+    "simulation": Capability.simulate, "experiments": Capability.run_experiments,
+    "accounts": Capability.manage_accounts, "audit": Capability.read_audit,
+    "preview": Capability.preview,
 }
+"""The capability each page needs: a role sees the pages its capabilities open (authz's table),
+and each page checks it again (``auth.require``), as do the services it calls."""
+PAGE_ORDER = ("home", "label", "history", "triage", "adjudicate", "quality", "models", "preview",
+              "task_settings", "safety_rules", "simulation", "experiments", "accounts", "audit")
+
+
+def pages_for(role: str) -> tuple[str, ...]:
+    return tuple(name for name in PAGE_ORDER if may(role, PAGE_CAPABILITY[name]))
 
 
 PAGES_DIR = Path(__file__).resolve().parent / "app_pages"
@@ -79,7 +90,7 @@ def run() -> None:
                       position="hidden").run()
         return
     pages = _pages()
-    visible = [pages[name] for name in PAGES_BY_ROLE.get(user.role, ("home",))]
+    visible = [pages[name] for name in pages_for(user.role)]
     _sidebar(user)
     st.navigation(visible).run()
 

@@ -10,6 +10,7 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from labeling.ml.encoders import Encoder, make_encoder
+from labeling.project.authz import SYSTEM
 from routing.router import Router
 from routing.serving import ROUTERS
 from storage.db import make_engine
@@ -41,5 +42,8 @@ def encoder() -> Encoder:
 
 def router(intent_version: int | None = None) -> Router:
     """The router for the current versions (rebuilt by ``routing`` when any changes);
-    ``intent_version``: another registered intent model, for A/B comparison."""
-    return ROUTERS.current(engine=engine(), encoder=encoder(), intent_version=intent_version)
+    ``intent_version``: another registered intent model, for A/B comparison. Built once for
+    everyone by the serving infrastructure, so it loads as ``SYSTEM``; what a signed-in user
+    does with it (logging, reporting, collecting) is checked with their own account."""
+    return ROUTERS.current(engine=engine(), encoder=encoder(), actor=SYSTEM,
+                           intent_version=intent_version)

@@ -33,11 +33,14 @@ from bench.al_clinc import OUT, embed_cached, load_split  # noqa: E402
 from bench.clinc_to_jsonl import DEFAULT_DATA, convert  # noqa: E402
 from labeling.lifecycle.training import evaluate_file, retrain  # noqa: E402
 from labeling.ml.encoders import SentenceTransformerEncoder, text_hash  # noqa: E402
+from labeling.project.authz import Operator  # noqa: E402
 from labeling.project.importing import import_file  # noqa: E402
 from labeling.project.tasks import create_task  # noqa: E402
 from labeling.project.vectors import store_vectors  # noqa: E402
 from storage.db import make_engine, migrate, session_scope  # noqa: E402
 from storage.repositories import embeddings as embedding_repo  # noqa: E402
+
+BENCH = Operator("bench")
 
 FIGURES = [
     # (label, floor, goal, higher is better)
@@ -89,19 +92,20 @@ def main() -> None:
     engine = make_engine(f"sqlite:///{workdir / 'workbench.db'}")
     migrate(engine)
     labels = (files / "labels.txt").read_text(encoding="utf-8").split()
-    create_task(engine=engine, name="clinc", kind="intent", labels=labels, oos_label="oos")
+    create_task(engine=engine, actor=BENCH, name="clinc", kind="intent", labels=labels,
+                oos_label="oos")
     start = time.perf_counter()
     seed_vectors(engine, encoder, args.data, args.cache,
                  ["train", "oos_train", args.eval_split, f"oos_{args.eval_split}"])
     for split in ("train", "oos_train"):
         summary = import_file(engine=engine, task_name="clinc", path=files / f"{split}.jsonl",
-                              encoder=encoder, label_col="label", actor="bench")
+                              encoder=encoder, label_col="label", actor=BENCH)
         print(f"imported {split}: {summary.rows:,} rows, {summary.items_added:,} items, "
               f"{summary.labels_added:,} labels", file=sys.stderr)
     print(f"set-up (vectors + import) {time.perf_counter() - start:.0f} s", file=sys.stderr)
 
     trained = retrain(engine=engine, task_name="clinc", encoder=encoder,
-                      models_dir=workdir / "models", actor="bench")
+                      models_dir=workdir / "models", actor=BENCH)
     m = trained.metrics
     print(f"retrain: v{trained.version} serving={trained.serving}; n_train {trained.n_train:,} "
           f"(val {m['n_val']:,}), frozen eval split {trained.n_eval:,}; fit+calibrate+evaluate "
@@ -119,12 +123,12 @@ def main() -> None:
     eval_file.write_text((files / f"{args.eval_split}.jsonl").read_text(encoding="utf-8")
                          + (files / f"oos_{args.eval_split}.jsonl").read_text(encoding="utf-8"),
                          encoding="utf-8")
-    result = evaluate_file(engine=engine, task_name="clinc", encoder=encoder, path=eval_file,
-                           oos_label="oos")
+    result = evaluate_file(engine=engine, actor=BENCH, task_name="clinc", encoder=encoder,
+                           path=eval_file, oos_label="oos")
     oos = result["oos"]
     print(f"\n{args.eval_split} + oos_{args.eval_split} ({oos['n_in_scope']:,} in scope, "
           f"{oos['n_oos']:,} out of scope), serving v{result['version']}:")
-    in_scope = evaluate_file(engine=engine, task_name="clinc", encoder=encoder,
+    in_scope = evaluate_file(engine=engine, actor=BENCH, task_name="clinc", encoder=encoder,
                              path=files / f"{args.eval_split}.jsonl", oos_label="oos")
     figures = {"train_seconds": trained.train_seconds, **oos, "ece": in_scope["ece"]}
     for key, floor, goal, higher in FIGURES:

@@ -21,9 +21,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.clinc_to_jsonl import DEFAULT_DATA, convert  # noqa: E402
 from labeling.ml.encoders import SentenceTransformerEncoder  # noqa: E402
+from labeling.project.authz import Operator  # noqa: E402
 from labeling.project.importing import import_file  # noqa: E402
 from labeling.project.tasks import create_task  # noqa: E402
 from storage.db import make_engine, migrate  # noqa: E402
+
+BENCH = Operator("bench")
 
 
 def main() -> None:
@@ -52,9 +55,10 @@ def main() -> None:
 
     engine = make_engine(args.database_url or f"sqlite:///{work / 'bench.db'}")
     migrate(engine)
-    create_task(engine=engine, name="clinc", kind="intent", labels=labels, oos_label="oos")
+    create_task(engine=engine, actor=BENCH, name="clinc", kind="intent", labels=labels,
+                oos_label="oos")
     start = time.perf_counter()
-    result = import_file(engine=engine, task_name="clinc", path=train, encoder=encoder)
+    result = import_file(engine=engine, actor=BENCH, task_name="clinc", path=train, encoder=encoder)
     import_seconds = time.perf_counter() - start
 
     print(f"database            {engine.dialect.name}")

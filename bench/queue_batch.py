@@ -19,6 +19,7 @@ import numpy as np
 
 from labeling.lifecycle.training import retrain
 from labeling.ml.encoders import text_hash
+from labeling.project.authz import Operator
 from labeling.project.tasks import create_task, update_settings
 from labeling.queue.batches import select_batch
 from storage.db import make_engine, migrate, session_scope
@@ -28,6 +29,8 @@ from storage.repositories import items as item_repo
 from storage.repositories import labels as label_repo
 
 CLASSES = [f"intent_{i:03d}" for i in range(150)]
+BENCH = Operator("bench")
+"""The benchmark acts with the database's own credentials, audited as ``bench``."""
 
 
 class RandomEncoder:
@@ -42,8 +45,8 @@ class RandomEncoder:
 
 def fill(engine, n: int, rng: np.random.Generator) -> None:
     centres = rng.normal(size=(len(CLASSES), 384)).astype(np.float32)
-    create_task(engine=engine, name="bench", kind="intent", labels=CLASSES)
-    update_settings(engine=engine, task_name="bench", actor="bench",
+    create_task(engine=engine, actor=BENCH, name="bench", kind="intent", labels=CLASSES)
+    update_settings(engine=engine, task_name="bench", actor=BENCH,
                     changes={"batch_size": 20, "strategy": "margin", "overlap_k": 1})
     now = utcnow()
     for start in range(0, n, 20_000):
@@ -81,12 +84,13 @@ def main() -> None:
     print(f"database            {engine.dialect.name}")
     print(f"filled {args.items:,} items in {time.perf_counter() - start:.1f} s")
     model = retrain(engine=engine, task_name="bench", encoder=RandomEncoder(),
-                    models_dir=work / "models", actor="bench")
+                    models_dir=work / "models", actor=BENCH)
     print(f"model               v{model.version} on {model.n_train:,} labels "
           f"({model.seconds:.1f} s)")
     for call in ("first (loads vectors)", "warm", "warm"):
         start = time.perf_counter()
-        batch = select_batch(engine=engine, task_name="bench", encoder=RandomEncoder())
+        batch = select_batch(engine=engine, actor=BENCH, task_name="bench",
+                             encoder=RandomEncoder())
         print(f"select_batch {call:<22} {time.perf_counter() - start:6.3f} s  "
               f"({len(batch.item_ids)} items, {batch.strategy})")
 

@@ -32,6 +32,7 @@ from labeling.dataio.demo_content import load_intent_prompts  # noqa: E402
 from labeling.lifecycle.training import evaluate_file, retrain  # noqa: E402
 from labeling.ml.encoders import SentenceTransformerEncoder  # noqa: E402
 from labeling.ml.evaluation import binary_metrics  # noqa: E402
+from labeling.project.authz import Operator  # noqa: E402
 from labeling.project.importing import import_file  # noqa: E402
 from labeling.project.tasks import create_task  # noqa: E402
 from safety.demo_content import load_safety_prompts  # noqa: E402
@@ -39,6 +40,7 @@ from safety.sources import DEFAULT_DATA, ailuminate, clinc_benign, convabuse_ite
 from safety.taxonomy import SAFE_LABEL, category_names  # noqa: E402
 from storage.db import make_engine, migrate  # noqa: E402
 
+BENCH = Operator("bench")
 SEED = 0
 TEST_SHARE = 0.2
 
@@ -75,15 +77,15 @@ def write(path: Path, frame: pd.DataFrame, *, binary: bool = False) -> Path:
 
 def ours(engine, encoder, work: Path, train_file: Path, test_file: Path, *, name: str,
          text_features: bool) -> tuple[dict, dict, float]:
-    create_task(engine=engine, name=name, kind="safety", labels=category_names(),
+    create_task(engine=engine, actor=BENCH, name=name, kind="safety", labels=category_names(),
                 text_features=text_features)
-    import_file(engine=engine, task_name=name, path=train_file, encoder=encoder, actor="bench")
+    import_file(engine=engine, task_name=name, path=train_file, encoder=encoder, actor=BENCH)
     start = time.perf_counter()
     trained = retrain(engine=engine, task_name=name, encoder=encoder,
-                      models_dir=work / "models", actor="bench")
+                      models_dir=work / "models", actor=BENCH)
     seconds = time.perf_counter() - start
-    binary = evaluate_file(engine=engine, task_name=name, encoder=encoder, path=test_file,
-                           binary=True)
+    binary = evaluate_file(engine=engine, actor=BENCH, task_name=name, encoder=encoder,
+                           path=test_file, binary=True)
     return binary["unsafe"], trained.metrics, seconds
 
 

@@ -34,6 +34,7 @@ from bench.safety_data import public_training_frame  # noqa: E402
 from labeling.lifecycle.training import retrain  # noqa: E402
 from labeling.ml.encoders import SentenceTransformerEncoder  # noqa: E402
 from labeling.ml.evaluation import binary_metrics  # noqa: E402
+from labeling.project.authz import Operator  # noqa: E402
 from labeling.project.importing import import_file  # noqa: E402
 from labeling.project.tasks import create_task  # noqa: E402
 from safety.demo_content import load_safety_prompts  # noqa: E402
@@ -42,6 +43,8 @@ from safety.sources import DEFAULT_DATA  # noqa: E402
 from safety.taxonomy import SAFE_LABEL, category_names  # noqa: E402
 from storage.db import make_engine, migrate  # noqa: E402
 
+BENCH = Operator("bench")
+"""The benchmark acts with the database's own credentials, audited as ``bench``."""
 SWEEP = ((0.8, 0.4), (0.85, 0.5), (0.9, 0.5), (0.9, 0.6), (0.95, 0.6), (0.95, 0.7))
 
 
@@ -51,11 +54,11 @@ def train(engine, encoder, work: Path, name: str, *, text_features: bool) -> Non
     with path.open("w", encoding="utf-8") as handle:
         for text, label in zip(frame["text"], frame["label"], strict=True):
             handle.write(json.dumps({"text": text, "label": label}) + "\n")
-    create_task(engine=engine, name=name, kind="safety", labels=category_names(),
+    create_task(engine=engine, actor=BENCH, name=name, kind="safety", labels=category_names(),
                 text_features=text_features)
-    import_file(engine=engine, task_name=name, path=path, encoder=encoder, actor="bench")
+    import_file(engine=engine, task_name=name, path=path, encoder=encoder, actor=BENCH)
     retrain(engine=engine, task_name=name, encoder=encoder, models_dir=work / "models",
-            actor="bench")
+            actor=BENCH)
 
 
 def rates(verdicts: list[str], truth: np.ndarray, styles: list[str | None]) -> dict:
@@ -105,9 +108,9 @@ def main() -> None:
     results = {}
     for name in ("stacked", "plain"):
         if args.block is not None or args.review is not None:
-            set_policy(engine=engine, task_name=name, actor="bench", block=args.block,
+            set_policy(engine=engine, task_name=name, actor=BENCH, block=args.block,
                        review=args.review)
-        gate = SafetyGate.load(engine=engine, encoder=encoder, task_name=name)
+        gate = SafetyGate.load(engine=engine, encoder=encoder, actor=BENCH, task_name=name)
         verdicts = gate.check_many(texts)
         results[name] = (gate, verdicts)
         label = {"stacked": "ours (stacked n-grams + MiniLM)",

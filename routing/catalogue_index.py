@@ -13,6 +13,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from labeling.ml.encoders import Encoder
+from labeling.project.authz import Actor
 from labeling.project.vectors import embed
 from routing.lexicon import ArtistIndex
 from routing.ranker import CatalogueArrays
@@ -53,15 +54,17 @@ class CatalogueIndex:
                    artists=ArtistIndex(tracks["artist"].astype(str).tolist()))
 
     @classmethod
-    def load(cls, *, engine: Engine, encoder: Encoder,
+    def load(cls, *, engine: Engine, encoder: Encoder, actor: Actor,
              progress: Callable[[int, int], None] | None = None) -> CatalogueIndex:
-        """The current catalogue; descriptor vectors are encoded once and stored. Raises
-        ``CatalogueError`` when there is none to serve from."""
-        info, tracks = load_catalogue(engine=engine)
+        """The current catalogue, loaded by ``actor`` (serving infrastructure); descriptor
+        vectors are encoded once and stored. Raises ``CatalogueError`` when there is none to
+        serve from."""
+        info, tracks = load_catalogue(engine=engine, actor=actor)
         if tracks.empty:
             raise CatalogueError("no track catalogue to serve from: run `workbench init "
                                  "--demo` or `workbench catalogue import FILE --mapping FILE`")
         texts = dense_descriptors(tracks)
-        vectors = embed(engine=engine, encoder=encoder, texts=texts, progress=progress) \
+        vectors = embed(engine=engine, actor=actor, encoder=encoder, texts=texts,
+                        progress=progress) \
             if texts else np.zeros((0, encoder.dim), dtype=np.float32)
         return cls.build(info, tracks, vectors)

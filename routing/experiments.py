@@ -27,6 +27,7 @@ import numpy as np
 from sqlalchemy.engine import Engine
 
 from labeling.exceptions import LabelingError
+from labeling.project.authz import Actor, Capability, requires
 from routing.counterfactual import (
     LoggedLists,
     Outcome,
@@ -133,7 +134,8 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def evaluate_log(*, engine: Engine, targets: Sequence[RankerConfig],
+@requires(Capability.run_experiments)
+def evaluate_log(*, engine: Engine, actor: Actor, targets: Sequence[RankerConfig],
                  since: datetime | None = None, until: datetime | None = None,
                  weights: RewardWeights | None = None, rounds: int = EVALUATION_ROUNDS,
                  samples: int = EVALUATION_SAMPLES, seed: int = 0,
@@ -163,10 +165,10 @@ def evaluate_log(*, engine: Engine, targets: Sequence[RankerConfig],
     if since is not None and until is not None and since >= until:
         raise ExperimentError(f"the window is empty: {since:%Y-%m-%d %H:%M} is not before "
                               f"{until:%Y-%m-%d %H:%M}")
-    _, tracks = load_catalogue(engine=engine)
+    _, tracks = load_catalogue(engine=engine, actor=actor)
     arrays = CatalogueArrays(tracks)
-    loaded = load_log(engine=engine, arrays=arrays, since=since, until=until,
-                   limit=max_impressions)
+    loaded = load_log(engine=engine, actor=actor, arrays=arrays, since=since, until=until,
+                      limit=max_impressions)
     n = len(loaded.candidates)
     if n == 0:
         raise ExperimentError(_nothing_to_evaluate(loaded.skipped, since, until))
@@ -196,11 +198,12 @@ def evaluate_log(*, engine: Engine, targets: Sequence[RankerConfig],
         verdicts=verdicts)
 
 
-def default_baseline(*, engine: Engine) -> str:
+@requires(Capability.run_experiments)
+def default_baseline(*, engine: Engine, actor: Actor) -> str:
     """The configuration to compare with by default: the one promoted for the preview, or
     ``balanced`` while the preview picks by intent (``balanced`` serves most intents) or when
     the promoted one is no longer bundled."""
-    current = preview_default(engine=engine)
+    current = preview_default(engine=engine, actor=actor)
     return current if current in CONFIGS else "balanced"  # by intent, or a name since removed
 
 

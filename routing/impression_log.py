@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.engine import Engine
 
+from labeling.project.authz import Actor, Capability, requires
 from routing.counterfactual import Candidates, LoggedLists
 from routing.lexicon import duration_minutes
 from routing.ranker import PARTS, CatalogueArrays, RankerConfig
@@ -45,7 +46,8 @@ class LoadedLog:
     skipped: Counter = field(default_factory=Counter)
 
 
-def load_log(*, engine: Engine, arrays: CatalogueArrays, since: datetime | None,
+@requires(Capability.run_experiments)
+def load_log(*, engine: Engine, actor: Actor, arrays: CatalogueArrays, since: datetime | None,
              until: datetime | None, limit: int) -> LoadedLog:
     """The newest ``limit`` impressions logged at or after ``since`` and before ``until``
     (oldest first) with their feedback, against the catalogue ``arrays``."""

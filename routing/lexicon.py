@@ -29,6 +29,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from labeling.exceptions import LabelingError
+from labeling.project import authz
+from labeling.project.authz import Actor, Capability, requires
 from labeling.project.exporting import label_rows
 from labeling.project.tasks import task_info
 from labeling.text.normalise import Normalised, normalise
@@ -275,8 +277,10 @@ def _compiled(row: LexiconVersion) -> Lexicon:
         return _CACHE[key]
 
 
-def current_lexicon(*, engine: Engine) -> Lexicon:
-    """The newest version (the defaults, stored as version 1, on first use)."""
+@requires(Capability.preview)
+def current_lexicon(*, engine: Engine, actor: Actor) -> Lexicon:
+    """The newest version (the defaults, stored as version 1, on first use): what the live
+    preview's router fills slots with."""
     with session_scope(engine) as session:
         latest = routing_repo.latest_lexicon(session=session)
     if latest is None:
@@ -289,11 +293,13 @@ def _slots(entries: list[dict]) -> set[str]:
     return {e["slot"] for e in entries}
 
 
-def add_phrase(*, engine: Engine, slot: str, value: str, phrase: str, actor: str
+@requires(Capability.edit_lexicon)
+def add_phrase(*, engine: Engine, slot: str, value: str, phrase: str, actor: Actor
                ) -> tuple[int, str]:
     """Map ``phrase`` to ``slot=value``; return the new lexicon version and the entry id."""
     phrase, value = " ".join(phrase.split()), value.strip()
     with write_scope(engine) as session:
+        who = authz.principal(session, actor)
         latest = _ensure(session)
         entries = [dict(e) for e in latest.entries]
         if slot not in _slots(entries):
@@ -311,21 +317,23 @@ def add_phrase(*, engine: Engine, slot: str, value: str, phrase: str, actor: str
         numbers = [int(e["id"][1:]) for e in entries if str(e["id"])[1:].isdigit()]
         entry = {"id": f"l{max(numbers, default=0) + 1}", "slot": slot, "value": value,
                  "phrase": phrase}
-        version = _store(session, latest, [*entries, entry], actor=actor,
+        version = _store(session, latest, [*entries, entry], actor=who.audit_name,
                          change=f"add {entry['id']}: {phrase} -> {slot}={value}",
                          before={}, after={"entry": entry})
     return version, entry["id"]
 
 
-def remove_phrase(*, engine: Engine, entry_id: str, actor: str) -> int:
+@requires(Capability.edit_lexicon)
+def remove_phrase(*, engine: Engine, entry_id: str, actor: Actor) -> int:
     """Remove an entry by id; return the new lexicon version."""
     with write_scope(engine) as session:
+        who = authz.principal(session, actor)
         latest = _ensure(session)
         gone = [e for e in latest.entries if e["id"] == entry_id]
         if not gone:
             raise LexiconError(f"no lexicon entry {entry_id!r} in version {latest.version}")
         kept = [dict(e) for e in latest.entries if e["id"] != entry_id]
-        return _store(session, latest, kept, actor=actor,
+        return _store(session, latest, kept, actor=who.audit_name,
                       change=f"remove {entry_id}: {gone[0]['phrase']}",
                       before={"entry": gone[0]}, after={})
 
@@ -396,12 +404,13 @@ class LexiconQuality:
     """Per slot: precision, recall, f1, labeled, found."""
 
 
-def measure_lexicon(*, engine: Engine, task_name: str) -> LexiconQuality:
+@requires(Capability.view_quality)
+def measure_lexicon(*, engine: Engine, actor: Actor, task_name: str) -> LexiconQuality:
     """The current lexicon's precision and recall per slot on the slots raters labeled in
     ``task_name`` (the slots of its schema; every labeled slot when it has none)."""
-    task = task_info(engine=engine, name=task_name)
-    lexicon = current_lexicon(engine=engine)
-    pairs = [(row["text"], row["slots"] or {}) for row in label_rows(engine=engine,
+    task = task_info(engine=engine, actor=actor, name=task_name)
+    lexicon = current_lexicon(engine=engine, actor=actor)
+    pairs = [(row["text"], row["slots"] or {}) for row in label_rows(engine=engine, actor=actor,
                                                                      task_name=task_name)
              if row["source"] == "rater" and row["slots"]]
     schema = set(task.slot_schema) or None

@@ -13,6 +13,8 @@ from sqlalchemy.engine import Engine
 
 from labeling.exceptions import LabelingError
 from labeling.ml.encoders import Encoder
+from labeling.project import authz
+from labeling.project.authz import Actor, Capability, requires
 from labeling.project.items import add_texts, pseudonymise
 from labeling.project.tasks import get_task, list_tasks
 from routing.ranker import PARTS
@@ -46,10 +48,10 @@ class ImpressionView:
     feedback: list[dict[str, Any]]
 
 
-def log_impression(*, engine: Engine, result: RouteResult, state: SessionState,
-                   session_id: str, account_id: int | None, interactive: bool = True
-                   ) -> int | None:
-    """Log the list ``result`` shows (nothing is logged when it shows none).
+@requires(Capability.preview)
+def log_impression(*, engine: Engine, actor: Actor, result: RouteResult, state: SessionState,
+                   session_id: str, interactive: bool = True) -> int | None:
+    """Log the list ``result`` shows to ``actor`` (nothing is logged when it shows none).
 
     The ranker's record keeps the intent the router read (``None`` without an intent model or
     for a blocked prompt) and, when ``interactive`` is false, that the list was shown where no
@@ -68,9 +70,10 @@ def log_impression(*, engine: Engine, result: RouteResult, state: SessionState,
     context = asdict(state.context())
     context = {k: list(v) if isinstance(v, tuple) else v for k, v in context.items()}
     with write_scope(engine) as session:
+        who = authz.principal(session, actor)
         row = routing_repo.add_impression(session=session, row=Impression(
             prompt_id=decision.prompt_id, prompt=decision.prompt, session_id=session_id[:64],
-            account_id=account_id, context=context,
+            account_id=who.account_id, context=context,
             ranker={**result.ranker, "config": playlist.config.as_dict(),
                     "intent": decision.intent, "interactive": interactive},
             versions=dict(decision.versions), slots=decision.slot_values(),
@@ -79,12 +82,15 @@ def log_impression(*, engine: Engine, result: RouteResult, state: SessionState,
         return row.id
 
 
-def record_feedback(*, engine: Engine, impression_id: int, track_id: str, action: str,
-                    account_id: int | None) -> int:
-    """Log a like, skip or save of a track the impression showed; return its position."""
+@requires(Capability.preview)
+def record_feedback(*, engine: Engine, actor: Actor, impression_id: int, track_id: str,
+                    action: str) -> int:
+    """Log ``actor``'s like, skip or save of a track the impression showed; return its
+    position."""
     if action not in ACTIONS:
         raise PreviewError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
     with write_scope(engine) as session:
+        who = authz.principal(session, actor)
         impression = routing_repo.get_impression(session=session, impression_id=impression_id)
         if impression is None:
             raise PreviewError(f"no impression {impression_id}")
@@ -93,13 +99,15 @@ def record_feedback(*, engine: Engine, impression_id: int, track_id: str, action
         position = impression.shown.index(track_id) + 1
         routing_repo.add_feedback(session=session, row=Feedback(
             impression_id=impression_id, track_id=track_id, position=position, action=action,
-            account_id=account_id))
+            account_id=who.account_id))
         return position
 
 
-def impression_log(*, engine: Engine, session_id: str | None = None, limit: int = 1000
-                   ) -> list[ImpressionView]:
-    """The newest impressions first, each with its feedback."""
+@requires(Capability.run_experiments)
+def impression_log(*, engine: Engine, actor: Actor, session_id: str | None = None,
+                   limit: int = 1000) -> list[ImpressionView]:
+    """The newest impressions first, each with its feedback (everyone's prompts: for the
+    people who evaluate the ranker)."""
     with session_scope(engine) as session:
         rows = routing_repo.impressions(session=session, session_id=session_id, limit=limit)
         feedback = routing_repo.feedback_for(session=session,
@@ -115,10 +123,11 @@ def impression_log(*, engine: Engine, session_id: str | None = None, limit: int 
             feedback=by_impression.get(r.id or 0, [])) for r in rows]
 
 
-def report_output(*, engine: Engine, router: Router, result: RouteResult, reporter_id: int,
+@requires(Capability.preview)
+def report_output(*, engine: Engine, actor: Actor, router: Router, result: RouteResult,
                   note: str | None) -> int:
-    """Send a routed prompt and what it got to the triage queue, with the reporter's note;
-    return the flag's id."""
+    """Send a routed prompt and what it got to the triage queue, reported by ``actor`` with
+    their note; return the flag's id."""
     decision = result.decision
     if not decision.prompt.strip():
         raise PreviewError("nothing to report: the prompt is empty")
@@ -128,31 +137,33 @@ def report_output(*, engine: Engine, router: Router, result: RouteResult, report
               "message": decision.message, "slots": decision.slot_values(),
               "tracks": [f"{t['artist']} - {t['title']}" for t in result.tracks[:20]],
               "versions": decision.versions, "source": PREVIEW_SOURCE}
-    return report(engine=engine, verdict=verdict, reporter_id=reporter_id, note=note,
-                  output=output)
+    return report(engine=engine, actor=actor, verdict=verdict, note=note, output=output)
 
 
-def collecting_tasks(*, engine: Engine) -> list[str]:
+@requires(Capability.preview)
+def collecting_tasks(*, engine: Engine, actor: Actor) -> list[str]:
     """The intent and safety tasks whose pools take preview prompts."""
-    return [t.name for t in list_tasks(engine=engine, kinds=("intent", "safety"))
+    return [t.name for t in list_tasks(engine=engine, actor=actor, kinds=("intent", "safety"))
             if t.collect_preview_prompts]
 
 
-def collect_prompt(*, engine: Engine, encoder: Encoder, result: RouteResult,
+@requires(Capability.preview)
+def collect_prompt(*, engine: Engine, encoder: Encoder, actor: Actor, result: RouteResult,
                    end_user_id: str | None, pseudonym_key: str) -> list[str]:
     """Add the routed prompt (as the router redacted it) to the labeling pool of every task
-    that collects preview prompts; the end user's id is stored only as a pseudonym. Returns
-    the tasks it was new to."""
+    that collects preview prompts; the end user's id is stored only as a pseudonym, and the
+    addition is audited under ``actor``. Returns the tasks it was new to."""
     decision = result.decision
     text = decision.prompt.strip()
     if not text or decision.fallback == "error":
         return []
     user = pseudonymise(end_user_id, key=pseudonym_key) if end_user_id else None
     added = []
-    names = collecting_tasks(engine=engine)
+    names = collecting_tasks(engine=engine, actor=actor)
     if not names:
         return []
     with write_scope(engine) as session:
+        who = authz.principal(session, actor)
         for name in names:
             task = get_task(session=session, name=name)
             result_ = add_texts(session=session, task=task, texts=[text], labels=[None],
@@ -162,7 +173,7 @@ def collect_prompt(*, engine: Engine, encoder: Encoder, result: RouteResult,
             if result_.items_added:
                 added.append(name)
         if added:
-            audit.record(session=session, actor="preview", action="items.add",
+            audit.record(session=session, actor=who.audit_name, action="items.add",
                          entity="task", after={"tasks": added, "source": PREVIEW_SOURCE,
                                                "prompt_id": decision.prompt_id})
     return added

@@ -42,6 +42,7 @@ from labeling.lifecycle.registry import load_serving, load_version
 from labeling.ml.encoders import Encoder
 from labeling.ml.scope import scope_scores_if_any
 from labeling.ml.text_features import predict_proba_for
+from labeling.project.authz import Actor, Capability, requires
 from labeling.project.tasks import list_tasks
 from labeling.text.normalise import fold
 from routing.catalogue_index import CatalogueIndex
@@ -198,26 +199,31 @@ class Router:
     # -- loading ------------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, *, engine: Engine, encoder: Encoder, catalogue: CatalogueIndex | None = None,
-             intent_task: str | None = None, intent_version: int | None = None,
-             margin: float = DEFAULT_MARGIN, seed: int | None = None) -> Router:
+    def load(cls, *, engine: Engine, encoder: Encoder, actor: Actor,
+             catalogue: CatalogueIndex | None = None, intent_task: str | None = None,
+             intent_version: int | None = None, margin: float = DEFAULT_MARGIN,
+             seed: int | None = None) -> Router:
         """A router for the current versions (``intent_version``: a registered version other
-        than the serving one, for A/B comparison)."""
+        than the serving one, for A/B comparison), loaded by ``actor``: serving infrastructure
+        (``authz.SYSTEM``, or the operator at the command line)."""
         encoder = encoder if isinstance(encoder, CachingEncoder) else CachingEncoder(encoder)
-        gate = SafetyGate.load(engine=engine, encoder=encoder)
-        task = intent_task or default_intent_task(engine=engine)
+        gate = SafetyGate.load(engine=engine, encoder=encoder, actor=actor)
+        task = intent_task or default_intent_task(engine=engine, actor=actor)
         intent = examples = None
         if task is not None:
-            intent = _intent_model(engine=engine, task=task, version=intent_version)
+            intent = _intent_model(engine=engine, actor=actor, task=task,
+                                   version=intent_version)
             if intent is not None:
-                examples = labeled_examples(engine=engine, encoder=encoder, task_name=task)
+                examples = labeled_examples(engine=engine, actor=actor, encoder=encoder,
+                                            task_name=task)
                 if intent.encoder and intent.encoder != encoder.name:
                     log.warning("intent model v%s of %s was trained on %s vectors and is served "
                                 "with %s: retrain it to match", intent.version, task,
                                 intent.encoder, encoder.name)
         return cls(encoder=encoder, gate=gate, intent=intent, examples=examples,
-                   lexicon=current_lexicon(engine=engine),
-                   catalogue=catalogue or CatalogueIndex.load(engine=engine, encoder=encoder),
+                   lexicon=current_lexicon(engine=engine, actor=actor),
+                   catalogue=catalogue or CatalogueIndex.load(engine=engine, encoder=encoder,
+                                                              actor=actor),
                    margin=margin, seed=seed)
 
     def warm(self) -> None:
@@ -471,17 +477,19 @@ def _without_spans(text: str, matches: Sequence[Any]) -> str:
     return text
 
 
-def default_intent_task(*, engine: Engine) -> str | None:
+@requires(Capability.preview)
+def default_intent_task(*, engine: Engine, actor: Actor) -> str | None:
     """The first intent task (the router serves one)."""
-    tasks = list_tasks(engine=engine, kinds=("intent",))
+    tasks = list_tasks(engine=engine, actor=actor, kinds=("intent",))
     return tasks[0].name if tasks else None
 
 
-def _intent_model(*, engine: Engine, task: str, version: int | None) -> IntentModel | None:
+def _intent_model(*, engine: Engine, actor: Actor, task: str, version: int | None
+                  ) -> IntentModel | None:
     if version is None:
-        loaded = load_serving(engine=engine, task_name=task)
+        loaded = load_serving(engine=engine, actor=actor, task_name=task)
     else:
-        loaded = load_version(engine=engine, task_name=task, version=version)
+        loaded = load_version(engine=engine, actor=actor, task_name=task, version=version)
     if loaded is None:
         return None
     info, model = loaded

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from labeling.lifecycle.registry import serving_version
 from labeling.ml.encoders import Encoder
+from labeling.project.authz import Actor, Capability, requires
 from routing.catalogue_index import CatalogueIndex
 from routing.lexicon import current_lexicon
 from routing.router import Router, default_intent_task
@@ -20,34 +21,39 @@ from safety.rules import current_rules
 from safety.rules import versions as rule_versions
 
 
-def current_versions(*, engine: Engine) -> tuple:
+@requires(Capability.preview)
+def current_versions(*, engine: Engine, actor: Actor) -> tuple:
     """Everything a router depends on, cheaply read: a new value means a new router."""
-    intent_task = default_intent_task(engine=engine)
-    intent = serving_version(engine=engine, task_name=intent_task) if intent_task else None
-    safety_task = default_safety_task(engine=engine)
-    safety = serving_version(engine=engine, task_name=safety_task) if safety_task else None
-    policy = safety_policy_settings(engine=engine, task_name=safety_task)[0] \
+    intent_task = default_intent_task(engine=engine, actor=actor)
+    intent = serving_version(engine=engine, actor=actor, task_name=intent_task) \
+        if intent_task else None
+    safety_task = default_safety_task(engine=engine, actor=actor)
+    safety = serving_version(engine=engine, actor=actor, task_name=safety_task) \
         if safety_task else None
-    catalogue = current_catalogue(engine=engine)
+    policy = safety_policy_settings(engine=engine, actor=actor, task_name=safety_task)[0] \
+        if safety_task else None
+    catalogue = current_catalogue(engine=engine, actor=actor)
     return (intent_task, intent.version if intent else None,
             intent.settings.get("oos_threshold") if intent else None, safety_task,
             safety.version if safety else None, policy,
-            tuple(sorted(rule_versions(current_rules(engine=engine)).items())),
-            current_lexicon(engine=engine).version,
+            tuple(sorted(rule_versions(current_rules(engine=engine, actor=actor)).items())),
+            current_lexicon(engine=engine, actor=actor).version,
             (catalogue.version, catalogue.n_tracks) if catalogue else None)
 
 
 class RouterCache:
-    """One router per set of versions and per encoder, shared by a process (the app, the CLI)."""
+    """One router per set of versions and per encoder, shared by a process (the app, the CLI);
+    built by serving infrastructure (``actor``: ``authz.SYSTEM`` in the app, the operator at the
+    command line), never by a signed-in user's request."""
 
     def __init__(self) -> None:
         self._routers: dict[tuple, Router] = {}
         self._catalogues: dict[tuple, CatalogueIndex] = {}
         self._lock = threading.Lock()
 
-    def current(self, *, engine: Engine, encoder: Encoder, intent_version: int | None = None
-                ) -> Router:
-        versions = current_versions(engine=engine)
+    def current(self, *, engine: Engine, encoder: Encoder, actor: Actor,
+                intent_version: int | None = None) -> Router:
+        versions = current_versions(engine=engine, actor=actor)
         key = (str(engine.url), encoder.name, versions, intent_version)
         with self._lock:
             router = self._routers.get(key)
@@ -57,8 +63,8 @@ class RouterCache:
         with self._lock:
             catalogue = self._catalogues.get(catalogue_key)
         if catalogue is None:
-            catalogue = CatalogueIndex.load(engine=engine, encoder=encoder)
-        router = Router.load(engine=engine, encoder=encoder, catalogue=catalogue,
+            catalogue = CatalogueIndex.load(engine=engine, encoder=encoder, actor=actor)
+        router = Router.load(engine=engine, encoder=encoder, actor=actor, catalogue=catalogue,
                              intent_version=intent_version)
         router.warm()
         with self._lock:

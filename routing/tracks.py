@@ -27,6 +27,8 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from labeling.exceptions import LabelingError
+from labeling.project import authz
+from labeling.project.authz import Actor, Capability, requires
 from routing.catalogue import CATALOGUE_FIELDS, generate_demo_catalogue
 from storage.db import session_scope, write_scope
 from storage.models import CatalogueVersion
@@ -65,16 +67,18 @@ class CatalogueImport:
     skipped: int
 
 
-def add_demo_catalogue(*, engine: Engine) -> int:
+@requires(Capability.manage_catalogue)
+def add_demo_catalogue(*, engine: Engine, actor: Actor) -> int:
     """Store the generated demo catalogue (version 1) if no track is stored yet; return how
     many tracks were added (0 when a catalogue was there already)."""
     rows = generate_demo_catalogue()
     with write_scope(engine) as session:
+        who = authz.principal(session, actor)
         if track_repo.count(session=session):
             return 0
         track_repo.add_many(session=session, rows=rows)
         _new_version(session, source="demo (generated)", digest=None, n=len(rows),
-                     mapping={}, actor="demo")
+                     mapping={}, actor=who.audit_name)
     return len(rows)
 
 
@@ -90,7 +94,8 @@ def _new_version(session, *, source: str, digest: str | None, n: int, mapping: d
     return row.version
 
 
-def current_catalogue(*, engine: Engine) -> CatalogueInfo | None:
+@requires(Capability.preview)
+def current_catalogue(*, engine: Engine, actor: Actor) -> CatalogueInfo | None:
     """The catalogue the router serves from (``None`` before any)."""
     with session_scope(engine) as session:
         latest = track_repo.latest_version(session=session)
@@ -102,9 +107,10 @@ def current_catalogue(*, engine: Engine) -> CatalogueInfo | None:
                              n_tracks=latest.n_tracks)
 
 
-def load_catalogue(*, engine: Engine) -> tuple[CatalogueInfo | None, pd.DataFrame]:
+@requires(Capability.preview)
+def load_catalogue(*, engine: Engine, actor: Actor) -> tuple[CatalogueInfo | None, pd.DataFrame]:
     """The current catalogue's version and its tracks as a frame (one row per track)."""
-    info = current_catalogue(engine=engine)
+    info = current_catalogue(engine=engine, actor=actor)
     with session_scope(engine) as session:
         rows = track_repo.all_rows(session=session)
     frame = pd.DataFrame(rows, columns=[*CATALOGUE_FIELDS, "tags"])
@@ -263,8 +269,9 @@ def read_catalogue(path: Path | str, mapping_path: Path | str) -> CatalogueFile:
                          digest=hashlib.sha256(data).hexdigest(), mapping=mapping)
 
 
+@requires(Capability.manage_catalogue)
 def import_catalogue(*, engine: Engine, path: Path | str, mapping_path: Path | str,
-                     actor: str) -> CatalogueImport:
+                     actor: Actor) -> CatalogueImport:
     """Replace the catalogue with the tracks of a CSV file, as a new catalogue version.
 
     Raises ``CatalogueError`` (and writes nothing) for a bad file, mapping or value.
@@ -272,8 +279,10 @@ def import_catalogue(*, engine: Engine, path: Path | str, mapping_path: Path | s
     path = Path(path)
     checked = read_catalogue(path, mapping_path)
     with write_scope(engine) as session:
+        who = authz.principal(session, actor)
         track_repo.replace_all(session=session, rows=checked.rows)
         version = _new_version(session, source=path.name, n=len(checked.rows),
-                               mapping=checked.mapping, digest=checked.digest, actor=actor)
+                               mapping=checked.mapping, digest=checked.digest,
+                               actor=who.audit_name)
     return CatalogueImport(version=version, rows=checked.read, tracks=len(checked.rows),
                            duplicates=checked.duplicates, skipped=checked.skipped)

@@ -27,6 +27,8 @@ from labeling.exceptions import LabelingError, UnknownTaskError
 from labeling.lifecycle.registry import load_serving
 from labeling.ml.encoders import Encoder
 from labeling.ml.text_features import predict_proba_for
+from labeling.project import authz
+from labeling.project.authz import Actor, Capability, requires
 from labeling.project.tasks import get_task, list_tasks
 from labeling.text.pii import PII_VERSION, redact_many
 from safety.rules import RuleSet, current_rules
@@ -112,19 +114,24 @@ def _policy(session: Session, task: Task) -> SafetyPolicy:
     return latest
 
 
-def policy_settings(*, engine: Engine, task_name: str) -> tuple[int, dict[str, Any]]:
-    """The task's current policy version and settings (version 1, the defaults, at first)."""
+@requires(Capability.preview)
+def policy_settings(*, engine: Engine, actor: Actor, task_name: str
+                    ) -> tuple[int, dict[str, Any]]:
+    """The task's current policy version and settings (version 1, the defaults, at first):
+    what the live preview's safety gate decides with."""
     with write_scope(engine) as session:
         task = _safety_task(session, task_name)
         latest = _policy(session, task)
         return latest.version, dict(latest.settings)
 
 
-def set_policy(*, engine: Engine, task_name: str, actor: str, block: float | None = None,
+@requires(Capability.edit_safety)
+def set_policy(*, engine: Engine, task_name: str, actor: Actor, block: float | None = None,
                review: float | None = None, categories: dict[str, float] | None = None) -> int:
     """Change the task's thresholds (all checked before anything is stored); return the new
-    policy version. Audited with before and after."""
+    policy version. Audited with before and after, under the actor's account id."""
     with write_scope(engine) as session:
+        who = authz.principal(session, actor)
         task = _safety_task(session, task_name)
         latest = _policy(session, task)
         merged = dict(latest.settings)
@@ -132,8 +139,9 @@ def set_policy(*, engine: Engine, task_name: str, actor: str, block: float | Non
                                          ("categories", categories)) if v is not None})
         checked = _check_settings(merged, task.labels)
         row = safety_repo.add_policy(session=session, row=SafetyPolicy(
-            task_id=task.id, version=latest.version + 1, settings=checked, created_by=actor))
-        audit.record(session=session, actor=actor, action="policy.change",
+            task_id=task.id, version=latest.version + 1, settings=checked,
+            created_by=who.audit_name))
+        audit.record(session=session, actor=who.audit_name, action="policy.change",
                      entity="safetypolicy", entity_id=row.id,
                      before={"version": latest.version, **latest.settings},
                      after={"version": row.version, **checked})
@@ -147,9 +155,11 @@ def _safety_task(session: Session, task_name: str) -> Task:
     return task
 
 
-def default_safety_task(*, engine: Engine, task_name: str | None = None) -> str | None:
+@requires(Capability.preview)
+def default_safety_task(*, engine: Engine, actor: Actor, task_name: str | None = None
+                        ) -> str | None:
     """``task_name``, or the only safety task; ``None`` when there is none."""
-    names = [t.name for t in list_tasks(engine=engine, kinds=("safety",))]
+    names = [t.name for t in list_tasks(engine=engine, actor=actor, kinds=("safety",))]
     if task_name is not None:
         if task_name not in names:
             raise UnknownTaskError(f"no safety task {task_name!r}; safety tasks: "
@@ -181,16 +191,17 @@ class SafetyGate:
         self.task, self.policy_version, self.settings = task, policy_version, settings
 
     @classmethod
-    def load(cls, *, engine: Engine, encoder: Encoder, task_name: str | None = None
-             ) -> SafetyGate:
-        """The gate of ``task_name`` (default: the only safety task; rules alone if none)."""
-        rules = current_rules(engine=engine)
-        name = default_safety_task(engine=engine, task_name=task_name)
+    def load(cls, *, engine: Engine, encoder: Encoder, actor: Actor,
+             task_name: str | None = None) -> SafetyGate:
+        """The gate of ``task_name`` (default: the only safety task; rules alone if none),
+        loaded by ``actor`` (serving infrastructure acts as ``authz.SYSTEM``)."""
+        rules = current_rules(engine=engine, actor=actor)
+        name = default_safety_task(engine=engine, actor=actor, task_name=task_name)
         if name is None:
             return cls(rules=rules, model=None, encoder=None, task=None, policy_version=None,
                        settings=dict(DEFAULT_SETTINGS))
-        version, settings = policy_settings(engine=engine, task_name=name)
-        loaded = load_serving(engine=engine, task_name=name)
+        version, settings = policy_settings(engine=engine, actor=actor, task_name=name)
+        loaded = load_serving(engine=engine, actor=actor, task_name=name)
         model = None
         if loaded is not None:
             info, fitted = loaded
@@ -276,13 +287,16 @@ class SafetyGate:
         return ALLOW, None, [f"P(unsafe) {unsafe:.2f} < review threshold {review:.2f}"]
 
 
-def check_texts(*, engine: Engine, encoder: Encoder, texts: Sequence[str],
+@requires(Capability.preview)
+def check_texts(*, engine: Engine, encoder: Encoder, actor: Actor, texts: Sequence[str],
                 task_name: str | None = None) -> list[Verdict]:
     """Verdicts for ``texts`` with the current rules, model and policy of the safety task."""
-    return SafetyGate.load(engine=engine, encoder=encoder, task_name=task_name).check_many(texts)
+    return SafetyGate.load(engine=engine, encoder=encoder, actor=actor,
+                           task_name=task_name).check_many(texts)
 
 
-def task_of(*, engine: Engine, task_name: str) -> str:
+@requires(Capability.read_tasks)
+def task_of(*, engine: Engine, actor: Actor, task_name: str) -> str:
     """``task_name`` if it is a safety task (``PolicyError`` otherwise)."""
     with session_scope(engine) as session:
         return _safety_task(session, task_name).name

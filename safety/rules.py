@@ -25,6 +25,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from labeling.exceptions import LabelingError
+from labeling.project import authz
+from labeling.project.authz import Actor, Capability, requires
 from labeling.text.normalise import NORMALISER_VERSION, Normalised, normalise
 from safety.default_rules import default_entries
 from safety.taxonomy import SAFE_LABEL, category_names
@@ -168,8 +170,10 @@ def _compiled(row: RuleListVersion) -> RuleSet:
         return _CACHE[key]
 
 
-def current_rules(*, engine: Engine) -> RuleSet:
-    """The newest version of the lists (the defaults, stored as version 1, on first use)."""
+@requires(Capability.preview)
+def current_rules(*, engine: Engine, actor: Actor) -> RuleSet:
+    """The newest version of the lists (the defaults, stored as version 1, on first use):
+    what the live preview's safety gate checks with."""
     with session_scope(engine) as session:
         latest = safety_repo.latest_rule_list(session=session)
     if latest is None:
@@ -178,7 +182,8 @@ def current_rules(*, engine: Engine) -> RuleSet:
     return _compiled(latest)
 
 
-def rule_versions(*, engine: Engine, limit: int = 50) -> list[dict[str, Any]]:
+@requires(Capability.edit_safety)
+def rule_versions(*, engine: Engine, actor: Actor, limit: int = 50) -> list[dict[str, Any]]:
     """The history of the lists, newest first: version, change, who and when, size."""
     with session_scope(engine) as session:
         return [{"version": r.version, "change": r.change, "created_by": r.created_by,
@@ -222,23 +227,27 @@ def _store(session: Session, latest: RuleListVersion, entries: list[dict], *, ch
     return row.version
 
 
+@requires(Capability.edit_safety)
 def add_rule(*, engine: Engine, kind: str, phrase: str, category: str | None,
-             actor: str) -> tuple[int, Rule]:
+             actor: Actor) -> tuple[int, Rule]:
     """Add a block or allow phrase; return the new list version and the rule."""
     with write_scope(engine) as session:
+        who = authz.principal(session, actor)
         latest = _ensure(session)
         entries = [dict(e) for e in latest.entries]
         phrase = _check_new(kind, phrase, category, entries)
         rule = Rule(id=_next_id(kind, entries), kind=kind, phrase=phrase, category=category)
         entries.append({"id": rule.id, "kind": kind, "phrase": phrase, "category": category})
         version = _store(session, latest, entries, change=f"add {kind} {rule.id}: {phrase}",
-                         actor=actor, before={}, after={"rule": rule.__dict__})
+                         actor=who.audit_name, before={}, after={"rule": rule.__dict__})
     return version, rule
 
 
-def remove_rule(*, engine: Engine, rule_id: str, actor: str) -> int:
+@requires(Capability.edit_safety)
+def remove_rule(*, engine: Engine, rule_id: str, actor: Actor) -> int:
     """Remove a rule by id; return the new list version."""
     with write_scope(engine) as session:
+        who = authz.principal(session, actor)
         latest = _ensure(session)
         entries = [dict(e) for e in latest.entries]
         gone = [e for e in entries if e["id"] == rule_id]
@@ -247,7 +256,7 @@ def remove_rule(*, engine: Engine, rule_id: str, actor: str) -> int:
                             "`workbench safety rules list`")
         kept = [e for e in entries if e["id"] != rule_id]
         return _store(session, latest, kept, change=f"remove {rule_id}: {gone[0]['phrase']}",
-                      actor=actor, before={"rule": gone[0]}, after={})
+                      actor=who.audit_name, before={"rule": gone[0]}, after={})
 
 
 RULES_VERSION_KEY = "rules"

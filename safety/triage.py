@@ -24,6 +24,8 @@ from sqlmodel import Session
 
 from labeling.exceptions import LabelingError
 from labeling.ml.encoders import text_hash
+from labeling.project import authz
+from labeling.project.authz import Actor, Capability, requires
 from labeling.project.items import add_texts
 from labeling.project.tasks import get_task
 from labeling.review.consensus import TRIAGED
@@ -114,20 +116,32 @@ def _origin(verdict: Verdict, origin: str | None) -> str:
     return "rule" if verdict.rule_hits else "policy"
 
 
-def flag_verdicts(*, engine: Engine, verdicts: Sequence[Verdict], origin: str | None = None,
-                  output: dict[str, Any] | None = None, reported_by: int | None = None
+@requires(Capability.triage)
+def flag_verdicts(*, engine: Engine, actor: Actor, verdicts: Sequence[Verdict],
+                  origin: str | None = None, output: dict[str, Any] | None = None
                   ) -> list[int]:
     """Raise a flag for each verdict that is not ``allow`` (one unit of work); return their ids.
 
+    The safety team's bulk check (``workbench safety check --flag``, the demo's examples);
     ``origin`` defaults to ``rule`` where a rule matched, else ``policy``.
     """
-    wanted = [v for v in verdicts if v.needs_review]
-    if not wanted:
-        return []
     if origin is not None and origin not in ORIGINS:
         raise TriageError(f"origin must be one of {', '.join(ORIGINS)}")
+    return _raise_flags(engine, actor, [v for v in verdicts if v.needs_review], origin=origin,
+                        output=output, reported=False)
+
+
+def _raise_flags(engine: Engine, actor: Actor, wanted: Sequence[Verdict], *,
+                 origin: str | None, output: dict[str, Any] | None, reported: bool
+                 ) -> list[int]:
+    """Flags for ``wanted``, audited under the actor's audit name; ``reported``: the acting
+    account (if any) is the flags' reporter."""
+    if not wanted:
+        return []
     ids = []
     with write_scope(engine) as session:
+        who = authz.principal(session, actor)
+        reported_by = who.account_id if reported else None
         for verdict in wanted:
             task = get_task(session=session, name=verdict.versions["task"]) \
                 if verdict.versions.get("task") else None
@@ -143,25 +157,28 @@ def flag_verdicts(*, engine: Engine, verdicts: Sequence[Verdict], origin: str | 
                 uncertainty=verdict.uncertainty, rule_hits=list(verdict.rule_hits),
                 pii_types=list(verdict.pii_types), versions=dict(verdict.versions)))
             ids.append(flag.id)
-        audit.record(session=session, actor=str(reported_by or "policy"), action="flags.raise",
+        audit.record(session=session, actor=who.audit_name, action="flags.raise",
                      entity="flag", after={"flags": ids})
     return ids
 
 
-def report(*, engine: Engine, verdict: Verdict, reporter_id: int, note: str | None = None,
+@requires(Capability.preview)
+def report(*, engine: Engine, actor: Actor, verdict: Verdict, note: str | None = None,
            output: dict[str, Any] | None = None) -> int:
     """A user's report of a prompt (or of the output it got): always a flag, whatever the
-    verdict; the note is redacted and kept in the flag's reasons."""
+    verdict, with the acting account as its reporter; the note is redacted and kept in the
+    flag's reasons."""
     reasons = list(verdict.reasons)
     if note and note.strip():
         reasons.insert(0, "reported: " + redact(note.strip()[:MAX_NOTE]).text)
     reported = Verdict(**{**verdict.as_dict(), "needs_review": True, "reasons": reasons,
                           "verdict": verdict.verdict if verdict.verdict != "allow" else REVIEW})
-    return flag_verdicts(engine=engine, verdicts=[reported], origin="user_report",
-                         output=output, reported_by=reporter_id)[0]
+    return _raise_flags(engine, actor, [reported], origin="user_report", output=output,
+                        reported=True)[0]
 
 
-def triage_queue(*, engine: Engine, task_name: str | None = None,
+@requires(Capability.triage)
+def triage_queue(*, engine: Engine, actor: Actor, task_name: str | None = None,
                  statuses: Sequence[str] = ("open",), categories: Sequence[str] | None = None,
                  origins: Sequence[str] | None = None, limit: int = 100) -> Queue:
     """Flags in the given states (most severe, most uncertain, oldest first), with counts."""
@@ -181,7 +198,8 @@ def triage_queue(*, engine: Engine, task_name: str | None = None,
                      counts={s: counts.get(s, 0) for s in STATUSES}, oldest_waiting=oldest)
 
 
-def earlier_decisions(*, engine: Engine, text_hash_: str, limit: int = 20
+@requires(Capability.triage)
+def earlier_decisions(*, engine: Engine, actor: Actor, text_hash_: str, limit: int = 20
                       ) -> list[EarlierDecision]:
     """Decisions on any flag of the same text, newest first."""
     with session_scope(engine) as session:
@@ -229,12 +247,20 @@ def _label(session: Session, task: Task, flag: Flag, *, value: str, reviewer_id:
     return label.id
 
 
-def decide(*, engine: Engine, flag_id: int, reviewer_id: int, decision: str,
+@requires(Capability.triage)
+def decide(*, engine: Engine, actor: Actor, flag_id: int, decision: str,
            category: str | None = None, note: str | None = None) -> int | None:
-    """Record a reviewer's decision on a flag; return the safety label's id (``None`` for
-    an escalation, which leaves the flag waiting for a lead)."""
+    """Record the acting reviewer's decision on a flag; return the safety label's id
+    (``None`` for an escalation, which leaves the flag waiting for a lead).
+
+    A decision is a person's (it becomes their safety label): an operator without an account
+    is refused with ``TriageError``."""
     note = redact(note.strip()[:MAX_NOTE]).text if note and note.strip() else None
     with write_scope(engine) as session:
+        who = authz.principal(session, actor)
+        if who.account_id is None:
+            raise TriageError("a triage decision is a reviewer's: sign in to decide flags")
+        reviewer_id = who.account_id
         flag = safety_repo.get_flag(session=session, flag_id=flag_id,
                                     lock=session.get_bind().dialect.name == "postgresql")
         if flag is None:
@@ -254,7 +280,7 @@ def decide(*, engine: Engine, flag_id: int, reviewer_id: int, decision: str,
         safety_repo.add_decision(session=session, decision=TriageDecision(
             flag_id=flag.id, reviewer_id=reviewer_id, decision=decision, category=category,
             note=note, label_id=label_id))
-        audit.record(session=session, actor=str(reviewer_id), action=f"flag.{decision}",
+        audit.record(session=session, actor=who.audit_name, action=f"flag.{decision}",
                      entity="flag", entity_id=flag.id, before=before,
                      after={"status": flag.status, "category": category, "label_id": label_id})
         return label_id

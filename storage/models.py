@@ -135,6 +135,16 @@ class Item(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class EndUserOptOut(SQLModel, table=True):
+    """An end user who opted out of human review: their prompts never enter a labeling pool.
+    Keyed by a one-way digest of the pseudonym (never the id or the pseudonym itself), so the
+    opt-out outlives an erasure without keeping what the erasure removed."""
+
+    __tablename__ = "end_user_opt_out"
+    reference: str = Field(primary_key=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class ImportRecord(SQLModel, table=True):
     """One import of a file into a task, by content hash."""
 

@@ -11,21 +11,31 @@ from sqlalchemy.engine import Engine
 from streamlit.testing.v1 import AppTest
 
 from labeling.project.accounts import create_account
+from labeling.project.authz import ActingAccount, Operator
 from labeling.project.importing import import_file
 from labeling.project.tasks import create_task, update_settings
 from labeling.queue import assignments as queue
+
+CLI = Operator("cli:test")
+"""The command-line operator: sets tests up with every capability, audited as ``cli:test``."""
+
+
+def acting(account_id: int) -> ActingAccount:
+    """The account ``account_id`` as the actor of a service call (its role read from the DB)."""
+    return ActingAccount(account_id)
 
 
 def make_task(engine: Engine, *, name: str = "music", kind: str = "intent",
               labels: tuple[str, ...] = ("mood", "workout", "sleep", "out_of_scope"),
               oos_label: str | None = "out_of_scope") -> None:
     create_task(engine=engine, name=name, kind=kind, labels=list(labels),
-                oos_label=oos_label if oos_label in labels else None)
+                oos_label=oos_label if oos_label in labels else None, actor=CLI)
 
 
 def make_account(engine: Engine, *, username: str = "ana", role: str = "rater",
                  password: str = "correct-horse") -> int:
-    return create_account(engine=engine, username=username, password=password, role=role).id
+    return create_account(engine=engine, username=username, password=password, role=role,
+                          actor=CLI).id
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -64,26 +74,27 @@ def make_queue_task(engine: Engine, encoder, tmp_path: Path, *, n_items: int = 2
     labels = ("mood", "workout", "sleep", "out_of_scope")
     create_task(engine=engine, name="music", kind="intent", labels=list(labels),
                 oos_label="out_of_scope",
-                slot_schema={"mood": {"values": MOODS}, "duration": {"values": None}})
-    update_settings(engine=engine, task_name="music", actor="test", changes={
+                slot_schema={"mood": {"values": MOODS}, "duration": {"values": None}}, actor=CLI)
+    update_settings(engine=engine, task_name="music", actor=CLI, changes={
         "batch_size": batch_size, "overlap_k": k, "gold_share": 0.0, "strategy": "margin",
     })
     texts = [f"{MOODS[i % 6]} songs for {ACTIVITIES[i % 4]} number {i}" for i in range(n_items)]
     path = write_jsonl(tmp_path / "pool.jsonl", [{"text": t} for t in texts])
-    import_file(engine=engine, task_name="music", path=path, encoder=encoder)
+    import_file(engine=engine, task_name="music", path=path, encoder=encoder, actor=CLI)
 
 
 def label_all(engine: Engine, encoder, raters: list[int], choose, *, task: str = "music") -> None:
-    """Every rater labels until the queue is empty; ``choose(rater, item_id)`` gives the value."""
+    """Every rater (an account id) labels until the queue is empty; ``choose(rater, item_id)``
+    gives the value."""
     for _ in range(200):
         progressed = False
         for rater in raters:
-            item = queue.next_item(engine=engine, task_name=task, rater_id=rater,
+            item = queue.next_item(engine=engine, actor=acting(rater), task_name=task,
                                    encoder=encoder, rng=random.Random(0))
             if item is None:
                 continue
             progressed = True
-            queue.submit(engine=engine, assignment_id=item.assignment_id, rater_id=rater,
+            queue.submit(engine=engine, actor=acting(rater), assignment_id=item.assignment_id,
                          value=choose(rater, item.item_id))
         if not progressed:
             return
@@ -113,7 +124,7 @@ def labeled_rows(n: int, start: int = 0) -> list[dict]:
 def import_labeled(engine: Engine, encoder, tmp_path: Path, rows: list[dict], *,
                    name: str = "labeled.jsonl", task: str = "music") -> None:
     import_file(engine=engine, task_name=task, path=write_jsonl(tmp_path / name, rows),
-                encoder=encoder, label_col="label")
+                encoder=encoder, label_col="label", actor=CLI)
 
 
 def register_confused_model(engine: Engine, encoder, models_dir: Path, *, version: int,
@@ -159,16 +170,15 @@ def log_preview_impressions(engine: Engine, router, *, n: int, exploration: floa
                                       device=devices[i % 2])
         result = router.route(state.prompt, config=config, exploration=exploration,
                               use_cache=False, **state.route_arguments())
-        impression = log_impression(engine=engine, result=result, state=state,
-                                    session_id=f"session-{i}", account_id=None)
+        impression = log_impression(engine=engine, actor=CLI, result=result, state=state,
+                                    session_id=f"session-{i}")
         if impression is None:
             continue
         ids.append(impression)
         for position, track in enumerate(result.tracks, start=1):
             for action in feedback_rule(impression, position):
-                record_feedback(engine=engine, impression_id=impression,
-                                track_id=str(track["track_id"]), action=action,
-                                account_id=None)
+                record_feedback(engine=engine, actor=CLI, impression_id=impression,
+                                track_id=str(track["track_id"]), action=action)
     return ids
 
 
@@ -207,7 +217,7 @@ def demo_router(folder: Path, *, seed: int):
 
     engine = make_engine(f"sqlite:///{folder / 'workbench.db'}")
     try:
-        return Router.load(engine=engine, encoder=HashingEncoder(), seed=seed)
+        return Router.load(engine=engine, encoder=HashingEncoder(), actor=CLI, seed=seed)
     finally:
         engine.dispose()
 
@@ -240,4 +250,4 @@ def add_team(engine: Engine) -> None:
 
     for name, role in TEAM:
         svc.create_account(engine=engine, username=name, password=f"{name}-password",
-                           role=role, actor=svc.Operator("cli:test"))
+                           role=role, actor=CLI)

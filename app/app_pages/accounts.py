@@ -14,6 +14,7 @@ from app import auth, resources
 from app.errors import SERVICE_ERRORS, describe
 from labeling.project import accounts as account_service
 from labeling.project.accounts import AccountInfo
+from labeling.project.authz import Capability
 
 COLUMNS = ["username", "display_name", "role", "active", "locked_until", "id"]
 NOTICE = "accounts_notice"
@@ -129,7 +130,7 @@ def _manage(user: auth.SignedIn, accounts: Sequence[AccountInfo]) -> None:
 
 
 def render() -> None:
-    user = auth.require_role(*account_service.MANAGER_ROLES)
+    user = auth.require(Capability.manage_accounts)
     st.title("Accounts")
     notice = st.session_state.pop(NOTICE, None)
     if notice:
@@ -137,7 +138,7 @@ def render() -> None:
     if user.role != "admin":
         st.caption("Only an admin grants the admin role or changes an admin's account.")
     try:
-        accounts = account_service.list_accounts(engine=resources.engine())
+        accounts = account_service.list_accounts(engine=resources.engine(), actor=user)
     except SERVICE_ERRORS as exc:
         st.error(f"Could not load the accounts: {describe(exc)}. Reload the page.")
         return

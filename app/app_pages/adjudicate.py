@@ -1,4 +1,7 @@
-"""Adjudication (reviewers and leads): settle disagreements; find and send back label errors."""
+"""Adjudication (reviewers and leads): settle disagreements; find and send back label errors.
+
+A reviewer sees the raters' labels under neutral names ("rater 1"), a lead under their names;
+items the signed-in reviewer labeled are left out for another reviewer."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from app.components.label_form import slot_editor
 from app.components.task_picker import task_picker
 from app.components.untrusted import as_markdown, show_prompt
 from app.errors import SERVICE_ERRORS, describe
+from labeling.project.authz import Capability, may
 from labeling.project.tasks import TaskInfo, task_info
 from labeling.review import adjudication
 from labeling.review.label_issues import Suspect, find_suspects, send_back
@@ -44,9 +48,8 @@ def _case(task: TaskInfo, case: adjudication.Case, user: auth.SignedIn) -> None:
             st.warning("Choose the final label first.")
             return
         try:
-            adjudication.decide(engine=resources.engine(), task_name=task.name,
-                                item_id=case.item_id, reviewer_id=user.id, value=value,
-                                slots=slots, note=note)
+            adjudication.decide(engine=resources.engine(), actor=user, task_name=task.name,
+                                item_id=case.item_id, value=value, slots=slots, note=note)
         except SERVICE_ERRORS as exc:
             st.error(describe(exc))
             return
@@ -56,22 +59,29 @@ def _case(task: TaskInfo, case: adjudication.Case, user: auth.SignedIn) -> None:
 
 
 def _disagreements(task_name: str, user: auth.SignedIn) -> None:
-    refresh_once(task_name)
-    if st.button("Recompute consensus", key="recompute", icon=":material/refresh:"):
-        summary = refresh_once(task_name, force=True)
-        st.session_state["adjudication_note"] = (
-            f"{summary.settled} settled, {summary.needs_adjudication} to adjudicate, "
-            f"{summary.pending} waiting for raters ({summary.method}).")
+    try:
+        refresh_once(task_name, actor=user)
+        if st.button("Recompute consensus", key="recompute", icon=":material/refresh:"):
+            summary = refresh_once(task_name, actor=user, force=True)
+            st.session_state["adjudication_note"] = (
+                f"{summary.settled} settled, {summary.needs_adjudication} to adjudicate, "
+                f"{summary.pending} waiting for raters ({summary.method}).")
+        cases = adjudication.cases(engine=resources.engine(), actor=user, task_name=task_name)
+    except SERVICE_ERRORS as exc:
+        st.error(describe(exc))
+        return
     note = st.session_state.pop("adjudication_note", None)
     if note:
         st.success(note)
-    cases = adjudication.cases(engine=resources.engine(), task_name=task_name)
     if not cases:
-        st.info("Nothing to adjudicate: every complete item is settled.")
+        st.info("Nothing to adjudicate: every complete item is settled, or waits for another "
+                "reviewer because you labeled it.")
         return
-    st.caption(f"{len(cases)} item(s) waiting, least confident first. Raters' names are shown "
-               "to you, never to other raters.")
-    _case(task_info(engine=resources.engine(), name=task_name), cases[0], user)
+    names = ("under their names" if may(user.role, Capability.view_quality)
+             else "as rater 1, rater 2… (leads see their names)")
+    st.caption(f"{len(cases)} item(s) waiting, least confident first. Raters' labels are shown "
+               f"{names}; items you labeled are left to another reviewer.")
+    _case(task_info(engine=resources.engine(), actor=user, name=task_name), cases[0], user)
 
 
 def _label_errors(task_name: str, user: auth.SignedIn) -> None:
@@ -80,8 +90,8 @@ def _label_errors(task_name: str, user: auth.SignedIn) -> None:
     if st.button("Find likely label errors", key="find_issues"):
         with st.spinner("Cross-validating the classifier…"):
             try:
-                suspects = find_suspects(engine=resources.engine(), task_name=task_name,
-                                         encoder=resources.encoder())
+                suspects = find_suspects(engine=resources.engine(), actor=user,
+                                         task_name=task_name, encoder=resources.encoder())
             except SERVICE_ERRORS as exc:
                 st.error(describe(exc))
                 return
@@ -97,20 +107,23 @@ def _label_errors(task_name: str, user: auth.SignedIn) -> None:
     frame = pd.DataFrame(found["rows"])
     st.dataframe(frame, hide_index=True, width="stretch", key="suspects_table")
     if st.button(f"Send {len(frame)} back for relabeling", key="send_back"):
-        count = send_back(engine=resources.engine(), task_name=task_name,
-                          suspects=[Suspect(**row) for row in found["rows"]],
-                          actor=user.username)
+        try:
+            count = send_back(engine=resources.engine(), actor=user, task_name=task_name,
+                              suspects=[Suspect(**row) for row in found["rows"]])
+        except SERVICE_ERRORS as exc:
+            st.error(describe(exc))
+            return
         del st.session_state[_SUSPECTS]
         st.success(f"{count} item(s) are back in the queue, marked for relabeling.")
 
 
 def render() -> None:
-    user = auth.require_role("reviewer", "lead")
+    user = auth.require(Capability.adjudicate)
     st.title("Adjudicate")
-    task_name = task_picker(key="adjudicate_task")
+    task_name = task_picker(key="adjudicate_task", user=user)
     if task_name is None:
         return
-    if user.role == "lead":
+    if may(user.role, Capability.view_quality):  # leads: label errors too
         disagreements, errors = st.tabs(["Disagreements", "Label errors"])
         with disagreements:
             _disagreements(task_name, user)

@@ -15,6 +15,7 @@ from app.components.untrusted import as_markdown
 from app.errors import SERVICE_ERRORS, describe
 from labeling.project import audit_log
 from labeling.project.audit_log import AuditFilter, AuditPage
+from labeling.project.authz import Capability
 
 PAGE_SIZE = 100
 COLUMNS = ["time", "actor_name", "action", "entity", "entity_id", "before", "after", "actor",
@@ -102,7 +103,7 @@ def _export(user: auth.SignedIn, flt: AuditFilter) -> None:
 
 
 def render() -> None:
-    user = auth.require_role(*audit_log.READER_ROLES)
+    user = auth.require(Capability.read_audit)
     st.title("Audit trail")
     st.caption("Every change, newest first. Rows are append-only: the database refuses to "
                "change or delete them.")

@@ -13,6 +13,7 @@ from app import auth, resources
 from app.components.experiment_charts import estimates_chart, estimates_frame
 from app.components.untrusted import as_markdown
 from app.errors import SERVICE_ERRORS, describe
+from labeling.project.authz import Capability
 from routing.experiments import Evaluation, default_baseline, evaluate_log
 from routing.promotion import BY_INTENT, current_promotion, promote_config
 from routing.ranker import CONFIGS
@@ -29,19 +30,20 @@ KIND_ICONS = {"better": ":material/trending_up:", "worse": ":material/trending_d
               "tie": ":material/drag_handle:"}
 
 
-def _current() -> None:
-    promoted = current_promotion(engine=resources.engine())
+def _current(user: auth.SignedIn) -> None:
+    promoted = current_promotion(engine=resources.engine(), actor=user)
     if promoted is None or promoted.config_name is None:
         st.info(f"The Preview picks the configuration **{BY_INTENT}** (discovery prompts get "
                 "discovery, the rest balanced)"
-                + (f"; set by {as_markdown(promoted.promoted_by)} on "
+                + (f"; set by {as_markdown(promoted.promoted_by_name)} on "
                    f"{promoted.promoted_at:%Y-%m-%d}: “{as_markdown(promoted.reason)}”"
                    if promoted else ": nothing promoted yet") + ".",
                 icon=":material/queue_music:")
         return
     st.info(f"The Preview uses **{promoted.label}** by default, promoted by "
-            f"{as_markdown(promoted.promoted_by)} on {promoted.promoted_at:%Y-%m-%d %H:%M} UTC: "
-            f"“{as_markdown(promoted.reason)}”.", icon=":material/queue_music:")
+            f"{as_markdown(promoted.promoted_by_name)} on "
+            f"{promoted.promoted_at:%Y-%m-%d %H:%M} UTC: “{as_markdown(promoted.reason)}”.",
+            icon=":material/queue_music:")
 
 
 def _weights(on_saves: bool, values: dict[str, float]) -> RewardWeights:
@@ -50,7 +52,7 @@ def _weights(on_saves: bool, values: dict[str, float]) -> RewardWeights:
     return RewardWeights(**values)
 
 
-def _form(today: date) -> dict[str, Any] | None:
+def _form(today: date, user: auth.SignedIn) -> dict[str, Any] | None:
     with st.form("experiments_form"):
         left, right = st.columns(2)
         since = left.date_input("From (UTC)", value=today - timedelta(days=DEFAULT_DAYS - 1),
@@ -59,7 +61,7 @@ def _form(today: date) -> dict[str, Any] | None:
                                  key="exp_until", format="YYYY-MM-DD")
         baseline = left.selectbox(
             "Baseline", list(CONFIGS), key="exp_baseline",
-            index=list(CONFIGS).index(default_baseline(engine=resources.engine())),
+            index=list(CONFIGS).index(default_baseline(engine=resources.engine(), actor=user)),
             help="Every other configuration is compared with this one on the same sessions.")
         targets = right.multiselect("Compare with", list(CONFIGS), key="exp_targets",
                                     default=[n for n in CONFIGS if n != "relevance-only"][:2])
@@ -80,7 +82,7 @@ def _form(today: date) -> dict[str, Any] | None:
             "on_saves": on_saves, "values": values}
 
 
-def _evaluate(request: dict[str, Any]) -> None:
+def _evaluate(request: dict[str, Any], user: auth.SignedIn) -> None:
     bar = st.progress(0.0, text="Replaying the logged lists…")
 
     def progress(done: int, total: int) -> None:
@@ -92,7 +94,7 @@ def _evaluate(request: dict[str, Any]) -> None:
             st.error("Choose at least one configuration to compare with the baseline.")
             return
         evaluation = evaluate_log(
-            engine=resources.engine(), targets=[CONFIGS[n] for n in request["configs"]],
+            engine=resources.engine(), actor=user, targets=[CONFIGS[n] for n in request["configs"]],
             since=request["since"], until=request["until"],
             weights=_weights(request["on_saves"], request["values"]), progress=progress)
     except SERVICE_ERRORS as exc:
@@ -172,7 +174,7 @@ def _promote(user: auth.SignedIn) -> None:
         "used": evaluation.used, "weights": vars(evaluation.weights),
         "verdicts": [v.text for v in evaluation.verdicts if v.target == chosen]}
     try:
-        promoted = promote_config(engine=resources.engine(), name=chosen, actor=user.username,
+        promoted = promote_config(engine=resources.engine(), name=chosen, actor=user,
                                   reason=reason, evidence=evidence)
     except SERVICE_ERRORS as exc:
         st.error(f"Not promoted: {describe(exc)}.")
@@ -182,7 +184,7 @@ def _promote(user: auth.SignedIn) -> None:
 
 
 def render() -> None:
-    user = auth.require_role("lead")
+    user = auth.require(Capability.run_experiments)
     st.title("Experiments")
     st.caption("Estimate how ranker configurations would have done on the lists the Preview "
                "logged (each impression replayed with its own candidates), with five "
@@ -193,13 +195,13 @@ def render() -> None:
     if notice:
         st.success(notice, icon=":material/check_circle:")
     try:
-        _current()
-        request = _form(datetime.now(UTC).date())
+        _current(user)
+        request = _form(datetime.now(UTC).date(), user)
     except SERVICE_ERRORS as exc:
         st.error(f"Cannot read the experiments' settings: {describe(exc)}.")
         return
     if request is not None:
-        _evaluate(request)
+        _evaluate(request, user)
     evaluation = st.session_state.get(RESULT)
     if evaluation is not None:
         _result(evaluation)

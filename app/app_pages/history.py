@@ -16,6 +16,7 @@ from app.components.label_form import slot_editor
 from app.components.task_picker import task_picker
 from app.components.untrusted import as_markdown
 from app.errors import SERVICE_ERRORS, describe
+from labeling.project.authz import Capability
 from labeling.project.tasks import TaskInfo, task_info
 from labeling.queue import assignments as queue
 
@@ -96,8 +97,8 @@ def _correct(task: TaskInfo, entry: queue.HistoryEntry, user: auth.SignedIn) -> 
         st.warning("Choose the new label first.")
         return
     try:
-        new_id = queue.correct(engine=resources.engine(), label_id=entry.label_id,
-                               rater_id=user.id, value=value, slots=slots)
+        new_id = queue.correct(engine=resources.engine(), actor=user, label_id=entry.label_id,
+                               value=value, slots=slots)
     except SERVICE_ERRORS as exc:
         st.error(f"Correction not saved: {describe(exc)}. Reload the page and try again.",
                  icon=":material/error:")
@@ -110,17 +111,17 @@ def _correct(task: TaskInfo, entry: queue.HistoryEntry, user: auth.SignedIn) -> 
 
 
 def render() -> None:
-    user = auth.require_role("rater", "reviewer", "lead")
+    user = auth.require(Capability.label)
     st.title("My labels")
-    name = task_picker(key="history_task")
+    name = task_picker(key="history_task", user=user)
     if name is None:
         return
     flash = st.session_state.pop(FLASH, None)
     if flash:
         st.success(flash, icon=":material/check_circle:")
     try:
-        task = task_info(engine=resources.engine(), name=name)
-        entries = queue.history(engine=resources.engine(), task_name=name, rater_id=user.id)
+        task = task_info(engine=resources.engine(), actor=user, name=name)
+        entries = queue.history(engine=resources.engine(), actor=user, task_name=name)
     except SERVICE_ERRORS as exc:
         st.error(f"Could not load your labels: {describe(exc)}. Reload the page.")
         return

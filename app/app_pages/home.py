@@ -5,9 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import resources
+from app import auth, resources
 from app.components.charts import labels_per_day
 from labeling.project import overview
+from labeling.project.authz import Capability
 
 TASK_COLUMNS = {
     "task": "Task", "kind": "Kind", "labels_in_set": "Label set", "items": "Items",
@@ -19,10 +20,11 @@ FLOW = "prompt → queue → labels → agreement → training → router / rank
 
 
 def render() -> None:
+    user = auth.require(Capability.read_tasks)
     st.title("Project overview")
     st.caption(FLOW)
-    tasks = overview.task_summaries(engine=resources.engine())
-    daily = overview.labels_per_day(engine=resources.engine(), days=30)
+    tasks = overview.task_summaries(engine=resources.engine(), actor=user)
+    daily = overview.labels_per_day(engine=resources.engine(), actor=user, days=30)
     if not tasks:
         st.info("No tasks yet. Create one with `workbench task create`, or start with "
                 "`workbench init --demo`.")

@@ -20,6 +20,7 @@ from app.components.label_form import (
 from app.components.task_picker import task_picker
 from app.components.untrusted import as_markdown, show_prompt
 from app.errors import SERVICE_ERRORS, describe
+from labeling.project.authz import Capability
 from labeling.project.tasks import TaskInfo, task_info
 from labeling.queue import assignments as queue
 
@@ -96,7 +97,7 @@ def _answer_form(task: TaskInfo, item: queue.QueueItem, user: auth.SignedIn, ale
     unsure = row.button("Unsure", key=f"{key}_unsure", shortcut=UNSURE_KEY,
                         icon=":material/help:")
     skip_pressed, reason = _skip_controls(row, key=key)
-    common = {"assignment_id": item.assignment_id, "rater_id": user.id}
+    common = {"assignment_id": item.assignment_id, "actor": user}
     saved, note = False, ""
     if chosen is not None:
         saved = _save("submit", alert, value=chosen, slots=slots, **common)
@@ -140,19 +141,19 @@ def _empty_queue(task: TaskInfo, done: queue.Progress) -> None:
 
 
 def render() -> None:
-    user = auth.require_role("rater", "reviewer", "lead")
+    user = auth.require(Capability.label)
     st.title("Label")
     top = st.columns([3, 2], vertical_alignment="bottom")
     with top[0]:
-        name = task_picker(key="label_task")
+        name = task_picker(key="label_task", user=user)
     if name is None:
         return
-    engine, rater = resources.engine(), user.id
+    engine = resources.engine()
     try:
-        task = task_info(engine=engine, name=name)
-        item = queue.next_item(engine=engine, task_name=name, rater_id=rater,
+        task = task_info(engine=engine, actor=user, name=name)
+        item = queue.next_item(engine=engine, actor=user, task_name=name,
                                encoder=resources.encoder())
-        done = queue.progress(engine=engine, task_name=name, rater_id=rater)
+        done = queue.progress(engine=engine, actor=user, task_name=name)
     except SERVICE_ERRORS as exc:
         st.error(f"Could not load the queue for {name}: {describe(exc)}. Reload the page; if "
                  "it persists, tell your lead.")

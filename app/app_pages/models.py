@@ -28,6 +28,7 @@ from labeling.lifecycle.model_files import ModelFileError
 from labeling.lifecycle.registry import ModelInfo, PromotionError
 from labeling.lifecycle.training import TrainingError, retrain
 from labeling.ml.evaluation import figure, operating_point, point_at
+from labeling.project.authz import Capability
 from labeling.project.tasks import task_info
 
 DASH = "—"
@@ -101,7 +102,7 @@ def _train(task_name: str, user: auth.SignedIn) -> None:
         try:
             result = retrain(engine=resources.engine(), task_name=task_name,
                              encoder=resources.encoder(),
-                             models_dir=resources.settings().models_dir, actor=user.username)
+                             models_dir=resources.settings().models_dir, actor=user)
         except SERVICE_ERRORS as exc:
             status.update(label="Training failed", state="error")
             _fail(exc)
@@ -124,11 +125,11 @@ def _label(versions: Sequence[ModelInfo]) -> Callable[[int], str]:
 
 @st.cache_data(ttl=60, show_spinner="Scoring both versions on the current evaluation split…")
 def _comparison(task_name: str, candidate: int, baseline: int | None, versions: int,
-                database: str) -> Comparison:
-    """Both versions scored on the same current split (kept a minute; ``versions``, the
-    number of versions, and ``database`` are only part of the cache key)."""
+                database: str, user: auth.SignedIn) -> Comparison:
+    """Both versions scored on the same current split (kept a minute per user; ``versions``,
+    the number of versions, and ``database`` are only part of the cache key)."""
     del versions, database
-    return compare_versions(engine=resources.engine(), task_name=task_name,
+    return compare_versions(engine=resources.engine(), actor=user, task_name=task_name,
                             encoder=resources.encoder(), candidate=candidate, baseline=baseline)
 
 
@@ -154,7 +155,7 @@ def _promote(task_name: str, versions: Sequence[ModelInfo], user: auth.SignedIn)
     if serving is not None and candidate is not serving:
         try:
             compared = _comparison(task_name, chosen, serving.version, len(versions),
-                                   _database())
+                                   _database(), user)
         except SERVICE_ERRORS as exc:
             _fail(exc)
             return
@@ -173,7 +174,7 @@ def _promote(task_name: str, versions: Sequence[ModelInfo], user: auth.SignedIn)
         return
     try:
         served = registry.promote(engine=resources.engine(), task_name=task_name,
-                                  version=chosen, actor=user.username,
+                                  version=chosen, actor=user,
                                   encoder=resources.encoder(), force=force,
                                   reason=reason if force else None)
     except SERVICE_ERRORS as exc:
@@ -196,7 +197,7 @@ def _rollback(task_name: str, versions: Sequence[ModelInfo], user: auth.SignedIn
         return
     try:
         served = registry.rollback(engine=resources.engine(), task_name=task_name,
-                                   version=chosen, actor=user.username)
+                                   version=chosen, actor=user)
     except SERVICE_ERRORS as exc:
         _fail(exc)
         return
@@ -231,7 +232,7 @@ def _metric_row(name: str, metrics: Mapping[str, Any], other: Mapping[str, Any] 
                       delta_arrow="off" if shown == "no change" else "auto")
 
 
-def _compare(task_name: str, versions: Sequence[ModelInfo]) -> ModelInfo:
+def _compare(task_name: str, versions: Sequence[ModelInfo], user: auth.SignedIn) -> ModelInfo:
     numbers = [v.version for v in versions]
     label = _label(versions)
     serving = next((v.version for v in versions if v.serving), numbers[-1])
@@ -246,7 +247,7 @@ def _compare(task_name: str, versions: Sequence[ModelInfo]) -> ModelInfo:
     same = first.version == second.version
     try:
         compared = _comparison(task_name, a, None if same else b, len(versions),
-                               _database())
+                               _database(), user)
     except SERVICE_ERRORS as exc:
         _fail(exc)
         return first
@@ -323,7 +324,7 @@ HELD_OUT_CURVE = "held-out evaluation split"
 CV_CURVE = "training rows, cross-validated"
 
 
-def _oos_operating_point(task_name: str, version: ModelInfo) -> None:
+def _oos_operating_point(task_name: str, version: ModelInfo, user: auth.SignedIn) -> None:
     metrics = version.metrics or {}
     held = (metrics.get("oos") or {}).get("curve") or []
     cv = metrics.get("oos_curve_cv") or []
@@ -361,7 +362,7 @@ def _oos_operating_point(task_name: str, version: ModelInfo) -> None:
     try:
         registry.set_oos_threshold(engine=resources.engine(), task_name=task_name,
                                    version=version.version, threshold=point["threshold"],
-                                   actor=auth.current().username)
+                                   actor=user)
     except SERVICE_ERRORS as exc:
         _fail(exc)
         return
@@ -371,13 +372,14 @@ def _oos_operating_point(task_name: str, version: ModelInfo) -> None:
 
 
 def render() -> None:
-    user = auth.require_role("lead", "admin")
+    user = auth.require(Capability.manage_models)
     st.title("Models")
-    task_name = task_picker(key="models_task")
+    task_name = task_picker(key="models_task", user=user)
     if task_name is None:
         return
     try:
-        versions = registry.list_versions(engine=resources.engine(), task_name=task_name)
+        versions = registry.list_versions(engine=resources.engine(), actor=user,
+                                          task_name=task_name)
     except SERVICE_ERRORS as exc:
         _fail(exc)
         return
@@ -400,14 +402,14 @@ def render() -> None:
         with rollback_col:
             _rollback(task_name, versions, user)
     st.subheader("Compare two versions")
-    chosen = _compare(task_name, versions)
+    chosen = _compare(task_name, versions, user)
     _evaluation(chosen)
-    _oos_operating_point(task_name, chosen)
+    _oos_operating_point(task_name, chosen, user)
     _lexicon(task_name, user)
 
 
 def _lexicon(task_name: str, user: auth.SignedIn) -> None:
-    if task_info(engine=resources.engine(), name=task_name).kind == "intent":
+    if task_info(engine=resources.engine(), actor=user, name=task_name).kind == "intent":
         lexicon_panel(task_name, user)
 
 

@@ -22,6 +22,7 @@ from app.components.untrusted import as_markdown, show_prompt
 from app.errors import SERVICE_ERRORS, describe
 from labeling.lifecycle.registry import list_versions
 from labeling.privacy.linking import preview_end_user_id
+from labeling.project.authz import Capability
 from routing import preview
 from routing import session as sessions
 from routing.context import DEVICES
@@ -64,7 +65,7 @@ def _prompt_form() -> None:
         st.session_state["preview_new_prompt"] = True
 
 
-def _controls(intent_task: str | None) -> dict[str, Any]:
+def _controls(intent_task: str | None, user: auth.SignedIn) -> dict[str, Any]:
     """Context and configuration controls; A/B's second side."""
     state: sessions.SessionState | None = st.session_state.get(STATE)
     cols = st.columns(4)
@@ -72,14 +73,14 @@ def _controls(intent_task: str | None) -> dict[str, Any]:
                                            key="preview_time"))
     device = _unset(cols[1].selectbox("Device", [NOT_SET, *DEVICES], key="preview_device"))
     options = [BY_INTENT, *CONFIGS]
-    default = preview_default(engine=resources.engine())
+    default = preview_default(engine=resources.engine(), actor=user)
     config = cols[2].selectbox("Ranker", options, key="preview_config",
                                index=options.index(default) if default in options else 0,
                                format_func=lambda o: f"{o} (default)" if o == default else o,
                                help="The ranker configuration (by intent: discovery prompts "
                                     "get the discovery configuration). The default is the one "
                                     "a lead promoted on the Experiments page.")
-    compare = cols[3].selectbox("Compare with (A/B)", _compare_options(intent_task),
+    compare = cols[3].selectbox("Compare with (A/B)", _compare_options(intent_task, user),
                                 key="preview_compare", format_func=_compare_label)
     if state is not None and (state.time_of_day, state.device) != (time_of_day, device):
         st.session_state[STATE] = sessions.with_context(state, time_of_day=time_of_day,
@@ -92,12 +93,13 @@ def _unset(value: str) -> str | None:
     return None if value == NOT_SET else value
 
 
-def _compare_options(intent_task: str | None) -> list[tuple[str, Any]]:
+def _compare_options(intent_task: str | None, user: auth.SignedIn) -> list[tuple[str, Any]]:
     options: list[tuple[str, Any]] = [(NOTHING, None)]
     options += [("config", name) for name in CONFIGS]
     if intent_task is not None:
         try:
-            versions = list_versions(engine=resources.engine(), task_name=intent_task)
+            versions = list_versions(engine=resources.engine(), actor=user,
+                                     task_name=intent_task)
         except SERVICE_ERRORS:
             versions = []
         options += [("intent", v.version) for v in versions if not v.serving]
@@ -124,7 +126,8 @@ def _collect(result: RouteResult, user: auth.SignedIn) -> None:
     (the list is still shown) and the notice says why."""
     try:
         added = preview.collect_prompt(engine=resources.engine(), encoder=resources.encoder(),
-                                       result=result, end_user_id=preview_end_user_id(user.id),
+                                       actor=user, result=result,
+                                       end_user_id=preview_end_user_id(user.id),
                                        pseudonym_key=resources.settings().require_secret_key())
     except SERVICE_ERRORS as exc:
         st.session_state[NOT_COLLECTED] = f"Not added to the labeling pool: {describe(exc)}."
@@ -153,8 +156,8 @@ def _results(state: sessions.SessionState, options: dict[str, Any], user: auth.S
         else:
             side_b = _route(resources.router(intent_version=value), state, options["config"])
             label_b = f"intent model v{value}"
-    impressions = [preview.log_impression(engine=resources.engine(), result=r, state=state,
-                                          session_id=_session_id(), account_id=user.id,
+    impressions = [preview.log_impression(engine=resources.engine(), actor=user, result=r,
+                                          state=state, session_id=_session_id(),
                                           interactive=side_b is None)
                    for r in (side_a, side_b) if r is not None]
     if st.session_state.pop("preview_new_prompt", False):
@@ -229,7 +232,7 @@ def _versions(versions: dict[str, Any]) -> list[str]:
 
 
 def _playlist(result: RouteResult, side: str, impression_id: int | None, *,
-              interactive: bool) -> None:
+              interactive: bool, user: auth.SignedIn) -> None:
     tracks = result.tracks
     if not tracks:
         st.caption("No playlist for this prompt.")
@@ -252,21 +255,21 @@ def _playlist(result: RouteResult, side: str, impression_id: int | None, *,
                                  ("save", ":material/bookmark_add:")):
                 if row.button("", key=f"{action}_{side}_{track['position']}", icon=icon,
                               help=action):
-                    _signal(action, track, impression_id)
+                    _signal(action, track, impression_id, user)
     chart = feature_bars(tracks)
     if chart is not None:
         with st.expander("Audio features"):
             st.altair_chart(chart)
 
 
-def _signal(action: str, track: dict[str, Any], impression_id: int | None) -> None:
+def _signal(action: str, track: dict[str, Any], impression_id: int | None,
+            user: auth.SignedIn) -> None:
     state: sessions.SessionState = st.session_state[STATE]
-    user = auth.current()
     try:
         if impression_id is not None:
-            preview.record_feedback(engine=resources.engine(), impression_id=impression_id,
-                                    track_id=str(track["track_id"]), action=action,
-                                    account_id=user.id if user else None)
+            preview.record_feedback(engine=resources.engine(), actor=user,
+                                    impression_id=impression_id,
+                                    track_id=str(track["track_id"]), action=action)
         st.session_state[STATE] = sessions.signal(state, action, track)
     except (*SERVICE_ERRORS, sessions.RefinementError) as exc:
         st.error(f"Not saved: {describe(exc)}.")
@@ -311,9 +314,9 @@ def _report(result: RouteResult, user: auth.SignedIn) -> None:
                             max_chars=1000)
         if st.button("Send to safety triage", key="preview_report", type="primary"):
             try:
-                flag_id = preview.report_output(engine=resources.engine(),
+                flag_id = preview.report_output(engine=resources.engine(), actor=user,
                                                 router=resources.router(), result=result,
-                                                reporter_id=user.id, note=note)
+                                                note=note)
             except SERVICE_ERRORS as exc:
                 st.error(f"Not sent: {describe(exc)}.")
                 return
@@ -322,13 +325,13 @@ def _report(result: RouteResult, user: auth.SignedIn) -> None:
 
 
 def render() -> None:
-    user = auth.require_role("rater", "reviewer", "lead", "admin")
+    user = auth.require(Capability.preview)
     st.title("Preview")
     st.caption("What the served models make of a prompt, and the playlist the ranker builds.")
     _prompt_form()
     try:
-        intent_task = default_intent_task(engine=resources.engine())
-        options = _controls(intent_task)
+        intent_task = default_intent_task(engine=resources.engine(), actor=user)
+        options = _controls(intent_task, user)
         state: sessions.SessionState | None = st.session_state.get(STATE)
         if state is None:
             st.info("Type a prompt and press Route.", icon=":material/keyboard:")
@@ -353,20 +356,20 @@ def render() -> None:
     _report(side_a, user)
     if side_b is None:
         _playlist(side_a, "a", results["impressions"][0] if results["impressions"] else None,
-                  interactive=True)
+                  interactive=True, user=user)
         return
     st.caption("Like, skip and save are in the single view (Compare with: nothing).")
     left, right = st.columns(2)
     with left:
         st.subheader("A: serving")
         _playlist(side_a, "a", results["impressions"][0] if results["impressions"] else None,
-                  interactive=False)
+                  interactive=False, user=user)
     with right:
         st.subheader(f"B: {results['label_b']}")
         if side_b.decision.intent != side_a.decision.intent:
             st.caption(f"Intent here: {side_b.decision.intent} "
                        f"({side_b.decision.confidence or 0:.0%})")
-        _playlist(side_b, "b", None, interactive=False)
+        _playlist(side_b, "b", None, interactive=False, user=user)
         overlap = len({t["track_id"] for t in side_a.tracks}
                       & {t["track_id"] for t in side_b.tracks})
         st.caption(f"{overlap} of {len(side_a.tracks)} tracks in both lists.")

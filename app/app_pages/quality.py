@@ -20,6 +20,7 @@ from app.components.quality_charts import (
 from app.components.task_picker import task_picker
 from app.errors import SERVICE_ERRORS, describe
 from labeling.metrics.rater_quality import TIE
+from labeling.project.authz import Capability
 from labeling.review.quality import QualityReport, quality_report
 
 DEFAULT_DAYS = 30
@@ -169,11 +170,11 @@ def _distribution(report: QualityReport) -> None:
 
 
 def render() -> None:
-    auth.require_role("lead", "admin")
+    user = auth.require(Capability.view_quality)
     st.title("Label quality")
     top = st.columns([2, 3])
     with top[0]:
-        task_name = task_picker(key="quality_task")
+        task_name = task_picker(key="quality_task", user=user)
     if task_name is None:
         return
     with top[1]:
@@ -185,8 +186,8 @@ def render() -> None:
                       "new labels.")
     try:
         with st.spinner("Computing agreement…"):
-            refresh_once(task_name, force=force)
-            report = quality_report(engine=resources.engine(), task_name=task_name,
+            refresh_once(task_name, actor=user, force=force)
+            report = quality_report(engine=resources.engine(), actor=user, task_name=task_name,
                                     start=days[0], end=days[1], refresh=False)
     except SERVICE_ERRORS as exc:
         st.error(describe(exc))

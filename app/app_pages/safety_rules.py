@@ -10,6 +10,7 @@ from app import auth, resources
 from app.components.safety_view import marked_text
 from app.components.untrusted import as_markdown, show_prompt
 from app.errors import SERVICE_ERRORS, describe
+from labeling.project.authz import Capability
 from labeling.project.tasks import list_tasks
 from safety import policy as policy_service
 from safety import rules as rule_service
@@ -47,7 +48,7 @@ def _add(user: auth.SignedIn) -> None:
         return
     try:
         version, rule = rule_service.add_rule(engine=resources.engine(), kind=kind,
-                                              phrase=phrase, actor=user.username,
+                                              phrase=phrase, actor=user,
                                               category=category if kind == "block" else None)
     except SERVICE_ERRORS as exc:
         st.error(describe(exc))
@@ -65,7 +66,7 @@ def _remove(rule_set: rule_service.RuleSet, user: auth.SignedIn) -> None:
     if right.button("Remove", key="rule_remove", disabled=chosen is None):
         try:
             version = rule_service.remove_rule(engine=resources.engine(), rule_id=chosen,
-                                               actor=user.username)
+                                               actor=user)
         except SERVICE_ERRORS as exc:
             st.error(describe(exc))
             return
@@ -93,13 +94,18 @@ def _try(rule_set: rule_service.RuleSet) -> None:
 
 
 def _policy(user: auth.SignedIn) -> None:
-    tasks = [t.name for t in list_tasks(engine=resources.engine(), kinds=("safety",))]
+    tasks = [t.name for t in list_tasks(engine=resources.engine(), actor=user,
+                                        kinds=("safety",))]
     if not tasks:
         st.caption("No safety task yet: `workbench task create NAME --kind safety …`.")
         return
     task = st.selectbox("Safety task", tasks, key="policy_task")
-    version, settings = policy_service.policy_settings(engine=resources.engine(),
-                                                       task_name=task)
+    try:
+        version, settings = policy_service.policy_settings(engine=resources.engine(),
+                                                           actor=user, task_name=task)
+    except SERVICE_ERRORS as exc:
+        st.error(describe(exc))
+        return
     st.caption(f"Policy version {version}. Block at or above the block threshold; allow now "
                "and send to triage at or above the review threshold.")
     with st.form(f"policy_{task}"):
@@ -112,7 +118,7 @@ def _policy(user: auth.SignedIn) -> None:
     if saved:
         try:
             new = policy_service.set_policy(engine=resources.engine(), task_name=task,
-                                            actor=user.username, block=block, review=review)
+                                            actor=user, block=block, review=review)
         except SERVICE_ERRORS as exc:
             st.error(describe(exc))
             return
@@ -120,13 +126,13 @@ def _policy(user: auth.SignedIn) -> None:
 
 
 def render() -> None:
-    user = auth.require_role("reviewer", "lead")
+    user = auth.require(Capability.edit_safety)
     st.title("Safety rules")
     notice = st.session_state.pop(NOTICE, None)
     if notice:
         st.success(notice, icon=":material/check_circle:")
     try:
-        rule_set = rule_service.current_rules(engine=resources.engine())
+        rule_set = rule_service.current_rules(engine=resources.engine(), actor=user)
     except SERVICE_ERRORS as exc:
         st.error(describe(exc))
         return

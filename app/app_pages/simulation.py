@@ -10,19 +10,21 @@ from app.components.task_picker import task_picker
 from app.errors import SERVICE_ERRORS, describe
 from labeling.ml.simulation import summarise
 from labeling.ml.strategies import STRATEGIES
+from labeling.project.authz import Capability
 from labeling.queue.simulation import simulate_task
 
 _RESULT = "simulation_result"
 
 
-def _run(task_name: str, strategies: list[str], seed_size: int, batch: int, seeds: int) -> None:
+def _run(user: auth.SignedIn, task_name: str, strategies: list[str], seed_size: int, batch: int,
+         seeds: int) -> None:
     bar = st.progress(0.0, text="Replaying the loop…")
 
     def progress(done: int, total: int) -> None:
         bar.progress(done / max(total, 1), text=f"Replaying the loop… {done}/{total} rounds")
 
     try:
-        runs = simulate_task(engine=resources.engine(), task_name=task_name,
+        runs = simulate_task(engine=resources.engine(), actor=user, task_name=task_name,
                              encoder=resources.encoder(), strategies=strategies,
                              seed_size=seed_size, batch=batch, seeds=list(range(seeds)),
                              progress=progress)
@@ -35,12 +37,12 @@ def _run(task_name: str, strategies: list[str], seed_size: int, batch: int, seed
 
 
 def render() -> None:
-    auth.require_role("lead", "admin")
+    user = auth.require(Capability.simulate)
     st.title("Strategy simulation")
     st.caption("The task's settled labels act as the oracle: a quarter is held out as the test "
                "set, and each strategy labels the rest batch by batch from the same seed set. "
                "For a file of your own: `workbench simulate --data FILE --test FILE`.")
-    task_name = task_picker(key="simulation_task")
+    task_name = task_picker(key="simulation_task", user=user)
     if task_name is None:
         return
     with st.form("simulation_form"):
@@ -55,7 +57,7 @@ def render() -> None:
         if not strategies:
             st.error("Choose at least one strategy.")
         else:
-            _run(task_name, strategies, int(seed_size), int(batch), int(seeds))
+            _run(user, task_name, strategies, int(seed_size), int(batch), int(seeds))
     result = st.session_state.get(_RESULT)
     if not result or result["task"] != task_name:
         return

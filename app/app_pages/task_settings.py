@@ -15,10 +15,11 @@ from labeling.metrics.aggregation import AGGREGATORS
 from labeling.ml.strategies import STRATEGIES
 from labeling.project import gold as gold_service
 from labeling.project import tasks as task_service
+from labeling.project.authz import Capability
 from labeling.project.tasks import TaskInfo
 
 
-def _settings_form(task: TaskInfo, actor: str) -> None:
+def _settings_form(task: TaskInfo, user: auth.SignedIn) -> None:
     with st.form(f"settings_{task.name}"):
         st.subheader("Queue")
         left, right = st.columns(2)
@@ -75,7 +76,7 @@ def _settings_form(task: TaskInfo, actor: str) -> None:
                "gold_accuracy_threshold": gold_accuracy, "min_gold_answers": min_gold}
     try:
         task_service.update_settings(engine=resources.engine(), task_name=task.name,
-                                     changes=changes, actor=actor)
+                                     changes=changes, actor=user)
     except (*SERVICE_ERRORS, ValueError) as exc:
         st.error(describe(exc))
     else:
@@ -84,7 +85,8 @@ def _settings_form(task: TaskInfo, actor: str) -> None:
 
 def _guideline(task_name: str, user: auth.SignedIn) -> None:
     st.subheader("Guideline")
-    versions = task_service.guideline_versions(engine=resources.engine(), task_name=task_name)
+    versions = task_service.guideline_versions(engine=resources.engine(), actor=user,
+                                               task_name=task_name)
     current = versions[0] if versions else None
     st.caption(f"Version {current.version if current else '—'}; labels keep the version "
                "they were made under.")
@@ -93,8 +95,7 @@ def _guideline(task_name: str, user: auth.SignedIn) -> None:
     if st.button("Save as a new version", key="save_guideline"):
         try:
             version = task_service.save_guideline(
-                engine=resources.engine(), task_name=task_name, text=text, actor=user.username,
-                actor_id=user.id)
+                engine=resources.engine(), task_name=task_name, text=text, actor=user)
         except SERVICE_ERRORS as exc:
             st.error(describe(exc))
         else:
@@ -111,7 +112,7 @@ def _gold(task: TaskInfo, user: auth.SignedIn) -> None:
     st.caption("Items with a known answer, shown to raters unannounced and scored; "
                "never used for training. Import many with `workbench import --gold`.")
     task_name, engine = task.name, resources.engine()
-    gold = gold_service.gold_items(engine=engine, task_name=task_name)
+    gold = gold_service.gold_items(engine=engine, actor=user, task_name=task_name)
     if gold:
         st.dataframe(pd.DataFrame([(g.item_id, g.text, g.gold_label) for g in gold],
                                   columns=["item", "prompt", "answer"]),
@@ -119,7 +120,8 @@ def _gold(task: TaskInfo, user: auth.SignedIn) -> None:
     query = st.text_input("Find an item to mark as gold", key="gold_search",
                           placeholder="words from the prompt")
     matches = [(m.item_id, m.text) for m in
-               gold_service.find_items(engine=engine, task_name=task_name, words=query)]
+               gold_service.find_items(engine=engine, actor=user, task_name=task_name,
+                                       words=query)]
     if not matches:
         if query:
             st.caption("No item matches.")
@@ -131,7 +133,7 @@ def _gold(task: TaskInfo, user: auth.SignedIn) -> None:
         try:
             gold_service.mark_gold(
                 engine=engine, task_name=task_name, item_id=choice[0],
-                answer=None if answer == "(not gold)" else answer, actor=user.username)
+                answer=None if answer == "(not gold)" else answer, actor=user)
         except SERVICE_ERRORS as exc:
             st.error(describe(exc))
         else:
@@ -140,7 +142,7 @@ def _gold(task: TaskInfo, user: auth.SignedIn) -> None:
 
 def _retrain(task_name: str, user: auth.SignedIn) -> None:
     st.subheader("Model")
-    serving = serving_version(engine=resources.engine(), task_name=task_name)
+    serving = serving_version(engine=resources.engine(), actor=user, task_name=task_name)
     st.caption(f"Serving: v{serving.version} (trained {serving.trained_at:%Y-%m-%d %H:%M}, "
                f"{serving.metrics.get('n_train', '?')} labels)" if serving else
                "No model yet: the queue starts with a diverse k-means seed set.")
@@ -149,8 +151,7 @@ def _retrain(task_name: str, user: auth.SignedIn) -> None:
             try:
                 result = retrain(engine=resources.engine(), task_name=task_name,
                                  encoder=resources.encoder(),
-                                 models_dir=resources.settings().models_dir,
-                                 actor=user.username)
+                                 models_dir=resources.settings().models_dir, actor=user)
             except SERVICE_ERRORS as exc:
                 st.error(describe(exc))
                 return
@@ -161,20 +162,20 @@ def _retrain(task_name: str, user: auth.SignedIn) -> None:
 
 
 def render() -> None:
-    user = auth.require_role("lead", "admin")
+    user = auth.require(Capability.manage_tasks)
     st.title("Task settings")
-    task_name = task_picker(key="settings_task")
+    task_name = task_picker(key="settings_task", user=user)
     if task_name is None:
         return
     try:
-        task = task_service.task_info(engine=resources.engine(), name=task_name)
+        task = task_service.task_info(engine=resources.engine(), actor=user, name=task_name)
     except SERVICE_ERRORS as exc:
         st.error(describe(exc))
         return
     settings_tab, guideline_tab, gold_tab, model_tab = st.tabs(
         ["Queue", "Guideline", "Gold items", "Model"])
     with settings_tab:
-        _settings_form(task, user.username)
+        _settings_form(task, user)
     with guideline_tab:
         _guideline(task_name, user)
     with gold_tab:

@@ -16,6 +16,7 @@ from app import auth, resources
 from app.components.safety_view import category_scores_chart, marked_text
 from app.components.untrusted import as_markdown, show_prompt
 from app.errors import SERVICE_ERRORS, describe
+from labeling.project.authz import Capability
 from labeling.project.tasks import list_tasks
 from safety import triage
 from safety.taxonomy import SAFE_LABEL, category_names, get_category
@@ -70,7 +71,7 @@ def _card(flag: triage.FlagView) -> None:
         st.caption(f":material/flag: {as_markdown(reason)}")
 
 
-def _context(flag: triage.FlagView) -> None:
+def _context(flag: triage.FlagView, user: auth.SignedIn) -> None:
     left, right = st.columns([3, 2])
     with left:
         chart = category_scores_chart(flag.scores, highlight=flag.category)
@@ -80,8 +81,13 @@ def _context(flag: triage.FlagView) -> None:
             st.altair_chart(chart, width="stretch")
     with right:
         st.markdown("**Earlier decisions on this text**")
-        earlier = triage.earlier_decisions(engine=resources.engine(),
-                                           text_hash_=flag.text_hash) if flag.text_hash else []
+        try:
+            earlier = triage.earlier_decisions(engine=resources.engine(), actor=user,
+                                               text_hash_=flag.text_hash) \
+                if flag.text_hash else []
+        except SERVICE_ERRORS as exc:
+            st.error(f"Could not load earlier decisions: {describe(exc)}.")
+            return
         if not earlier:
             st.caption("None yet.")
         for d in earlier:
@@ -113,7 +119,7 @@ def _decide(flag: triage.FlagView, user: auth.SignedIn) -> None:
     if choice is None:
         return
     try:
-        triage.decide(engine=resources.engine(), flag_id=flag.id, reviewer_id=user.id,
+        triage.decide(engine=resources.engine(), actor=user, flag_id=flag.id,
                       decision=choice, category=category if choice == "block" else None,
                       note=note)
     except SERVICE_ERRORS as exc:
@@ -137,14 +143,15 @@ def _list(queue: triage.Queue, shown: int) -> None:
 
 
 def render() -> None:
-    user = auth.require_role("reviewer", "lead")
+    user = auth.require(Capability.triage)
     st.title("Triage")
-    safety_tasks = [t.name for t in list_tasks(engine=resources.engine(), kinds=("safety",))]
+    safety_tasks = [t.name for t in list_tasks(engine=resources.engine(), actor=user,
+                                               kinds=("safety",))]
     task = st.selectbox("Safety task", safety_tasks, key="triage_task") if len(
         safety_tasks) > 1 else (safety_tasks[0] if safety_tasks else None)
     statuses, categories, origins = _filters(user)
     try:
-        queue = triage.triage_queue(engine=resources.engine(), task_name=task,
+        queue = triage.triage_queue(engine=resources.engine(), actor=user, task_name=task,
                                     statuses=statuses, categories=categories, origins=origins)
     except SERVICE_ERRORS as exc:
         st.error(f"Could not load the queue: {describe(exc)}.")
@@ -159,7 +166,7 @@ def render() -> None:
     flag = queue.flags[0]
     _card(flag)
     _decide(flag, user)
-    _context(flag)
+    _context(flag, user)
     _list(queue, 0)
 
 

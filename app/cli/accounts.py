@@ -9,7 +9,6 @@ the database's own credentials), audited by that name.
 
 from __future__ import annotations
 
-import getpass
 import sys
 from typing import Annotated
 
@@ -17,17 +16,12 @@ import typer
 
 from app.cli import common
 from labeling.project import accounts as account_service
-from labeling.project.accounts import Operator
 
 PasswordStdin = Annotated[bool, typer.Option(
     "--password-stdin", help="read the password from the first line of standard input")]
 # Extra arguments reach the command (and are refused there) instead of click's own message,
 # which would echo them: a password typed on the command line must not be printed back.
 TAKES_PASSWORD = {"allow_extra_args": True, "ignore_unknown_options": True}
-
-
-def _operator() -> Operator:
-    return Operator(f"cli:{getpass.getuser()}")
 
 
 def _refuse_extra(ctx: typer.Context) -> None:
@@ -63,14 +57,14 @@ def account_create(
     password = _read_password(password_stdin)
     account = account_service.create_account(
         engine=common.engine(), username=username, password=password, role=role,
-        display_name=display_name, actor=_operator(),
+        display_name=display_name, actor=common.operator(),
     )
     typer.echo(f"created account {account.username} ({account.role})")
 
 
 def account_list() -> None:
     """List the accounts."""
-    for account in account_service.list_accounts(engine=common.engine()):
+    for account in account_service.list_accounts(engine=common.engine(), actor=common.operator()):
         state = "" if account.active else "\t(disabled)"
         if account.locked_until is not None:
             state += f"\t(locked until {account.locked_until:%Y-%m-%d %H:%M} UTC)"
@@ -79,14 +73,14 @@ def account_list() -> None:
 
 def account_disable(username: str) -> None:
     """Disable an account: it cannot sign in, and its open sessions end at their next request."""
-    account = account_service.disable_account(engine=common.engine(), actor=_operator(),
+    account = account_service.disable_account(engine=common.engine(), actor=common.operator(),
                                               username=username)
     typer.echo(f"disabled account {account.username}")
 
 
 def account_enable(username: str) -> None:
     """Enable a disabled account again, or lift a lockout after wrong passwords."""
-    account = account_service.enable_account(engine=common.engine(), actor=_operator(),
+    account = account_service.enable_account(engine=common.engine(), actor=common.operator(),
                                              username=username)
     typer.echo(f"enabled account {account.username}")
 
@@ -96,7 +90,7 @@ def account_role(
     role: Annotated[str, typer.Argument(help="rater, reviewer, lead or admin")],
 ) -> None:
     """Change an account's role (it applies at the account's next request)."""
-    account = account_service.set_role(engine=common.engine(), actor=_operator(),
+    account = account_service.set_role(engine=common.engine(), actor=common.operator(),
                                        username=username, role=role)
     typer.echo(f"{account.username} is now a {account.role}")
 
@@ -109,7 +103,7 @@ def account_reset_password(
     """Set a new password (asked for, or read from stdin); the account's sessions end."""
     _refuse_extra(ctx)
     password = _read_password(password_stdin)
-    account = account_service.reset_password(engine=common.engine(), actor=_operator(),
+    account = account_service.reset_password(engine=common.engine(), actor=common.operator(),
                                              username=username, password=password)
     typer.echo(f"new password set for {account.username}; their sessions are signed out")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Annotated
 
@@ -18,7 +17,7 @@ def catalogue_import(
 ) -> None:
     """Replace the catalogue with a CSV of tracks (a new catalogue version)."""
     result = tracks.import_catalogue(engine=common.engine(), path=file, mapping_path=mapping,
-                                     actor=getpass.getuser())
+                                     actor=common.operator())
     typer.echo(f"catalogue version {result.version}: {result.tracks:,} tracks from "
                f"{result.rows:,} rows ({result.duplicates:,} duplicate ids merged, "
                f"{result.skipped:,} incomplete rows skipped)")
@@ -26,7 +25,7 @@ def catalogue_import(
 
 def catalogue_show() -> None:
     """The catalogue the router serves from."""
-    info = tracks.current_catalogue(engine=common.engine())
+    info = tracks.current_catalogue(engine=common.engine(), actor=common.operator())
     if info is None:
         typer.echo("no catalogue yet: `workbench init --demo` or `workbench catalogue import`")
         return

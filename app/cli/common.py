@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import getpass
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ from tqdm import tqdm
 
 from labeling.exceptions import LabelingError
 from labeling.ml.encoders import Encoder, make_encoder
+from labeling.project.authz import Operator
 from storage.db import DatabaseError, check_schema, make_engine
 from storage.settings import Settings, SettingsError
 
@@ -39,6 +41,12 @@ def friendly(func: F) -> F:
             raise _fail(f"bad settings: {exc.errors()[0]['msg']}") from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def operator() -> Operator:
+    """The person at the command line, who acts with the database's credentials: audited as
+    ``cli:<user>``."""
+    return Operator(f"cli:{getpass.getuser()}")
 
 
 def settings() -> Settings:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Annotated
 
@@ -32,7 +31,7 @@ def init(
     typer.echo(f"database ready: {engine.url.render_as_string(hide_password=True)}")
     if not demo:
         return
-    if task_service.list_tasks(engine=engine):
+    if task_service.list_tasks(engine=engine, actor=common.operator()):
         typer.echo("demo: the database has tasks already; left as it is")
         return
     counts = seed_demo(engine=engine, encoder=common.encoder(encoder),
@@ -76,14 +75,14 @@ def task_create(
     task = task_service.create_task(
         engine=common.engine(), name=name, kind=kind, labels=label_list, guideline=text,
         oos_label=oos_label, ordered=ordered, safe_label=safe_label,
-        text_features=text_features, actor=getpass.getuser(),
+        text_features=text_features, actor=common.operator(),
     )
     typer.echo(f"created task {task.name} ({task.kind}) with {len(task.labels)} labels")
 
 
 def task_list() -> None:
     """List the tasks with their counts."""
-    for row in overview.task_summaries(engine=common.engine()):
+    for row in overview.task_summaries(engine=common.engine(), actor=common.operator()):
         typer.echo("\t".join(f"{k}={v}" for k, v in row.items()))
 
 
@@ -106,7 +105,7 @@ def import_(
         text_col=text_col, label_col=label_col, user_col=user_col,
         pseudonym_key=settings.require_secret_key() if user_col else "",
         allow_new_labels=add_labels, gold=gold,
-        actor=getpass.getuser(), max_chars=settings.max_text_chars,
+        actor=common.operator(), max_chars=settings.max_text_chars,
         progress=common.progress("embedding"),
     )
     typer.echo(
@@ -129,7 +128,8 @@ def export(
     out: Annotated[Path | None, typer.Option(help="file to write (default: stdout)")] = None,
 ) -> None:
     """Export every label of a task with its provenance."""
-    written = exporting.export_task(engine=common.engine(), task_name=task, fmt=format, out=out)
+    written = exporting.export_task(engine=common.engine(), actor=common.operator(),
+                                    task_name=task, fmt=format, out=out)
     if out is not None:
         typer.echo(f"wrote {written} labels to {out}", err=True)
 

@@ -4,7 +4,6 @@ preview's impression log), ``simulate`` (on simulated users, next to the true va
 
 from __future__ import annotations
 
-import getpass
 import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -129,13 +128,14 @@ def experiments_evaluate(
     estimator, and compare each with the baseline in plain words."""
     if by not in (None, "intent", "context"):
         raise ExperimentError(f"--by is intent or context, got {by!r}")
-    engine = common.engine()
-    base = config_named(baseline or default_baseline(engine=engine))
+    engine, actor = common.engine(), common.operator()
+    base = config_named(baseline or default_baseline(engine=engine, actor=actor))
     targets = [config_named(name) for name in dict.fromkeys(target) if name != base.name]
     if not targets:
         raise ExperimentError(f"give a --target other than the baseline ({base.name})")
     evaluation = evaluate_log(
-        engine=engine, targets=[base, *targets], since=_utc(since), until=_utc(until),
+        engine=engine, actor=actor, targets=[base, *targets], since=_utc(since),
+        until=_utc(until),
         weights=_weights(like, save, skip, diversity, novelty, on_saves), rounds=rounds,
         samples=samples, seed=seed)
     if evaluation.notice is not None:
@@ -205,18 +205,18 @@ def experiments_promote(
 ) -> None:
     """Make a ranker configuration the Preview's default."""
     name = BY_INTENT if config in ("by-intent", BY_INTENT) else config
-    promoted = promote_config(engine=common.engine(), name=name, actor=getpass.getuser(),
+    promoted = promote_config(engine=common.engine(), name=name, actor=common.operator(),
                               reason=reason)
     typer.echo(f"the preview now uses {promoted.label} by default (promotion "
-               f"#{promoted.id} by {promoted.promoted_by})")
+               f"#{promoted.id} by {promoted.promoted_by_name})")
 
 
 def experiments_promotions(as_json: AsJson = False) -> None:
     """The configurations promoted for the Preview, newest first."""
-    history = promotion_history(engine=common.engine())
+    history = promotion_history(engine=common.engine(), actor=common.operator())
     if as_json:
         typer.echo(json.dumps([{"id": p.id, "config": p.label, "reason": p.reason,
-                                "promoted_by": p.promoted_by,
+                                "promoted_by": p.promoted_by_name,
                                 "promoted_at": p.promoted_at.isoformat()} for p in history],
                               indent=1))
         return
@@ -224,7 +224,7 @@ def experiments_promotions(as_json: AsJson = False) -> None:
         typer.echo(f"nothing promoted: the preview picks {BY_INTENT}")
         return
     for p in history:
-        typer.echo(f"#{p.id}\t{p.promoted_at:%Y-%m-%d %H:%M}\t{p.label}\t{p.promoted_by}\t"
+        typer.echo(f"#{p.id}\t{p.promoted_at:%Y-%m-%d %H:%M}\t{p.label}\t{p.promoted_by_name}\t"
                    f"{p.reason}")
 
 

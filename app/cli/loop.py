@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Annotated
 
@@ -27,7 +26,7 @@ SHOWN_FIELDS = ("name", "kind", "labels", "ordered", "oos_label", "overlap_k", "
 
 def task_show(name: str) -> None:
     """Show a task's labels, queue settings and current guideline version."""
-    task = task_service.task_info(engine=common.engine(), name=name)
+    task = task_service.task_info(engine=common.engine(), actor=common.operator(), name=name)
     for key in SHOWN_FIELDS:
         typer.echo(f"{key}\t{getattr(task, key)}")
 
@@ -76,7 +75,7 @@ def task_set(
     if not changes:
         raise LabelingError("nothing to change: give at least one option (see --help)")
     task_service.update_settings(engine=common.engine(), task_name=name, changes=changes,
-                                 actor=getpass.getuser())
+                                 actor=common.operator())
     typer.echo(f"{name}: " + ", ".join(f"{k}={v}" for k, v in changes.items()))
 
 
@@ -89,7 +88,7 @@ def task_guideline(
         raise LabelingError(f"guideline file not found: {file}")
     text = file.read_text(encoding="utf-8")
     version = task_service.save_guideline(engine=common.engine(), task_name=name, text=text,
-                                          actor=getpass.getuser())
+                                          actor=common.operator())
     typer.echo(f"{name}: guideline version {version}")
 
 
@@ -101,7 +100,7 @@ def retrain(
     settings = common.settings()
     result = retrain_task(engine=common.engine(), task_name=task,
                           encoder=common.encoder(encoder), models_dir=settings.models_dir,
-                          actor=getpass.getuser())
+                          actor=common.operator())
     typer.echo(f"{task}: model v{result.version} trained on {result.n_train} labels "
                f"({len(result.classes)} classes) in {result.seconds:.1f} s; "
                + ("serving" if result.serving else
@@ -139,9 +138,10 @@ def simulate(
         X_pool = chosen_encoder.encode(pool_texts, progress=common.progress("embedding"))
         X_test = chosen_encoder.encode(test_texts)
     else:
-        X_pool = embed(engine=engine, encoder=chosen_encoder, texts=pool_texts,
-                       progress=common.progress("embedding"))
-        X_test = embed(engine=engine, encoder=chosen_encoder, texts=test_texts)
+        X_pool = embed(engine=engine, actor=common.operator(), encoder=chosen_encoder,
+                       texts=pool_texts, progress=common.progress("embedding"))
+        X_test = embed(engine=engine, actor=common.operator(), encoder=chosen_encoder,
+                       texts=test_texts)
     strategies = list(dict.fromkeys([*strategy.split(","), baseline]))
     runs = run(X_pool=X_pool, y_pool=pool_labels, X_test=X_test, y_test=test_labels,
                strategies=[s.strip() for s in strategies if s.strip()], seed_size=seed_size,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import getpass
 import json
 from typing import Annotated
 
@@ -17,7 +16,8 @@ from labeling.lifecycle.comparison import Comparison, compare_versions
 
 def models_list(task: Annotated[str, typer.Option(help="the task")]) -> None:
     """The task's model versions, with their metrics and which one serves."""
-    versions = registry.list_versions(engine=common.engine(), task_name=task)
+    versions = registry.list_versions(engine=common.engine(), actor=common.operator(),
+                                      task_name=task)
     if not versions:
         typer.echo(f"{task}: no model yet; train one with `workbench train --task {task}`")
         return
@@ -73,11 +73,13 @@ def models_compare(
     verdict."""
     engine = common.engine()
     if version is None:
-        versions = registry.list_versions(engine=engine, task_name=task)
+        versions = registry.list_versions(engine=engine, actor=common.operator(),
+                                          task_name=task)
         if not versions:
             raise LabelingError(f"task {task!r} has no trained model yet")
         version = versions[-1].version
-    compared = compare_versions(engine=engine, task_name=task, encoder=common.encoder(encoder),
+    compared = compare_versions(engine=engine, actor=common.operator(), task_name=task,
+                                encoder=common.encoder(encoder),
                                 candidate=version, baseline=against)
     if as_json:
         typer.echo(_as_json(compared))
@@ -99,7 +101,7 @@ def models_promote(
     """Serve a version, once it and the serving one are scored on the same current evaluation
     split and no rule of the gate blocks (macro-F1, a class's F1, ECE, out-of-scope recall)."""
     served = registry.promote(engine=common.engine(), task_name=task, version=version,
-                              actor=getpass.getuser(), encoder=common.encoder(encoder),
+                              actor=common.operator(), encoder=common.encoder(encoder),
                               force=force, reason=reason)
     typer.echo(f"{task}: v{served} serves")
 
@@ -110,7 +112,7 @@ def models_rollback(
 ) -> None:
     """Serve an earlier version again."""
     served = registry.rollback(engine=common.engine(), task_name=task, version=version,
-                               actor=getpass.getuser())
+                               actor=common.operator())
     typer.echo(f"{task}: rolled back; v{served} serves")
 
 

@@ -3,7 +3,6 @@ prompts past the retention period deleted."""
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import tempfile
@@ -16,16 +15,12 @@ from app.cli import common
 from labeling.exceptions import PrivacyError
 from labeling.privacy.access import export_end_user
 from labeling.privacy.erasure import erase_end_user
+from labeling.privacy.opt_out import opt_in, opt_out
 from labeling.privacy.retention import apply_retention
 
 EndUserOption = Annotated[str, typer.Option(
     "--end-user", help="the end user's id as it was imported (--user-col), or account:N for a "
                        "person who used the Preview")]
-
-
-def _operator() -> str:
-    """Who acts, as the audit log names a person at the command line."""
-    return f"cli:{getpass.getuser()}"
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -48,7 +43,7 @@ def export(
 ) -> None:
     """Write everything held about an end user as JSON (right of access)."""
     held = export_end_user(engine=common.engine(), end_user_id=end_user,
-                           key=common.settings().require_secret_key(), actor=_operator())
+                           key=common.settings().require_secret_key(), actor=common.operator())
     text = json.dumps(held, indent=1, ensure_ascii=False) + "\n"
     if out is None:
         typer.echo(text, nl=False)
@@ -70,7 +65,7 @@ def erase(
                                      "This cannot be undone", default=False, err=True):
         raise PrivacyError("not confirmed; nothing erased")
     summary = erase_end_user(engine=engine, end_user_id=end_user, key=key,
-                             actor=_operator())
+                             actor=common.operator())
     gone = ", ".join(f"{n} {kind}" for kind, n in summary.deleted.items() if n)
     typer.echo(f"erased: {gone}; audit reference {summary.reference}")
     if summary.models:
@@ -83,14 +78,31 @@ def retention(
 ) -> None:
     """Delete raw prompts older than --days and what derives from them; idempotent, one line
     of output, safe to run from cron."""
-    summary = apply_retention(engine=common.engine(), days=days, actor=_operator())
+    summary = apply_retention(engine=common.engine(), days=days, actor=common.operator())
+    typer.echo(summary.line())
+
+
+def opt_out_command(end_user: EndUserOption) -> None:
+    """Record that an end user opted out of human review: their prompts never enter a labeling
+    pool, and those stored leave the queues. Idempotent."""
+    summary = opt_out(engine=common.engine(), end_user_id=end_user,
+                      key=common.settings().require_secret_key(), actor=common.operator())
+    typer.echo(summary.line())
+
+
+def opt_in_command(end_user: EndUserOption) -> None:
+    """Lift an end user's opt-out: their stored prompts may be labeled again."""
+    summary = opt_in(engine=common.engine(), end_user_id=end_user,
+                     key=common.settings().require_secret_key(), actor=common.operator())
     typer.echo(summary.line())
 
 
 def register(app: typer.Typer) -> None:
-    privacy_app = typer.Typer(help="End users' data: export, erase, retention.",
+    privacy_app = typer.Typer(help="End users' data: export, erase, retention, opt-out.",
                               no_args_is_help=True)
     privacy_app.command("export")(common.friendly(export))
     privacy_app.command("erase")(common.friendly(erase))
     privacy_app.command("retention")(common.friendly(retention))
+    privacy_app.command("opt-out")(common.friendly(opt_out_command))
+    privacy_app.command("opt-in")(common.friendly(opt_in_command))
     app.add_typer(privacy_app, name="privacy")

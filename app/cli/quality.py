@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 from pathlib import Path
 from typing import Annotated
@@ -57,7 +56,7 @@ def agreement(
 
 def consensus(task: Annotated[str, typer.Option(help="the task")]) -> None:
     """Recompute a task's consensus; report settled, to adjudicate and pending items."""
-    summary = recompute(engine=common.engine(), task_name=task)
+    summary = recompute(engine=common.engine(), actor=common.operator(), task_name=task)
     typer.echo(f"{task} ({summary.method}): {summary.settled} settled, "
                f"{summary.needs_adjudication} to adjudicate ({summary.ties} ties), "
                f"{summary.pending} waiting for raters")
@@ -69,13 +68,14 @@ def label_issues(
     encoder: common.EncoderOption = None,
 ) -> None:
     """Find settled labels that are likely wrong (cleanlab); optionally send them back."""
-    suspects = find_suspects(engine=common.engine(), task_name=task,
+    actor = common.operator()
+    suspects = find_suspects(engine=common.engine(), actor=actor, task_name=task,
                              encoder=common.encoder(encoder))
     for s in suspects:
         typer.echo(f"{s.item_id}\t{s.label} → {s.suggested}\t{s.label_quality:.3f}\t{s.text}")
     if send:
-        count = send_back(engine=common.engine(), task_name=task, suspects=suspects,
-                          actor=getpass.getuser())
+        count = send_back(engine=common.engine(), actor=actor, task_name=task,
+                          suspects=suspects)
         typer.echo(f"{count} item(s) sent back for relabeling", err=True)
     else:
         typer.echo(f"{len(suspects)} likely label error(s); --send-back returns them to the "

@@ -42,7 +42,7 @@ def route(
     prompts = [prompt] if prompt is not None else _read_prompts(file)
     ctx = context_from_pairs(context or [])
     router = ROUTERS.current(engine=common.engine(), encoder=common.encoder(encoder),
-                             intent_version=intent_version)
+                             actor=common.operator(), intent_version=intent_version)
     chosen = CONFIGS[config] if config else None
     for text in prompts:
         result = router.route(text, context=ctx, config=chosen)

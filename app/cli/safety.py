@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,13 +87,14 @@ def check(
     if (text is None) == (file is None):
         raise LabelingError("give a prompt or --file FILE, not both")
     texts = [text] if text is not None else _texts_of(file)
+    actor = common.operator()
     gate = SafetyGate.load(engine=common.engine(), encoder=common.encoder(encoder),
-                           task_name=task)
+                           actor=actor, task_name=task)
     counts: dict[str, int] = {}
     for batch in _batches(texts):
         verdicts = gate.check_many(batch)
         if flag:
-            flag_verdicts(engine=common.engine(), verdicts=verdicts)
+            flag_verdicts(engine=common.engine(), actor=actor, verdicts=verdicts)
         for verdict in verdicts:
             counts[verdict.verdict] = counts.get(verdict.verdict, 0) + 1
             if as_json:
@@ -112,7 +112,7 @@ def rules_list(
     as_json: Annotated[bool, typer.Option("--json", help="print the list as JSON")] = False,
 ) -> None:
     """The current block and allow lists."""
-    rule_set = rule_service.current_rules(engine=common.engine())
+    rule_set = rule_service.current_rules(engine=common.engine(), actor=common.operator())
     if as_json:
         typer.echo(json.dumps({"version": rule_set.version,
                                "rules": [r.__dict__ for r in rule_set.rules]}, indent=1))
@@ -129,14 +129,14 @@ def rules_add(
 ) -> None:
     """Add a phrase to the block or allow list (a new list version)."""
     version, rule = rule_service.add_rule(engine=common.engine(), kind=kind, phrase=phrase,
-                                          category=category, actor=getpass.getuser())
+                                          category=category, actor=common.operator())
     typer.echo(f"added {rule.id} ({rule.kind}); rule list version {version}")
 
 
 def rules_remove(rule_id: str) -> None:
     """Remove a rule by its id (a new list version)."""
     version = rule_service.remove_rule(engine=common.engine(), rule_id=rule_id,
-                                       actor=getpass.getuser())
+                                       actor=common.operator())
     typer.echo(f"removed {rule_id}; rule list version {version}")
 
 
@@ -155,7 +155,8 @@ def _category_thresholds(values: list[str]) -> dict[str, float] | None:
 
 def policy_show(task: Annotated[str, typer.Option(help="the safety task")]) -> None:
     """The task's policy thresholds."""
-    version, settings = policy_service.policy_settings(engine=common.engine(), task_name=task)
+    version, settings = policy_service.policy_settings(engine=common.engine(),
+                                                       actor=common.operator(), task_name=task)
     typer.echo(f"{task}: policy v{version}\t" + json.dumps(settings))
 
 
@@ -168,7 +169,7 @@ def policy_set(
 ) -> None:
     """Change the task's policy thresholds (a new policy version)."""
     version = policy_service.set_policy(engine=common.engine(), task_name=task,
-                                        actor=getpass.getuser(), block=block, review=review,
+                                        actor=common.operator(), block=block, review=review,
                                         categories=_category_thresholds(category or []))
     typer.echo(f"{task}: policy v{version}")
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -39,7 +38,7 @@ def train(
 ) -> None:
     """Train a calibrated classifier on the settled labels and evaluate it on the frozen split."""
     result = retrain(engine=common.engine(), task_name=task, encoder=common.encoder(encoder),
-                     models_dir=common.settings().models_dir, actor=getpass.getuser())
+                     models_dir=common.settings().models_dir, actor=common.operator())
     m = result.metrics or {}
     typer.echo(f"{task}: model v{result.version}, n_train {result.n_train} "
                f"({len(result.classes)} classes), n_eval {result.n_eval}")
@@ -70,7 +69,7 @@ def evaluate(
 ) -> None:
     """Score the serving model on a labeled file: accuracy, macro-F1, ECE, out-of-scope, and
     for a safety task unsafe against safe (per category too, unless --binary)."""
-    result = evaluate_file(engine=common.engine(), task_name=task,
+    result = evaluate_file(engine=common.engine(), actor=common.operator(), task_name=task,
                            encoder=common.encoder(encoder), path=data, text_col=text_col,
                            label_col=label_col, oos_label=oos_label, binary=binary)
     if as_json:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import streamlit as st
 
 from app import resources
+from labeling.project.authz import Actor
 from labeling.review.consensus import ConsensusSummary, recompute
 
 _FRESH = "consensus_fresh"
 
 
-def refresh_once(task_name: str, *, force: bool = False) -> ConsensusSummary | None:
+def refresh_once(task_name: str, *, actor: Actor, force: bool = False
+                 ) -> ConsensusSummary | None:
     """Recompute the task's consensus on the first visit in this session, or when ``force``.
 
     Returns the summary when it recomputed, ``None`` when the stored consensus was kept.
@@ -18,7 +20,7 @@ def refresh_once(task_name: str, *, force: bool = False) -> ConsensusSummary | N
     fresh: list[str] = st.session_state.setdefault(_FRESH, [])
     if task_name in fresh and not force:
         return None
-    summary = recompute(engine=resources.engine(), task_name=task_name)
+    summary = recompute(engine=resources.engine(), actor=actor, task_name=task_name)
     if task_name not in fresh:
         fresh.append(task_name)
     return summary

@@ -11,6 +11,7 @@ from app import resources
 from app.auth import SignedIn
 from app.components.untrusted import as_markdown
 from app.errors import SERVICE_ERRORS, describe
+from labeling.project.authz import Capability, may
 from routing.lexicon import add_phrase, current_lexicon, measure_lexicon, remove_phrase
 
 NOTICE = "lexicon_notice"
@@ -36,7 +37,7 @@ def lexicon_panel(task_name: str, user: SignedIn) -> None:
     if notice:
         st.success(notice)
     try:
-        quality = measure_lexicon(engine=resources.engine(), task_name=task_name)
+        quality = measure_lexicon(engine=resources.engine(), actor=user, task_name=task_name)
     except SERVICE_ERRORS as exc:
         st.error(f"Could not measure the lexicon: {describe(exc)}.")
         return
@@ -53,12 +54,16 @@ def lexicon_panel(task_name: str, user: SignedIn) -> None:
             right.altair_chart(chart, width="stretch")
     else:
         st.info("No rater has labeled slots in this task yet.")
-    if user.role == "lead":
+    if may(user.role, Capability.edit_lexicon):
         _editor(user)
 
 
 def _editor(user: SignedIn) -> None:
-    lexicon = current_lexicon(engine=resources.engine())
+    try:
+        lexicon = current_lexicon(engine=resources.engine(), actor=user)
+    except SERVICE_ERRORS as exc:
+        st.error(f"Could not read the lexicon: {describe(exc)}.")
+        return
     entries = pd.DataFrame(lexicon.entries)
     slots = sorted(entries["slot"].unique()) if not entries.empty else []
     with st.expander(f"Edit the lexicon ({len(entries)} phrases)"):
@@ -72,7 +77,7 @@ def _editor(user: SignedIn) -> None:
         if added:
             try:
                 version, entry = add_phrase(engine=resources.engine(), slot=slot, value=value,
-                                            phrase=phrase, actor=user.username)
+                                            phrase=phrase, actor=user)
             except SERVICE_ERRORS as exc:
                 st.error(f"Not added: {describe(exc)}.")
             else:
@@ -89,7 +94,7 @@ def _editor(user: SignedIn) -> None:
         if right.button("Remove", key="lexicon_remove") and entry_id:
             try:
                 version = remove_phrase(engine=resources.engine(), entry_id=entry_id,
-                                        actor=user.username)
+                                        actor=user)
             except SERVICE_ERRORS as exc:
                 st.error(f"Not removed: {describe(exc)}.")
             else:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import streamlit as st
 
 from app import resources
+from app.auth import SignedIn
 from labeling.project.tasks import list_tasks
 
 _REMEMBERED = "chosen_task"
 
 
-def task_picker(*, key: str, kinds: tuple[str, ...] | None = None) -> str | None:
-    """A selectbox over the tasks (optionally of some kinds); ``None`` when there are none."""
-    names = [t.name for t in list_tasks(engine=resources.engine(), kinds=kinds)]
+def task_picker(*, key: str, user: SignedIn, kinds: tuple[str, ...] | None = None
+                ) -> str | None:
+    """A selectbox over the tasks (optionally of some kinds) ``user`` may see; ``None`` when
+    there are none."""
+    names = [t.name for t in list_tasks(engine=resources.engine(), actor=user, kinds=kinds)]
     if not names:
         st.info("No tasks yet: create one with `workbench task create`.")
         return None

@@ -27,6 +27,7 @@ from labeling.lifecycle.model_files import MODEL_CACHE
 from labeling.lifecycle.training import EvaluationSet, split_for_training
 from labeling.ml.encoders import Encoder
 from labeling.ml.evaluation import evaluate_model, figure
+from labeling.project.authz import Actor, Capability, requires
 from labeling.project.tasks import get_task
 from labeling.project.vectors import embed_texts
 from storage.db import session_scope
@@ -183,9 +184,11 @@ def _score(row: ModelVersion, X: np.ndarray, held: EvaluationSet, *, encoder: En
     return out
 
 
-def compare_versions(*, engine: Engine, task_name: str, encoder: Encoder, candidate: int,
-                     baseline: int | None = None, rules: GateRules = GateRules(),
-                     min_held_out: int = MIN_HELD_OUT) -> Comparison:
+@requires(Capability.manage_models)
+def compare_versions(*, engine: Engine, actor: Actor, task_name: str, encoder: Encoder,
+                     candidate: int, baseline: int | None = None,
+                     rules: GateRules = GateRules(), min_held_out: int = MIN_HELD_OUT
+                     ) -> Comparison:
     """Score ``candidate`` and ``baseline`` (default: the serving version) on the task's current
     evaluation split, minus the items either was trained on, and apply the gate's rules.
 

@@ -9,6 +9,7 @@ import numpy as np
 from sqlalchemy.engine import Engine
 
 from labeling.ml.encoders import Encoder
+from labeling.project.authz import Actor, Capability, requires
 from labeling.project.tasks import get_task
 from labeling.project.vectors import embed_texts
 from labeling.review.consensus import training_set
@@ -36,7 +37,9 @@ class LabeledExamples:
                  "similarity": round(float(similarity[i]), 3)} for i in top]
 
 
-def labeled_examples(*, engine: Engine, encoder: Encoder, task_name: str) -> LabeledExamples:
+@requires(Capability.preview)
+def labeled_examples(*, engine: Engine, actor: Actor, encoder: Encoder, task_name: str
+                     ) -> LabeledExamples:
     """The task's settled (consensus, adjudicated or triaged) labels, gold items excluded,
     with their vectors (encoded and stored once)."""
     with session_scope(engine) as session:

@@ -17,9 +17,12 @@ from labeling.lifecycle.comparison import GateRules, compare_versions
 from labeling.lifecycle.model_files import MODEL_CACHE, load_model
 from labeling.ml.classifier import FastProbaClassifier
 from labeling.ml.encoders import Encoder
+from labeling.project import authz
+from labeling.project.authz import Actor, Capability, requires
 from labeling.project.tasks import get_task
 from storage.db import session_scope, write_scope
 from storage.models import ModelVersion
+from storage.repositories import accounts as account_repo
 from storage.repositories import audit
 from storage.repositories import models as model_repo
 
@@ -34,27 +37,40 @@ class ModelInfo:
     serving: bool
     trained_at: datetime
     trained_by: str | None
+    """Who trained it: the operator's name (``cli:<user>``) or the account, as its username in
+    ``list_versions`` (stored as the account id, like the audit log)."""
     metrics: dict[str, Any]
     settings: dict[str, Any]
     parent_id: int | None
 
 
-def _info(task_name: str, model: ModelVersion) -> ModelInfo:
+def _info(task_name: str, model: ModelVersion, trainers: dict[str, str] | None = None
+          ) -> ModelInfo:
+    trained_by = model.trained_by
     return ModelInfo(id=model.id, task=task_name, version=model.version, serving=model.serving,
-                     trained_at=model.trained_at, trained_by=model.trained_by,
+                     trained_at=model.trained_at,
+                     trained_by=(trainers or {}).get(trained_by or "", trained_by),
                      metrics=dict(model.metrics or {}), settings=dict(model.settings or {}),
                      parent_id=model.parent_id)
 
 
-def list_versions(*, engine: Engine, task_name: str) -> list[ModelInfo]:
+def _trainers(session: Session) -> dict[str, str]:
+    """Usernames by the audit name ``trained_by`` keeps (the account id as text)."""
+    return {str(a.id): a.username for a in account_repo.list_accounts(session=session)}
+
+
+@requires(Capability.preview)
+def list_versions(*, engine: Engine, actor: Actor, task_name: str) -> list[ModelInfo]:
     """The task's versions, oldest first."""
     with session_scope(engine) as session:
         task = get_task(session=session, name=task_name)
-        return [_info(task.name, v)
+        trainers = _trainers(session)
+        return [_info(task.name, v, trainers)
                 for v in model_repo.list_versions(session=session, task_id=task.id)]
 
 
-def serving_version(*, engine: Engine, task_name: str) -> ModelInfo | None:
+@requires(Capability.preview)
+def serving_version(*, engine: Engine, actor: Actor, task_name: str) -> ModelInfo | None:
     """The version that serves the task now, or ``None`` before the first training."""
     with session_scope(engine) as session:
         task = get_task(session=session, name=task_name)
@@ -62,7 +78,9 @@ def serving_version(*, engine: Engine, task_name: str) -> ModelInfo | None:
         return None if serving is None else _info(task.name, serving)
 
 
-def load_serving(*, engine: Engine, task_name: str) -> tuple[ModelInfo, Any] | None:
+@requires(Capability.preview)
+def load_serving(*, engine: Engine, actor: Actor, task_name: str
+                 ) -> tuple[ModelInfo, Any] | None:
     """The serving version of a task and its loaded model (``None`` before the first model).
 
     Raises ``ModelFileError`` when the file is missing or does not verify.
@@ -76,7 +94,9 @@ def load_serving(*, engine: Engine, task_name: str) -> tuple[ModelInfo, Any] | N
     return info, MODEL_CACHE.get(path, digest)
 
 
-def load_version(*, engine: Engine, task_name: str, version: int) -> tuple[ModelInfo, Any]:
+@requires(Capability.preview)
+def load_version(*, engine: Engine, actor: Actor, task_name: str, version: int
+                 ) -> tuple[ModelInfo, Any]:
     """A registered version of a task and its loaded model (to compare it with the serving one).
 
     Raises ``PromotionError`` for an unknown version and ``ModelFileError`` for a bad file.
@@ -109,8 +129,9 @@ def _version(session: Session, task_id: int, version: int) -> ModelVersion:
     return found
 
 
+@requires(Capability.manage_models)
 def promote(
-    *, engine: Engine, task_name: str, version: int | None, actor: str, encoder: Encoder,
+    *, engine: Engine, task_name: str, version: int | None, actor: Actor, encoder: Encoder,
     force: bool = False, reason: str | None = None, rules: GateRules | None = None,
 ) -> int:
     """Make ``version`` (default: the newest) the task's serving model, atomically.
@@ -131,8 +152,8 @@ def promote(
         if serving is not None and serving.version == number:
             return number
         serving_id = None if serving is None else serving.id
-    compared = compare_versions(engine=engine, task_name=task_name, encoder=encoder,
-                                candidate=number, rules=rules or GateRules())
+    compared = compare_versions(engine=engine, actor=actor, task_name=task_name,
+                                encoder=encoder, candidate=number, rules=rules or GateRules())
     problem = compared.problem
     if problem and not force:
         raise PromotionError(f"not promoted: {problem}; a lead can force it with a reason")
@@ -148,7 +169,8 @@ def promote(
         load_model(chosen.file_path, expected_sha256=chosen.file_hash)  # refuse a bad file
         model_repo.set_serving(session=session, task_id=task.id, model_id=chosen.id)
         audit.record(
-            session=session, actor=actor, action="model.force_promote" if problem else
+            session=session, actor=authz.audit_name(actor),
+            action="model.force_promote" if problem else
             "model.promote", entity="modelversion", entity_id=chosen.id,
             before={"serving": serving.version if serving else None},
             after={"serving": chosen.version, "reason": reason, "gate": problem,
@@ -159,8 +181,9 @@ def promote(
         return chosen.version
 
 
+@requires(Capability.manage_models)
 def set_oos_threshold(*, engine: Engine, task_name: str, version: int, threshold: float,
-                      actor: str) -> float:
+                      actor: Actor) -> float:
     """Move a version's out-of-scope operating point: the threshold its in-scope score (or, for
     older versions, its largest probability) must reach. Audited; the router picks it up on the
     next prompt. Returns the threshold."""
@@ -177,14 +200,15 @@ def set_oos_threshold(*, engine: Engine, task_name: str, version: int, threshold
         before = settings.get("oos_threshold")
         chosen.settings = {**settings, "oos_threshold": value}
         session.add(chosen)
-        audit.record(session=session, actor=actor, action="model.oos_threshold",
+        audit.record(session=session, actor=authz.audit_name(actor), action="model.oos_threshold",
                      entity="modelversion", entity_id=chosen.id,
                      before={"version": version, "oos_threshold": before},
                      after={"version": version, "oos_threshold": value})
     return value
 
 
-def rollback(*, engine: Engine, task_name: str, version: int, actor: str) -> int:
+@requires(Capability.manage_models)
+def rollback(*, engine: Engine, task_name: str, version: int, actor: Actor) -> int:
     """Serve an earlier version again (its file must still verify)."""
     with write_scope(engine) as session:
         task = get_task(session=session, name=task_name)
@@ -192,7 +216,7 @@ def rollback(*, engine: Engine, task_name: str, version: int, actor: str) -> int
         serving = model_repo.serving(session=session, task_id=task.id)
         load_model(chosen.file_path, expected_sha256=chosen.file_hash)
         model_repo.set_serving(session=session, task_id=task.id, model_id=chosen.id)
-        audit.record(session=session, actor=actor, action="model.rollback",
+        audit.record(session=session, actor=authz.audit_name(actor), action="model.rollback",
                      entity="modelversion", entity_id=chosen.id,
                      before={"serving": serving.version if serving else None},
                      after={"serving": chosen.version})

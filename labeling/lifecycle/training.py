@@ -41,6 +41,8 @@ from labeling.ml.splits import (
     validation_rows,
 )
 from labeling.ml.text_features import TEXT_C, fit_text_features
+from labeling.project import authz
+from labeling.project.authz import Actor, Capability, requires
 from labeling.project.tasks import get_task
 from labeling.project.vectors import embed_texts
 from labeling.review.consensus import TrainingSet, recompute, settled_labels
@@ -228,8 +230,9 @@ def _fit_and_evaluate(X_train, train: TrainingSet, hashes: list[str], X_eval,
     return fitted.model, json.loads(json.dumps(metrics))  # plain JSON types only
 
 
+@requires(Capability.manage_models)
 def retrain(
-    *, engine: Engine, task_name: str, encoder: Encoder, models_dir: Path, actor: str,
+    *, engine: Engine, task_name: str, encoder: Encoder, models_dir: Path, actor: Actor,
     seed: int = 0, eval_share: float = EVAL_SHARE, val_share: float = VAL_SHARE,
     target_oos_recall: float = TARGET_OOS_RECALL,
 ) -> TrainedModel:
@@ -241,7 +244,7 @@ def retrain(
     evaluation runs on them (``metrics["eval_note"]`` says so).
     """
     start = time.perf_counter()
-    recompute(engine=engine, task_name=task_name)
+    recompute(engine=engine, actor=actor, task_name=task_name)
     with session_scope(engine) as session:
         task = get_task(session=session, name=task_name)
         train, held, hashes = split_for_training(session=session, task=task, share=eval_share)
@@ -257,6 +260,7 @@ def retrain(
     model, metrics = _fit_and_evaluate(X[: len(train.texts)], train, hashes,
                                        X[len(train.texts):], held, task=task, seed=seed,
                                        options=options)
+    trained_by = authz.audit_name(actor)
     with write_scope(engine) as session:
         task = get_task(session=session, name=task_name)
         version = model_repo.next_version(session=session, task_id=task.id)
@@ -265,7 +269,7 @@ def retrain(
         parent = model_repo.serving(session=session, task_id=task.id)
         registered = model_repo.add(session=session, model=ModelVersion(
             task_id=task.id, version=version, label_snapshot_hash=train.snapshot_hash(),
-            file_path=str(path.resolve()), file_hash=file_hash, trained_by=actor,
+            file_path=str(path.resolve()), file_hash=file_hash, trained_by=trained_by,
             parent_id=parent.id if parent else None,
             settings={"classifier": type(model).__name__, "encoder": encoder.name, "seed": seed,
                       **metrics["settings"], "eval_overlap_item_ids": overlap},
@@ -274,9 +278,10 @@ def retrain(
         serves = parent is None  # the first model serves at once; later ones wait for promotion
         if serves:
             model_repo.set_serving(session=session, task_id=task.id, model_id=registered.id)
-        audit.record(session=session, actor=actor, action="model.train", entity="modelversion",
-                     entity_id=registered.id, after={"task": task.name, "version": version,
-                                                     "n_train": len(train.labels)})
+        audit.record(session=session, actor=trained_by, action="model.train",
+                     entity="modelversion", entity_id=registered.id,
+                     after={"task": task.name, "version": version,
+                            "n_train": len(train.labels)})
     return TrainedModel(task=task_name, version=version, n_train=len(train.labels),
                         classes=sorted(set(train.labels)), seconds=time.perf_counter() - start,
                         serving=serves, n_eval=metrics["n_eval"],
@@ -296,8 +301,9 @@ def _binary_truth(labels: list[str], *, safe_label: str, path: Path | str) -> li
     return [BINARY_UNSAFE if v == BINARY_UNSAFE else safe_label for v in labels]
 
 
-def evaluate_file(*, engine: Engine, task_name: str, encoder: Encoder, path: Path | str,
-                  text_col: str = "text", label_col: str = "label",
+@requires(Capability.manage_models)
+def evaluate_file(*, engine: Engine, actor: Actor, task_name: str, encoder: Encoder,
+                  path: Path | str, text_col: str = "text", label_col: str = "label",
                   oos_label: str | None = None, binary: bool = False) -> dict[str, Any]:
     """The serving model's metrics on a labeled JSONL/CSV file.
 

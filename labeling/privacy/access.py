@@ -17,6 +17,9 @@ from sqlmodel import Session
 
 from labeling.privacy.erasure import find_end_user
 from labeling.privacy.linking import Linked
+from labeling.project import authz
+from labeling.project.authz import Actor, Capability, requires
+from labeling.project.items import opt_out_reference
 from storage.db import write_scope
 from storage.models import Task, utcnow
 from storage.repositories import audit
@@ -72,7 +75,8 @@ def _impressions(linked: Linked) -> list[dict[str, Any]]:
             for i in linked.impressions]
 
 
-def export_end_user(*, engine: Engine, end_user_id: str, key: str, actor: str
+@requires(Capability.privacy)
+def export_end_user(*, engine: Engine, end_user_id: str, key: str, actor: Actor
                     ) -> dict[str, Any]:
     """Everything held about ``end_user_id`` as JSON-ready data; an end user about whom nothing
     is held is refused (``PrivacyError``) and nothing is recorded."""
@@ -80,14 +84,17 @@ def export_end_user(*, engine: Engine, end_user_id: str, key: str, actor: str
         user = find_end_user(session, end_user_id=end_user_id, key=key)
         linked, pseudonym, reference = user.linked, user.pseudonym, user.reference
         held = {
-            "end_user": {"id": end_user_id.strip(), "pseudonym": pseudonym},
+            "end_user": {"id": end_user_id.strip(), "pseudonym": pseudonym,
+                         "opted_out_of_review": bool(repo.opted_out(
+                             session=session, references=[opt_out_reference(pseudonym)]))},
             "exported_at": _when(utcnow()),
             "items": _items(session, linked),
             "flags": _flags(linked),
             "impressions": _impressions(linked),
             "vectors": repo.vector_count(session=session, hashes=linked.vector_hashes),
         }
-        audit.record(session=session, actor=actor, action=EXPORT_ACTION, entity="end_user",
+        audit.record(session=session, actor=authz.audit_name(actor),
+                     action=EXPORT_ACTION, entity="end_user",
                      entity_id=reference, after={"items": len(held["items"]),
                                                  "flags": len(held["flags"]),
                                                  "impressions": len(held["impressions"])})

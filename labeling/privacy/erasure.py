@@ -19,6 +19,8 @@ from sqlmodel import Session
 
 from labeling.exceptions import PrivacyError
 from labeling.privacy.linking import Linked, delete, link_end_user, preview_account
+from labeling.project import authz
+from labeling.project.authz import Actor, Capability, requires
 from labeling.project.items import pseudonymise
 from storage.db import write_scope
 from storage.models import Task
@@ -95,7 +97,8 @@ def models_to_retrain(session: Session, linked: Linked) -> list[str]:
     return names
 
 
-def erase_end_user(*, engine: Engine, end_user_id: str, key: str, actor: str
+@requires(Capability.privacy)
+def erase_end_user(*, engine: Engine, end_user_id: str, key: str, actor: Actor
                    ) -> ErasureSummary:
     """Remove everything linked to ``end_user_id`` (``labeling.privacy.linking``) in one
     transaction and audit it by erasure reference; an end user about whom nothing is held is
@@ -105,6 +108,7 @@ def erase_end_user(*, engine: Engine, end_user_id: str, key: str, actor: str
         linked, reference = user.linked, user.reference
         models = models_to_retrain(session, linked)
         deleted = delete(session=session, linked=linked)
-        audit.record(session=session, actor=actor, action=ERASE_ACTION, entity=ENTITY,
+        audit.record(session=session, actor=authz.audit_name(actor),
+                     action=ERASE_ACTION, entity=ENTITY,
                      entity_id=reference, after={"deleted": deleted, "models": models})
     return ErasureSummary(reference=reference, deleted=deleted, models=models)

@@ -13,6 +13,8 @@ from sqlalchemy.engine import Engine
 
 from labeling.exceptions import PrivacyError
 from labeling.privacy.linking import delete, link_before
+from labeling.project import authz
+from labeling.project.authz import Actor, Capability, requires
 from storage.db import write_scope
 from storage.models import utcnow
 from storage.repositories import audit
@@ -34,7 +36,8 @@ class RetentionSummary:
                 + (f"deleted {gone}" if gone else "nothing to delete"))
 
 
-def apply_retention(*, engine: Engine, days: int, actor: str, now: datetime | None = None
+@requires(Capability.privacy)
+def apply_retention(*, engine: Engine, days: int, actor: Actor, now: datetime | None = None
                     ) -> RetentionSummary:
     """Delete raw prompts created more than ``days`` days before ``now`` (default: now) and
     what derives from them, in one transaction, audited when anything went."""
@@ -46,6 +49,7 @@ def apply_retention(*, engine: Engine, days: int, actor: str, now: datetime | No
         if linked.empty:
             return RetentionSummary(days=days, cutoff=cutoff, deleted={})
         deleted = delete(session=session, linked=linked)
-        audit.record(session=session, actor=actor, action=RETENTION_ACTION, entity="prompts",
+        audit.record(session=session, actor=authz.audit_name(actor),
+                     action=RETENTION_ACTION, entity="prompts",
                      after={"days": days, "cutoff": cutoff.isoformat(), "deleted": deleted})
     return RetentionSummary(days=days, cutoff=cutoff, deleted=deleted)

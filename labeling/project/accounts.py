@@ -24,7 +24,7 @@ import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -32,6 +32,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from labeling.exceptions import AccountError, AuthenticationError
+from labeling.project import authz
+from labeling.project.authz import (
+    Actor,
+    Capability,
+    PermissionDenied,
+    before_sign_in,
+    requires,
+)
 from storage.db import session_scope, write_scope
 from storage.models import Account, Role, utcnow
 from storage.repositories import accounts as account_repo
@@ -43,14 +51,12 @@ MAX_PASSWORD_LENGTH = 1024
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._\-]{0,63}$")
 ROLES = tuple(role.value for role in Role)
 """The roles, least privileged first: rater, reviewer, lead, admin."""
-MANAGER_ROLES = ("lead", "admin")
-"""The roles that may open the Accounts page and change accounts (admins alone grant admin)."""
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
 WRONG_CREDENTIALS = "wrong username or password"
 
 
-class AccountPermissionError(AccountError):
+class AccountPermissionError(AccountError, PermissionDenied):
     """The acting account may not make this change."""
 
 
@@ -68,26 +74,6 @@ class SessionEndedError(AuthenticationError):
     """A signed-in session is no longer valid (account gone, disabled, or password reset)."""
 
 
-@dataclass(frozen=True)
-class Operator:
-    """Someone acting with the database's own credentials rather than a signed-in account: the
-    person at the command line (``cli:<user>``) or the system itself (``system``, ``demo``).
-    Trusted as an admin; audited by this name."""
-
-    name: str
-
-
-SYSTEM = Operator("system")
-
-
-class AccountRef(Protocol):
-    """Anything naming a signed-in account by id (``AccountInfo``, the app's ``SignedIn``)."""
-
-    @property
-    def id(self) -> int: ...
-
-
-Actor = Operator | AccountRef
 
 
 @dataclass(frozen=True)
@@ -144,18 +130,10 @@ def _check_role(role: str) -> Role:
     return Role(role)
 
 
-def _acting(session: Session, actor: Actor | str) -> tuple[str, Role]:
-    """The actor's audit name and current role; refused unless it may change accounts."""
-    if isinstance(actor, str):
-        actor = Operator(actor)
-    if isinstance(actor, Operator):
-        return actor.name, Role.admin
-    account = account_repo.get(session=session, account_id=actor.id)
-    if account is None or not account.active:
-        raise AccountPermissionError("your account is disabled or no longer exists")
-    if account.role not in MANAGER_ROLES:
-        raise AccountPermissionError("only leads and admins manage accounts")
-    return str(account.id), Role(account.role)
+def _acting(session: Session, actor: Actor) -> tuple[str, Role]:
+    """The actor's audit name and current role; refused unless it may manage accounts."""
+    who = authz.check(session, actor, Capability.manage_accounts)
+    return who.audit_name, who.role or Role.admin
 
 
 def _target(session: Session, username: str) -> Account:
@@ -221,10 +199,9 @@ def add_account(
     password: str,
     role: str,
     display_name: str = "",
-    actor: Actor | str = SYSTEM,
+    actor: Actor,
 ) -> AccountInfo:
-    """Create an account in the caller's unit of work (audited); a string ``actor`` names an
-    ``Operator``."""
+    """Create an account in the caller's unit of work (audited)."""
     username = username.strip().lower()
     if not USERNAME_PATTERN.match(username):
         raise AccountError("username must be 1-64 letters, digits, '.', '_' or '-'")
@@ -245,6 +222,7 @@ def add_account(
     return _info(account)
 
 
+@requires(Capability.manage_accounts)
 def create_account(
     *,
     engine: Engine,
@@ -252,7 +230,7 @@ def create_account(
     password: str,
     role: str,
     display_name: str = "",
-    actor: Actor | str = SYSTEM,
+    actor: Actor,
 ) -> AccountInfo:
     """Create an account; ``AccountError`` (and nothing written) for a bad name, role or
     password, a name already taken, or an actor who may not grant ``role``."""
@@ -261,7 +239,7 @@ def create_account(
                            display_name=display_name, actor=actor)
 
 
-def _change(engine: Engine, actor: Actor | str, username: str, apply: Any) -> AccountInfo:
+def _change(engine: Engine, actor: Actor, username: str, apply: Any) -> AccountInfo:
     """One audited change of one account in one unit of work: ``apply(session, target, who,
     acting_role)`` checks and changes the target, or raises and nothing is written."""
     with write_scope(engine) as session:
@@ -273,7 +251,8 @@ def _change(engine: Engine, actor: Actor | str, username: str, apply: Any) -> Ac
         return _info(target)
 
 
-def set_role(*, engine: Engine, actor: Actor | str, username: str, role: str) -> AccountInfo:
+@requires(Capability.manage_accounts)
+def set_role(*, engine: Engine, actor: Actor, username: str, role: str) -> AccountInfo:
     """Give ``username`` another role; it takes effect at the account's next request."""
     new_role = _check_role(role)
 
@@ -291,7 +270,8 @@ def set_role(*, engine: Engine, actor: Actor | str, username: str, role: str) ->
     return _change(engine, actor, username, apply)
 
 
-def disable_account(*, engine: Engine, actor: Actor | str, username: str) -> AccountInfo:
+@requires(Capability.manage_accounts)
+def disable_account(*, engine: Engine, actor: Actor, username: str) -> AccountInfo:
     """Disable ``username``: it cannot sign in, and its open sessions end at their next
     request."""
 
@@ -307,7 +287,8 @@ def disable_account(*, engine: Engine, actor: Actor | str, username: str) -> Acc
     return _change(engine, actor, username, apply)
 
 
-def enable_account(*, engine: Engine, actor: Actor | str, username: str,
+@requires(Capability.manage_accounts)
+def enable_account(*, engine: Engine, actor: Actor, username: str,
                    now: datetime | None = None) -> AccountInfo:
     """Enable ``username`` again, lifting any lockout."""
     now = now or utcnow()
@@ -325,7 +306,8 @@ def enable_account(*, engine: Engine, actor: Actor | str, username: str,
     return _change(engine, actor, username, apply)
 
 
-def reset_password(*, engine: Engine, actor: Actor | str, username: str, password: str,
+@requires(Capability.manage_accounts)
+def reset_password(*, engine: Engine, actor: Actor, username: str, password: str,
                    now: datetime | None = None) -> AccountInfo:
     """Give ``username`` a new password: its open sessions end and any lockout is lifted."""
     _check_password(password)
@@ -371,6 +353,7 @@ def _record_attempt(session: Session, account: Account, *, correct: bool, passwo
     return None
 
 
+@before_sign_in
 def authenticate(
     *,
     engine: Engine,
@@ -406,6 +389,7 @@ def authenticate(
     return info
 
 
+@before_sign_in
 def session_account(*, engine: Engine, account_id: int, session_version: int) -> AccountInfo:
     """The signed-in account as it is now (its current role); ``SessionEndedError`` when it is
     gone or disabled, or its password was reset since the session signed in."""
@@ -421,6 +405,8 @@ def session_account(*, engine: Engine, account_id: int, session_version: int) ->
         return _info(account)
 
 
-def list_accounts(*, engine: Engine, now: datetime | None = None) -> list[AccountInfo]:
+@requires(Capability.manage_accounts)
+def list_accounts(*, engine: Engine, actor: Actor, now: datetime | None = None
+                  ) -> list[AccountInfo]:
     with session_scope(engine) as session:
         return [_info(a, now) for a in account_repo.list_accounts(session=session)]

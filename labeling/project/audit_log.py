@@ -20,15 +20,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from labeling.exceptions import LabelingError
-from labeling.project.accounts import Actor, Operator
+from labeling.project import authz
+from labeling.project.authz import Actor, Capability, requires
 from storage.db import session_scope, write_scope
 from storage.models import AuditEvent
 from storage.repositories import accounts as account_repo
 from storage.repositories import audit
 from storage.repositories.audit import AuditQuery
 
-READER_ROLES = ("lead", "admin")
-"""The roles that may read and export the audit trail."""
 MAX_PAGE = 500
 EXPORT_LIMIT = 10_000
 """The most rows one CSV export holds (the newest that match)."""
@@ -41,10 +40,6 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 class AuditLogError(LabelingError):
     """An audit search cannot run as asked (bad filter or paging); nothing was read."""
-
-
-class AuditPermissionError(AuditLogError):
-    """The acting account may not read the audit trail."""
 
 
 @dataclass(frozen=True)
@@ -89,16 +84,6 @@ class AuditPage:
     offset: int
 
 
-def _reader(session: Session, actor: Actor) -> None:
-    if isinstance(actor, Operator):
-        return
-    account = account_repo.get(session=session, account_id=actor.id)
-    if account is None or not account.active:
-        raise AuditPermissionError("your account is disabled or no longer exists")
-    if account.role not in READER_ROLES:
-        raise AuditPermissionError("only leads and admins read the audit trail")
-
-
 def _utc(moment: datetime | None) -> datetime | None:
     if moment is None or moment.tzinfo is not None:
         return moment
@@ -141,17 +126,17 @@ def _entries(session: Session, events: Sequence[AuditEvent]) -> list[AuditEntry]
                        after=_json(e.after)) for e in events]
 
 
+@requires(Capability.read_audit)
 def search(*, engine: Engine, actor: Actor, flt: AuditFilter, limit: int = 100,
            offset: int = 0) -> AuditPage:
     """The audit rows ``flt`` matches, newest first: ``limit`` of them from ``offset``, and the
-    total. ``AuditPermissionError`` unless ``actor`` is a lead or an admin (or an operator)."""
+    total."""
     if not 1 <= limit <= MAX_PAGE:
         raise AuditLogError(f"a page holds 1 to {MAX_PAGE} rows")
     if offset < 0:
         raise AuditLogError("the page offset cannot be negative")
     flt = _checked(flt)
     with session_scope(engine) as session:
-        _reader(session, actor)
         events, total = audit.search(session=session, query=_query(session, flt), limit=limit,
                                      offset=offset)
         return AuditPage(entries=_entries(session, events), total=total, offset=offset)
@@ -174,21 +159,17 @@ def _csv(entries: Sequence[AuditEntry]) -> str:
     return out.getvalue()
 
 
-def _audit_name(actor: Actor) -> str:
-    return actor.name if isinstance(actor, Operator) else str(actor.id)
-
-
+@requires(Capability.read_audit)
 def export_csv(*, engine: Engine, actor: Actor, flt: AuditFilter) -> tuple[str, int, int]:
     """The rows ``flt`` matches as CSV, newest first (at most ``EXPORT_LIMIT``), with how many
     it holds and how many matched; the export is audited. Cells a spreadsheet would read as a
     formula start with a quote."""
     flt = _checked(flt)
     with write_scope(engine) as session:
-        _reader(session, actor)
         events, total = audit.search(session=session, query=_query(session, flt),
                                      limit=EXPORT_LIMIT)
         entries = _entries(session, events)
-        audit.record(session=session, actor=_audit_name(actor), action=EXPORT_ACTION,
+        audit.record(session=session, actor=authz.audit_name(actor), action=EXPORT_ACTION,
                      entity="audit", after={
                          "since": None if flt.since is None else flt.since.isoformat(),
                          "until": None if flt.until is None else flt.until.isoformat(),
@@ -197,10 +178,10 @@ def export_csv(*, engine: Engine, actor: Actor, flt: AuditFilter) -> tuple[str, 
     return _csv(entries), len(entries), total
 
 
+@requires(Capability.read_audit)
 def filter_choices(*, engine: Engine, actor: Actor) -> tuple[list[str], list[str]]:
     """The actor names and entity kinds in the trail, for the page's pickers."""
     with session_scope(engine) as session:
-        _reader(session, actor)
         names = {str(a.id): a.username for a in account_repo.list_accounts(session=session)}
         actors = sorted({names.get(a, a) for a in audit.actors(session=session)})
         return actors, audit.entities(session=session)

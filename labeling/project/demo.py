@@ -21,7 +21,9 @@ from sqlmodel import Session
 from labeling.dataio.demo_content import INTENT_CONFUSIONS, load_intent_prompts, load_intent_task
 from labeling.exceptions import LabelingError
 from labeling.ml.encoders import Encoder, ProgressCallback, text_hash
+from labeling.project import authz
 from labeling.project.accounts import add_account
+from labeling.project.authz import Actor, Capability, requires
 from labeling.project.items import add_texts
 from labeling.project.tasks import add_task
 from labeling.project.vectors import encode_missing
@@ -118,11 +120,12 @@ def _demo_labels(
 
 
 def _seed_task(*, session: Session, demo: DemoTask, encoder: Encoder, vectors: dict[str, bytes],
-               raters: list[tuple[int, DemoAccount]], rng: random.Random) -> dict[str, int]:
+               raters: list[tuple[int, DemoAccount]], rng: random.Random, actor: Actor
+               ) -> dict[str, int]:
     spec = demo.spec
     task = add_task(session=session, name=spec["name"], kind=spec["kind"], labels=spec["labels"],
                     guideline=spec["guideline"], oos_label=spec.get("oos_label"),
-                    slot_schema=spec.get("slots"), actor="demo")
+                    slot_schema=spec.get("slots"), actor=actor)
     added = add_texts(session=session, task=task, texts=[e["text"] for e in demo.examples],
                       labels=[None] * len(demo.examples), source="demo", encoder=encoder,
                       vectors=vectors, pii_types=[e.get("pii_types") for e in demo.examples])
@@ -139,12 +142,14 @@ def _redacted(demo: DemoTask) -> DemoTask:
     return replace(demo, examples=examples)
 
 
+@requires(Capability.manage_tasks)
 def seed_demo_project(
-    *, engine: Engine, encoder: Encoder, tasks: Sequence[DemoTask],
+    *, engine: Engine, actor: Actor, encoder: Encoder, tasks: Sequence[DemoTask],
     accounts: Sequence[DemoAccount] = DEMO_ACCOUNTS, progress: ProgressCallback | None = None,
 ) -> dict[str, int]:
     """Fill a database with no tasks yet with the demo accounts, ``tasks`` and their demo
-    labels, in one unit of work; return what was added.
+    labels, in one unit of work, audited as ``actor`` (who ran ``workbench init --demo``);
+    return what was added.
 
     The texts are encoded first, outside the write transaction. Raises ``LabelingError`` (and
     writes nothing) when the database has tasks already.
@@ -160,15 +165,15 @@ def seed_demo_project(
             raise LabelingError("the database has tasks already; the demo goes into an empty one")
         created = [
             (add_account(session=session, username=a.username, password=a.password, role=a.role,
-                         display_name=a.display_name, actor="demo").id, a)
+                         display_name=a.display_name, actor=actor).id, a)
             for a in accounts
         ]
         raters = [(i, a) for i, a in created if a.role == "rater"]
         counts: dict[str, int] = {}
         for demo in tasks:
             counts.update(_seed_task(session=session, demo=demo, encoder=encoder,
-                                     vectors=vectors, raters=raters, rng=rng))
+                                     vectors=vectors, raters=raters, rng=rng, actor=actor))
         counts["accounts"] = len(created)
-        audit.record(session=session, actor="demo", action="demo.seed", entity="project",
-                     after=counts)
+        audit.record(session=session, actor=authz.audit_name(actor), action="demo.seed",
+                     entity="project", after=counts)
     return counts

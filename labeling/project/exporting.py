@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from labeling.dataio.export_formats import check_target, write_rows
+from labeling.project.authz import Actor, Capability, requires
 from labeling.project.tasks import get_task
 from storage.db import session_scope
 from storage.repositories import labels as label_repo
@@ -16,8 +17,10 @@ from storage.repositories import labels as label_repo
 COLUMNS = ("task", *label_repo.EXPORT_COLUMNS)
 
 
-def label_rows(*, engine: Engine, task_name: str) -> list[dict[str, Any]]:
-    """Every label of the task with its text and provenance, oldest first."""
+@requires(Capability.manage_tasks)
+def label_rows(*, engine: Engine, actor: Actor, task_name: str) -> list[dict[str, Any]]:
+    """Every label of the task with its text and provenance (rater names included), oldest
+    first."""
     with session_scope(engine) as session:
         task = get_task(session=session, name=task_name)
         rows = label_repo.export_rows(session=session, task_id=task.id)
@@ -26,10 +29,12 @@ def label_rows(*, engine: Engine, task_name: str) -> list[dict[str, Any]]:
     return rows
 
 
-def export_task(*, engine: Engine, task_name: str, fmt: str, out: Path | None) -> int:
+@requires(Capability.manage_tasks)
+def export_task(*, engine: Engine, actor: Actor, task_name: str, fmt: str, out: Path | None
+                ) -> int:
     """Write every label of the task as ``fmt`` to ``out`` (standard output where ``None``);
     return how many labels were written."""
     check_target(fmt, out)
-    rows = label_rows(engine=engine, task_name=task_name)
+    rows = label_rows(engine=engine, actor=actor, task_name=task_name)
     write_rows(rows, fmt=fmt, out=out, columns=COLUMNS)
     return len(rows)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 
 from labeling.exceptions import TaskDefinitionError
+from labeling.project import authz
+from labeling.project.authz import Actor, Capability, requires
 from labeling.project.tasks import get_task
 from storage.db import session_scope, write_scope
 from storage.models import Item
@@ -24,16 +26,18 @@ class ItemRow:
     gold_label: str | None
 
 
-def gold_items(*, engine: Engine, task_name: str) -> list[ItemRow]:
-    """The task's gold items with their answers, by id."""
+@requires(Capability.manage_tasks)
+def gold_items(*, engine: Engine, actor: Actor, task_name: str) -> list[ItemRow]:
+    """The task's gold items with their answers, by id (raters must not see the answers)."""
     with session_scope(engine) as session:
         task = get_task(session=session, name=task_name)
         return [ItemRow(i, t, g) for i, t, g in item_repo.gold_items(session=session,
                                                                    task_id=task.id)]
 
 
-def find_items(*, engine: Engine, task_name: str, words: str, limit: int = MAX_MATCHES
-               ) -> list[ItemRow]:
+@requires(Capability.manage_tasks)
+def find_items(*, engine: Engine, actor: Actor, task_name: str, words: str,
+               limit: int = MAX_MATCHES) -> list[ItemRow]:
     """Items whose prompt contains ``words`` (any case), by id, at most ``limit``; none for
     blank ``words``."""
     if not words.strip():
@@ -44,8 +48,9 @@ def find_items(*, engine: Engine, task_name: str, words: str, limit: int = MAX_M
             session=session, task_id=task.id, words=words.strip(), limit=limit)]
 
 
+@requires(Capability.manage_tasks)
 def mark_gold(
-    *, engine: Engine, task_name: str, item_id: int, answer: str | None, actor: str
+    *, engine: Engine, task_name: str, item_id: int, answer: str | None, actor: Actor
 ) -> None:
     """Make an item gold with ``answer`` as its known label (``None`` unmarks it), audited."""
     with write_scope(engine) as session:
@@ -58,6 +63,7 @@ def mark_gold(
         before = item.gold_label
         item.gold_label = answer
         session.add(item)
-        audit.record(session=session, actor=actor, action="item.gold", entity="item",
+        audit.record(session=session, actor=authz.audit_name(actor), action="item.gold",
+                     entity="item",
                      entity_id=item_id, before={"gold_label": before},
                      after={"gold_label": answer})

@@ -18,6 +18,8 @@ from sqlalchemy.engine import Engine
 from labeling.dataio.tabular import TextTable, read_texts
 from labeling.exceptions import ImportFileError
 from labeling.ml.encoders import Encoder, ProgressCallback
+from labeling.project import authz
+from labeling.project.authz import Actor, Capability, requires
 from labeling.project.items import add_texts, pseudonymise
 from labeling.project.tasks import add_labels, get_task
 from labeling.project.vectors import encode_missing
@@ -49,6 +51,7 @@ def _file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@requires(Capability.manage_tasks)
 def import_file(
     *,
     engine: Engine,
@@ -61,7 +64,7 @@ def import_file(
     pseudonym_key: str = "",
     allow_new_labels: bool = False,
     gold: bool = False,
-    actor: str = "cli",
+    actor: Actor,
     max_chars: int = 10_000,
     progress: ProgressCallback | None = None,
 ) -> ImportSummary:
@@ -106,9 +109,10 @@ def import_file(
 
 
 def _write(
-    *, session, task, table: TextTable, vectors, encoder, actor, pseudonym_key: str, gold: bool,
-    pii_types: list[list[str]],
+    *, session, task, table: TextTable, vectors, encoder, actor: Actor, pseudonym_key: str,
+    gold: bool, pii_types: list[list[str]],
 ) -> tuple[int, int]:
+    who = authz.audit_name(actor)
     users = [None if u is None else pseudonymise(u, key=pseudonym_key) for u in table.user_ids]
     added = add_texts(
         session=session, task=task, texts=table.texts, labels=table.labels,
@@ -119,9 +123,9 @@ def _write(
         record = imports.add(session=session, record=ImportRecord(
             task_id=task.id, file_name=str(table.path.name), file_sha256=_file_sha256(table.path),
             rows=len(table.texts), items_added=added.items_added,
-            labels_added=added.labels_added, imported_by=actor,
+            labels_added=added.labels_added, imported_by=who,
         ))
-        audit.record(session=session, actor=actor, action="items.import", entity="importrecord",
+        audit.record(session=session, actor=who, action="items.import", entity="importrecord",
                      entity_id=record.id, after={"file": table.path.name,
                                                  "items": added.items_added,
                                                  "labels": added.labels_added})

@@ -15,6 +15,7 @@ from labeling.project.vectors import store_vectors
 from storage.models import LabelSource, Task, utcnow
 from storage.repositories import items as item_repo
 from storage.repositories import labels as label_repo
+from storage.repositories import privacy as privacy_repo
 
 
 def pseudonymise(user_id: str, *, key: str) -> str:
@@ -26,12 +27,29 @@ def pseudonymise(user_id: str, *, key: str) -> str:
     return hmac.new(key.encode(), user_id.encode(), hashlib.sha256).hexdigest()[:32]
 
 
+def opt_out_reference(pseudonym: str) -> str:
+    """What records an end user's opt-out: a one-way digest of their pseudonym, so the opt-out
+    outlives an erasure of everything the pseudonym names."""
+    return hashlib.sha256(f"opt-out:{pseudonym}".encode()).hexdigest()[:32]
+
+
 @dataclass(frozen=True)
 class AddedTexts:
     ids: dict[str, int]
-    """Item id by text hash, for every text given (new or already stored)."""
+    """Item id by text hash, for every text stored (new or already there)."""
     items_added: int
     labels_added: int
+    opted_out: int = 0
+    """Texts not stored because their end user opted out of human review."""
+
+
+def _opted_out(session: Session, users: Sequence[str | None]) -> set[str]:
+    """The pseudonyms among ``users`` whose end user opted out."""
+    by_reference = {opt_out_reference(u): u for u in set(users) if u}
+    if not by_reference:
+        return set()
+    return {by_reference[r] for r in privacy_repo.opted_out(session=session,
+                                                            references=list(by_reference))}
 
 
 def add_texts(
@@ -55,10 +73,17 @@ def add_texts(
     already (``labeling.text.pii``); ``pii_types`` says what was redacted from each. Vectors are
     stored under ``encoder`` where there are any (an item without one is encoded when needed).
     """
-    hashes = [text_hash(t) for t in texts]
-    seen = set(item_repo.ids_by_hash(session=session, task_id=task.id, hashes=hashes))
     users = list(end_user_ids) if end_user_ids is not None else [None] * len(texts)
     found = list(pii_types) if pii_types is not None else [None] * len(texts)
+    given = len(users)
+    refused = _opted_out(session, users)
+    if refused:
+        keep = [i for i, user in enumerate(users) if user not in refused]
+        texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
+        users, found = [users[i] for i in keep], [found[i] for i in keep]
+    skipped = given - len(users)
+    hashes = [text_hash(t) for t in texts]
+    seen = set(item_repo.ids_by_hash(session=session, task_id=task.id, hashes=hashes))
     now, new_items = utcnow(), []
     for text, digest, user, kinds in zip(texts, hashes, users, found, strict=True):
         if digest not in seen:
@@ -74,7 +99,8 @@ def add_texts(
         changed = item_repo.set_gold(session=session, answers=answers)
         if vectors:
             store_vectors(session=session, encoder=encoder, vectors=vectors)
-        return AddedTexts(ids=ids, items_added=len(new_items), labels_added=changed)
+        return AddedTexts(ids=ids, items_added=len(new_items), labels_added=changed,
+                          opted_out=skipped)
     existing = label_repo.import_label_pairs(
         session=session, task_id=task.id, item_ids=list(ids.values())
     )
@@ -91,4 +117,5 @@ def add_texts(
     label_repo.add_many(session=session, rows=new_labels)
     if vectors:
         store_vectors(session=session, encoder=encoder, vectors=vectors)
-    return AddedTexts(ids=ids, items_added=len(new_items), labels_added=len(new_labels))
+    return AddedTexts(ids=ids, items_added=len(new_items), labels_added=len(new_labels),
+                      opted_out=skipped)

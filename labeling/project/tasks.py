@@ -20,6 +20,8 @@ from sqlmodel import Session
 from labeling.exceptions import TaskDefinitionError, UnknownTaskError
 from labeling.metrics.aggregation import get_aggregator
 from labeling.ml.strategies import get_strategy
+from labeling.project import authz
+from labeling.project.authz import Actor, Capability, requires
 from storage.db import session_scope, write_scope
 from storage.models import Task, TaskKind
 from storage.repositories import audit
@@ -136,7 +138,7 @@ def add_task(
     slot_schema: dict[str, Any] | None = None,
     safe_label: str | None = None,
     text_features: bool | None = None,
-    actor: str = "system",
+    actor: Actor,
 ) -> Task:
     """Create a task with its first guideline version, in the caller's unit of work.
 
@@ -166,8 +168,9 @@ def add_task(
     task_repo.add_guideline(
         session=session, task_id=task.id, text=guideline or f"# {name}\n\nLabels: {labels}"
     )
-    audit.record(session=session, actor=actor, action="task.create", entity="task",
-                 entity_id=task.id, after={"name": name, "kind": kind, "labels": labels})
+    audit.record(session=session, actor=authz.audit_name(actor), action="task.create",
+                 entity="task", entity_id=task.id,
+                 after={"name": name, "kind": kind, "labels": labels})
     return task
 
 
@@ -185,6 +188,7 @@ def _safe_label(kind: TaskKind, labels: list[str], safe_label: str | None) -> st
     return safe_label
 
 
+@requires(Capability.manage_tasks)
 def create_task(
     *,
     engine: Engine,
@@ -197,7 +201,7 @@ def create_task(
     slot_schema: dict[str, Any] | None = None,
     safe_label: str | None = None,
     text_features: bool | None = None,
-    actor: str = "system",
+    actor: Actor,
 ) -> TaskInfo:
     """Create a task with its first guideline version.
 
@@ -220,26 +224,30 @@ def get_task(*, session: Session, name: str) -> Task:
     return task
 
 
-def task_info(*, engine: Engine, name: str) -> TaskInfo:
+@requires(Capability.read_tasks)
+def task_info(*, engine: Engine, actor: Actor, name: str) -> TaskInfo:
     """The task called ``name``; ``UnknownTaskError`` lists the tasks otherwise."""
     with session_scope(engine) as session:
         return _info(session, get_task(session=session, name=name))
 
 
-def list_tasks(*, engine: Engine, kinds: tuple[str, ...] | None = None) -> list[TaskInfo]:
+@requires(Capability.read_tasks)
+def list_tasks(*, engine: Engine, actor: Actor, kinds: tuple[str, ...] | None = None
+               ) -> list[TaskInfo]:
     """Every task (of ``kinds``, if given), oldest first."""
     with session_scope(engine) as session:
         return [_info(session, task) for task in task_repo.list_tasks(session=session)
                 if kinds is None or str(task.kind) in kinds]
 
 
-def add_labels(*, session: Session, task: Task, new_labels: list[str], actor: str) -> None:
+def add_labels(*, session: Session, task: Task, new_labels: list[str], actor: Actor) -> None:
     """Extend the task's label set (audited)."""
     before = list(task.labels)
     task.labels = validate_labels(before + [lab for lab in new_labels if lab not in before])
     session.add(task)
-    audit.record(session=session, actor=actor, action="task.add_labels", entity="task",
-                 entity_id=task.id, before={"labels": before}, after={"labels": task.labels})
+    audit.record(session=session, actor=authz.audit_name(actor), action="task.add_labels",
+                 entity="task", entity_id=task.id, before={"labels": before},
+                 after={"labels": task.labels})
 
 
 SETTINGS_RULES: dict[str, tuple[type, float, float]] = {
@@ -279,8 +287,9 @@ def _checked_setting(name: str, value: Any) -> Any:
     return converted
 
 
+@requires(Capability.manage_tasks)
 def update_settings(
-    *, engine: Engine, task_name: str, changes: dict[str, Any], actor: str
+    *, engine: Engine, task_name: str, changes: dict[str, Any], actor: Actor
 ) -> TaskInfo:
     """Change queue settings of a task (all or none), audited with before and after."""
     checked = {name: _checked_setting(name, value) for name, value in changes.items()}
@@ -290,31 +299,32 @@ def update_settings(
         for name, value in checked.items():
             setattr(task, name, value)
         session.add(task)
-        audit.record(session=session, actor=actor, action="task.settings", entity="task",
-                     entity_id=task.id, before=before, after=checked)
+        audit.record(session=session, actor=authz.audit_name(actor), action="task.settings",
+                     entity="task", entity_id=task.id, before=before, after=checked)
         return _info(session, task)
 
 
-def save_guideline(
-    *, engine: Engine, task_name: str, text: str, actor: str, actor_id: int | None = None
-) -> int:
+@requires(Capability.manage_tasks)
+def save_guideline(*, engine: Engine, task_name: str, text: str, actor: Actor) -> int:
     """Store ``text`` as the task's next guideline version; return the version number (the
     current one when the text is unchanged)."""
     if not text.strip():
         raise TaskDefinitionError("a guideline cannot be empty")
     with write_scope(engine) as session:
+        who = authz.principal(session, actor)
         task = get_task(session=session, name=task_name)
         latest = task_repo.latest_guideline(session=session, task_id=task.id)
         if latest is not None and latest.text == text:
             return latest.version
         guideline = task_repo.add_guideline(session=session, task_id=task.id, text=text,
-                                            created_by=actor_id)
-        audit.record(session=session, actor=actor, action="task.guideline", entity="task",
-                     entity_id=task.id, after={"version": guideline.version})
+                                            created_by=who.account_id)
+        audit.record(session=session, actor=who.audit_name, action="task.guideline",
+                     entity="task", entity_id=task.id, after={"version": guideline.version})
         return guideline.version
 
 
-def guideline_versions(*, engine: Engine, task_name: str) -> list[GuidelineInfo]:
+@requires(Capability.read_tasks)
+def guideline_versions(*, engine: Engine, actor: Actor, task_name: str) -> list[GuidelineInfo]:
     """Every guideline version of the task, newest first."""
     with session_scope(engine) as session:
         task = get_task(session=session, name=task_name)

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from labeling.ml.encoders import Encoder, ProgressCallback, text_hash
+from labeling.project.authz import Actor, Capability, requires
 from storage.db import session_scope
 from storage.repositories import embeddings as embedding_repo
 
@@ -80,8 +81,9 @@ def load_vectors(
     return matrix
 
 
+@requires(Capability.preview)
 def embed(
-    *, engine: Engine, encoder: Encoder, texts: Sequence[str],
+    *, engine: Engine, actor: Actor, encoder: Encoder, texts: Sequence[str],
     progress: ProgressCallback | None = None,
 ) -> np.ndarray:
     """``embed_texts`` in a unit of work of its own (encodes, stores and loads at once)."""

@@ -3,9 +3,14 @@ and what they did (progress, history).
 
 Per task: k distinct raters per item; gold items mixed in unannounced; leases that return an
 item to the pool when they run out; a rater never gets an item twice and never sees others'
-labels before submitting. Handing out and submitting are safe under concurrent raters: each
-decision runs in ``write_scope`` (``BEGIN IMMEDIATE`` on SQLite) and locks the item rows it
-decides on (``FOR UPDATE SKIP LOCKED`` on PostgreSQL).
+labels before submitting (an item comes with its text and the model's suggestion, never with
+others' answers). Handing out and submitting are safe under concurrent raters: each decision
+runs in ``write_scope`` (``BEGIN IMMEDIATE`` on SQLite) and locks the item rows it decides on
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL).
+
+Each function acts for the acting rater (``actor``): the rater is always the actor, never a
+parameter, so a rater reads and changes only their own assignments and labels. An operator (the
+command line) has no account and cannot label.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from sqlmodel import Session
 from labeling.exceptions import LabelingError
 from labeling.lifecycle.registry import serving_classifier
 from labeling.ml.encoders import Encoder
+from labeling.project import authz
+from labeling.project.authz import Actor, Capability, PermissionDenied, requires
 from labeling.project.tasks import get_task
 from labeling.project.vectors import embed_texts
 from labeling.queue.batches import select_batch
@@ -60,6 +67,18 @@ class QueueItem:
     leased_at: datetime
     expires_at: datetime
     suggestion: Suggestion | None
+
+
+def _rater_id(session: Session, actor: Actor) -> int:
+    """The account id of ``actor``, who labels as themselves; an operator has none."""
+    return _own_id(authz.principal(session, actor))
+
+
+def _own_id(who: authz.Principal) -> int:
+    if who.account_id is None:
+        raise PermissionDenied(f"{who.audit_name} acts without an account, so has no labels "
+                               "of its own and cannot label: sign in with a rater's account")
+    return who.account_id
 
 
 def _is_postgres(session: Session) -> bool:
@@ -135,21 +154,26 @@ def _lease(*, engine, task_name, rater_id, encoder, now, rng) -> tuple[QueueItem
         return _to_queue_item(session, task, assignment, encoder), "ok"
 
 
+@requires(Capability.label)
 def next_item(
     *,
     engine: Engine,
+    actor: Actor,
     task_name: str,
-    rater_id: int,
     encoder: Encoder,
     now: datetime | None = None,
     rng: random.Random | None = None,
 ) -> QueueItem | None:
-    """The rater's current item, or a newly leased one; ``None`` when nothing is left for them.
+    """The acting rater's current item, or a newly leased one; ``None`` when nothing is left
+    for them.
 
     A rater holding an open lease gets the same item back (a reload loses nothing). When the
-    active batches have nothing left for the rater, the next batch is selected first.
+    active batches have nothing left for the rater, the next batch is selected first. The item
+    carries no other rater's label.
     """
     now, rng = now or utcnow(), rng or random.Random()
+    with session_scope(engine) as session:
+        rater_id = _rater_id(session, actor)
     for attempt in range(MAX_ATTEMPTS):
         item, state = _lease(engine=engine, task_name=task_name, rater_id=rater_id,
                              encoder=encoder, now=now, rng=rng)
@@ -158,7 +182,8 @@ def next_item(
         if state == "busy":  # others are deciding on the last candidates: wait for them
             time.sleep(min(0.01 * (attempt + 1), 0.2))
             continue
-        if select_batch(engine=engine, task_name=task_name, encoder=encoder, now=now) is None:
+        if select_batch(engine=engine, actor=actor, task_name=task_name, encoder=encoder,
+                        now=now) is None:
             return None
     return None
 
@@ -178,27 +203,32 @@ def _validate_answer(task: Task, value: str, slots: dict[str, Any], unsure: bool
 def _held_assignment(session: Session, assignment_id: int, rater_id: int) -> Assignment:
     assignment = session.get(Assignment, assignment_id,
                              with_for_update=_is_postgres(session) or None)
-    if assignment is None or assignment.rater_id != rater_id:
+    if assignment is None:
         raise QueueError("this item is not assigned to you; take the next one")
+    if assignment.rater_id != rater_id:
+        raise PermissionDenied("this item is assigned to another rater; take your next one")
     if assignment.status not in {queue_repo.LEASED, "expired"}:
         raise QueueError(f"this item was already {assignment.status}; take the next one")
     return assignment
 
 
+@requires(Capability.label)
 def submit(
     *,
     engine: Engine,
+    actor: Actor,
     assignment_id: int,
-    rater_id: int,
     value: str,
     slots: dict[str, Any] | None = None,
     unsure: bool = False,
     now: datetime | None = None,
 ) -> int:
-    """Store the rater's answer with its full provenance; return the label id."""
+    """Store the acting rater's answer to their assignment with its full provenance; return
+    the label id. Another rater's assignment is refused (``PermissionDenied``)."""
     now, slots = now or utcnow(), dict(slots or {})
     value = UNSURE if unsure and not value else value
     with write_scope(engine) as session:
+        rater_id = _rater_id(session, actor)
         assignment = _held_assignment(session, assignment_id, rater_id)
         task = session.get(Task, assignment.task_id)
         _validate_answer(task, value, slots, unsure)
@@ -226,32 +256,39 @@ def submit(
         return label.id
 
 
-def skip(*, engine: Engine, assignment_id: int, rater_id: int, reason: str) -> None:
-    """Give the item back with a reason; the rater will not get it again."""
+@requires(Capability.label)
+def skip(*, engine: Engine, actor: Actor, assignment_id: int, reason: str) -> None:
+    """Give the acting rater's item back with a reason; they will not get it again."""
     if not reason.strip():
         raise QueueError("say why you skip this item")
     with write_scope(engine) as session:
+        rater_id = _rater_id(session, actor)
         assignment = _held_assignment(session, assignment_id, rater_id)
         assignment.status = "skipped"
         assignment.skip_reason = redact(reason.strip()[:256]).text
         session.add(assignment)
 
 
+@requires(Capability.label)
 def correct(
     *,
     engine: Engine,
+    actor: Actor,
     label_id: int,
-    rater_id: int,
     value: str,
     slots: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> int:
-    """Replace one of the rater's own labels; the old label stays, marked superseded."""
+    """Replace one of the acting rater's own labels; the old label stays, marked superseded.
+    Another rater's label is refused (``PermissionDenied``)."""
     now = now or utcnow()
     with write_scope(engine) as session:
+        rater_id = _rater_id(session, actor)
         old = label_repo.get(session=session, label_id=label_id)
-        if old is None or old.rater_id != rater_id:
-            raise QueueError("you can only correct your own labels")
+        if old is None:
+            raise QueueError(f"there is no label #{label_id}; reload your labels")
+        if old.rater_id != rater_id:
+            raise PermissionDenied("you can only correct your own labels")
         if old.superseded:
             raise QueueError("this label was corrected already; correct the newer one")
         task = session.get(Task, old.task_id)
@@ -280,11 +317,14 @@ class Progress:
     left: int
 
 
-def progress(*, engine: Engine, task_name: str, rater_id: int, now: datetime | None = None
+@requires(Capability.label)
+def progress(*, engine: Engine, actor: Actor, task_name: str, now: datetime | None = None
              ) -> Progress:
+    """The acting rater's labels today and the items still left for them."""
     now = now or utcnow()
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     with session_scope(engine) as session:
+        rater_id = _rater_id(session, actor)
         task = get_task(session=session, name=task_name)
         return Progress(
             labeled_today=queue_repo.labeled_today(session=session, task_id=task.id,
@@ -306,10 +346,20 @@ class HistoryEntry:
     corrects_label_id: int | None
 
 
-def history(*, engine: Engine, task_name: str, rater_id: int, limit: int = 50
-            ) -> list[HistoryEntry]:
-    """The rater's most recent live labels on the task, newest first."""
+@requires(Capability.label)
+def history(*, engine: Engine, actor: Actor, task_name: str, rater_id: int | None = None,
+            limit: int = 50) -> list[HistoryEntry]:
+    """The acting rater's most recent live labels on the task, newest first.
+
+    ``rater_id`` names another rater, for a role that sees every rater's labels
+    (``view_quality``); anyone else is refused (``PermissionDenied``).
+    """
     with session_scope(engine) as session:
+        who = authz.principal(session, actor)
+        if rater_id is None:
+            rater_id = _own_id(who)
+        elif rater_id != who.account_id and not who.may(Capability.view_quality):
+            raise PermissionDenied("you can only see your own labels")
         task = get_task(session=session, name=task_name)
         rows = queue_repo.rater_history(session=session, task_id=task.id, rater_id=rater_id,
                                         limit=limit)

@@ -18,6 +18,7 @@ from sqlmodel import Session
 from labeling.lifecycle.registry import serving_classifier
 from labeling.ml.encoders import Encoder
 from labeling.ml.strategies import get_strategy
+from labeling.project.authz import Actor, Capability, requires
 from labeling.project.tasks import get_task
 from labeling.project.vectors import embed_texts
 from labeling.queue.pool import pool_matrix
@@ -51,15 +52,19 @@ def _labeled(*, session: Session, task: Task, encoder: Encoder, rng: np.random.G
     return X, np.asarray([data.labels[i] for i in keep], dtype=object)
 
 
+@requires(Capability.label)
 def select_batch(
     *,
     engine: Engine,
+    actor: Actor,
     task_name: str,
     encoder: Encoder,
     now: datetime | None = None,
     rng: np.random.Generator | None = None,
 ) -> Batch | None:
-    """Pick and store the task's next batch; ``None`` when the pool is empty."""
+    """Pick and store the task's next batch; ``None`` when the pool is empty.
+
+    A rater's request for an item selects it when the active batches run dry (``label``)."""
     now = now or utcnow()
     rng = rng or np.random.default_rng()
     database = engine.url.render_as_string(hide_password=True)

@@ -1,7 +1,8 @@
 """Offline simulation on a task's own settled labels: which strategy should this task use?
 
 The settled labels are the oracle: a stratified share is held out as the test set, the rest is
-the pool that each strategy draws from.
+the pool that each strategy draws from. A simulation writes no labels: its "raters" are the
+oracle's answers, replayed in memory.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy.engine import Engine
 from labeling.exceptions import LabelingError
 from labeling.ml.encoders import Encoder, ProgressCallback
 from labeling.ml.simulation import simulate
+from labeling.project.authz import Actor, Capability, requires
 from labeling.project.tasks import get_task
 from labeling.project.vectors import embed_texts
 from labeling.review.consensus import recompute, training_set
@@ -46,9 +48,11 @@ def plan(*, n_labels: int, seed_size: int, batch: int, test_share: float,
     return SimulationPlan(pool_size=pool_size, test_size=test_size, budgets=budgets)
 
 
+@requires(Capability.simulate)
 def simulate_task(
     *,
     engine: Engine,
+    actor: Actor,
     task_name: str,
     encoder: Encoder,
     strategies: list[str],
@@ -59,7 +63,7 @@ def simulate_task(
     progress: ProgressCallback | None = None,
 ) -> pd.DataFrame:
     """Learning curves of ``strategies`` on the task's settled labels (one row per run)."""
-    recompute(engine=engine, task_name=task_name)
+    recompute(engine=engine, actor=actor, task_name=task_name)
     with session_scope(engine) as session:
         task = get_task(session=session, name=task_name)
         data = training_set(session=session, task=task)

@@ -2,6 +2,11 @@
 
 The decision is stored as a label with ``source=adjudication`` (who, when, note) and as the
 item's consensus (method ``adjudicated``), which later recomputations leave alone.
+
+A reviewer never settles an item they labeled themselves: ``cases`` leaves those out and
+``decide`` refuses them. Cases show every rater's label, but the raters' names only to a role
+that sees every rater's labels (``view_quality``, leads); other reviewers see "rater 1",
+"rater 2", in the order the labels came.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from labeling.exceptions import LabelingError
+from labeling.project import authz
+from labeling.project.authz import Actor, Capability, PermissionDenied, requires
 from labeling.project.tasks import get_task
 from labeling.review.consensus import ADJUDICATED
 from labeling.text.pii import redact
@@ -47,40 +54,60 @@ class Case:
     labels: list[RaterLabel]
 
 
-def cases(*, engine: Engine, task_name: str, limit: int = 100) -> list[Case]:
-    """Items waiting for a reviewer, least confident first, with every rater's label."""
+@requires(Capability.adjudicate)
+def cases(*, engine: Engine, actor: Actor, task_name: str, limit: int = 100) -> list[Case]:
+    """Items waiting for the acting reviewer, least confident first, with every rater's label
+    (named only for a role holding ``view_quality``). Items the reviewer labeled are left out:
+    another reviewer settles them."""
     with session_scope(engine) as session:
+        who = authz.principal(session, actor)
+        show_names = who.may(Capability.view_quality)
         task = get_task(session=session, name=task_name)
         waiting = consensus_repo.needing_adjudication(session=session, task_id=task.id,
-                                                      limit=limit)
+                                                      limit=limit, not_rated_by=who.account_id)
         ids = [c.item_id for c, _ in waiting]
         labels: dict[int, list[RaterLabel]] = {i: [] for i in ids}
         for label, username in label_repo.rater_labels_for_items(session=session, item_ids=ids):
-            labels[label.item_id].append(RaterLabel(
-                rater=username, value=label.value, slots=dict(label.slots or {}),
-                unsure=label.unsure, submitted_at=label.submitted_at))
+            shown = labels[label.item_id]
+            shown.append(RaterLabel(
+                rater=username if show_names else f"rater {len(shown) + 1}", value=label.value,
+                slots=dict(label.slots or {}), unsure=label.unsure,
+                submitted_at=label.submitted_at))
         return [Case(item_id=c.item_id, text=text, consensus=c.value, confidence=c.confidence,
                      agreement=c.agreement, labels=labels[c.item_id]) for c, text in waiting]
 
 
+@requires(Capability.adjudicate)
 def decide(
     *,
     engine: Engine,
+    actor: Actor,
     task_name: str,
     item_id: int,
-    reviewer_id: int,
     value: str,
     slots: dict[str, Any] | None = None,
     note: str | None = None,
 ) -> int:
-    """Record the reviewer's final label for the item; return the new label's id."""
+    """Record the acting reviewer's final label for the item; return the new label's id.
+
+    Raises
+    ------
+    PermissionDenied
+        The reviewer labeled the item: another reviewer must settle it.
+    """
     now = utcnow()
     note = redact(note.strip()[:512]).text if note and note.strip() else None
     with write_scope(engine) as session:
+        who = authz.principal(session, actor)
+        reviewer_id = who.account_id
         task = get_task(session=session, name=task_name)
         item = session.get(Item, item_id)
         if item is None or item.task_id != task.id:
             raise AdjudicationError(f"no item {item_id} in task {task_name!r}")
+        if reviewer_id is not None and label_repo.rated_by(session=session, item_id=item_id,
+                                                           rater_id=reviewer_id):
+            raise PermissionDenied(f"you labeled item {item_id}; another reviewer must settle "
+                                   "it")
         if value not in task.labels:
             raise AdjudicationError(f"{value!r} is not a label of task {task_name!r}")
         current = consensus_repo.get(session=session, item_id=item_id)
@@ -103,7 +130,7 @@ def decide(
         current.settled, current.needs_adjudication, current.suspect = True, False, False
         current.updated_at = now
         session.add(current)
-        audit.record(session=session, actor=str(reviewer_id), action="item.adjudicate",
+        audit.record(session=session, actor=who.audit_name, action="item.adjudicate",
                      entity="item", entity_id=item_id, before=before,
                      after={"value": value, "label_id": label.id, "note": note})
         return label.id

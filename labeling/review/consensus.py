@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from labeling.metrics.aggregation import get_aggregator, majority_vote
 from labeling.metrics.agreement import item_agreement
+from labeling.project.authz import Actor, Capability, requires
 from labeling.project.tasks import get_task
 from storage.db import write_scope
 from storage.models import Item, Task, utcnow
@@ -72,8 +73,14 @@ def _rater_rows(task: Task, items: dict[int, Item], ratings: pd.DataFrame, now) 
     return rows
 
 
-def recompute(*, engine: Engine, task_name: str) -> ConsensusSummary:
-    """Recompute and store the task's consensus (decided items stay as decided)."""
+@requires(Capability.read_tasks)
+def recompute(*, engine: Engine, actor: Actor, task_name: str) -> ConsensusSummary:
+    """Recompute and store the task's consensus (decided items stay as decided).
+
+    It brings derived state up to date from the labels as they are, changes no label and returns
+    counts only, and reviewers (Adjudicate), leads and admins (Quality, training) all need it:
+    the one capability they share is ``read_tasks``.
+    """
     now = utcnow()
     with write_scope(engine) as session:
         task = get_task(session=session, name=task_name)

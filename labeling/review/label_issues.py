@@ -19,6 +19,8 @@ from sqlalchemy.engine import Engine
 from labeling.exceptions import LabelingError
 from labeling.ml.classifier import make_classifier
 from labeling.ml.encoders import Encoder
+from labeling.project import authz
+from labeling.project.authz import Actor, Capability, requires
 from labeling.project.tasks import get_task
 from labeling.project.vectors import embed_texts
 from labeling.review.consensus import recompute, training_set
@@ -48,13 +50,14 @@ def out_of_fold_proba(X: np.ndarray, y: np.ndarray, *, folds: int = 5, seed: int
     return proba, classes
 
 
-def find_suspects(*, engine: Engine, task_name: str, encoder: Encoder, folds: int = 5
-                  ) -> list[Suspect]:
+@requires(Capability.view_quality)
+def find_suspects(*, engine: Engine, actor: Actor, task_name: str, encoder: Encoder,
+                  folds: int = 5) -> list[Suspect]:
     """Settled items whose label cleanlab finds likely wrong, most suspect first.
 
     Classes with fewer examples than folds are left out (they cannot be cross-validated).
     """
-    recompute(engine=engine, task_name=task_name)
+    recompute(engine=engine, actor=actor, task_name=task_name)
     with session_scope(engine) as session:
         task = get_task(session=session, name=task_name)
         data = training_set(session=session, task=task)
@@ -79,8 +82,10 @@ def find_suspects(*, engine: Engine, task_name: str, encoder: Encoder, folds: in
     ]
 
 
-def send_back(*, engine: Engine, task_name: str, suspects: list[Suspect], actor: str) -> int:
-    """Mark the suspects and return them to the queue for one more rater each."""
+@requires(Capability.manage_tasks)
+def send_back(*, engine: Engine, actor: Actor, task_name: str, suspects: list[Suspect]) -> int:
+    """Mark the suspects and return them to the queue for one more rater each (a change to the
+    task's queue: ``manage_tasks``)."""
     if not suspects:
         return 0
     now, batch = utcnow(), f"label-issues-{uuid.uuid4().hex[:12]}"
@@ -102,7 +107,7 @@ def send_back(*, engine: Engine, task_name: str, suspects: list[Suspect], actor:
         queue_repo.deactivate_item_selections(session=session,
                                               item_ids=[s.item_id for s in suspects])
         queue_repo.add_selections(session=session, rows=rows)
-        audit.record(session=session, actor=actor, action="items.relabel", entity="task",
-                     entity_id=task.id, after={"items": [s.item_id for s in suspects],
-                                               "batch": batch})
+        audit.record(session=session, actor=authz.audit_name(actor), action="items.relabel",
+                     entity="task", entity_id=task.id,
+                     after={"items": [s.item_id for s in suspects], "batch": batch})
     return len(suspects)

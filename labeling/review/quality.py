@@ -35,6 +35,7 @@ from labeling.metrics.rater_quality import (
     throughput,
     with_days,
 )
+from labeling.project.authz import Actor, Capability, requires
 from labeling.project.tasks import get_task
 from labeling.review.consensus import FINAL_METHODS, recompute
 from storage.db import session_scope
@@ -116,9 +117,11 @@ def day_bounds(start: date | None, end: date | None) -> tuple[datetime | None, d
     return low, high
 
 
-def quality_report(*, engine: Engine, task_name: str, start: date | None,
+@requires(Capability.view_quality)
+def quality_report(*, engine: Engine, actor: Actor, task_name: str, start: date | None,
                    end: date | None, refresh: bool = True) -> QualityReport:
-    """The quality report of ``task_name`` over the UTC days ``start``..``end`` (inclusive).
+    """The quality report of ``task_name`` over the UTC days ``start``..``end`` (inclusive),
+    raters named (for leads and admins: ``view_quality``).
 
     With ``refresh`` it recomputes and stores the task's consensus first, so it reflects every
     label; without, it reads the stored consensus (a page refreshes once per visit).
@@ -131,7 +134,7 @@ def quality_report(*, engine: Engine, task_name: str, start: date | None,
     """
     low, high = day_bounds(start, end)
     if refresh:
-        recompute(engine=engine, task_name=task_name)
+        recompute(engine=engine, actor=actor, task_name=task_name)
     with session_scope(engine) as session:
         task = get_task(session=session, name=task_name)
         rows = quality_repo.rater_labels(session=session, task_id=task.id, start=low, end=high)

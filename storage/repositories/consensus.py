@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, exists, insert
 from sqlmodel import Session, select
 
-from storage.models import Consensus, Item
+from storage.models import Consensus, Item, Label, LabelSource
 
 
 def for_task(*, session: Session, task_id: int) -> list[Consensus]:
@@ -29,14 +29,20 @@ def get(*, session: Session, item_id: int) -> Consensus | None:
     return session.get(Consensus, item_id)
 
 
-def needing_adjudication(*, session: Session, task_id: int, limit: int) -> list[tuple]:
+def needing_adjudication(*, session: Session, task_id: int, limit: int,
+                         not_rated_by: int | None = None) -> list[tuple]:
+    """(consensus, item text) of the items waiting for a reviewer, least confident first;
+    with ``not_rated_by``, leaving out the items that account labeled as a rater."""
     statement = (
         select(Consensus, Item.text)
         .join(Item, Item.id == Consensus.item_id)
         .where(Consensus.task_id == task_id, Consensus.needs_adjudication)
-        .order_by(Consensus.confidence, Consensus.item_id)
-        .limit(limit)
     )
+    if not_rated_by is not None:
+        statement = statement.where(~exists().where(
+            Label.item_id == Consensus.item_id, Label.rater_id == not_rated_by,
+            Label.source == LabelSource.rater))
+    statement = statement.order_by(Consensus.confidence, Consensus.item_id).limit(limit)
     return list(session.exec(statement))
 
 

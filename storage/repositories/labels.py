@@ -101,6 +101,13 @@ def live_triage_labels(*, session: Session, item_id: int) -> list[Label]:
     return list(session.exec(statement))
 
 
+def rated_by(*, session: Session, item_id: int, rater_id: int) -> bool:
+    """Whether ``rater_id`` ever labeled the item as a rater (corrected and unsure labels too)."""
+    statement = select(Label.id).where(Label.item_id == item_id, Label.rater_id == rater_id,
+                                       Label.source == LabelSource.rater).limit(1)
+    return session.exec(statement).first() is not None
+
+
 def rater_votes_frame_rows(*, session: Session, task_id: int) -> list[tuple[int, str, str]]:
     """(item id, rater username, value) of live rater labels: the input to agreement."""
     statement = (

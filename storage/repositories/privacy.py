@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_
+from sqlalchemy import delete, or_, update
 from sqlmodel import Session, select
 
 from storage.models import (
@@ -16,6 +16,7 @@ from storage.models import (
     AuditEvent,
     Consensus,
     Embedding,
+    EndUserOptOut,
     Feedback,
     Flag,
     Impression,
@@ -38,6 +39,36 @@ def _rows(session: Session, model: Any, column: Any, values: Sequence[Any],
     for part in chunks(list(values)):
         found.extend(session.exec(select(model).where(column.in_(part))))
     return sorted(found, key=lambda row: getattr(row, order))
+
+
+# --- opting out -----------------------------------------------------------------------------
+
+
+def opted_out(*, session: Session, references: Sequence[str]) -> set[str]:
+    """Those of ``references`` (opt-out digests) whose end user opted out of human review."""
+    return {row.reference for row in _rows(session, EndUserOptOut, EndUserOptOut.reference,
+                                           sorted(set(references)), "reference")}
+
+
+def set_opt_out(*, session: Session, reference: str, opted: bool) -> bool:
+    """Record or lift an end user's opt-out; whether anything changed."""
+    row = session.get(EndUserOptOut, reference)
+    if opted and row is None:
+        session.add(EndUserOptOut(reference=reference))
+        session.flush()
+        return True
+    if not opted and row is not None:
+        session.delete(row)
+        session.flush()
+        return True
+    return False
+
+
+def mark_items_opted_out(*, session: Session, pseudonym: str, opted: bool) -> int:
+    """Take an end user's items out of (or back into) the labeling queues; how many changed."""
+    result = session.exec(update(Item).where(Item.end_user_id == pseudonym,  # type: ignore[call-overload]
+                                             Item.opted_out != opted).values(opted_out=opted))
+    return result.rowcount
 
 
 # --- finding ---------------------------------------------------------------------------------

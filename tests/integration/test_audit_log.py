@@ -12,8 +12,8 @@ import pytest
 
 from labeling.project import accounts
 from labeling.project import audit_log as svc
-from labeling.project.accounts import Operator
-from labeling.project.audit_log import AuditFilter, AuditLogError, AuditPermissionError
+from labeling.project.audit_log import AuditFilter, AuditLogError
+from labeling.project.authz import Operator, PermissionDenied
 from storage.db import session_scope
 from storage.models import AuditEvent
 
@@ -127,12 +127,12 @@ def test_bad_searches_are_refused(engine, trail, filters, limit, offset, message
 def test_only_leads_and_admins_read_it(engine, trail):
     for name in ("ada", "leo"):
         assert _actions(engine, _Ref(trail[name]), actor="system") == ["account.lock"]
-    with pytest.raises(AuditPermissionError, match="only leads and admins"):
+    with pytest.raises(PermissionDenied, match="only leads and admins"):
         svc.search(engine=engine, actor=_Ref(trail["ana"]), flt=AuditFilter())
-    with pytest.raises(AuditPermissionError, match="only leads and admins"):
+    with pytest.raises(PermissionDenied, match="only leads and admins"):
         svc.export_csv(engine=engine, actor=_Ref(trail["ana"]), flt=AuditFilter())
     accounts.disable_account(engine=engine, actor=CLI, username="leo")
-    with pytest.raises(AuditPermissionError, match="disabled"):
+    with pytest.raises(PermissionDenied, match="disabled"):
         svc.filter_choices(engine=engine, actor=_Ref(trail["leo"]))
 
 

@@ -19,7 +19,7 @@ from routing.tracks import (
     import_catalogue,
     load_catalogue,
 )
-from tests.factories import snapshot
+from tests.factories import CLI, snapshot
 
 SPOTIFY = Path(__file__).resolve().parents[3] / "shared" / "data" / "spotify_songs" / \
     "spotify_songs.csv"
@@ -45,13 +45,13 @@ def _csv(tmp_path: Path, rows: list[dict]) -> Path:
 
 
 def test_an_import_is_a_new_version_with_duplicates_merged(engine, tmp_path):
-    add_demo_catalogue(engine=engine)
+    add_demo_catalogue(engine=engine, actor=CLI)
     rows = [_row("a"), _row("b", track_name="NA", track_artist="NA"),
             _row("a", playlist_subgenre="hip hop", playlist_genre="pop"), _row("c")]
     result = import_catalogue(engine=engine, path=_csv(tmp_path, rows), mapping_path=MAPPING,
-                              actor="leo")
+                              actor=CLI)
     assert (result.version, result.tracks, result.duplicates, result.skipped) == (2, 2, 1, 1)
-    info, frame = load_catalogue(engine=engine)
+    info, frame = load_catalogue(engine=engine, actor=CLI)
     assert info.version == 2 and info.n_tracks == 2 and list(frame["track_id"]) == ["a", "c"]
     first = frame.iloc[0]
     assert (first["genre"], first["year"], first["explicit"]) == ("rap", 1994, False)
@@ -65,11 +65,11 @@ def test_an_import_is_a_new_version_with_duplicates_merged(engine, tmp_path):
     ({"track_popularity": "101"}, "popularity outside"),
 ])
 def test_a_bad_value_is_reported_and_nothing_changes(engine, tmp_path, change, message):
-    add_demo_catalogue(engine=engine)
+    add_demo_catalogue(engine=engine, actor=CLI)
     before = snapshot(engine)
     path = _csv(tmp_path, [_row("a"), _row("b", **change)])
     with pytest.raises(CatalogueError, match=re.escape(message)):
-        import_catalogue(engine=engine, path=path, mapping_path=MAPPING, actor="leo")
+        import_catalogue(engine=engine, path=path, mapping_path=MAPPING, actor=CLI)
     assert snapshot(engine) == before
 
 
@@ -78,26 +78,26 @@ def test_bad_mappings_and_files_are_refused(engine, tmp_path):
     partial = tmp_path / "partial.json"
     partial.write_text(json.dumps({"track_id": "track_id"}))
     with pytest.raises(CatalogueError, match="misses title"):
-        import_catalogue(engine=engine, path=path, mapping_path=partial, actor="leo")
+        import_catalogue(engine=engine, path=path, mapping_path=partial, actor=CLI)
     fields = json.loads(MAPPING.read_text())
     fields["fields"]["energy"] = "nrg"
     wrong = tmp_path / "wrong.json"
     wrong.write_text(json.dumps(fields))
     with pytest.raises(CatalogueError, match="no column 'nrg'"):
-        import_catalogue(engine=engine, path=path, mapping_path=wrong, actor="leo")
+        import_catalogue(engine=engine, path=path, mapping_path=wrong, actor=CLI)
     strict = dict(json.loads(MAPPING.read_text()), skip_incomplete=False)
     (tmp_path / "strict.json").write_text(json.dumps(strict))
     with pytest.raises(CatalogueError, match="empty id, title"):
         import_catalogue(engine=engine, path=_csv(tmp_path, [_row("a", track_name="")]),
-                         mapping_path=tmp_path / "strict.json", actor="leo")
-    assert current_catalogue(engine=engine) is None
+                         mapping_path=tmp_path / "strict.json", actor=CLI)
+    assert current_catalogue(engine=engine, actor=CLI) is None
 
 
 @pytest.mark.skipif(not SPOTIFY.is_file(), reason=f"Spotify file not found at {SPOTIFY}")
 def test_the_spotify_file_imports_with_the_shipped_mapping(engine):
-    result = import_catalogue(engine=engine, path=SPOTIFY, mapping_path=MAPPING, actor="leo")
+    result = import_catalogue(engine=engine, path=SPOTIFY, mapping_path=MAPPING, actor=CLI)
     assert result.tracks == 28352 and result.skipped == 5
-    _, frame = load_catalogue(engine=engine)
+    _, frame = load_catalogue(engine=engine, actor=CLI)
     assert set(frame["genre"]) == {"pop", "rap", "rock", "latin", "r&b", "edm"}
     assert frame["year"].between(1957, 2020).all()
 

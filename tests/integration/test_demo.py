@@ -15,13 +15,14 @@ from labeling.project.exporting import label_rows
 from routing.tracks import add_demo_catalogue
 from storage.db import make_engine, session_scope
 from storage.repositories import summary, tracks
+from tests.factories import CLI
 
 runner = CliRunner()
 
 
 def test_demo_seed_fills_every_part(engine, encoder):
     counts = seed_demo(engine=engine, encoder=encoder)
-    assert add_demo_catalogue(engine=engine) == 0  # the catalogue is stored once
+    assert add_demo_catalogue(engine=engine, actor=CLI) == 0  # the catalogue is stored once
     assert counts["intent_items"] >= 600 and counts["safety_items"] >= 150
     assert counts["tracks"] >= 3000 and counts["accounts"] == 4
     assert counts["intent_to_adjudicate"] > 0  # the Adjudicate page has work on first start
@@ -31,7 +32,7 @@ def test_demo_seed_fills_every_part(engine, encoder):
     for account in DEMO_ACCOUNTS:
         assert authenticate(engine=engine, username=account.username,
                             password=account.password).role == account.role
-    intent = label_rows(engine=engine, task_name="intent")
+    intent = label_rows(engine=engine, actor=CLI, task_name="intent")
     assert per_task["intent"]["raters"] == 2 and per_task["safety"]["labels"] > 0
     by_item = defaultdict(set)
     for row in intent:
@@ -50,9 +51,9 @@ def test_demo_is_deterministic(engine, encoder, tmp_path):
     migrate(other)
     seed_demo(engine=other, encoder=encoder)
     first = [(r["text"], r["rater"], r["value"])
-             for r in label_rows(engine=engine, task_name="intent")]
+             for r in label_rows(engine=engine, actor=CLI, task_name="intent")]
     second = [(r["text"], r["rater"], r["value"])
-              for r in label_rows(engine=other, task_name="intent")]
+              for r in label_rows(engine=other, actor=CLI, task_name="intent")]
     assert first == second
 
 

@@ -12,7 +12,13 @@ from app.cli import app
 from routing.promotion import preview_default
 from routing.ranker import CONFIGS
 from routing.router import Router
-from tests.factories import demo_copy, demo_database, demo_router, log_preview_impressions
+from tests.factories import (
+    CLI,
+    demo_copy,
+    demo_database,
+    demo_router,
+    log_preview_impressions,
+)
 
 runner = CliRunner()
 FAST = ["--rounds", "50", "--samples", "20"]
@@ -86,12 +92,12 @@ def test_promote_makes_a_configuration_the_preview_default(demo):
     assert missing.exit_code == 2 and "--reason" in missing.output
     empty = runner.invoke(app, ["experiments", "promote", "discovery", "--reason", " "])
     assert empty.exit_code == 1 and "give a reason" in empty.output
-    assert preview_default(engine=demo) == "by intent"
+    assert preview_default(engine=demo, actor=CLI) == "by intent"
     done = runner.invoke(app, ["experiments", "promote", "discovery", "--reason",
                                "more saves in November"])
     assert done.exit_code == 0, done.output
     assert "the preview now uses discovery by default" in done.stdout
-    assert preview_default(engine=demo) == "discovery"
+    assert preview_default(engine=demo, actor=CLI) == "discovery"
     back = runner.invoke(app, ["experiments", "promote", "by-intent", "--reason", "undo"])
     assert back.exit_code == 0, back.output
     listed = runner.invoke(app, ["experiments", "promotions", "--json"])

@@ -15,11 +15,12 @@ from storage.db import session_scope
 from storage.repositories import labels as label_repo
 from storage.repositories import summary
 from storage.repositories import tasks as task_repo
-from tests.factories import SAMPLE_ROWS, make_task, snapshot, write_jsonl
+from tests.factories import CLI, SAMPLE_ROWS, make_task, snapshot, write_jsonl
 
 
 def _import(engine, encoder, path, **kwargs):
-    return import_file(engine=engine, task_name="music", path=path, encoder=encoder, **kwargs)
+    return import_file(engine=engine, actor=CLI, task_name="music", path=path, encoder=encoder,
+                       **kwargs)
 
 
 def test_labeled_jsonl_import_stores_items_labels_and_vectors(engine, encoder, tmp_path):
@@ -29,7 +30,7 @@ def test_labeled_jsonl_import_stores_items_labels_and_vectors(engine, encoder, t
         5, 5, 5, 5)
     with session_scope(engine) as session:
         row = summary.per_task(session=session)[0]
-    exported = label_rows(engine=engine, task_name="music")
+    exported = label_rows(engine=engine, actor=CLI, task_name="music")
     assert row["items"] == 5 and row["labels"] == 5
     assert {r["source"] for r in exported} == {"import"}
     assert {r["source_detail"] for r in exported} == {"a.jsonl"}
@@ -86,7 +87,7 @@ def test_labels_outside_the_set_are_refused_unless_added(engine, encoder, tmp_pa
 def test_export_round_trips_provenance(engine, encoder, tmp_path, fmt):
     make_task(engine)
     _import(engine, encoder, write_jsonl(tmp_path / "a.jsonl", SAMPLE_ROWS))
-    rows = label_rows(engine=engine, task_name="music")
+    rows = label_rows(engine=engine, actor=CLI, task_name="music")
     out = tmp_path / f"labels.{fmt}"
     write_rows(rows, fmt=fmt, out=out)
     if fmt == "jsonl":
@@ -115,15 +116,15 @@ def test_label_studio_round_trip(engine, encoder, tmp_path):
     make_task(engine)
     make_task(engine, name="copy")
     _import(engine, encoder, write_jsonl(tmp_path / "a.jsonl", SAMPLE_ROWS))
-    rows = label_rows(engine=engine, task_name="music")
+    rows = label_rows(engine=engine, actor=CLI, task_name="music")
     out = tmp_path / "tasks.json"
     write_rows(rows, fmt="label-studio", out=out)
     tasks = json.loads(out.read_text())
     assert len(tasks) == 5 and tasks[0]["data"]["text"]
     assert tasks[0]["annotations"][0]["result"][0]["value"]["choices"]
-    result = import_file(engine=engine, task_name="copy", path=out, encoder=encoder)
+    result = import_file(engine=engine, actor=CLI, task_name="copy", path=out, encoder=encoder)
     assert (result.items_added, result.labels_added) == (5, 5)
-    copied = label_rows(engine=engine, task_name="copy")
+    copied = label_rows(engine=engine, actor=CLI, task_name="copy")
     assert sorted((r["text"], r["value"]) for r in copied) == sorted(
         (r["text"], r["value"]) for r in rows)
 

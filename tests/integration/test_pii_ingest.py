@@ -26,6 +26,7 @@ from safety.policy import SafetyGate
 from safety.taxonomy import category_names
 from safety.triage import decide, flag_verdicts, report
 from storage.db import make_engine, migrate
+from tests.factories import CLI, acting
 from tests.unit.test_pii import cards, emails, ibans, phones
 
 ENCODER = HashingEncoder()
@@ -63,38 +64,38 @@ def _scan(engine, values: list[str]) -> list[tuple[str, str]]:
 
 def _ingest(engine, folder: Path, values: list[str]) -> None:
     labels = ["mood", "workout", "out_of_scope"]
-    create_task(engine=engine, name="music", kind="intent", labels=labels,
+    create_task(engine=engine, actor=CLI, name="music", kind="intent", labels=labels,
                 oos_label="out_of_scope")
-    create_task(engine=engine, name="safety", kind="safety", labels=category_names())
+    create_task(engine=engine, actor=CLI, name="safety", kind="safety", labels=category_names())
     ana = create_account(engine=engine, username="ana", password="ana-password",
-                         role="rater").id
+                         role="rater", actor=CLI).id
     rosa = create_account(engine=engine, username="rosa", password="rosa-password",
-                          role="reviewer").id
+                          role="reviewer", actor=CLI).id
     texts = [f"play jazz and call me on {v} tonight" for v in values]
     jsonl = folder / "prompts.jsonl"
     jsonl.write_text("".join(json.dumps({"text": t, "label": "mood"}) + "\n" for t in texts))
-    import_file(engine=engine, task_name="music", path=jsonl, encoder=ENCODER)
+    import_file(engine=engine, actor=CLI, task_name="music", path=jsonl, encoder=ENCODER)
     csv = folder / "prompts.csv"
     pd.DataFrame({"text": [f"workout mix for {v}" for v in values],
                   "user": values}).to_csv(csv, index=False)
-    import_file(engine=engine, task_name="music", path=csv, encoder=ENCODER, user_col="user",
-                pseudonym_key="test-key")
+    import_file(engine=engine, actor=CLI, task_name="music", path=csv, encoder=ENCODER,
+                user_col="user", pseudonym_key="test-key")
     studio = folder / "studio.json"
     studio.write_text(json.dumps([{"data": {"text": f"songs like {v}"}, "annotations": []}
                                   for v in values]))
-    import_file(engine=engine, task_name="music", path=studio, encoder=ENCODER)
-    item = queue.next_item(engine=engine, task_name="music", rater_id=ana, encoder=ENCODER,
+    import_file(engine=engine, actor=CLI, task_name="music", path=studio, encoder=ENCODER)
+    item = queue.next_item(engine=engine, task_name="music", actor=acting(ana), encoder=ENCODER,
                            rng=random.Random(0))
-    queue.skip(engine=engine, assignment_id=item.assignment_id, rater_id=ana,
+    queue.skip(engine=engine, assignment_id=item.assignment_id, actor=acting(ana),
                reason=f"Other: it has my number {values[0]}")
-    adjudication.decide(engine=engine, task_name="music", item_id=item.item_id,
-                        reviewer_id=rosa, value="mood", note=f"asked {values[1]}")
-    gate = SafetyGate.load(engine=engine, encoder=ENCODER)
+    adjudication.decide(engine=engine, actor=acting(rosa), task_name="music",
+                        item_id=item.item_id, value="mood", note=f"asked {values[1]}")
+    gate = SafetyGate.load(engine=engine, encoder=ENCODER, actor=CLI)
     verdicts = gate.check_many([f"kill yourself, {v}" for v in values])
-    flags = flag_verdicts(engine=engine, verdicts=verdicts)
-    report(engine=engine, verdict=gate.check(f"this output leaked {values[2]}"),
-           reporter_id=ana, note=f"my details {values[3]}")
-    decide(engine=engine, flag_id=flags[0], reviewer_id=rosa, decision="block",
+    flags = flag_verdicts(engine=engine, actor=CLI, verdicts=verdicts)
+    report(engine=engine, actor=acting(ana), verdict=gate.check(f"this output leaked {values[2]}"),
+           note=f"my details {values[3]}")
+    decide(engine=engine, actor=acting(rosa), flag_id=flags[0], decision="block",
            category="harassment", note=f"reach the user at {values[-1]}")
 
 

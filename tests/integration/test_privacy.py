@@ -20,6 +20,7 @@ from labeling.privacy import linking
 from labeling.privacy.access import export_end_user
 from labeling.privacy.erasure import erase_end_user, erasure_reference
 from labeling.privacy.retention import apply_retention
+from labeling.project.authz import Operator
 from labeling.project.importing import import_file
 from labeling.project.items import add_texts, pseudonymise
 from labeling.project.tasks import create_task, get_task, update_settings
@@ -32,6 +33,8 @@ from storage.db import session_scope, write_scope
 from storage.models import AuditEvent, Impression, Item, utcnow
 from storage.repositories import routing as routing_repo
 from tests.factories import (
+    CLI,
+    acting,
     label_all,
     labeled_rows,
     make_account,
@@ -41,6 +44,9 @@ from tests.factories import (
 )
 
 KEY = "privacy-test-secret-key"
+DPO = Operator("dpo")
+"""The data protection officer at the command line."""
+CRON = Operator("cron")
 ALICE = ["gym run lift fast zanzibar one", "fall asleep quiet night zanzibar two",
          "songs feeling zanzibar three"]
 BOB = ["gym run lift fast quokka one", "songs feeling quokka two"]
@@ -61,9 +67,10 @@ def _import_users(engine, encoder, tmp_path):
             {"text": ALICE[2], "label": None, "user": "alice@example.org"},
             {"text": BOB[0], "label": "workout", "user": "bob@example.org"},
             {"text": BOB[1], "label": None, "user": "bob@example.org"}]
-    import_file(engine=engine, task_name="music", path=write_jsonl(tmp_path / "u.jsonl", rows),
-                encoder=encoder, label_col="label", user_col="user", pseudonym_key=KEY)
-    import_file(engine=engine, task_name="safety",
+    import_file(engine=engine, actor=CLI, task_name="music",
+                path=write_jsonl(tmp_path / "u.jsonl", rows), encoder=encoder,
+                label_col="label", user_col="user", pseudonym_key=KEY)
+    import_file(engine=engine, actor=CLI, task_name="safety",
                 path=write_jsonl(tmp_path / "s.jsonl", [rows[2], rows[4]]), encoder=encoder,
                 user_col="user", pseudonym_key=KEY)
 
@@ -84,14 +91,14 @@ def _preview_user(engine, encoder, account: int, other: int) -> None:
             ids.append(routing_repo.add_impression(session=session, row=Impression(
                 prompt_id="p", prompt=prompt, session_id=f"s-{owner}", account_id=owner,
                 shown=["t1", "t2"], propensities=[1.0, 1.0])).id)
-    record_feedback(engine=engine, impression_id=ids[0], track_id="t2", action="like",
-                    account_id=account)
-    record_feedback(engine=engine, impression_id=ids[3], track_id="t1", action="save",
-                    account_id=other)
-    gate = SafetyGate.load(engine=engine, encoder=encoder, task_name="safety")
-    flag = triage.report(engine=engine, verdict=gate.check("xylophone made me sad, report"),
-                         reporter_id=account, note="odd list")
-    triage.decide(engine=engine, flag_id=flag, reviewer_id=other, decision="allow",
+    record_feedback(engine=engine, actor=acting(account), impression_id=ids[0], track_id="t2",
+                    action="like")
+    record_feedback(engine=engine, actor=acting(other), impression_id=ids[3], track_id="t1",
+                    action="save")
+    gate = SafetyGate.load(engine=engine, encoder=encoder, actor=CLI, task_name="safety")
+    flag = triage.report(engine=engine, actor=acting(account),
+                         verdict=gate.check("xylophone made me sad, report"), note="odd list")
+    triage.decide(engine=engine, actor=acting(other), flag_id=flag, decision="allow",
                   note="fine")
 
 
@@ -105,23 +112,24 @@ def _label_for(engine, item_id: int) -> str:
 @pytest.fixture
 def world(engine, encoder, tmp_path) -> World:
     make_task(engine)
-    create_task(engine=engine, name="safety", kind="safety", labels=load_safety_task()["labels"])
-    update_settings(engine=engine, task_name="music", actor="test",
+    create_task(engine=engine, actor=CLI, name="safety", kind="safety",
+                labels=load_safety_task()["labels"])
+    update_settings(engine=engine, task_name="music", actor=CLI,
                     changes={"batch_size": 50, "overlap_k": 2, "gold_share": 0.0})
     raters = [make_account(engine, username="ana"), make_account(engine, username="ben")]
     reviewer = make_account(engine, username="rosa", role="reviewer")
     pia = make_account(engine, username="pia")
-    import_file(engine=engine, task_name="music", encoder=encoder, label_col="label",
+    import_file(engine=engine, actor=CLI, task_name="music", encoder=encoder, label_col="label",
                 path=write_jsonl(tmp_path / "curated.jsonl", labeled_rows(30)))
     _import_users(engine, encoder, tmp_path)
     _preview_user(engine, encoder, pia, reviewer)
     label_all(engine, encoder, raters, lambda rater, item: _label_for(engine, item))
-    recompute(engine=engine, task_name="music")
+    recompute(engine=engine, actor=CLI, task_name="music")
     retrain(engine=engine, task_name="music", encoder=encoder, models_dir=tmp_path / "models",
-            actor="leo")
+            actor=CLI)
     # a report by someone else on alice's prompt: the flag is on her item
-    gate = SafetyGate.load(engine=engine, encoder=encoder, task_name="safety")
-    triage.report(engine=engine, verdict=gate.check(ALICE[2]), reporter_id=raters[0])
+    gate = SafetyGate.load(engine=engine, encoder=encoder, actor=CLI, task_name="safety")
+    triage.report(engine=engine, actor=acting(raters[0]), verdict=gate.check(ALICE[2]))
     return World(engine=engine, pia=linking.preview_end_user_id(pia), pia_account=pia,
                  other_account=reviewer)
 
@@ -138,7 +146,7 @@ def _without_time(held: dict) -> dict:
 
 def _export(engine, end_user: str) -> dict:
     return _without_time(export_end_user(engine=engine, end_user_id=end_user, key=KEY,
-                                         actor="dpo"))
+                                         actor=DPO))
 
 
 def test_the_scenario_holds_what_the_tests_look_for(world):
@@ -189,7 +197,7 @@ def test_erase_leaves_no_trace_of_the_user_and_keeps_everyone_else(world, who):
               if name != end_user}
     with session_scope(engine) as session:
         items_before = len(session.exec(select(Item)).all())
-    summary = erase_end_user(engine=engine, end_user_id=end_user, key=KEY, actor="dpo")
+    summary = erase_end_user(engine=engine, end_user_id=end_user, key=KEY, actor=DPO)
     text = _everything(engine)
     assert pseudonym not in text
     assert [p for p in prompts if p in text] == []
@@ -215,25 +223,25 @@ def test_an_unknown_end_user_is_refused_and_nothing_changes(world, action):
     before = snapshot(world.engine)
     call = export_end_user if action == "export" else erase_end_user
     with pytest.raises(PrivacyError, match="nothing is held about end user 'carol'"):
-        call(engine=world.engine, end_user_id="carol", key=KEY, actor="dpo")
+        call(engine=world.engine, end_user_id="carol", key=KEY, actor=DPO)
     with pytest.raises(PrivacyError, match="give the end user's id"):
-        call(engine=world.engine, end_user_id="  ", key=KEY, actor="dpo")
+        call(engine=world.engine, end_user_id="  ", key=KEY, actor=DPO)
     assert snapshot(world.engine) == before
 
 
 def test_an_erased_user_is_reported_as_erased(world):
-    erase_end_user(engine=world.engine, end_user_id="bob@example.org", key=KEY, actor="dpo")
+    erase_end_user(engine=world.engine, end_user_id="bob@example.org", key=KEY, actor=DPO)
     before = snapshot(world.engine)
     with pytest.raises(PrivacyError, match="nothing is held .* erased on "):
         erase_end_user(engine=world.engine, end_user_id="bob@example.org", key=KEY,
-                       actor="dpo")
+                       actor=DPO)
     assert snapshot(world.engine) == before
 
 
 def test_another_key_finds_nobody(world):
     with pytest.raises(PrivacyError, match="nothing is held"):
         export_end_user(engine=world.engine, end_user_id="alice@example.org",
-                        key="another-installation-key", actor="dpo")
+                        key="another-installation-key", actor=DPO)
 
 
 def _age(engine, texts: list[str], days: int) -> None:
@@ -249,7 +257,7 @@ def test_retention_deletes_old_raw_prompts_once_and_keeps_the_rest(world):
     _age(engine, [r["text"] for r in labeled_rows(30)], 400)  # curated: not raw prompts
     now = utcnow()
     bob = _export(engine, "bob@example.org")
-    first = apply_retention(engine=engine, days=30, actor="cron", now=now)
+    first = apply_retention(engine=engine, days=30, actor=CRON, now=now)
     assert first.deleted["items"] == 4  # alice's three in music and one in safety
     text = _everything(engine)
     assert [p for p in ALICE if p in text] == []
@@ -257,7 +265,7 @@ def test_retention_deletes_old_raw_prompts_once_and_keeps_the_rest(world):
     assert _export(engine, "bob@example.org") == bob
     assert first.line().startswith("retention 30 days (before ") and "4 items" in first.line()
     after_first = snapshot(engine)
-    second = apply_retention(engine=engine, days=30, actor="cron", now=now)
+    second = apply_retention(engine=engine, days=30, actor=CRON, now=now)
     assert second.deleted == {} and second.line().endswith("nothing to delete")
     assert snapshot(engine) == after_first
     with session_scope(engine) as session:
@@ -268,7 +276,7 @@ def test_retention_deletes_old_raw_prompts_once_and_keeps_the_rest(world):
 
 def test_retention_takes_old_impressions_and_reports(world):
     later = utcnow() + timedelta(days=31)
-    summary = apply_retention(engine=world.engine, days=30, actor="cron", now=later)
+    summary = apply_retention(engine=world.engine, days=30, actor=CRON, now=later)
     assert summary.deleted["impressions"] == 5 and summary.deleted["feedback"] == 2
     text = _everything(world.engine)
     assert not any(p in text for p in ALICE + BOB + PIA)
@@ -281,7 +289,7 @@ def test_retention_takes_old_impressions_and_reports(world):
 def test_retention_refuses_a_period_under_a_day(world, days):
     before = snapshot(world.engine)
     with pytest.raises(PrivacyError, match="at least 1"):
-        apply_retention(engine=world.engine, days=days, actor="cron")
+        apply_retention(engine=world.engine, days=days, actor=CRON)
     assert snapshot(world.engine) == before
 
 
@@ -296,7 +304,8 @@ def test_a_prompt_collected_by_the_preview_is_erased_without_trace(world, encode
     result = SimpleNamespace(decision=SimpleNamespace(
         prompt="xylophone for a rainy walk", fallback=None, safety={"pii_types": []},
         prompt_id="p-walk"))
-    assert collect_prompt(engine=world.engine, encoder=encoder, result=result,
+    assert collect_prompt(engine=world.engine, encoder=encoder,
+                          actor=acting(world.pia_account), result=result,
                           end_user_id=world.pia, pseudonym_key=KEY) == ["music", "safety"]
-    erase_end_user(engine=world.engine, end_user_id=world.pia, key=KEY, actor="dpo")
+    erase_end_user(engine=world.engine, end_user_id=world.pia, key=KEY, actor=DPO)
     assert pseudonymise(world.pia, key=KEY) not in _everything(world.engine)

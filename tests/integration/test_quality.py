@@ -14,7 +14,7 @@ from labeling.project.tasks import create_task, update_settings
 from labeling.review.quality import quality_report
 from storage.db import session_scope
 from storage.models import Label
-from tests.factories import label_all, make_account, make_queue_task
+from tests.factories import CLI, label_all, make_account, make_queue_task
 
 TODAY = datetime.now(UTC).date()
 OLD_DAY = TODAY - timedelta(days=10)
@@ -53,12 +53,12 @@ def trio(engine, encoder, tmp_path):
                lambda r, i: truth(i) if r != raters[2] or i % 3 == 0 else "workout")
     for item_id in (1, 2, 3, 6):  # cem is right on gold items 3 and 6, wrong on 1, 2
         mark_gold(engine=engine, task_name="music", item_id=item_id, answer=truth(item_id),
-                  actor="leo")
+                  actor=CLI)
     return engine
 
 
 def test_two_raters_agreeing_on_half_the_items(pair):
-    report = quality_report(engine=pair, task_name="music", start=None, end=None)
+    report = quality_report(engine=pair, actor=CLI, task_name="music", start=None, end=None)
     assert (report.n_labels, report.n_raters, report.n_items) == (24, 2, 12)
     assert report.mean_pairwise_agreement == pytest.approx(0.5)
     assert report.waiting_for_adjudication == 6  # the ties
@@ -86,7 +86,7 @@ def test_two_raters_agreeing_on_half_the_items(pair):
 
 
 def test_a_rater_who_disagrees_with_consensus_and_gold_is_flagged(trio):
-    report = quality_report(engine=trio, task_name="music", start=None, end=None)
+    report = quality_report(engine=trio, actor=CLI, task_name="music", start=None, end=None)
     raters = report.raters.set_index("rater")
     assert raters.loc["cem", "agreement_with_consensus"] == pytest.approx(4 / 12)
     assert raters.loc["ana", "agreement_with_consensus"] == 1.0
@@ -110,8 +110,9 @@ def test_a_rater_who_disagrees_with_consensus_and_gold_is_flagged(trio):
 
 
 def _cem_on_gold(engine, **settings) -> tuple[str, str]:
-    update_settings(engine=engine, task_name="music", changes=settings, actor="leo")
-    raters = quality_report(engine=engine, task_name="music", start=None, end=None).raters
+    update_settings(engine=engine, task_name="music", changes=settings, actor=CLI)
+    raters = quality_report(engine=engine, actor=CLI, task_name="music", start=None,
+                            end=None).raters
     cem = raters.set_index("rater").loc["cem"]
     return cem["gold_status"], cem["reason"]
 
@@ -133,18 +134,18 @@ def test_gold_flags_follow_the_gold_settings_not_the_confidence_threshold(trio):
 
 def test_the_date_range_keeps_only_labels_submitted_in_it(pair):
     _backdate(pair, range(1, 7), OLD_DAY)
-    recent = quality_report(engine=pair, task_name="music", start=OLD_DAY + timedelta(days=1),
-                            end=TODAY)
+    recent = quality_report(engine=pair, actor=CLI, task_name="music",
+                            start=OLD_DAY + timedelta(days=1), end=TODAY)
     assert (recent.n_labels, recent.n_items) == (12, 6)
     assert recent.throughput["labels"].sum() == 12
     assert recent.throughput["items_completed"].sum() == 6
     assert recent.throughput["day"].min() == datetime(*(OLD_DAY + timedelta(days=1)).timetuple()
                                                       [:3])
-    old = quality_report(engine=pair, task_name="music", start=OLD_DAY, end=OLD_DAY)
+    old = quality_report(engine=pair, actor=CLI, task_name="music", start=OLD_DAY, end=OLD_DAY)
     assert (old.n_labels, old.n_items) == (12, 6)
     assert old.throughput.to_dict("records") == [
         {"day": datetime(*OLD_DAY.timetuple()[:3]), "labels": 12, "items_completed": 6}]
-    everything = quality_report(engine=pair, task_name="music", start=None, end=None)
+    everything = quality_report(engine=pair, actor=CLI, task_name="music", start=None, end=None)
     assert len(everything.throughput) == 11  # OLD_DAY to today, quiet days as zeros
     assert everything.throughput["labels"].sum() == 24
     same_week = OLD_DAY - timedelta(days=OLD_DAY.weekday()) == TODAY - timedelta(
@@ -153,9 +154,9 @@ def test_the_date_range_keeps_only_labels_submitted_in_it(pair):
 
 
 def test_an_empty_range_or_task_gives_empty_tables(pair):
-    create_task(engine=pair, name="empty", kind="intent", labels=["a", "b"])
+    create_task(engine=pair, actor=CLI, name="empty", kind="intent", labels=["a", "b"])
     for task, start in (("empty", None), ("music", TODAY + timedelta(days=1))):
-        report = quality_report(engine=pair, task_name=task, start=start, end=None)
+        report = quality_report(engine=pair, actor=CLI, task_name=task, start=start, end=None)
         assert report.empty and report.n_raters == 0
         assert math.isnan(report.alpha_nominal) and math.isnan(report.fleiss_kappa)
         assert all(table.empty for table in report.tables().values())
@@ -164,6 +165,6 @@ def test_an_empty_range_or_task_gives_empty_tables(pair):
 
 def test_refuses_unknown_task_and_reversed_range(pair):
     with pytest.raises(UnknownTaskError):
-        quality_report(engine=pair, task_name="nope", start=None, end=None)
+        quality_report(engine=pair, actor=CLI, task_name="nope", start=None, end=None)
     with pytest.raises(LabelingError, match="swap"):
-        quality_report(engine=pair, task_name="music", start=TODAY, end=OLD_DAY)
+        quality_report(engine=pair, actor=CLI, task_name="music", start=TODAY, end=OLD_DAY)

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from labeling.lifecycle.training import retrain
+from labeling.project.authz import PermissionDenied
 from labeling.project.gold import mark_gold
 from labeling.project.tasks import update_settings
 from labeling.queue import assignments as queue
@@ -15,7 +16,7 @@ from labeling.queue.assignments import QueueError
 from storage.db import session_scope
 from storage.models import Label, Selection, utcnow
 from storage.repositories import labels as label_repo
-from tests.factories import make_account, make_queue_task
+from tests.factories import CLI, acting, make_account, make_queue_task
 
 
 @pytest.fixture
@@ -28,19 +29,19 @@ def setup(engine, encoder, tmp_path):
 def _next(setup, rater, **kwargs):
     engine, encoder, _ = setup
     kwargs.setdefault("rng", random.Random(0))
-    return queue.next_item(engine=engine, task_name="music", rater_id=rater, encoder=encoder,
+    return queue.next_item(engine=engine, task_name="music", actor=acting(rater), encoder=encoder,
                            **kwargs)
 
 
 def _settings(engine, **changes):
-    update_settings(engine=engine, task_name="music", changes=changes, actor="test")
+    update_settings(engine=engine, task_name="music", changes=changes, actor=CLI)
 
 
 def test_first_item_comes_from_a_cold_start_batch_with_provenance(setup):
     engine, _, (ana, *_) = setup
     item = _next(setup, ana)
     assert item is not None and item.text
-    label_id = queue.submit(engine=engine, assignment_id=item.assignment_id, rater_id=ana,
+    label_id = queue.submit(engine=engine, assignment_id=item.assignment_id, actor=acting(ana),
                             value="mood", slots={"mood": "happy"})
     with session_scope(engine) as session:
         label = label_repo.get(session=session, label_id=label_id)
@@ -70,7 +71,7 @@ def test_k_distinct_raters_per_item_and_never_the_same_item_twice(setup):
                 continue
             progressed = True
             seen[rater].append(item.item_id)
-            queue.submit(engine=engine, assignment_id=item.assignment_id, rater_id=rater,
+            queue.submit(engine=engine, assignment_id=item.assignment_id, actor=acting(rater),
                          value="mood")
         if not progressed:
             break
@@ -92,12 +93,12 @@ def test_a_lease_holds_the_item_until_it_expires(setup):
     assert held.item_id not in others
     later = now + timedelta(seconds=61)
     queue.skip(engine=engine, assignment_id=_next(setup, ben, now=now).assignment_id,
-               rater_id=ben, reason="testing")
+               actor=acting(ben), reason="testing")
     for _ in range(30):
         item = _next(setup, ben, now=later)
         if item is None or item.item_id == held.item_id:
             break
-        queue.submit(engine=engine, assignment_id=item.assignment_id, rater_id=ben,
+        queue.submit(engine=engine, assignment_id=item.assignment_id, actor=acting(ben),
                      value="mood", now=later)
     assert item is not None and item.item_id == held.item_id
 
@@ -110,12 +111,12 @@ def test_late_submit_is_refused_when_others_labeled_the_item(setup):
     later = now + timedelta(seconds=120)
     for _ in range(30):
         item = _next(setup, ben, now=later)
-        queue.submit(engine=engine, assignment_id=item.assignment_id, rater_id=ben,
+        queue.submit(engine=engine, assignment_id=item.assignment_id, actor=acting(ben),
                      value="mood", now=later)
         if item.item_id == held.item_id:
             break
     with pytest.raises(QueueError, match="others labeled it"):
-        queue.submit(engine=engine, assignment_id=held.assignment_id, rater_id=ana,
+        queue.submit(engine=engine, assignment_id=held.assignment_id, actor=acting(ana),
                      value="mood", now=later)
 
 
@@ -123,8 +124,8 @@ def test_skip_needs_a_reason_and_the_item_does_not_come_back(setup):
     engine, _, (ana, *_) = setup
     item = _next(setup, ana)
     with pytest.raises(QueueError, match="say why"):
-        queue.skip(engine=engine, assignment_id=item.assignment_id, rater_id=ana, reason=" ")
-    queue.skip(engine=engine, assignment_id=item.assignment_id, rater_id=ana,
+        queue.skip(engine=engine, assignment_id=item.assignment_id, actor=acting(ana), reason=" ")
+    queue.skip(engine=engine, assignment_id=item.assignment_id, actor=acting(ana),
                reason="not English")
     assert _next(setup, ana).item_id != item.item_id
 
@@ -133,7 +134,7 @@ def test_unsure_does_not_count_towards_k(setup):
     engine, _, (ana, ben, cem) = setup
     _settings(engine, overlap_k=1)
     item = _next(setup, ana)
-    queue.submit(engine=engine, assignment_id=item.assignment_id, rater_id=ana, value="",
+    queue.submit(engine=engine, assignment_id=item.assignment_id, actor=acting(ana), value="",
                  unsure=True)
     given = set()
     for _ in range(30):
@@ -141,18 +142,19 @@ def test_unsure_does_not_count_towards_k(setup):
         given.add(nxt.item_id)
         if nxt.item_id == item.item_id:
             break
-        queue.submit(engine=engine, assignment_id=nxt.assignment_id, rater_id=ben, value="mood")
+        queue.submit(engine=engine, assignment_id=nxt.assignment_id, actor=acting(ben),
+                     value="mood")
     assert item.item_id in given
 
 
 def test_gold_items_are_served_unannounced_and_marked_in_provenance(setup):
     engine, _, (ana, *_) = setup
-    mark_gold(engine=engine, task_name="music", item_id=1, answer="sleep", actor="lead")
+    mark_gold(engine=engine, task_name="music", item_id=1, answer="sleep", actor=CLI)
     _settings(engine, gold_share=0.5)
     golds, rng = 0, random.Random(1)
     for _ in range(12):
         item = _next(setup, ana, rng=rng)
-        label_id = queue.submit(engine=engine, assignment_id=item.assignment_id, rater_id=ana,
+        label_id = queue.submit(engine=engine, assignment_id=item.assignment_id, actor=acting(ana),
                                 value="mood")
         with session_scope(engine) as session:
             label = label_repo.get(session=session, label_id=label_id)
@@ -164,35 +166,38 @@ def test_gold_items_are_served_unannounced_and_marked_in_provenance(setup):
 def test_submit_checks_owner_state_labels_and_slots(setup):
     engine, _, (ana, ben, _) = setup
     item = _next(setup, ana)
-    with pytest.raises(QueueError, match="not assigned to you"):
-        queue.submit(engine=engine, assignment_id=item.assignment_id, rater_id=ben, value="mood")
+    with pytest.raises(PermissionDenied, match="assigned to another rater"):
+        queue.submit(engine=engine, assignment_id=item.assignment_id, actor=acting(ben),
+                     value="mood")
     with pytest.raises(QueueError, match="not a label"):
-        queue.submit(engine=engine, assignment_id=item.assignment_id, rater_id=ana, value="jazz")
+        queue.submit(engine=engine, assignment_id=item.assignment_id, actor=acting(ana),
+                     value="jazz")
     with pytest.raises(QueueError, match="unknown slot"):
-        queue.submit(engine=engine, assignment_id=item.assignment_id, rater_id=ana,
+        queue.submit(engine=engine, assignment_id=item.assignment_id, actor=acting(ana),
                      value="mood", slots={"colour": "red"})
-    queue.submit(engine=engine, assignment_id=item.assignment_id, rater_id=ana, value="mood")
+    queue.submit(engine=engine, assignment_id=item.assignment_id, actor=acting(ana), value="mood")
     with pytest.raises(QueueError, match="already submitted"):
-        queue.submit(engine=engine, assignment_id=item.assignment_id, rater_id=ana, value="mood")
+        queue.submit(engine=engine, assignment_id=item.assignment_id, actor=acting(ana),
+                     value="mood")
 
 
 def test_a_correction_keeps_the_old_label(setup):
     engine, _, (ana, ben, _) = setup
     item = _next(setup, ana)
-    old = queue.submit(engine=engine, assignment_id=item.assignment_id, rater_id=ana,
+    old = queue.submit(engine=engine, assignment_id=item.assignment_id, actor=acting(ana),
                        value="mood")
-    with pytest.raises(QueueError, match="your own"):
-        queue.correct(engine=engine, label_id=old, rater_id=ben, value="sleep")
-    new = queue.correct(engine=engine, label_id=old, rater_id=ana, value="sleep")
+    with pytest.raises(PermissionDenied, match="your own"):
+        queue.correct(engine=engine, label_id=old, actor=acting(ben), value="sleep")
+    new = queue.correct(engine=engine, label_id=old, actor=acting(ana), value="sleep")
     with session_scope(engine) as session:
         before = session.get(Label, old)
         after = session.get(Label, new)
         assert before.superseded and before.value == "mood"
         assert after.corrects_label_id == old and after.value == "sleep"
         assert after.batch_id == before.batch_id
-    history = queue.history(engine=engine, task_name="music", rater_id=ana)
+    history = queue.history(engine=engine, task_name="music", actor=acting(ana))
     assert [h.label_id for h in history] == [new]
-    assert queue.progress(engine=engine, task_name="music", rater_id=ana).labeled_today == 1
+    assert queue.progress(engine=engine, task_name="music", actor=acting(ana)).labeled_today == 1
 
 
 def test_the_next_batch_is_reselected_when_the_serving_model_changes(setup, tmp_path):
@@ -201,11 +206,11 @@ def test_the_next_batch_is_reselected_when_the_serving_model_changes(setup, tmp_
         for rater in (ana, ben):
             item = _next(setup, rater)
             value = "mood" if item.item_id % 2 else "workout"
-            queue.submit(engine=engine, assignment_id=item.assignment_id, rater_id=rater,
+            queue.submit(engine=engine, assignment_id=item.assignment_id, actor=acting(rater),
                          value=value)
     cold = _next(setup, ana)
     trained = retrain(engine=engine, task_name="music", encoder=encoder,
-                      models_dir=tmp_path / "models", actor="lead")
+                      models_dir=tmp_path / "models", actor=CLI)
     assert trained.version == 1 and trained.n_train == 8
     fresh = _next(setup, ben)
     with session_scope(engine) as session:

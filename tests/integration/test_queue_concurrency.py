@@ -11,7 +11,7 @@ from sqlmodel import select
 from labeling.queue import assignments as queue
 from storage.db import session_scope
 from storage.models import Label
-from tests.factories import make_account, make_queue_task
+from tests.factories import acting, make_account, make_queue_task
 
 RATERS = 8
 K = 2
@@ -32,12 +32,12 @@ def test_eight_concurrent_raters_never_exceed_k_or_repeat_or_lose_a_label(engine
         try:
             start.wait()
             for _ in range(ITEMS + 5):
-                item = queue.next_item(engine=engine, task_name="music", rater_id=rater,
+                item = queue.next_item(engine=engine, task_name="music", actor=acting(rater),
                                        encoder=encoder, rng=rng)
                 if item is None:
                     return
                 label_id = queue.submit(engine=engine, assignment_id=item.assignment_id,
-                                        rater_id=rater, value=rng.choice(["mood", "sleep"]))
+                                        actor=acting(rater), value=rng.choice(["mood", "sleep"]))
                 with lock:
                     submitted.append((label_id, item.item_id, rater))
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread

@@ -27,7 +27,9 @@ from labeling.ml.encoders import HashingEncoder
 from storage.db import session_scope
 from storage.models import AuditEvent, ModelVersion
 from tests.factories import (
+    CLI,
     WORDS,
+    acting,
     import_labeled,
     label_all,
     labeled_rows,
@@ -47,7 +49,7 @@ def trained(engine, encoder, tmp_path):
     raters = [make_account(engine, username=n) for n in ("ana", "ben")]
     label_all(engine, encoder, raters, lambda r, i: ("mood", "sleep")[i % 2])
     first = retrain(engine=engine, task_name="music", encoder=encoder,
-                    models_dir=tmp_path / "models", actor="leo")
+                    models_dir=tmp_path / "models", actor=CLI)
     assert first.serving
     return engine, encoder, tmp_path / "models"
 
@@ -71,11 +73,11 @@ def grown(engine, encoder, tmp_path):
     make_task(engine, labels=tuple(WORDS), oos_label=None)
     import_labeled(engine, encoder, tmp_path, labeled_rows(15), name="first.jsonl")
     first = retrain(engine=engine, task_name="music", encoder=encoder,
-                    models_dir=tmp_path / "models", actor="leo")
+                    models_dir=tmp_path / "models", actor=CLI)
     assert first.metrics["n_eval"] == 15 and "training data" in first.metrics["eval_note"]
     import_labeled(engine, encoder, tmp_path, labeled_rows(240, start=15), name="more.jsonl")
     second = retrain(engine=engine, task_name="music", encoder=encoder,
-                     models_dir=tmp_path / "models", actor="leo")
+                     models_dir=tmp_path / "models", actor=CLI)
     assert second.metrics["n_eval"] > 20 and not second.serving
     return engine, encoder, tmp_path / "models"
 
@@ -91,7 +93,8 @@ def test_promotion_is_decided_on_the_shared_current_split_not_stored_scores(grow
     # the stored figures say v2 is far worse: they came from different test sets
     _set_f1(engine, 1, 1.0)
     _set_f1(engine, 2, 0.2)
-    compared = compare_versions(engine=engine, task_name="music", encoder=encoder, candidate=2)
+    compared = compare_versions(engine=engine, actor=CLI, task_name="music", encoder=encoder,
+                                candidate=2)
     assert compared.baseline == 1 and compared.enough
     seen_by_v1 = _overlap(engine, 1)
     assert seen_by_v1 and not _overlap(engine, 2)
@@ -100,7 +103,7 @@ def test_promotion_is_decided_on_the_shared_current_split_not_stored_scores(grow
     assert compared.metrics[2]["macro_f1"] >= compared.metrics[1]["macro_f1"] - 0.01
     assert compared.problem is None
     assert {c.rule for c in compared.checks} == {"macro_f1", "class_f1", "ece"}
-    assert registry.promote(engine=engine, task_name="music", version=2, actor="leo",
+    assert registry.promote(engine=engine, task_name="music", version=2, actor=CLI,
                             encoder=encoder) == 2
     with session_scope(engine) as session:
         event = session.exec(select(AuditEvent).where(AuditEvent.action == "model.promote")).one()
@@ -109,55 +112,59 @@ def test_promotion_is_decided_on_the_shared_current_split_not_stored_scores(grow
 
 def test_a_candidate_that_loses_a_class_is_refused_naming_the_rule(grown):
     engine, encoder, models = grown
-    registry.promote(engine=engine, task_name="music", version=2, actor="leo", encoder=encoder)
+    registry.promote(engine=engine, task_name="music", version=2, actor=CLI, encoder=encoder)
     register_confused_model(engine, encoder, models, version=3)
-    compared = compare_versions(engine=engine, task_name="music", encoder=encoder, candidate=3)
+    compared = compare_versions(engine=engine, actor=CLI, task_name="music", encoder=encoder,
+                                candidate=3)
     blocking = {c.rule: c.detail for c in compared.blocking}
     assert "class_f1" in blocking and "sleep" in blocking["class_f1"]
     assert "macro_f1" in blocking  # the stored 0.99 does not count
     with pytest.raises(PromotionError,
                        match="F1 of 2 classes falls by more than 0.10: sleep 1.00 → 0.00"):
-        registry.promote(engine=engine, task_name="music", version=3, actor="leo",
+        registry.promote(engine=engine, task_name="music", version=3, actor=CLI,
                          encoder=encoder)
     assert _serving(engine) == 2
     looser = GateRules(macro_f1_drop=1.0, class_f1_drop=1.0, ece_rise=1.0)
-    assert registry.promote(engine=engine, task_name="music", version=3, actor="leo",
+    assert registry.promote(engine=engine, task_name="music", version=3, actor=CLI,
                             encoder=encoder, rules=looser) == 3
 
 
 def test_a_task_too_small_to_compare_asks_for_an_explicit_decision(trained):
     engine, encoder, models = trained
     second = retrain(engine=engine, task_name="music", encoder=encoder, models_dir=models,
-                     actor="leo")
+                     actor=CLI)
     assert (second.version, second.serving, _serving(engine)) == (2, False, 1)
-    compared = compare_versions(engine=engine, task_name="music", encoder=encoder, candidate=2)
+    compared = compare_versions(engine=engine, actor=CLI, task_name="music", encoder=encoder,
+                                candidate=2)
     assert not compared.enough and compared.metrics == {2: None, 1: None}
     with pytest.raises(PromotionError, match="not enough held-out items to compare: 0"):
-        registry.promote(engine=engine, task_name="music", version=2, actor="leo",
+        registry.promote(engine=engine, task_name="music", version=2, actor=CLI,
                          encoder=encoder)
     with pytest.raises(PromotionError, match="needs a reason"):
-        registry.promote(engine=engine, task_name="music", version=2, actor="leo",
+        registry.promote(engine=engine, task_name="music", version=2, actor=CLI,
                          encoder=encoder, force=True)
     assert _serving(engine) == 1
-    registry.promote(engine=engine, task_name="music", version=2, actor="leo", encoder=encoder,
-                     force=True, reason="fixes the sleep/mood confusion users reported")
+    lead = make_account(engine, username="leo", role="lead")
+    registry.promote(engine=engine, task_name="music", version=2, actor=acting(lead),
+                     encoder=encoder, force=True,
+                     reason="fixes the sleep/mood confusion users reported")
     assert _serving(engine) == 2
     with session_scope(engine) as session:
         event = session.exec(select(AuditEvent).where(
             AuditEvent.action == "model.force_promote")).one()
-    assert event.after["reason"].startswith("fixes") and event.actor == "leo"
+    assert event.after["reason"].startswith("fixes") and event.actor == str(lead)
     assert "not enough held-out items" in event.after["gate"]
-    registry.rollback(engine=engine, task_name="music", version=1, actor="leo")
+    registry.rollback(engine=engine, task_name="music", version=1, actor=CLI)
     assert _serving(engine) == 1
 
 
 def test_a_tampered_model_file_is_refused_and_the_serving_model_stays(trained):
     engine, encoder, models = trained
-    retrain(engine=engine, task_name="music", encoder=encoder, models_dir=models, actor="leo")
+    retrain(engine=engine, task_name="music", encoder=encoder, models_dir=models, actor=CLI)
     path = models / "music" / "v2.skops"
     path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
     with pytest.raises(ModelFileError, match="changed after it was registered"):
-        registry.promote(engine=engine, task_name="music", version=2, actor="leo",
+        registry.promote(engine=engine, task_name="music", version=2, actor=CLI,
                          encoder=encoder, force=True, reason="small task")
     assert _serving(engine) == 1
     with session_scope(engine) as session:
@@ -182,7 +189,7 @@ def _run_and_kill(db_url: str, script: str, marker: Path) -> None:
 
 def test_killing_a_promotion_midway_leaves_the_serving_model(trained, db_url, tmp_path):
     engine, encoder, models = trained
-    retrain(engine=engine, task_name="music", encoder=encoder, models_dir=models, actor="leo")
+    retrain(engine=engine, task_name="music", encoder=encoder, models_dir=models, actor=CLI)
     engine.dispose()
     _run_and_kill(db_url, """
         import os, time, pathlib
@@ -190,6 +197,7 @@ def test_killing_a_promotion_midway_leaves_the_serving_model(trained, db_url, tm
         from storage.repositories import audit
         from labeling.lifecycle import registry
         from labeling.ml.encoders import HashingEncoder
+        from labeling.project.authz import Operator
 
         def stall(**kwargs):  # runs after set_serving, inside the transaction
             pathlib.Path(os.environ["MARKER"]).touch()
@@ -197,11 +205,11 @@ def test_killing_a_promotion_midway_leaves_the_serving_model(trained, db_url, tm
 
         registry.audit.record = stall
         registry.promote(engine=make_engine(os.environ["DB_URL"]), task_name="music",
-                         version=2, actor="killed", encoder=HashingEncoder(), force=True,
+                         version=2, actor=Operator("killed"), encoder=HashingEncoder(), force=True,
                          reason="small task")
     """, tmp_path / "promote.marker")
     assert _serving(engine) == 1
-    assert registry.promote(engine=engine, task_name="music", version=2, actor="leo",
+    assert registry.promote(engine=engine, task_name="music", version=2, actor=CLI,
                             encoder=encoder, force=True, reason="small task") == 2
 
 
@@ -213,6 +221,7 @@ def test_killing_training_midway_leaves_the_registry_consistent(trained, db_url,
         from storage.db import make_engine
         from labeling.lifecycle import training
         from labeling.ml.encoders import HashingEncoder
+        from labeling.project.authz import Operator
 
         real_save = training.save_model
 
@@ -225,7 +234,7 @@ def test_killing_training_midway_leaves_the_registry_consistent(trained, db_url,
         training.save_model = save_then_stall
         training.retrain(engine=make_engine(os.environ["DB_URL"]), task_name="music",
                          encoder=HashingEncoder(), models_dir=pathlib.Path({str(models)!r}),
-                         actor="killed")
+                         actor=Operator("killed"))
     """, tmp_path / "train.marker")
     with session_scope(engine) as session:
         versions = session.exec(select(ModelVersion)).all()
@@ -233,7 +242,7 @@ def test_killing_training_midway_leaves_the_registry_consistent(trained, db_url,
     for v in versions:
         model_files.load_model(v.file_path, expected_sha256=v.file_hash)
     again = retrain(engine=engine, task_name="music", encoder=encoder, models_dir=models,
-                    actor="leo")
+                    actor=CLI)
     assert again.version == 2 and not again.serving
 
 
@@ -259,8 +268,8 @@ def test_cli_compares_on_the_shared_split_and_promotes(grown, workbench_env):
 
 def test_a_version_against_itself_or_of_another_width_is_compared_without_a_crash(grown):
     engine, encoder, models = grown
-    itself = compare_versions(engine=engine, task_name="music", encoder=encoder, candidate=2,
-                              baseline=2)
+    itself = compare_versions(engine=engine, actor=CLI, task_name="music", encoder=encoder,
+                              candidate=2, baseline=2)
     assert itself.baseline is None and itself.checks == [] and itself.metrics[2] is not None
     narrow = make_classifier().fit(np.random.default_rng(0).normal(size=(30, 8)),
                                    list(WORDS) * 10)  # trained on 8-d vectors, not 64-d
@@ -270,6 +279,7 @@ def test_a_version_against_itself_or_of_another_width_is_compared_without_a_cras
         session.add(ModelVersion(task_id=task_id, version=3, label_snapshot_hash="x",
                                  file_path=str(path), file_hash=save_model(narrow, path),
                                  trained_by="test", metrics={}, settings={}))
-    compared = compare_versions(engine=engine, task_name="music", encoder=encoder, candidate=3)
+    compared = compare_versions(engine=engine, actor=CLI, task_name="music", encoder=encoder,
+                                candidate=3)
     assert compared.metrics[3] is None
     assert [c.rule for c in compared.blocking] == ["scored"]

@@ -27,6 +27,7 @@ from routing.serving import RouterCache
 from safety.policy import DEFAULT_SETTINGS, SafetyGate
 from safety.rules import default_rule_set
 from storage.db import make_engine, migrate
+from tests.factories import CLI
 
 ENCODER = HashingEncoder()
 
@@ -44,7 +45,7 @@ def project(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def router(project) -> Router:
-    return Router.load(engine=project[0], encoder=ENCODER)
+    return Router.load(engine=project[0], encoder=ENCODER, actor=CLI)
 
 
 def _copy(router: Router, **changes) -> Router:
@@ -176,39 +177,39 @@ def test_the_cache_answers_repeats_and_keys_on_context(router):
 def test_a_lexicon_edit_or_a_promotion_never_serves_a_stale_answer(project):
     engine, folder = project
     routers = RouterCache()
-    before = routers.current(engine=engine, encoder=ENCODER)
-    assert routers.current(engine=engine, encoder=ENCODER) is before
+    before = routers.current(engine=engine, encoder=ENCODER, actor=CLI)
+    assert routers.current(engine=engine, encoder=ENCODER, actor=CLI) is before
     before.route("music for a zorbing session")
     assert "activity" not in before.route("music for a zorbing session").decision.slot_values()
 
     add_phrase(engine=engine, slot="activity", value="working_out", phrase="zorbing",
-               actor="lead")
-    after = routers.current(engine=engine, encoder=ENCODER)
+               actor=CLI)
+    after = routers.current(engine=engine, encoder=ENCODER, actor=CLI)
     assert after is not before
     answer = after.route("music for a zorbing session")
     assert not answer.decision.cached
     assert answer.decision.slot_values()["activity"] == "working_out"
 
     retrain(engine=engine, task_name="intent", encoder=ENCODER, models_dir=folder / "models",
-            actor="lead", seed=1)
-    promote(engine=engine, task_name="intent", version=2, actor="lead", encoder=ENCODER,
+            actor=CLI, seed=1)
+    promote(engine=engine, task_name="intent", version=2, actor=CLI, encoder=ENCODER,
             force=True, reason="test")
-    promoted = routers.current(engine=engine, encoder=ENCODER)
+    promoted = routers.current(engine=engine, encoder=ENCODER, actor=CLI)
     assert promoted is not after and promoted.versions()["intent_model"] == 2
     assert not promoted.route("music for a zorbing session").decision.cached
-    older = routers.current(engine=engine, encoder=ENCODER, intent_version=1)
+    older = routers.current(engine=engine, encoder=ENCODER, actor=CLI, intent_version=1)
     assert older.versions()["intent_model"] == 1  # an A/B side keeps the version it asked for
 
     # a lead moves the out-of-scope operating point: the next prompt is routed with it
     prompt = "upbeat songs for my morning run"
     set_oos_threshold(engine=engine, task_name="intent", version=2, threshold=-1e9,
-                      actor="lead")
-    lenient = routers.current(engine=engine, encoder=ENCODER)
+                      actor=CLI)
+    lenient = routers.current(engine=engine, encoder=ENCODER, actor=CLI)
     assert lenient is not promoted
     assert lenient.route(prompt).decision.abstain != "out_of_scope"
     set_oos_threshold(engine=engine, task_name="intent", version=2, threshold=1e9,
-                      actor="lead")
-    stricter = routers.current(engine=engine, encoder=ENCODER)
+                      actor=CLI)
+    stricter = routers.current(engine=engine, encoder=ENCODER, actor=CLI)
     assert stricter is not lenient
     assert stricter.route(prompt).decision.abstain == "out_of_scope"
 
@@ -232,7 +233,7 @@ def test_arbitrary_text_never_raises_and_never_errors(router, text):
 def test_the_lexicon_is_measured_on_the_slots_raters_labeled(project):
     from routing.lexicon import measure_lexicon
 
-    quality = measure_lexicon(engine=project[0], task_name="intent")
+    quality = measure_lexicon(engine=project[0], actor=CLI, task_name="intent")
     rows = {r["slot"]: r for r in quality.rows}
     assert quality.n_labels > 200 and {"genre", "era", "duration", "mood"} <= set(rows)
     assert "bpm" not in rows and "artist" not in rows  # not in the task's slot schema

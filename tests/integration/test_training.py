@@ -21,6 +21,7 @@ from storage.db import make_engine, session_scope
 from storage.models import ModelVersion
 from tests.factories import (
     ACTIVITIES,
+    CLI,
     MOODS,
     label_all,
     make_account,
@@ -59,25 +60,27 @@ def imported(engine, encoder, tmp_path):
     """An intent task with 90 imported labels over three classes (one out of scope)."""
     make_task(engine)
     path = write_jsonl(tmp_path / "labeled.jsonl", _rows(90))
-    import_file(engine=engine, task_name="music", path=path, encoder=encoder, label_col="label")
+    import_file(engine=engine, actor=CLI, task_name="music", path=path, encoder=encoder,
+                label_col="label")
     return engine
 
 
 def test_the_frozen_split_is_stable_and_gold_never_trains(imported, encoder, tmp_path):
     engine = imported
     gold = write_jsonl(tmp_path / "gold.jsonl", _rows(6, start=1000))
-    import_file(engine=engine, task_name="music", path=gold, encoder=encoder,
+    import_file(engine=engine, actor=CLI, task_name="music", path=gold, encoder=encoder,
                 label_col="label", gold=True)
     retrain(engine=engine, task_name="music", encoder=encoder, models_dir=tmp_path / "m",
-            actor="leo")
+            actor=CLI)
     train, held, _ = _split(engine)
     gold_texts = {r["text"] for r in _rows(6, start=1000)}
     assert gold_texts <= set(held.texts) and not gold_texts & set(train.texts)
     assert held.n_gold == 6 and 0 < len(held.texts) - 6 < 45
     more = write_jsonl(tmp_path / "more.jsonl", _rows(60, start=90))
-    import_file(engine=engine, task_name="music", path=more, encoder=encoder, label_col="label")
+    import_file(engine=engine, actor=CLI, task_name="music", path=more, encoder=encoder,
+                label_col="label")
     retrain(engine=engine, task_name="music", encoder=encoder, models_dir=tmp_path / "m",
-            actor="leo")
+            actor=CLI)
     train2, held2, _ = _split(engine)
     assert set(held.item_ids) <= set(held2.item_ids)
     assert set(train.item_ids) <= set(train2.item_ids)
@@ -86,7 +89,7 @@ def test_the_frozen_split_is_stable_and_gold_never_trains(imported, encoder, tmp
 
 def test_metrics_are_complete_json_and_the_model_loads_with_skops(imported, encoder, tmp_path):
     result = retrain(engine=imported, task_name="music", encoder=encoder,
-                     models_dir=tmp_path / "m", actor="leo")
+                     models_dir=tmp_path / "m", actor=CLI)
     assert result.serving and result.n_eval > 0 and result.n_train + result.n_eval == 90
     with session_scope(imported) as session:
         row = session.exec(select(ModelVersion)).one()
@@ -114,7 +117,7 @@ def test_a_tiny_task_trains_and_says_its_evaluation_is_rough(engine, encoder, tm
     raters = [make_account(engine, username=n) for n in ("ana", "ben")]
     label_all(engine, encoder, raters, lambda r, i: ("mood", "sleep")[i % 2])
     result = retrain(engine=engine, task_name="music", encoder=encoder,
-                     models_dir=tmp_path / "m", actor="leo")
+                     models_dir=tmp_path / "m", actor=CLI)
     assert result.metrics["eval_note"]
     assert result.metrics["accuracy"] is not None
 
@@ -122,9 +125,9 @@ def test_a_tiny_task_trains_and_says_its_evaluation_is_rough(engine, encoder, tm
 def test_evaluate_file_reports_oos_figures_with_the_stored_threshold(imported, encoder,
                                                                      tmp_path):
     retrain(engine=imported, task_name="music", encoder=encoder, models_dir=tmp_path / "m",
-            actor="leo")
+            actor=CLI)
     path = write_jsonl(tmp_path / "test.jsonl", _rows(30, start=500))
-    out = evaluate_file(engine=imported, task_name="music", encoder=encoder, path=path)
+    out = evaluate_file(engine=imported, actor=CLI, task_name="music", encoder=encoder, path=path)
     assert out["version"] == 1 and out["oos"]["n_oos"] == 10 and out["oos"]["n_in_scope"] == 20
     assert 0 <= out["oos"]["in_scope_accuracy"] <= out["oos"]["in_scope_accuracy_no_threshold"]
     json.dumps(out)
@@ -140,7 +143,7 @@ def test_cli_train_and_evaluate(workbench_env, tmp_path):
     assert created.exit_code == 0, created.output
     engine = make_engine(workbench_env)
     path = write_jsonl(tmp_path / "labeled.jsonl", _rows(60))
-    import_file(engine=engine, task_name="music", path=path, encoder=HashingEncoder(),
+    import_file(engine=engine, actor=CLI, task_name="music", path=path, encoder=HashingEncoder(),
                 label_col="label")
     engine.dispose()
     trained = runner.invoke(app, ["train", "--task", "music"])

@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from labeling.project import accounts as svc
-from labeling.project.accounts import Operator
+from labeling.project.authz import Operator
 from storage.db import make_engine
 from tests.factories import add_team, signed_in_app
 
@@ -122,7 +122,8 @@ def test_sign_in_locks_after_wrong_passwords_and_says_until_when(engine, monkeyp
         at.run()
     assert not at.exception
     assert at.title[0].value == "Prompt Workbench"
-    [locked] = [a.locked_until for a in svc.list_accounts(engine=engine) if a.username == "ana"]
+    [locked] = [a.locked_until for a in svc.list_accounts(engine=engine, actor=CLI)
+                if a.username == "ana"]
     assert f"locked after too many wrong passwords until {locked:%Y-%m-%d %H:%M} UTC" \
         in at.error[0].value
     assert timedelta(minutes=29) < locked - datetime.now(UTC) <= timedelta(minutes=30)
@@ -136,7 +137,7 @@ def test_an_admin_creates_re_roles_disables_enables_and_resets(engine):
     at.button(key="create_account").click()
     at.run()
     assert "Created `mia` (admin)" in at.success[0].value
-    mia = next(a for a in svc.list_accounts(engine=engine) if a.username == "mia")
+    mia = next(a for a in svc.list_accounts(engine=engine, actor=CLI) if a.username == "mia")
     _manage(at, "mia")
     at.selectbox(key=f"manage_role_{mia.id}").select("reviewer")
     at.button(key="change_role").click()
@@ -145,7 +146,8 @@ def test_an_admin_creates_re_roles_disables_enables_and_resets(engine):
     at.button(key="disable_account").click()
     at.run()
     assert "Disabled `mia`" in at.success[0].value
-    assert not next(a for a in svc.list_accounts(engine=engine) if a.username == "mia").active
+    assert not next(a for a in svc.list_accounts(engine=engine, actor=CLI)
+                    if a.username == "mia").active
     at.button(key="enable_account").click()
     at.run()
     assert "`mia` can sign in again" in at.success[0].value
@@ -186,7 +188,7 @@ def test_a_lead_is_offered_no_admin_role_and_cannot_change_an_admin(engine):
     assert "Only an admin changes an admin's account." in [c.value for c in at.caption]
     assert not [b for b in at.button if b.key in ("disable_account", "change_role")]
     _manage(at, "ana")
-    ana = next(a for a in svc.list_accounts(engine=engine) if a.username == "ana")
+    ana = next(a for a in svc.list_accounts(engine=engine, actor=CLI) if a.username == "ana")
     assert "admin" not in at.selectbox(key=f"manage_role_{ana.id}").options
     at.selectbox(key=f"manage_role_{ana.id}").select("reviewer")
     at.button(key="change_role").click()

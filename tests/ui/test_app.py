@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from storage.db import make_engine
-from tests.factories import SAMPLE_ROWS, make_account, make_task, write_jsonl
+from tests.factories import CLI, SAMPLE_ROWS, make_account, make_task, write_jsonl
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 pytestmark = pytest.mark.ui
@@ -32,7 +32,7 @@ def project(sqlite_env, tmp_path):
     from labeling.ml.encoders import HashingEncoder
     from labeling.project.importing import import_file
 
-    import_file(engine=engine, task_name="music", encoder=HashingEncoder(),
+    import_file(engine=engine, actor=CLI, task_name="music", encoder=HashingEncoder(),
                 path=write_jsonl(tmp_path / "a.jsonl", SAMPLE_ROWS))
     make_account(engine, username="ana", role="rater", password="ana-password")
     make_account(engine, username="leo", role="lead", password="leo-password")

@@ -12,7 +12,7 @@ import pytest
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from labeling.project.accounts import Operator
+from labeling.project.authz import Operator
 from storage.db import make_engine, session_scope
 from storage.repositories import audit
 from tests.factories import add_team, signed_in_app

@@ -10,6 +10,7 @@ from routing.promotion import current_promotion
 from routing.ranker import CONFIGS
 from routing.router import Router
 from tests.factories import (
+    CLI,
     demo_copy,
     demo_database,
     demo_router,
@@ -96,14 +97,15 @@ def test_a_promotion_needs_a_reason_and_becomes_the_preview_default(demo):
     at.selectbox(key="exp_promote_config").select("discovery")
     at.button(key="exp_promote").click().run()
     assert "Not promoted: give a reason" in at.error[0].value
-    assert current_promotion(engine=demo) is None
+    assert current_promotion(engine=demo, actor=CLI) is None
     at.text_input(key="exp_promote_reason").input("more saves than balanced in November")
     at.button(key="exp_promote").click().run()
     assert not at.exception
     assert "The Preview now uses discovery by default." in at.success[0].value
     assert "uses **discovery** by default, promoted by leo" in at.info[0].value
-    promoted = current_promotion(engine=demo)
-    assert (promoted.label, promoted.promoted_by) == ("discovery", "leo")
+    promoted = current_promotion(engine=demo, actor=CLI)
+    assert (promoted.label, promoted.promoted_by_name) == ("discovery", "leo")
+    assert promoted.promoted_by.isdigit()  # the signed-in lead's account id, not a name
     assert promoted.reason == "more saves than balanced in November"
     at.switch_page("app_pages/preview.py").run()
     assert not at.exception

@@ -20,7 +20,7 @@ from labeling.queue import assignments as queue
 from labeling.queue.assignments import QueueError
 from storage.db import make_engine, session_scope
 from storage.models import Assignment, Item, Label
-from tests.factories import make_account, make_queue_task, make_task, write_jsonl
+from tests.factories import CLI, acting, make_account, make_queue_task, make_task, write_jsonl
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 pytestmark = pytest.mark.ui
@@ -206,15 +206,15 @@ def test_the_suggestion_shows_only_when_the_lead_turns_it_on(sqlite_env, tmp_pat
     make_account(engine, username="ana", role="rater", password="ana-password")
     ben = make_account(engine, username="ben", role="rater")
     for n in range(6):
-        item = queue.next_item(engine=engine, task_name="music", rater_id=ben, encoder=encoder)
-        queue.submit(engine=engine, assignment_id=item.assignment_id, rater_id=ben,
+        item = queue.next_item(engine=engine, task_name="music", actor=acting(ben), encoder=encoder)
+        queue.submit(engine=engine, assignment_id=item.assignment_id, actor=acting(ben),
                      value=("mood", "workout")[n % 2])
     retrain(engine=engine, task_name="music", encoder=encoder, models_dir=tmp_path / "m",
-            actor="t")
+            actor=CLI)
 
     at = _open()
     assert _prompt(at) and not [c for c in at.caption if "Model suggests" in c.value]
-    update_settings(engine=engine, task_name="music", actor="t",
+    update_settings(engine=engine, task_name="music", actor=CLI,
                     changes={"show_suggestions": True})
     at.run()
     [hint] = [c.value for c in at.caption if "Model suggests" in c.value]
@@ -222,12 +222,35 @@ def test_the_suggestion_shows_only_when_the_lead_turns_it_on(sqlite_env, tmp_pat
     engine.dispose()
 
 
+def _shown_text(at: AppTest) -> str:
+    elements = (*at.markdown, *at.caption, *at.text, *at.info, *at.success, *at.warning,
+                *at.error, *at.metric, *at.dataframe, *at.text_input, *at.selectbox)
+    return "\n".join(str(element.value) for element in elements)
+
+
+def test_a_rater_never_sees_another_raters_label_before_answering(project):
+    engine, ana = project
+    ben = make_account(engine, username="ben", role="rater")
+    item = queue.next_item(engine=engine, task_name="music", actor=acting(ben),
+                           encoder=HashingEncoder())
+    queue.submit(engine=engine, assignment_id=item.assignment_id, actor=acting(ben),
+                 value="workout", slots={"mood": "dark", "duration": "ben-said-ninety-minutes"})
+    at = _open()
+    assert _lease(engine, ana).item_id == item.item_id  # the item ben answered (k=2)
+    assert _prompt(at) == _item_text(engine, item.item_id)
+    shown = _shown_text(at)
+    assert "ben-said-ninety-minutes" not in shown and "ben" not in shown
+    key = f"label_{_lease(engine, ana).id}_slots_slot"
+    assert at.text_input(key=f"{key}_duration").value == ""
+    assert at.selectbox(key=f"{key}_mood").value == "—"
+
+
 def test_a_past_label_is_corrected_on_the_history_page(project):
     engine, ana = project
     ben = make_account(engine, username="ben", role="rater")
     encoder = HashingEncoder()
-    item = queue.next_item(engine=engine, task_name="music", rater_id=ben, encoder=encoder)
-    queue.submit(engine=engine, assignment_id=item.assignment_id, rater_id=ben, value="sleep")
+    item = queue.next_item(engine=engine, task_name="music", actor=acting(ben), encoder=encoder)
+    queue.submit(engine=engine, assignment_id=item.assignment_id, actor=acting(ben), value="sleep")
     at = _open()
     _button(at, "mood").click()
     at.run()
@@ -254,7 +277,7 @@ def test_a_past_label_is_corrected_on_the_history_page(project):
 def test_the_task_choice_is_remembered_and_a_safety_task_has_no_slots(project, tmp_path):
     engine, _ = project
     make_task(engine, name="safety", kind="safety", labels=("safe", "hate"), oos_label=None)
-    import_file(engine=engine, task_name="safety", encoder=HashingEncoder(),
+    import_file(engine=engine, actor=CLI, task_name="safety", encoder=HashingEncoder(),
                 path=write_jsonl(tmp_path / "safety.jsonl", [{"text": "a playlist for my gran"}]))
     at = _open()
     at.selectbox(key="label_task").select("safety").run()

@@ -11,7 +11,7 @@ from labeling.ml.encoders import HashingEncoder
 from labeling.queue import assignments as queue
 from storage.db import make_engine, session_scope
 from storage.models import GuidelineVersion, Item, ModelVersion, Task
-from tests.factories import make_account, make_queue_task, signed_in_app
+from tests.factories import acting, make_account, make_queue_task, signed_in_app
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 pytestmark = pytest.mark.ui
@@ -31,11 +31,11 @@ def _label_some(engine, n_pairs: int) -> None:
     encoder = HashingEncoder()
     for _ in range(n_pairs):
         for rater in raters:
-            item = queue.next_item(engine=engine, task_name="music", rater_id=rater,
+            item = queue.next_item(engine=engine, task_name="music", actor=acting(rater),
                                    encoder=encoder)
             assert item is not None, "the queue ran dry before every pair was labeled"
             value = ("mood", "sleep", "workout")[item.item_id % 3]
-            queue.submit(engine=engine, assignment_id=item.assignment_id, rater_id=rater,
+            queue.submit(engine=engine, assignment_id=item.assignment_id, actor=acting(rater),
                          value=value)
 
 

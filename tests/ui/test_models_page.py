@@ -11,9 +11,10 @@ from labeling.lifecycle.comparison import compare_versions
 from labeling.lifecycle.training import retrain
 from labeling.ml.encoders import HashingEncoder
 from storage.db import make_engine, session_scope
-from storage.models import AuditEvent, ModelVersion
+from storage.models import Account, AuditEvent, ModelVersion
 from storage.settings import Settings
 from tests.factories import (
+    CLI,
     WORDS,
     import_labeled,
     label_all,
@@ -76,7 +77,7 @@ def _page():
 def _train_twice(engine) -> None:
     for _ in range(2):
         retrain(engine=engine, task_name="music", encoder=HashingEncoder(),
-                models_dir=Settings().models_dir, actor="leo")
+                models_dir=Settings().models_dir, actor=CLI)
 
 
 def _set_metrics(engine, by_version: dict[int, dict]) -> None:
@@ -151,7 +152,7 @@ def _gate(at):
 
 
 def _shared(engine, candidate: int, baseline: int | None = None):
-    return compare_versions(engine=engine, task_name="music", encoder=HashingEncoder(),
+    return compare_versions(engine=engine, actor=CLI, task_name="music", encoder=HashingEncoder(),
                             candidate=candidate, baseline=baseline)
 
 
@@ -272,7 +273,7 @@ def with_oos(sqlite_env, tmp_path, monkeypatch):
          "set an alarm", "recipe for soup"] * 10)]
     import_labeled(engine, HashingEncoder(), tmp_path, labeled_rows(240) + off_topic)
     retrain(engine=engine, task_name="music", encoder=HashingEncoder(),
-            models_dir=Settings().models_dir, actor="leo")
+            models_dir=Settings().models_dir, actor=CLI)
     return engine
 
 
@@ -296,4 +297,5 @@ def test_the_lead_sees_the_trade_off_and_picks_an_operating_point(with_oos):
     with session_scope(with_oos) as session:
         event = session.exec(select(AuditEvent).where(
             AuditEvent.action == "model.oos_threshold")).one()
-    assert event.before["oos_threshold"] == before and event.actor == "leo"
+        leo = session.exec(select(Account.id).where(Account.username == "leo")).one()
+    assert event.before["oos_threshold"] == before and event.actor == str(leo)  # the id

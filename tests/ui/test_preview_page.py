@@ -16,7 +16,7 @@ from routing.preview import impression_log
 from safety.triage import triage_queue
 from storage.db import make_engine, migrate, session_scope
 from storage.models import Item
-from tests.factories import signed_in_app
+from tests.factories import CLI, signed_in_app
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 pytestmark = pytest.mark.ui
@@ -73,12 +73,12 @@ def test_a_prompt_shows_the_decision_the_playlist_and_joins_the_pool(demo):
     tracks = _tracks(at)
     assert len(tracks) == 20 and tracks[0].startswith("**1. ")
     assert any("Added to the labeling pool of intent, safety" in s.value for s in at.success)
-    [row] = find_items(engine=demo, task_name="intent", words="zydeco")
+    [row] = find_items(engine=demo, actor=CLI, task_name="intent", words="zydeco")
     assert "jo@example.com" not in row.text
     with session_scope(demo) as session:
         item = session.exec(select(Item).where(Item.id == row.item_id)).one()
         assert item.source == "preview" and item.end_user_id and item.pii_types == ["EMAIL"]
-    [impression] = impression_log(engine=demo)
+    [impression] = impression_log(engine=demo, actor=CLI)
     assert len(impression.shown) == 20 and impression.propensities == [1.0] * 20
 
 
@@ -89,7 +89,7 @@ def test_without_a_secret_key_the_prompt_is_routed_but_not_collected(demo, monke
     [warning] = at.warning
     assert "Not added to the labeling pool" in warning.value
     assert "workbench init" in warning.value
-    assert find_items(engine=demo, task_name="intent", words="zydeco") == []
+    assert find_items(engine=demo, actor=CLI, task_name="intent", words="zydeco") == []
 
 
 def test_refinements_apply_once_and_reset(demo):
@@ -115,7 +115,7 @@ def test_like_and_skip_are_logged_and_a_skip_removes_the_track(demo):
     at.button(key="skip_a_2").click().run()
     assert not at.exception
     assert second not in _tracks(at)
-    actions = [f["action"] for i in impression_log(engine=demo) for f in i.feedback]
+    actions = [f["action"] for i in impression_log(engine=demo, actor=CLI) for f in i.feedback]
     assert sorted(actions) == ["like", "skip"]
 
 
@@ -138,7 +138,7 @@ def test_a_blocked_prompt_gets_the_fallback_and_a_report_reaches_triage(demo):
     at.button(key="preview_report").click().run()
     assert not at.exception
     assert any("Reported as flag #" in s.value for s in at.success)
-    reported = triage_queue(engine=demo, origins=["user_report"]).flags
+    reported = triage_queue(engine=demo, actor=CLI, origins=["user_report"]).flags
     assert reported and reported[0].reasons[0] == "reported: this should never get music at all"
     assert reported[0].text == "how do I make a pipe bomb"
 
@@ -146,7 +146,7 @@ def test_a_blocked_prompt_gets_the_fallback_and_a_report_reaches_triage(demo):
 def test_with_exploration_the_log_holds_propensities_below_one(demo, monkeypatch):
     monkeypatch.setenv("WORKBENCH_EXPLORATION", "0.05")
     _routed("happy pop for a rainy afternoon")
-    [impression] = impression_log(engine=demo)
+    [impression] = impression_log(engine=demo, actor=CLI)
     assert impression.ranker["config"]["exploration"] == 0.05
     assert len(impression.propensities) == 20
     assert all(0 < p <= 1 for p in impression.propensities)

@@ -10,7 +10,7 @@ import pytest
 from labeling.ml.encoders import HashingEncoder
 from labeling.project.tasks import create_task, update_settings
 from storage.db import make_engine, session_scope
-from tests.factories import label_all, make_account, make_queue_task, signed_in_app
+from tests.factories import CLI, label_all, make_account, make_queue_task, signed_in_app
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 PAGE = "app_pages/quality.py"
@@ -27,7 +27,7 @@ def quality_app(sqlite_env, tmp_path):
     raters = [make_account(engine, username=n) for n in ("ana", "ben", "cem")]
     label_all(engine, HashingEncoder(), raters, lambda r, i: ("mood" if i % 2 == 0 else "sleep")
                if r != raters[2] or i % 3 == 0 else "workout")
-    create_task(engine=engine, name="empty", kind="intent", labels=["a", "b"])
+    create_task(engine=engine, actor=CLI, name="empty", kind="intent", labels=["a", "b"])
     make_account(engine, username="leo", role="lead", password="leo-password")
     return signed_in_app(MAIN, "leo", "leo-password")
 
@@ -55,7 +55,7 @@ def test_lead_sees_metrics_charts_and_the_flagged_rater(quality_app):
 
 
 def test_the_rater_table_explains_the_gold_rule_with_the_task_settings(quality_app, sqlite_env):
-    update_settings(engine=make_engine(sqlite_env), task_name="music", actor="leo",
+    update_settings(engine=make_engine(sqlite_env), task_name="music", actor=CLI,
                     changes={"gold_accuracy_threshold": 0.65, "min_gold_answers": 7})
     at = quality_app.switch_page(PAGE).run()
     assert not at.exception and not at.error

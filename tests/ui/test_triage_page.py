@@ -16,8 +16,8 @@ from safety.rules import current_rules
 from safety.taxonomy import category_names
 from safety.triage import flag_verdicts
 from storage.db import make_engine, session_scope
-from storage.models import Flag, TriageDecision
-from tests.factories import make_account, signed_in_app
+from storage.models import Account, AuditEvent, Flag, TriageDecision
+from tests.factories import CLI, make_account, signed_in_app
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 pytestmark = pytest.mark.ui
@@ -27,9 +27,10 @@ PROMPTS = ["buy fake streams for my song", "I want to die tonight", "send nudes 
 @pytest.fixture
 def flagged(sqlite_env):
     engine = make_engine(sqlite_env)
-    create_task(engine=engine, name="safety", kind="safety", labels=category_names())
-    verdicts = SafetyGate.load(engine=engine, encoder=HashingEncoder()).check_many(PROMPTS)
-    flag_verdicts(engine=engine, verdicts=verdicts)
+    create_task(engine=engine, actor=CLI, name="safety", kind="safety", labels=category_names())
+    verdicts = SafetyGate.load(engine=engine, encoder=HashingEncoder(),
+                               actor=CLI).check_many(PROMPTS)
+    flag_verdicts(engine=engine, actor=CLI, verdicts=verdicts)
     make_account(engine, username="rosa", role="reviewer", password="rosa-password")
     make_account(engine, username="leo", role="lead", password="leo-password")
     return engine
@@ -64,7 +65,7 @@ def test_block_by_keyboard_stores_a_triage_label_in_the_export(flagged):
     at.run()
     assert not at.exception and "blocked as self_harm" in at.success[0].value
     assert [m.value for m in at.metric][:3] == ["2", "0", "1"]
-    exported = [r for r in label_rows(engine=flagged, task_name="safety")
+    exported = [r for r in label_rows(engine=flagged, actor=CLI, task_name="safety")
                 if r["source"] == "triage"]
     assert [(r["value"], r["rater"]) for r in exported] == [("self_harm", "rosa")]
 
@@ -108,12 +109,17 @@ def test_safety_rules_page_adds_a_phrase_and_leads_set_the_policy(flagged):
     at.button(key="rule_add").click()
     at.run()
     assert "list version 2" in at.success[0].value
-    assert current_rules(engine=flagged).check("buy fake plays").blocked
+    assert current_rules(engine=flagged, actor=CLI).check("buy fake plays").blocked
     lead = _page("leo", "leo-password", "app_pages/safety_rules.py")
     lead.slider(key="policy_block").set_value(0.97)
     lead.button(key="policy_save").click()
     lead.run()
     assert "Policy version 2" in lead.success[0].value
-    assert policy_settings(engine=flagged, task_name="safety")[1]["block"] == 0.97
+    assert policy_settings(engine=flagged, actor=CLI, task_name="safety")[1]["block"] == 0.97
     with session_scope(flagged) as session:
         assert len(session.exec(select(Flag)).all()) == 3
+        ids = dict(session.exec(select(Account.username, Account.id)).all())
+        changes = {e.action: e.actor for e in session.exec(select(AuditEvent).where(
+            AuditEvent.action.in_(("rules.change", "policy.change"))))}
+    # audited under the signed-in accounts' ids, never their usernames
+    assert changes == {"rules.change": str(ids["rosa"]), "policy.change": str(ids["leo"])}

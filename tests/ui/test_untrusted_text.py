@@ -23,7 +23,15 @@ from safety import triage
 from safety.policy import SafetyGate
 from safety.taxonomy import category_names
 from storage.db import make_engine
-from tests.factories import demo_copy, demo_database, make_task, signed_in_app, write_jsonl
+from tests.factories import (
+    CLI,
+    acting,
+    demo_copy,
+    demo_database,
+    make_task,
+    signed_in_app,
+    write_jsonl,
+)
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 pytestmark = pytest.mark.ui
@@ -66,23 +74,23 @@ def _check(at: AppTest, *texts: str) -> None:
 def project(sqlite_env, tmp_path):
     engine = make_engine(sqlite_env)
     make_task(engine)
-    update_settings(engine=engine, task_name="music", actor="test",
+    update_settings(engine=engine, task_name="music", actor=CLI,
                     changes={"batch_size": 4, "overlap_k": 2, "gold_share": 0.0})
-    import_file(engine=engine, task_name="music", encoder=HashingEncoder(),
+    import_file(engine=engine, actor=CLI, task_name="music", encoder=HashingEncoder(),
                 path=write_jsonl(tmp_path / "evil.jsonl", [{"text": PROMPT}]))
     ana = create_account(engine=engine, username="ana", password="ana-password", role="rater",
-                         display_name=NAME).id
+                         display_name=NAME, actor=CLI).id
     ben = create_account(engine=engine, username="ben", password="ben-password",
-                         role="rater").id
+                         role="rater", actor=CLI).id
     rosa = create_account(engine=engine, username="rosa", password="rosa-password",
-                          role="reviewer").id
+                          role="reviewer", actor=CLI).id
     return engine, ana, ben, rosa
 
 
 def _label(engine, rater: int, value: str) -> None:
-    item = queue.next_item(engine=engine, task_name="music", rater_id=rater,
+    item = queue.next_item(engine=engine, task_name="music", actor=acting(rater),
                            encoder=HashingEncoder(), rng=random.Random(0))
-    queue.submit(engine=engine, assignment_id=item.assignment_id, rater_id=rater, value=value)
+    queue.submit(engine=engine, assignment_id=item.assignment_id, actor=acting(rater), value=value)
 
 
 def test_the_label_page_shows_the_prompt_and_the_name_as_text(project):
@@ -110,11 +118,12 @@ def test_the_adjudicate_page_shows_the_prompt_as_raters_saw_it(project):
 
 def test_the_triage_page_shows_prompt_reasons_notes_and_names_as_text(project):
     engine, ana, _, rosa = project
-    create_task(engine=engine, name="safety", kind="safety", labels=category_names())
-    gate = SafetyGate.load(engine=engine, encoder=HashingEncoder())
-    first = triage.report(engine=engine, verdict=gate.check(PROMPT), reporter_id=ana, note=NOTE)
-    triage.decide(engine=engine, flag_id=first, reviewer_id=rosa, decision="allow", note=NOTE)
-    triage.report(engine=engine, verdict=gate.check(PROMPT), reporter_id=ana, note=NOTE)
+    create_task(engine=engine, actor=CLI, name="safety", kind="safety", labels=category_names())
+    gate = SafetyGate.load(engine=engine, encoder=HashingEncoder(), actor=CLI)
+    first = triage.report(engine=engine, actor=acting(ana), verdict=gate.check(PROMPT),
+                          note=NOTE)
+    triage.decide(engine=engine, actor=acting(rosa), flag_id=first, decision="allow", note=NOTE)
+    triage.report(engine=engine, actor=acting(ana), verdict=gate.check(PROMPT), note=NOTE)
     at = signed_in_app(MAIN, "rosa", "rosa-password")
     at.switch_page("app_pages/triage.py").run()
     _check(at, PROMPT, f"reported: {NOTE}", f" — {NOTE}")

@@ -12,6 +12,7 @@ from labeling.ml.encoders import (
     text_hash,
 )
 from labeling.project.vectors import embed
+from tests.factories import CLI
 
 
 class CountingEncoder(HashingEncoder):
@@ -45,9 +46,9 @@ def test_unknown_encoder_lists_the_valid_ones():
 def test_texts_are_encoded_once_and_stored(engine):
     encoder = CountingEncoder()
     progress: list[tuple[int, int]] = []
-    first = embed(engine=engine, encoder=encoder, texts=["a b c", "d e f"],
+    first = embed(engine=engine, actor=CLI, encoder=encoder, texts=["a b c", "d e f"],
                   progress=lambda done, total: progress.append((done, total)))
-    second = embed(engine=engine, encoder=encoder, texts=["d e f", "a b c", "g"])
+    second = embed(engine=engine, actor=CLI, encoder=encoder, texts=["d e f", "a b c", "g"])
     assert encoder.encoded == ["a b c", "d e f", "g"]
     assert np.allclose(first[0], second[1]) and np.allclose(first[1], second[0])
     assert progress[-1] == (2, 2)
