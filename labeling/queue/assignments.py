@@ -253,6 +253,12 @@ def submit(
         ))
         assignment.status = "submitted"
         session.add(assignment)
+        # The label row holds the provenance; the audit row says who changed what, without
+        # the slot values (fragments of the prompt) so an erasure leaves nothing of it here.
+        audit.record(session=session, actor=str(rater_id), action="label.submit",
+                     entity="item", entity_id=item.id,
+                     after={"label_id": label.id, "value": value, "unsure": unsure,
+                            "slots": sorted(slots)})
         return label.id
 
 
@@ -267,6 +273,8 @@ def skip(*, engine: Engine, actor: Actor, assignment_id: int, reason: str) -> No
         assignment.status = "skipped"
         assignment.skip_reason = redact(reason.strip()[:256]).text
         session.add(assignment)
+        audit.record(session=session, actor=str(rater_id), action="item.skip", entity="item",
+                     entity_id=assignment.item_id, after={"assignment_id": assignment.id})
 
 
 @requires(Capability.label)

@@ -68,6 +68,10 @@ def test_only_leads_and_admins_export_and_the_export_names_the_raters(engine, en
     assert exporting.export_task(engine=engine, actor=acting(people["leo"]), task_name="music",
                                  fmt="csv", out=out) == 4
     assert "ana" in out.read_text()
+    with session_scope(engine) as session:
+        [event] = session.exec(select(AuditEvent).where(AuditEvent.action == "task.export"))
+        assert (event.actor, event.after) == (str(people["leo"]),
+                                              {"format": "csv", "labels": 4, "to": "lead.csv"})
 
 
 def test_gold_answers_are_kept_by_leads_and_admins_only(engine, encoder, tmp_path, people):

@@ -14,7 +14,7 @@ from labeling.queue import assignments as queue
 from labeling.review import adjudication
 from labeling.review.consensus import recompute
 from storage.db import session_scope
-from storage.models import Label, LabelSource
+from storage.models import AuditEvent, Label, LabelSource
 from tests.factories import CLI, acting, make_account, make_queue_task, snapshot
 
 
@@ -160,3 +160,24 @@ def test_a_corrected_label_still_counts_as_having_labeled_the_item(team):
     with pytest.raises(PermissionDenied, match="you labeled item"):
         adjudication.decide(engine=engine, actor=leo, task_name="music",
                             item_id=latest.item_id, value="mood")
+
+
+def test_each_answer_and_skip_is_audited_under_the_raters_id(team):
+    engine, encoder, p = team
+    first = _next(engine, encoder, p["ana"])
+    label_id = queue.submit(engine=engine, actor=acting(p["ana"]),
+                            assignment_id=first.assignment_id, value="mood",
+                            slots={"mood": "calm"})
+    second = _next(engine, encoder, p["ana"])
+    queue.skip(engine=engine, actor=acting(p["ana"]), assignment_id=second.assignment_id,
+               reason="Not English")
+    with session_scope(engine) as session:
+        events = [(e.actor, e.action, e.entity_id, e.after) for e in session.exec(
+            select(AuditEvent).where(AuditEvent.action.in_(("label.submit", "item.skip")))
+            .order_by(AuditEvent.id))]
+    assert events == [
+        (str(p["ana"]), "label.submit", str(first.item_id),
+         {"label_id": label_id, "value": "mood", "unsure": False, "slots": ["mood"]}),
+        (str(p["ana"]), "item.skip", str(second.item_id),
+         {"assignment_id": second.assignment_id}),
+    ]
