@@ -15,6 +15,9 @@ from app.components.untrusted import as_markdown  # noqa: E402
 from labeling.project.authz import Capability, may  # noqa: E402
 from storage.db import DatabaseError, check_schema  # noqa: E402
 
+# The capability each page needs: a role sees the pages its capabilities open (authz's table),
+# and each page checks it again (auth.require), as do the services it calls. (No bare string
+# here: Streamlit's magic would print it on every page.)
 PAGE_CAPABILITY = {
     "home": Capability.read_tasks, "label": Capability.label, "history": Capability.label,
     "quality": Capability.view_quality, "adjudicate": Capability.adjudicate,
@@ -24,8 +27,6 @@ PAGE_CAPABILITY = {
     "accounts": Capability.manage_accounts, "audit": Capability.read_audit,
     "preview": Capability.preview,
 }
-"""The capability each page needs: a role sees the pages its capabilities open (authz's table),
-and each page checks it again (``auth.require``), as do the services it calls."""
 PAGE_ORDER = ("home", "label", "history", "triage", "adjudicate", "quality", "models", "preview",
               "task_settings", "safety_rules", "simulation", "experiments", "accounts", "audit")
 

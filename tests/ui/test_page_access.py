@@ -75,3 +75,15 @@ def test_each_page_renders_for_its_roles_and_refuses_the_others(page, demo):
         else:
             assert refusals, (page, role)
             assert not at.title, (page, role)
+
+
+def test_no_script_shows_a_stray_string():
+    """Streamlit's magic prints a bare string statement in a script (the entry point, each
+    page): only the module docstring may be one."""
+    import ast
+
+    for path in [PAGES.parent / "main.py", *PAGES.glob("*.py")]:
+        body = ast.parse(path.read_text()).body
+        stray = [node.lineno for node in body[1:] if isinstance(node, ast.Expr)
+                 and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)]
+        assert stray == [], f"{path.name}: bare strings at lines {stray}"
