@@ -1,20 +1,29 @@
 """The only ``st.cache_resource`` objects: settings, the engine and the encoder (and the
-router, which `routing` keeps per set of versions).
+router, which `routing` keeps per set of versions), and the background refill jobs that select
+the next batch of a task before raters run out.
 
 Sessions are never cached: each user action opens its own unit of work.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
 import streamlit as st
 from sqlalchemy.engine import Engine
 
 from labeling.ml.encoders import Encoder, make_encoder
-from labeling.project.authz import SYSTEM
+from labeling.project.authz import SYSTEM, Actor
+from labeling.queue import assignments as queue
 from routing.router import Router
 from routing.serving import ROUTERS
 from storage.db import make_engine
 from storage.settings import Settings
+
+_LOG = logging.getLogger(__name__)
 
 
 def settings() -> Settings:
@@ -47,3 +56,64 @@ def router(intent_version: int | None = None) -> Router:
     does with it (logging, reporting, collecting) is checked with their own account."""
     return ROUTERS.current(engine=engine(), encoder=encoder(), actor=SYSTEM,
                            intent_version=intent_version)
+
+
+class Refills:
+    """Batch selection off the rater's click: one background job per task at a time.
+
+    ``start`` hands ``queue.refill`` to a small thread pool unless a job for the task is still
+    running, or the last one found nothing to select less than ``cooldown`` seconds ago (so a
+    used-up pool is not searched again on every key press).
+    """
+
+    def __init__(self, *, workers: int = 2, cooldown: float = 3.0) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="refill")
+        self._lock = threading.Lock()
+        self._jobs: dict[tuple[str, str], Future[bool]] = {}
+        self._finished: dict[tuple[str, str], float] = {}
+        self.cooldown = cooldown
+
+    def job(self, task_name: str) -> Future[bool] | None:
+        """The latest refill job of the task (running or done), if any."""
+        with self._lock:
+            return self._jobs.get(_job_key(engine(), task_name))
+
+    def start(self, task_name: str, *, actor: Actor) -> Future[bool]:
+        """Start a refill of ``task_name`` for ``actor`` unless one is running or the last
+        found nothing a moment ago; return the job that answers for it."""
+        engine_, encoder_ = engine(), encoder()  # read here: settings come from this session
+        key = _job_key(engine_, task_name)
+        with self._lock:
+            job = self._jobs.get(key)
+            if job is not None and (not job.done() or self._resting(key, job)):
+                return job
+            job = self._pool.submit(self._refill, key, engine_, encoder_, actor)
+            self._jobs[key] = job
+            return job
+
+    def _resting(self, key: tuple[str, str], job: Future[bool]) -> bool:
+        found_nothing = job.exception() is not None or not job.result()
+        return found_nothing and time.monotonic() - self._finished.get(key, 0) < self.cooldown
+
+    def _refill(self, key: tuple[str, str], engine_: Engine, encoder_: Encoder,
+                actor: Actor) -> bool:
+        task_name = key[1]
+        try:
+            return queue.refill(engine=engine_, actor=actor, task_name=task_name,
+                                encoder=encoder_)
+        except Exception:
+            _LOG.exception("refilling the queue of %s failed", task_name)
+            raise
+        finally:
+            with self._lock:
+                self._finished[key] = time.monotonic()
+
+
+def _job_key(engine_: Engine, task_name: str) -> tuple[str, str]:
+    return engine_.url.render_as_string(hide_password=True), task_name
+
+
+@st.cache_resource(show_spinner=False)
+def refills() -> Refills:
+    """The process's refill jobs (shared by every session)."""
+    return Refills()

@@ -1,24 +1,27 @@
-"""Label: the rater's queue, one prompt at a time, answered with a click or a key.
+"""Label: the rater's queue, answered by key press or click without waiting.
 
-The page asks ``labeling.queue.assignments`` for the rater's item on every run (an open lease
-comes back unchanged, so a reload loses nothing) and sends exactly one queue call per click.
+The prompt card and the answer buttons are the keyboard labeler (``key_labeler``): it holds the
+rater's prefetched run of items and shows the next one the moment a key is pressed, while the
+answers travel to the page. Only the fragment ``_labeler`` reruns on an answer: it applies each
+new answer once, to the assignment that was on screen when it was pressed (``queue.submit`` /
+``queue.skip``), says so visibly when one is refused, and hands the labeler the rater's fresh
+``queue.upcoming`` run. Batch selection never runs here: when the active batches run low a
+background job (``resources.refills``) selects the next batch, and the fragment polls only while
+the rater has nothing on screen. The sidebar's guideline and the page around the fragment are
+drawn on full runs only; the counters are kept in session state, not recounted over the pool.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import streamlit as st
 
 from app import auth, resources
-from app.components.label_form import (
-    SKIP_KEY,
-    UNSURE_KEY,
-    label_buttons,
-    slot_editor,
-)
+from app.components.key_labeler import Answer, Card, key_labeler, pending_answers
 from app.components.task_picker import task_picker
-from app.components.untrusted import as_markdown, show_prompt
+from app.components.untrusted import as_markdown
 from app.errors import SERVICE_ERRORS, describe
 from labeling.project.authz import Capability
 from labeling.project.tasks import TaskInfo, task_info
@@ -26,9 +29,15 @@ from labeling.queue import assignments as queue
 
 SKIP_REASONS = ("Not English", "Not a music request", "Offensive / distressing", "Can't tell",
                 "Other")
-# Session-state key: a one-line note about the last saved answer, shown after the rerun.
-# (No bare string literals at module level here: Streamlit "magic" would print them.)
-FLASH = "label_flash"
+# Session-state keys (no bare string literals at module level: Streamlit "magic" prints them).
+LABELER = "key_labeler"  # the labeler's key: its state holds the answers not yet applied
+APPLIED = "label_applied"  # {browser client: last answer seq applied}
+REFUSALS = "label_refusals"  # [(time.monotonic(), message)] shown for REFUSAL_SECONDS
+COUNTS = "label_counts"  # {"task": name, "today": labels today, "left": from the last run}
+WAITING = "label_waiting"  # the task whose next batch is being selected while the hand is empty
+POLL_SECONDS = 0.5
+REFUSAL_SECONDS = 30.0
+MAX_CLIENTS = 8
 
 
 def _guideline(task: TaskInfo) -> None:
@@ -41,103 +50,127 @@ def _guideline(task: TaskInfo) -> None:
             st.markdown(task.guideline)
 
 
-def _progress_metrics(container: Any, done: queue.Progress, *, on_screen: bool) -> None:
-    today, left = container.columns(2)
-    today.metric("Labeled today", done.labeled_today)
-    # The service counts what comes after the prompt on screen; the rater counts it too.
-    left.metric("Left in queue", done.left + int(on_screen))
-
-
-def _prompt_card(item: queue.QueueItem) -> None:
-    with st.container(border=True, key="prompt_card"):
-        st.caption(f"Prompt #{item.item_id}")
-        show_prompt(item.text)
-        if item.suggestion is not None:
-            st.caption(f":material/smart_toy: Model suggests: "
-                       f"**{as_markdown(item.suggestion.label)}** "
-                       f"({item.suggestion.probability:.0%})")
-
-
-def _save(action: str, alert: Any, **kwargs: Any) -> bool:
-    """Run one queue call; on a typed error show what to do next and keep the item."""
+def _apply(answer: Answer, *, engine: Any, user: auth.SignedIn) -> str | None:
+    """Save one answer for its own assignment; the refusal to show, or ``None`` when saved."""
+    where = f"Prompt #{answer.item_id}"
     try:
-        if action == "skip":
-            queue.skip(engine=resources.engine(), **kwargs)
+        if answer.kind == "skip":
+            queue.skip(engine=engine, actor=user, assignment_id=answer.assignment_id,
+                       reason=answer.reason or "")
         else:
-            queue.submit(engine=resources.engine(), **kwargs)
+            unsure = answer.kind == "unsure"
+            queue.submit(engine=engine, actor=user, assignment_id=answer.assignment_id,
+                         value=queue.UNSURE if unsure else (answer.value or ""),
+                         slots=answer.slots, unsure=unsure, seconds=answer.seconds)
     except SERVICE_ERRORS as exc:
-        alert.error(f"Not saved: {describe(exc)}. Your answer is still on the page — try again, "
-                    "or reload the page to get your next item.", icon=":material/error:")
-        return False
-    return True
+        what = "skip" if answer.kind == "skip" else (
+            "unsure" if answer.kind == "unsure" else answer.value)
+        return f"{where}: your {what} was not saved — {describe(exc)}."
+    return None
 
 
-def _skip_controls(row: Any, *, key: str) -> tuple[bool, str | None]:
-    """The Skip button with its reason; return (pressed, reason or None)."""
-    reason = row.selectbox("Skip reason", SKIP_REASONS, index=None, placeholder="Why skip?",
-                           key=f"{key}_skip_reason", label_visibility="collapsed", width=220)
-    if reason == "Other":
-        detail = row.text_input("Say why", placeholder="Say why (optional)",
-                                key=f"{key}_skip_detail", label_visibility="collapsed",
-                                width=220)
-        reason = f"Other: {detail.strip()}" if detail.strip() else reason
-    pressed = row.button("Skip", key=f"{key}_skip", shortcut=SKIP_KEY,
-                         icon=":material/skip_next:")
-    return pressed, reason
+def _apply_answers(*, engine: Any, user: auth.SignedIn) -> int:
+    """Apply every answer the labeler holds that is not applied yet, oldest first; record
+    refusals; return how many labels were stored."""
+    applied: dict[str, int] = dict(st.session_state.get(APPLIED) or {})
+    stored = 0
+    for answer in pending_answers(LABELER):
+        if answer is None or answer.seq <= applied.get(answer.client, 0):
+            continue  # saved on an earlier run (or not an answer our labeler makes)
+        refusal = _apply(answer, engine=engine, user=user)
+        applied.pop(answer.client, None)  # most recent client last, so trimming keeps it
+        applied[answer.client] = answer.seq
+        # At once, before any element is drawn: a rerun that interrupts this one re-reads it.
+        st.session_state[APPLIED] = dict(list(applied.items())[-MAX_CLIENTS:])
+        if refusal is not None:
+            st.session_state[REFUSALS] = [*st.session_state.get(REFUSALS, []),
+                                          (time.monotonic(), refusal)]
+        elif answer.kind != "skip":
+            stored += 1
+    return stored
 
 
-def _answer_form(task: TaskInfo, item: queue.QueueItem, user: auth.SignedIn, alert: Any) -> None:
-    key = f"label_{item.assignment_id}"  # fresh widgets for every item
-    slots: dict[str, Any] = {}
-    if task.kind == "intent" and task.slot_schema:
-        st.caption("Slots — fill only what the prompt says; they are saved with the label.")
-        slots = slot_editor(task.slot_schema, key=f"{key}_slots")
-    chosen = label_buttons(task.labels, key=key)
-    row = st.container(horizontal=True, vertical_alignment="center", gap="small")
-    unsure = row.button("Unsure", key=f"{key}_unsure", shortcut=UNSURE_KEY,
-                        icon=":material/help:")
-    skip_pressed, reason = _skip_controls(row, key=key)
-    common = {"assignment_id": item.assignment_id, "actor": user}
-    saved, note = False, ""
-    if chosen is not None:
-        saved = _save("submit", alert, value=chosen, slots=slots, **common)
-        note = f"Saved **{as_markdown(chosen)}**" + (
-            f" with {as_markdown(_slot_text(slots))}" if slots else "")
-        note += f" for prompt #{item.item_id}. Fix it under My labels if needed."
-    elif unsure:
-        saved = _save("submit", alert, value=queue.UNSURE, slots=slots, unsure=True, **common)
-        note = f"Saved prompt #{item.item_id} as **unsure**. Change it under My labels."
-    elif skip_pressed and not reason:
-        alert.warning("Choose a reason in “Why skip?”, then press Skip again.",
-                      icon=":material/skip_next:")
-    elif skip_pressed:
-        saved = _save("skip", alert, reason=reason, **common)
-        note = (f"Skipped prompt #{item.item_id} ({as_markdown(reason, one_line=True)}); "
-                "it will not come back to you.")
-    if saved:
-        st.session_state[FLASH] = note
-        st.rerun()
+def _show_refusals() -> None:
+    now = time.monotonic()
+    recent = [(at, text) for at, text in st.session_state.get(REFUSALS, [])
+              if now - at < REFUSAL_SECONDS][-3:]
+    st.session_state[REFUSALS] = recent
+    for _, text in reversed(recent):
+        st.error(as_markdown(text, one_line=True), icon=":material/block:")
 
 
-def _slot_text(slots: dict[str, Any]) -> str:
-    return ", ".join(f"{slot}={value}" for slot, value in slots.items())
+def _metrics(box: Any, counts: dict[str, Any]) -> None:
+    today, left = box.container().columns(2)
+    today.metric("Labeled today", counts["today"])
+    left.metric("Left for you", counts["left"])
 
 
-def _shortcut_caption(n_labels: int) -> None:
-    if n_labels < 10:
-        keys = f"1–{n_labels}"
-    else:
-        keys = "1–9, 0, then letters" if n_labels > 10 else "1–9, 0"
-    st.caption(f":material/keyboard: Keyboard: press the key shown on a label button "
-               f"({keys}) · **{UNSURE_KEY}** unsure · **{SKIP_KEY}** skip (choose a reason "
-               "first). Keys do nothing while a text field has focus.")
+def _cards(run: queue.Run) -> list[Card]:
+    return [Card(assignment_id=item.assignment_id, item_id=item.item_id, text=item.text,
+                 suggestion=None if item.suggestion is None else
+                 (item.suggestion.label, round(item.suggestion.probability, 3)))
+            for item in run.items]
 
 
-def _empty_queue(task: TaskInfo, done: queue.Progress) -> None:
-    st.success(f"Nothing left to label in **{task.name}** — thank you! "
-               f"You labeled {done.labeled_today} today.", icon=":material/celebration:")
-    if done.left:
-        st.caption(f"{done.left} more are being labeled by others right now; check back later.")
+def _refill(task: TaskInfo, run: queue.Run, user: auth.SignedIn) -> tuple[bool, str | None]:
+    """Start selecting the next batch in the background when the run says so; return whether
+    one is being selected now, and why the last one failed (if it did)."""
+    jobs = resources.refills()
+    job = jobs.start(task.name, actor=user) if run.needs_batch else jobs.job(task.name)
+    if job is None:
+        return False, None
+    if not job.done():
+        return True, None
+    failed = job.exception()
+    return False, None if failed is None else describe(failed) if isinstance(
+        failed, SERVICE_ERRORS) else "the next batch could not be selected; tell your lead"
+
+
+def _poll_switch(task: TaskInfo, *, waiting: bool) -> None:
+    """Poll (rerun the fragment every POLL_SECONDS) only while the hand is empty and the next
+    batch is being selected; switching costs one full run."""
+    if (st.session_state.get(WAITING) == task.name) != waiting:
+        st.session_state[WAITING] = task.name if waiting else None
+        st.rerun(scope="app")
+
+
+def _labeler(task: TaskInfo, user: auth.SignedIn, box: Any) -> None:
+    engine = resources.engine()
+    counts = st.session_state[COUNTS]
+    counts["today"] += _apply_answers(engine=engine, user=user)
+    try:
+        run = queue.upcoming(engine=engine, actor=user, task_name=task.name,
+                             encoder=resources.encoder())
+    except SERVICE_ERRORS as exc:
+        _show_refusals()
+        st.error(f"Could not load your next prompts: {describe(exc)}. Your answers so far are "
+                 "saved; reload the page, and if it persists, tell your lead.")
+        return
+    counts["left"] = run.left
+    selecting, failed = _refill(task, run, user)
+    waiting = not run.items and selecting
+    _poll_switch(task, waiting=waiting)
+    _metrics(box, counts)
+    _show_refusals()
+    if not run.items and failed:
+        st.error(f"Could not prepare more prompts: {failed}.", icon=":material/error:")
+    elif not run.items and not waiting:
+        st.success(f"Nothing left to label in **{as_markdown(task.name)}** — thank you! "
+                   f"You labeled {counts['today']} today.", icon=":material/celebration:")
+    key_labeler(key=LABELER, task=task.name, cards=_cards(run), labels=task.labels,
+                slot_schema=task.slot_schema if task.kind == "intent" else None,
+                skip_reasons=SKIP_REASONS, applied=st.session_state.get(APPLIED) or {},
+                status="ready" if run.items else "loading" if waiting else "done")
+
+
+@st.fragment
+def _live(task: TaskInfo, user: auth.SignedIn, box: Any) -> None:
+    _labeler(task, user, box)
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def _polling(task: TaskInfo, user: auth.SignedIn, box: Any) -> None:
+    _labeler(task, user, box)
 
 
 def render() -> None:
@@ -151,25 +184,15 @@ def render() -> None:
     engine = resources.engine()
     try:
         task = task_info(engine=engine, actor=user, name=name)
-        item = queue.next_item(engine=engine, actor=user, task_name=name,
-                               encoder=resources.encoder())
         done = queue.progress(engine=engine, actor=user, task_name=name)
     except SERVICE_ERRORS as exc:
         st.error(f"Could not load the queue for {name}: {describe(exc)}. Reload the page; if "
                  "it persists, tell your lead.")
         return
     _guideline(task)
-    _progress_metrics(top[1], done, on_screen=item is not None)
-    flash = st.session_state.pop(FLASH, None)
-    if flash:
-        st.caption(f":material/check_circle: {flash}")
-    alert = st.empty()
-    if item is None:
-        _empty_queue(task, done)
-        return
-    _prompt_card(item)
-    _answer_form(task, item, user, alert)
-    _shortcut_caption(len(task.labels))
+    st.session_state[COUNTS] = {"task": name, "today": done.labeled_today, "left": done.left}
+    box = top[1].empty()
+    (_polling if st.session_state.get(WAITING) == name else _live)(task, user, box)
 
 
 render()

@@ -11,6 +11,7 @@ import typer
 
 from app.cli import common
 from labeling.lifecycle.training import evaluate_file, retrain
+from labeling.queue import assignments as queue
 
 
 def _fmt(value: Any) -> str:
@@ -37,7 +38,8 @@ def train(
     encoder: common.EncoderOption = None,
 ) -> None:
     """Train a calibrated classifier on the settled labels and evaluate it on the frozen split."""
-    result = retrain(engine=common.engine(), task_name=task, encoder=common.encoder(encoder),
+    engine, chosen = common.engine(), common.encoder(encoder)
+    result = retrain(engine=engine, task_name=task, encoder=chosen,
                      models_dir=common.settings().models_dir, actor=common.operator())
     m = result.metrics or {}
     typer.echo(f"{task}: model v{result.version}, n_train {result.n_train} "
@@ -53,6 +55,8 @@ def train(
     typer.echo(f"trained in {result.train_seconds:.1f} s ({result.seconds:.1f} s in all); "
                + ("serving" if result.serving else
                   f"not serving: promote it with `workbench models promote --task {task}`"))
+    if queue.refill(engine=engine, task_name=task, encoder=chosen, actor=common.operator()):
+        typer.echo("selected the next batch to label")
 
 
 def evaluate(

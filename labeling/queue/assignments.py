@@ -4,9 +4,11 @@ and what they did (progress, history).
 Per task: k distinct raters per item; gold items mixed in unannounced; leases that return an
 item to the pool when they run out; a rater never gets an item twice and never sees others'
 labels before submitting (an item comes with its text and the model's suggestion, never with
-others' answers). Handing out and submitting are safe under concurrent raters: each decision
-runs in ``write_scope`` (``BEGIN IMMEDIATE`` on SQLite) and locks the item rows it decides on
-(``FOR UPDATE SKIP LOCKED`` on PostgreSQL).
+others' answers). Handing out (``upcoming``, ``next_item``) lives in ``labeling.queue.leases``
+and batch selection (``refill``) in ``labeling.queue.batches``; both are re-exported here, so the
+pages and the command line use this module alone. Submitting is safe under concurrent raters:
+each decision runs in ``write_scope`` (``BEGIN IMMEDIATE`` on SQLite) and locks the rows it
+decides on (``FOR UPDATE`` on PostgreSQL).
 
 Each function acts for the acting rater (``actor``): the rater is always the actor, never a
 parameter, so a rater reads and changes only their own assignments and labels. An operator (the
@@ -15,177 +17,36 @@ command line) has no account and cannot label.
 
 from __future__ import annotations
 
-import random
-import time
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from labeling.exceptions import LabelingError
-from labeling.lifecycle.registry import serving_classifier
-from labeling.ml.encoders import Encoder
 from labeling.project import authz
 from labeling.project.authz import Actor, Capability, PermissionDenied, requires
 from labeling.project.tasks import get_task
-from labeling.project.vectors import embed_texts
-from labeling.queue.batches import select_batch
+from labeling.queue.batches import PREFETCH as PREFETCH
+from labeling.queue.batches import refill as refill
+from labeling.queue.leases import QueueError as QueueError
+from labeling.queue.leases import QueueItem as QueueItem
+from labeling.queue.leases import Run as Run
+from labeling.queue.leases import Suggestion as Suggestion
+from labeling.queue.leases import acting_rater, is_postgres, own_id
+from labeling.queue.leases import next_item as next_item
+from labeling.queue.leases import upcoming as upcoming
 from labeling.text.pii import redact
 from storage.db import session_scope, write_scope
-from storage.models import Assignment, Item, Label, LabelSource, Selection, Task, utcnow
+from storage.models import Assignment, Label, LabelSource, Selection, Task, utcnow
 from storage.repositories import audit
 from storage.repositories import labels as label_repo
-from storage.repositories import models as model_repo
 from storage.repositories import queue as queue_repo
 from storage.repositories import tasks as task_repo
 
 UNSURE = "?"
 """The value stored for an "unsure" answer; it never counts towards k or consensus."""
-CANDIDATES_PER_TRY = 16
-MAX_ATTEMPTS = 60
-
-
-class QueueError(LabelingError):
-    """A queue action that cannot be done as asked (with what to do instead)."""
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    label: str
-    probability: float
-
-
-@dataclass(frozen=True)
-class QueueItem:
-    assignment_id: int
-    item_id: int
-    task: str
-    text: str
-    leased_at: datetime
-    expires_at: datetime
-    suggestion: Suggestion | None
-
-
-def _rater_id(session: Session, actor: Actor) -> int:
-    """The account id of ``actor``, who labels as themselves; an operator has none."""
-    return _own_id(authz.principal(session, actor))
-
-
-def _own_id(who: authz.Principal) -> int:
-    if who.account_id is None:
-        raise PermissionDenied(f"{who.audit_name} acts without an account, so has no labels "
-                               "of its own and cannot label: sign in with a rater's account")
-    return who.account_id
-
-
-def _is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
-def _pick(
-    session: Session, task: Task, rater_id: int, rng: random.Random
-) -> tuple[int, int | None] | None:
-    """(item id, selection id) for the rater, or ``None`` when the active batches are used up."""
-    lock = _is_postgres(session)
-    if task.gold_share > 0 and rng.random() < task.gold_share:
-        gold = queue_repo.gold_candidates(session=session, task_id=task.id, rater_id=rater_id,
-                                          limit=1, lock=lock)
-        if gold:
-            return gold[0], None
-    candidates = queue_repo.candidate_items(session=session, task_id=task.id, rater_id=rater_id,
-                                            k=task.overlap_k, limit=CANDIDATES_PER_TRY, lock=lock)
-    for item_id, selection_id in candidates:
-        # Recount in a new statement: under READ COMMITTED it sees leases committed meanwhile.
-        if queue_repo.item_room(session=session, item_id=item_id, k=task.overlap_k) > 0:
-            return item_id, selection_id
-    return None
-
-
-def _suggestion(session: Session, task: Task, item: Item, encoder: Encoder) -> Suggestion | None:
-    if not task.show_suggestions:
-        return None
-    model = serving_classifier(session=session, task_id=task.id)
-    if model is None:
-        return None
-    vector = embed_texts(session=session, encoder=encoder, texts=[item.text])
-    proba = model.predict_proba(vector)[0]
-    best = int(np.argmax(proba))
-    return Suggestion(label=str(model.classes_[best]), probability=float(proba[best]))
-
-
-def _to_queue_item(session, task, assignment, encoder) -> QueueItem:
-    item = session.get(Item, assignment.item_id)
-    return QueueItem(
-        assignment_id=assignment.id, item_id=item.id, task=task.name, text=item.text,
-        leased_at=assignment.leased_at, expires_at=assignment.expires_at,
-        suggestion=_suggestion(session, task, item, encoder),
-    )
-
-
-def _lease(*, engine, task_name, rater_id, encoder, now, rng) -> tuple[QueueItem | None, str]:
-    """Lease an item: (item, "ok"), or (None, "busy") while other raters hold row locks on the
-    remaining candidates, or (None, "exhausted") when the active batches have nothing left."""
-    with write_scope(engine) as session:
-        task = get_task(session=session, name=task_name)
-        queue_repo.expire_leases(session=session, task_id=task.id, now=now)
-        serving = model_repo.serving(session=session, task_id=task.id)
-        queue_repo.deactivate_batches(session=session, task_id=task.id,
-                                      keep_model_id=serving.id if serving else None)
-        held = queue_repo.open_lease(session=session, task_id=task.id, rater_id=rater_id)
-        if held is not None:
-            return _to_queue_item(session, task, held, encoder), "ok"
-        picked = _pick(session, task, rater_id, rng)
-        if picked is None:
-            waiting = _is_postgres(session) and queue_repo.candidate_items(
-                session=session, task_id=task.id, rater_id=rater_id, k=task.overlap_k,
-                limit=1, lock=False)
-            return None, "busy" if waiting else "exhausted"
-        item_id, selection_id = picked
-        assignment = Assignment(
-            task_id=task.id, item_id=item_id, rater_id=rater_id, selection_id=selection_id,
-            status=queue_repo.LEASED, leased_at=now,
-            expires_at=now + timedelta(seconds=task.lease_seconds),
-        )
-        session.add(assignment)
-        session.flush()
-        return _to_queue_item(session, task, assignment, encoder), "ok"
-
-
-@requires(Capability.label)
-def next_item(
-    *,
-    engine: Engine,
-    actor: Actor,
-    task_name: str,
-    encoder: Encoder,
-    now: datetime | None = None,
-    rng: random.Random | None = None,
-) -> QueueItem | None:
-    """The acting rater's current item, or a newly leased one; ``None`` when nothing is left
-    for them.
-
-    A rater holding an open lease gets the same item back (a reload loses nothing). When the
-    active batches have nothing left for the rater, the next batch is selected first. The item
-    carries no other rater's label.
-    """
-    now, rng = now or utcnow(), rng or random.Random()
-    with session_scope(engine) as session:
-        rater_id = _rater_id(session, actor)
-    for attempt in range(MAX_ATTEMPTS):
-        item, state = _lease(engine=engine, task_name=task_name, rater_id=rater_id,
-                             encoder=encoder, now=now, rng=rng)
-        if item is not None:
-            return item
-        if state == "busy":  # others are deciding on the last candidates: wait for them
-            time.sleep(min(0.01 * (attempt + 1), 0.2))
-            continue
-        if select_batch(engine=engine, actor=actor, task_name=task_name, encoder=encoder,
-                        now=now) is None:
-            return None
-    return None
 
 
 def _validate_answer(task: Task, value: str, slots: dict[str, Any], unsure: bool) -> None:
@@ -202,7 +63,7 @@ def _validate_answer(task: Task, value: str, slots: dict[str, Any], unsure: bool
 
 def _held_assignment(session: Session, assignment_id: int, rater_id: int) -> Assignment:
     assignment = session.get(Assignment, assignment_id,
-                             with_for_update=_is_postgres(session) or None)
+                             with_for_update=is_postgres(session) or None)
     if assignment is None:
         raise QueueError("this item is not assigned to you; take the next one")
     if assignment.rater_id != rater_id:
@@ -210,6 +71,18 @@ def _held_assignment(session: Session, assignment_id: int, rater_id: int) -> Ass
     if assignment.status not in {queue_repo.LEASED, "expired"}:
         raise QueueError(f"this item was already {assignment.status}; take the next one")
     return assignment
+
+
+def _check_late(session: Session, task: Task, assignment: Assignment, unsure: bool) -> None:
+    """Refuse a late answer (the lease ran out) once the item is no longer the rater's to label:
+    others labeled it up to k, or it was given to another rater since."""
+    if not unsure and queue_repo.item_room(session=session, item_id=assignment.item_id,
+                                           k=task.overlap_k) <= 0:
+        raise QueueError("your time on this item ran out and others labeled it or hold it "
+                         "now; take the next one")
+    if queue_repo.given_to_another_since(session=session, assignment=assignment):
+        raise QueueError("your time on this item ran out and it went to another rater; "
+                         "take the next one")
 
 
 @requires(Capability.label)
@@ -222,29 +95,41 @@ def submit(
     slots: dict[str, Any] | None = None,
     unsure: bool = False,
     now: datetime | None = None,
+    seconds: float | None = None,
 ) -> int:
     """Store the acting rater's answer to their assignment with its full provenance; return
-    the label id. Another rater's assignment is refused (``PermissionDenied``)."""
+    the label id.
+
+    ``seconds`` is how long the item was on screen as the page measured it (so it was shown at
+    ``now - seconds``); without it, the time since the lease. An assignment that is no longer
+    the rater's open lease (already answered or skipped, or run out and given to another rater
+    or labeled by others) is refused with a ``QueueError`` and nothing is stored; another
+    rater's assignment is refused (``PermissionDenied``).
+    """
     now, slots = now or utcnow(), dict(slots or {})
     value = UNSURE if unsure and not value else value
+    if seconds is not None and not (math.isfinite(seconds) and seconds >= 0):
+        raise QueueError(f"the time on screen must be a number of seconds >= 0, not {seconds}")
     with write_scope(engine) as session:
-        rater_id = _rater_id(session, actor)
+        rater_id = acting_rater(session, actor)
         assignment = _held_assignment(session, assignment_id, rater_id)
         task = session.get(Task, assignment.task_id)
         _validate_answer(task, value, slots, unsure)
         item = queue_repo.lock_item(session=session, item_id=assignment.item_id)
         is_gold = item.gold_label is not None
-        if assignment.status == "expired" and not is_gold and not unsure:
-            if queue_repo.item_room(session=session, item_id=item.id, k=task.overlap_k) <= 0:
-                raise QueueError("your time on this item ran out and others labeled it; "
-                                 "take the next one")
+        if assignment.status == "expired" and not is_gold:
+            _check_late(session, task, assignment, unsure)
+        if seconds is None:
+            shown_at, seconds = assignment.leased_at, (now - assignment.leased_at).total_seconds()
+        else:
+            shown_at = now - timedelta(seconds=seconds)
         selection = session.get(Selection, assignment.selection_id) if assignment.selection_id \
             else None
         guideline = task_repo.latest_guideline(session=session, task_id=task.id)
         label = label_repo.add(session=session, label=Label(
             task_id=task.id, item_id=item.id, rater_id=rater_id, value=value, slots=slots,
-            unsure=unsure, source=LabelSource.rater, shown_at=assignment.leased_at,
-            submitted_at=now, seconds=round((now - assignment.leased_at).total_seconds(), 3),
+            unsure=unsure, source=LabelSource.rater, shown_at=shown_at,
+            submitted_at=now, seconds=round(seconds, 3),
             guideline_version=guideline.version if guideline else None,
             strategy=selection.strategy if selection else ("gold" if is_gold else None),
             model_version_id=selection.model_version_id if selection else None,
@@ -268,7 +153,7 @@ def skip(*, engine: Engine, actor: Actor, assignment_id: int, reason: str) -> No
     if not reason.strip():
         raise QueueError("say why you skip this item")
     with write_scope(engine) as session:
-        rater_id = _rater_id(session, actor)
+        rater_id = acting_rater(session, actor)
         assignment = _held_assignment(session, assignment_id, rater_id)
         assignment.status = "skipped"
         assignment.skip_reason = redact(reason.strip()[:256]).text
@@ -291,7 +176,7 @@ def correct(
     Another rater's label is refused (``PermissionDenied``)."""
     now = now or utcnow()
     with write_scope(engine) as session:
-        rater_id = _rater_id(session, actor)
+        rater_id = acting_rater(session, actor)
         old = label_repo.get(session=session, label_id=label_id)
         if old is None:
             raise QueueError(f"there is no label #{label_id}; reload your labels")
@@ -332,7 +217,7 @@ def progress(*, engine: Engine, actor: Actor, task_name: str, now: datetime | No
     now = now or utcnow()
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     with session_scope(engine) as session:
-        rater_id = _rater_id(session, actor)
+        rater_id = acting_rater(session, actor)
         task = get_task(session=session, name=task_name)
         return Progress(
             labeled_today=queue_repo.labeled_today(session=session, task_id=task.id,
@@ -365,7 +250,7 @@ def history(*, engine: Engine, actor: Actor, task_name: str, rater_id: int | Non
     with session_scope(engine) as session:
         who = authz.principal(session, actor)
         if rater_id is None:
-            rater_id = _own_id(who)
+            rater_id = own_id(who)
         elif rater_id != who.account_id and not who.may(Capability.view_quality):
             raise PermissionDenied("you can only see your own labels")
         task = get_task(session=session, name=task_name)

@@ -3,13 +3,19 @@
 The pool's vectors come from the in-memory ``PoolMatrix``; the strategy runs outside any write
 transaction, and the batch is stored in a short one that drops items another process selected
 meanwhile.
+
+``refill`` selects ahead of time (in a background thread of the app, or right after a retrain),
+so a rater's request for their next items only leases from the active batches and never waits
+for a selection.
 """
 
 from __future__ import annotations
 
+import math
+import threading
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 from sqlalchemy.engine import Engine
@@ -18,6 +24,7 @@ from sqlmodel import Session
 from labeling.lifecycle.registry import serving_classifier
 from labeling.ml.encoders import Encoder
 from labeling.ml.strategies import get_strategy
+from labeling.project import authz
 from labeling.project.authz import Actor, Capability, requires
 from labeling.project.tasks import get_task
 from labeling.project.vectors import embed_texts
@@ -29,6 +36,11 @@ from storage.repositories import models as model_repo
 from storage.repositories import queue as queue_repo
 
 MAX_LABELED_FOR_DIVERSITY = 5000
+PREFETCH = 3
+"""How many leases a rater holds at most: the prompt on screen and the next ones, so the next
+prompt needs no lease, let alone a selection."""
+RECENT_RATERS = timedelta(minutes=15)
+"""Raters leased an item within this time count as active when ``refill`` judges what is low."""
 
 
 @dataclass(frozen=True)
@@ -105,3 +117,65 @@ def select_batch(
         ]
         queue_repo.add_selections(session=session, rows=rows)
     return batch
+
+
+def retire_stale(*, session: Session, task: Task, now: datetime) -> None:
+    """Return run-out leases to the pool and retire the batches another model selected (inside
+    the caller's write transaction)."""
+    queue_repo.expire_leases(session=session, task_id=task.id, now=now)
+    serving = model_repo.serving(session=session, task_id=task.id)
+    queue_repo.deactivate_batches(session=session, task_id=task.id,
+                                  keep_model_id=serving.id if serving else None)
+
+
+_SELECTING: dict[tuple[str, str], threading.Lock] = {}
+_SELECTING_GUARD = threading.Lock()
+
+
+def _selection_lock(engine: Engine, task_name: str) -> threading.Lock:
+    """One selection at a time per task in this process (issue 14 adds a database lock)."""
+    key = (engine.url.render_as_string(hide_password=True), task_name)
+    with _SELECTING_GUARD:
+        return _SELECTING.setdefault(key, threading.Lock())
+
+
+def _running_low(*, engine: Engine, actor: Actor, task_name: str, now: datetime) -> bool:
+    """Whether the active batches are low: fewer free slots than half a batch's, or than
+    ``PREFETCH`` for each recently active rater, or none left for the acting rater."""
+    with session_scope(engine) as session:  # load the serving model before raters need it
+        serving_classifier(session=session, task_id=get_task(session=session, name=task_name).id)
+    with write_scope(engine) as session:
+        task = get_task(session=session, name=task_name)
+        retire_stale(session=session, task=task, now=now)
+        free = queue_repo.free_slots(session=session, task_id=task.id, k=task.overlap_k)
+        raters = queue_repo.recent_raters(session=session, task_id=task.id,
+                                          since=now - RECENT_RATERS)
+        if free < max(math.ceil(task.batch_size * task.overlap_k / 2), PREFETCH * raters):
+            return True
+        rater_id = authz.principal(session, actor).account_id
+        return rater_id is not None and queue_repo.left_in_batches(
+            session=session, task_id=task.id, rater_id=rater_id, k=task.overlap_k) == 0
+
+
+@requires(Capability.label)
+def refill(
+    *,
+    engine: Engine,
+    actor: Actor,
+    task_name: str,
+    encoder: Encoder,
+    now: datetime | None = None,
+) -> bool:
+    """Select the task's next batch ahead of need when the active batches run low; return
+    whether a batch was selected (``False``: enough is left, or the pool is empty).
+
+    At most one selection runs at a time per task: a second caller waits for the first and then
+    finds enough left. Safe to call from a background thread; called when ``upcoming`` says
+    ``needs_batch`` and right after a retrain (which may retire the old model's batches).
+    """
+    now = now or utcnow()
+    with _selection_lock(engine, task_name):
+        if not _running_low(engine=engine, actor=actor, task_name=task_name, now=now):
+            return False
+        return select_batch(engine=engine, actor=actor, task_name=task_name, encoder=encoder,
+                            now=now) is not None

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, distinct, exists, func, insert, not_, or_, update
+from sqlalchemy import and_, case, distinct, exists, func, insert, not_, or_, update
 from sqlmodel import Session, select
 
 from storage.models import Assignment, Item, Label, LabelSource, Selection
@@ -53,6 +53,24 @@ def open_lease(*, session: Session, task_id: int, rater_id: int) -> Assignment |
         Assignment.status == LEASED,
     ).order_by(Assignment.id)
     return session.exec(statement).first()
+
+
+def open_leases(*, session: Session, task_id: int, rater_id: int) -> list[Assignment]:
+    """The rater's live leases on the task, oldest first (the order to show them)."""
+    statement = select(Assignment).where(
+        Assignment.task_id == task_id, Assignment.rater_id == rater_id,
+        Assignment.status == LEASED,
+    ).order_by(Assignment.leased_at, Assignment.id)
+    return list(session.exec(statement))
+
+
+def given_to_another_since(*, session: Session, assignment: Assignment) -> bool:
+    """Whether another rater was leased the assignment's item after the assignment ran out."""
+    statement = select(exists().where(
+        Assignment.item_id == assignment.item_id, Assignment.rater_id != assignment.rater_id,
+        Assignment.leased_at > assignment.expires_at,
+    ))
+    return bool(session.exec(statement).one())
 
 
 def _not_seen_by(rater_id: int) -> Any:
@@ -194,3 +212,48 @@ def deactivate_item_selections(*, session: Session, item_ids: Sequence[int]) -> 
         update(Selection).where(Selection.item_id.in_(list(item_ids)), Selection.active)  # type: ignore[union-attr]
         .values(active=False)
     )
+
+
+def _room(k: int) -> Any:
+    return k + Item.extra_raters - _live_labels(Item.id) - _live_leases(Item.id)
+
+
+def left_in_batches(*, session: Session, task_id: int, rater_id: int, k: int) -> int:
+    """Items of the active batches the rater could still be leased (their leases excluded)."""
+    statement = select(func.count(distinct(Item.id))).join(
+        Selection, and_(Selection.item_id == Item.id, Selection.active)
+    ).where(Selection.task_id == task_id, not_(Item.opted_out), _not_seen_by(rater_id),
+            _room(k) > 0)
+    return session.exec(statement).one()
+
+
+def pool_has_item_for(*, session: Session, task_id: int, rater_id: int, k: int) -> bool:
+    """Whether an unselected pool item is left that the rater could label (a new batch could
+    give them work)."""
+    in_batch = exists().where(Selection.item_id == Item.id, Selection.active)
+    statement = select(Item.id).where(
+        Item.task_id == task_id, Item.gold_label.is_(None),  # type: ignore[union-attr]
+        not_(Item.opted_out), not_(in_batch), _not_seen_by(rater_id),
+        _live_labels(Item.id) < k + Item.extra_raters,
+    ).limit(1)
+    return session.exec(statement).first() is not None
+
+
+def free_slots(*, session: Session, task_id: int, k: int) -> int:
+    """Leases the active batches can still hand out, over all raters (room summed per item)."""
+    room = _room(k)
+    statement = (
+        select(func.coalesce(func.sum(case((room > 0, room), else_=0)), 0))
+        .select_from(Selection)
+        .join(Item, Item.id == Selection.item_id)
+        .where(Selection.task_id == task_id, Selection.active, not_(Item.opted_out))
+    )
+    return int(session.exec(statement).one())
+
+
+def recent_raters(*, session: Session, task_id: int, since: datetime) -> int:
+    """How many distinct raters were leased an item of the task since ``since``."""
+    statement = select(func.count(distinct(Assignment.rater_id))).where(
+        Assignment.task_id == task_id, Assignment.leased_at >= since
+    )
+    return session.exec(statement).one()

@@ -4,7 +4,8 @@ from tests.authz.roles import ADMINS, EVERYONE, LABELERS, LEADS, LEADS_ADMINS, R
 
 EXPECTED: dict[str, frozenset[str]] = {
     # The rater's queue: each acts for the acting rater only (admins do not label).
-    "labeling.queue.assignments.next_item": LABELERS,
+    "labeling.queue.leases.next_item": LABELERS,
+    "labeling.queue.leases.upcoming": LABELERS,
     "labeling.queue.assignments.submit": LABELERS,
     "labeling.queue.assignments.skip": LABELERS,
     "labeling.queue.assignments.correct": LABELERS,
@@ -12,6 +13,8 @@ EXPECTED: dict[str, frozenset[str]] = {
     "labeling.queue.assignments.history": LABELERS,
     # A rater's request for an item selects the next batch when the active ones run dry.
     "labeling.queue.batches.select_batch": LABELERS,
+    # The Label page selects ahead of need in the background; a retrain (a lead) refills too.
+    "labeling.queue.batches.refill": LABELERS,
     "labeling.queue.simulation.simulate_task": LEADS,
     "labeling.review.adjudication.cases": REVIEWERS,
     "labeling.review.adjudication.decide": REVIEWERS,
