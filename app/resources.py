@@ -7,6 +7,7 @@ Sessions are never cached: each user action opens its own unit of work.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -42,7 +43,14 @@ def engine() -> Engine:
 
 @st.cache_resource(show_spinner="Loading the embedding model…")
 def _encoder(name: str) -> Encoder:
-    return make_encoder(name, cache_dir=settings().encoders_dir)
+    """The encoder, loaded and warmed up once; then everything loaded so far (the model's
+    hundreds of thousands of objects) is frozen out of the garbage collector, so a collection
+    never walks them again in the middle of a rater's rerun."""
+    encoder_ = make_encoder(name, cache_dir=settings().encoders_dir)
+    encoder_.encode(["warming up the encoder"])
+    gc.collect()
+    gc.freeze()
+    return encoder_
 
 
 def encoder() -> Encoder:
@@ -63,7 +71,7 @@ class Refills:
 
     ``start`` hands ``queue.refill`` to a small thread pool unless a job for the task is still
     running, or the last one found nothing to select less than ``cooldown`` seconds ago (so a
-    used-up pool is not searched again on every key press).
+    used-up pool, or enough left, is not checked again on every key press).
     """
 
     def __init__(self, *, workers: int = 2, cooldown: float = 3.0) -> None:
@@ -71,6 +79,7 @@ class Refills:
         self._lock = threading.Lock()
         self._jobs: dict[tuple[str, str], Future[bool]] = {}
         self._finished: dict[tuple[str, str], float] = {}
+        self._urgent: dict[tuple[str, str], bool] = {}
         self.cooldown = cooldown
 
     def job(self, task_name: str) -> Future[bool] | None:
@@ -78,22 +87,28 @@ class Refills:
         with self._lock:
             return self._jobs.get(_job_key(engine(), task_name))
 
-    def start(self, task_name: str, *, actor: Actor) -> Future[bool]:
-        """Start a refill of ``task_name`` for ``actor`` unless one is running or the last
-        found nothing a moment ago; return the job that answers for it."""
+    def start(self, task_name: str, *, actor: Actor, urgent: bool = True) -> Future[bool]:
+        """Start a refill of ``task_name`` for ``actor`` unless one is running or the last found
+        nothing a moment ago; return the job that answers for it.
+
+        ``urgent``: the rater has run out (``Run.needs_batch``); otherwise they are only running
+        low (``Run.running_low``). An urgent start is not held back by an early check that
+        found enough left a moment ago: the rater has used it up since."""
         engine_, encoder_ = engine(), encoder()  # read here: settings come from this session
         key = _job_key(engine_, task_name)
         with self._lock:
             job = self._jobs.get(key)
-            if job is not None and (not job.done() or self._resting(key, job)):
+            if job is not None and (not job.done() or self._resting(key, job, urgent)):
                 return job
             job = self._pool.submit(self._refill, key, engine_, encoder_, actor)
             self._jobs[key] = job
+            self._urgent[key] = urgent
             return job
 
-    def _resting(self, key: tuple[str, str], job: Future[bool]) -> bool:
+    def _resting(self, key: tuple[str, str], job: Future[bool], urgent: bool) -> bool:
         found_nothing = job.exception() is not None or not job.result()
-        return found_nothing and time.monotonic() - self._finished.get(key, 0) < self.cooldown
+        recent = time.monotonic() - self._finished.get(key, 0) < self.cooldown
+        return found_nothing and recent and (self._urgent.get(key, True) or not urgent)
 
     def _refill(self, key: tuple[str, str], engine_: Engine, encoder_: Encoder,
                 actor: Actor) -> bool:

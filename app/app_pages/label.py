@@ -113,10 +113,11 @@ def _cards(run: queue.Run) -> list[Card]:
 
 
 def _refill(task: TaskInfo, run: queue.Run, user: auth.SignedIn) -> tuple[bool, str | None]:
-    """Start selecting the next batch in the background when the run says so; return whether
-    one is being selected now, and why the last one failed (if it did)."""
+    """Start selecting the next batch in the background when the rater runs low (before their
+    run is used up); return whether one is being selected now, and why the last one failed."""
     jobs = resources.refills()
-    job = jobs.start(task.name, actor=user) if run.needs_batch else jobs.job(task.name)
+    job = jobs.start(task.name, actor=user, urgent=run.needs_batch) if run.running_low \
+        else jobs.job(task.name)
     if job is None:
         return False, None
     if not job.done():

@@ -39,6 +39,9 @@ MAX_LABELED_FOR_DIVERSITY = 5000
 PREFETCH = 3
 """How many leases a rater holds at most: the prompt on screen and the next ones, so the next
 prompt needs no lease, let alone a selection."""
+LOW_WATER = 2 * PREFETCH
+"""A rater's next batch is selected when fewer than ``low_water`` items are left for them in the
+active batches, so it is ready before their prefetched run is used up."""
 RECENT_RATERS = timedelta(minutes=15)
 """Raters leased an item within this time count as active when ``refill`` judges what is low."""
 
@@ -139,9 +142,17 @@ def _selection_lock(engine: Engine, task_name: str) -> threading.Lock:
         return _SELECTING.setdefault(key, threading.Lock())
 
 
+def low_water(task: Task) -> int:
+    """Below how many items left in the active batches a rater's next batch is selected: half a
+    batch, and at least twice the prefetched run, but never a whole batch (a fresh batch is
+    not low)."""
+    return min(task.batch_size, max(LOW_WATER, math.ceil(task.batch_size / 2)))
+
+
 def _running_low(*, engine: Engine, actor: Actor, task_name: str, now: datetime) -> bool:
     """Whether the active batches are low: fewer free slots than half a batch's, or than
-    ``PREFETCH`` for each recently active rater, or none left for the acting rater."""
+    ``PREFETCH`` for each recently active rater, or fewer than ``low_water`` items left for the
+    acting rater (their leases included)."""
     with session_scope(engine) as session:  # load the serving model before raters need it
         serving_classifier(session=session, task_id=get_task(session=session, name=task_name).id)
     with write_scope(engine) as session:
@@ -153,8 +164,12 @@ def _running_low(*, engine: Engine, actor: Actor, task_name: str, now: datetime)
         if free < max(math.ceil(task.batch_size * task.overlap_k / 2), PREFETCH * raters):
             return True
         rater_id = authz.principal(session, actor).account_id
-        return rater_id is not None and queue_repo.left_in_batches(
-            session=session, task_id=task.id, rater_id=rater_id, k=task.overlap_k) == 0
+        if rater_id is None:
+            return False
+        held = len(queue_repo.open_leases(session=session, task_id=task.id, rater_id=rater_id))
+        return held + queue_repo.left_in_batches(
+            session=session, task_id=task.id, rater_id=rater_id, k=task.overlap_k
+        ) < low_water(task)
 
 
 @requires(Capability.label)

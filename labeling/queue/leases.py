@@ -27,7 +27,7 @@ from labeling.project import authz
 from labeling.project.authz import Actor, Capability, PermissionDenied, requires
 from labeling.project.tasks import get_task
 from labeling.project.vectors import embed_texts
-from labeling.queue.batches import PREFETCH, retire_stale, select_batch
+from labeling.queue.batches import PREFETCH, low_water, retire_stale, select_batch
 from storage.db import session_scope, write_scope
 from storage.models import Assignment, Item, Task, utcnow
 from storage.repositories import queue as queue_repo
@@ -178,6 +178,9 @@ class Run:
     """The active batches cannot supply what this rater could still label: ``refill``."""
     left: int
     """What the rater can still get from the active batches, their held leases included."""
+    running_low: bool = False
+    """Fewer than ``low_water`` items are left for the rater and the pool has more: ``refill``
+    now, ahead of need (``needs_batch`` implies it)."""
 
 
 @requires(Capability.label)
@@ -203,21 +206,34 @@ def upcoming(
     now, rng = now or utcnow(), rng or random.Random()
     with session_scope(engine) as session:
         rater_id = acting_rater(session, actor)
+    last = MAX_ATTEMPTS - 1
     for attempt in range(MAX_ATTEMPTS):
         leases, held, state = _lease_run(engine=engine, task_name=task_name, rater_id=rater_id,
                                          n=n, now=now, rng=rng)
-        if leases or state != "busy":
-            break
-        _wait(attempt)
-    with session_scope(engine) as session:
-        task = get_task(session=session, name=task_name)
-        k = task.overlap_k
-        left = held + queue_repo.left_in_batches(session=session, task_id=task.id,
-                                                 rater_id=rater_id, k=k)
-        needs_batch = state == "exhausted" and queue_repo.pool_has_item_for(
-            session=session, task_id=task.id, rater_id=rater_id, k=k)
-        items = _to_queue_items(session, task, leases, encoder)
-    return Run(items=items, needs_batch=needs_batch, left=left)
+        if state == "busy" and not leases and attempt < last:
+            _wait(attempt)
+            continue
+        exhausted = state == "exhausted"
+        with session_scope(engine) as session:
+            task = get_task(session=session, name=task_name)
+            k = task.overlap_k
+            # The pool first: items only move from the pool into batches, so a batch stored
+            # meanwhile (a background refill) shows in one of the two counts.
+            more = exhausted and queue_repo.pool_has_item_for(
+                session=session, task_id=task.id, rater_id=rater_id, k=k)
+            in_batches = queue_repo.left_in_batches(session=session, task_id=task.id,
+                                                    rater_id=rater_id, k=k)
+            if exhausted and in_batches > 0 and attempt < last:
+                continue  # a batch arrived after the leases were decided: lease from it
+            left = held + in_batches
+            low = left < low_water(task)
+            if low and not exhausted:
+                more = queue_repo.pool_has_item_for(session=session, task_id=task.id,
+                                                    rater_id=rater_id, k=k)
+            items = _to_queue_items(session, task, leases, encoder)
+        return Run(items=items, needs_batch=exhausted and more, left=left,
+                   running_low=low and more)
+    raise AssertionError("unreachable: the last attempt returns")
 
 
 @requires(Capability.label)

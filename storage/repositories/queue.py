@@ -219,11 +219,12 @@ def _room(k: int) -> Any:
 
 
 def left_in_batches(*, session: Session, task_id: int, rater_id: int, k: int) -> int:
-    """Items of the active batches the rater could still be leased (their leases excluded)."""
+    """Items of the active batches the rater could still be leased (their leases excluded;
+    gold is handed out on its own, so an item made gold after its selection is not counted)."""
     statement = select(func.count(distinct(Item.id))).join(
         Selection, and_(Selection.item_id == Item.id, Selection.active)
-    ).where(Selection.task_id == task_id, not_(Item.opted_out), _not_seen_by(rater_id),
-            _room(k) > 0)
+    ).where(Selection.task_id == task_id, Item.gold_label.is_(None),  # type: ignore[union-attr]
+            not_(Item.opted_out), _not_seen_by(rater_id), _room(k) > 0)
     return session.exec(statement).one()
 
 

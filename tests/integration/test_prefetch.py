@@ -101,6 +101,49 @@ def test_upcoming_leases_only_from_active_batches_until_they_are_dry(setup):
     assert run.needs_batch and run.left == 0
 
 
+def test_a_rater_running_low_gets_the_next_batch_before_running_out(setup):
+    """Batches of 5 (low water 5): the second batch is selected while the rater still holds
+    prompts, so their run never empties at the boundary."""
+    engine, _, (ana, *_) = setup
+    _refill(setup, CLI)
+    run = _upcoming(setup, ana)
+    assert not run.running_low and not _refill(setup, acting(ana))  # a whole batch: not low
+    queue.submit(engine=engine, actor=acting(ana), assignment_id=run.items[0].assignment_id,
+                 value="mood")
+    run = _upcoming(setup, ana)
+    assert run.left == 4 and run.running_low and not run.needs_batch and len(run.items) == 3
+    assert _refill(setup, acting(ana)) and _batches(engine) == 2
+    run = _upcoming(setup, ana)
+    assert run.left == 9 and not run.running_low
+    answered = 0
+    while (run := _upcoming(setup, ana)).items and answered < 9:
+        queue.submit(engine=engine, actor=acting(ana), assignment_id=run.items[0].assignment_id,
+                     value="mood")
+        answered += 1
+    assert answered == 9  # the boundary between the batches passed without an empty run
+
+
+def test_a_batch_stored_while_the_run_is_decided_is_leased_not_taken_for_the_end(
+        setup, monkeypatch):
+    """A background refill commits right after the leases were decided (none left) and before
+    the run is counted: the rater gets the new batch, not an empty run."""
+    from labeling.queue import leases
+
+    engine, _, (ana, *_) = setup
+    original, refills = leases._lease_run, []
+
+    def refill_after(**kwargs):
+        decided = original(**kwargs)
+        if not refills:
+            refills.append(_refill(setup, CLI))
+        return decided
+
+    monkeypatch.setattr(leases, "_lease_run", refill_after)
+    run = _upcoming(setup, ana)
+    assert refills == [True] and len(run.items) == 3 and run.left == 5
+    assert not run.needs_batch and _batches(engine) == 1
+
+
 def test_refill_selects_once_under_two_concurrent_callers(setup):
     engine, _, (ana, ben, *_) = setup
     barrier, results, errors = threading.Barrier(2), [], []

@@ -406,3 +406,34 @@ def test_one_refill_per_task_at_a_time_and_a_rest_after_finding_nothing(sqlite_e
     assert first.result(10) is False and other.result(10) is False
     assert jobs.start("music", actor=CLI) is first  # found nothing: not again at once
     assert sorted(calls) == ["music", "safety"] and jobs.job("music") is first
+
+
+def test_a_rater_who_runs_out_is_not_held_back_by_an_early_check(sqlite_env, monkeypatch):
+    """An early refill (running low) that found enough rests; a rater who has run out since
+    starts another at once, and that one rests in turn after finding nothing."""
+    from app.resources import Refills
+
+    answers = iter([False, True, False])
+    monkeypatch.setattr(queue, "refill", lambda **kwargs: next(answers))
+    jobs = Refills(cooldown=60)
+    early = jobs.start("music", actor=CLI, urgent=False)
+    assert early.result(10) is False
+    assert jobs.start("music", actor=CLI, urgent=False) is early  # resting
+    urgent = jobs.start("music", actor=CLI, urgent=True)
+    assert urgent is not early and urgent.result(10) is True
+    again = jobs.start("music", actor=CLI, urgent=True)  # it selected: no rest
+    assert again is not urgent and again.result(10) is False
+    assert jobs.start("music", actor=CLI, urgent=True) is again
+    assert jobs.start("music", actor=CLI, urgent=False) is again
+
+
+
+def test_the_served_app_skips_streamlits_garbage_collection_after_every_rerun():
+    """With the encoder loaded a full collection takes ~300 ms: after every rerun it stood
+    between a key press and the next prompt. The option must be one Streamlit knows."""
+    from streamlit import config
+
+    from app.cli.serve import streamlit_flags
+
+    assert "--runner.postScriptGC=false" in streamlit_flags(ROOT / "streamlit_config.toml")
+    assert config.get_option("runner.postScriptGC") in (True, False)
