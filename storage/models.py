@@ -10,7 +10,17 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy import true as sa_true
 from sqlmodel import Field, SQLModel
 
@@ -102,6 +112,8 @@ class TaskBase(SQLModel):
 class Task(TaskBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     created_at: datetime = Field(default_factory=utcnow)
+    selecting_until: datetime | None = None
+    """A batch selection for the task is running (claimed until then; one at a time)."""
 
 
 class GuidelineVersion(SQLModel, table=True):
@@ -162,8 +174,22 @@ class ImportRecord(SQLModel, table=True):
 # --- selection, assignments, labels -----------------------------------------------------------
 
 
+# The conditions of the partial unique indexes that keep the queue's and registry's rules
+# (the same SQL on SQLite and PostgreSQL; migration 0011 creates them).
+OPEN_LEASE = "status = 'leased'"
+LIVE_RATER_LABEL = "source = 'rater' AND NOT superseded AND rater_id IS NOT NULL"
+SERVING = "serving"
+ACTIVE = "active"
+
+
 class Selection(SQLModel, table=True):
     """An item picked for labeling in a batch, with the strategy, model and score."""
+
+    __table_args__ = (
+        # An item sits in at most one active batch.
+        Index("ux_selection_one_active", "item_id", unique=True,
+              sqlite_where=text(ACTIVE), postgresql_where=text(ACTIVE)),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     task_id: int = Field(foreign_key="task.id", index=True)
@@ -176,10 +202,17 @@ class Selection(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+
+
 class Assignment(SQLModel, table=True):
     """An item leased to a rater until ``expires_at``."""
 
-    __table_args__ = (Index("ix_assignment_open", "task_id", "status", "expires_at"),)
+    __table_args__ = (
+        Index("ix_assignment_open", "task_id", "status", "expires_at"),
+        # A rater holds at most one open lease on an item (their prefetched run is several items).
+        Index("ux_assignment_one_open_lease", "item_id", "rater_id", unique=True,
+              sqlite_where=text(OPEN_LEASE), postgresql_where=text(OPEN_LEASE)),
+    )
     id: int | None = Field(default=None, primary_key=True)
     task_id: int = Field(foreign_key="task.id")
     item_id: int = Field(foreign_key="item.id", index=True)
@@ -193,6 +226,12 @@ class Assignment(SQLModel, table=True):
 
 class Label(SQLModel, table=True):
     """A rater's (or import's, adjudicator's, triage reviewer's) answer, with provenance."""
+
+    __table_args__ = (
+        # One live answer per rater and item: a correction supersedes the old label first.
+        Index("ux_label_one_live_per_rater", "item_id", "rater_id", unique=True,
+              sqlite_where=text(LIVE_RATER_LABEL), postgresql_where=text(LIVE_RATER_LABEL)),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     task_id: int = Field(foreign_key="task.id", index=True)
@@ -246,7 +285,12 @@ class Embedding(SQLModel, table=True):
 
 
 class ModelVersion(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("task_id", "version"),)
+    __table_args__ = (
+        UniqueConstraint("task_id", "version"),
+        # One serving version per task.
+        Index("ux_modelversion_one_serving", "task_id", unique=True,
+              sqlite_where=text(SERVING), postgresql_where=text(SERVING)),
+    )
     id: int | None = Field(default=None, primary_key=True)
     task_id: int = Field(foreign_key="task.id", index=True)
     version: int

@@ -20,6 +20,7 @@ from typing import Any
 from skops import io as skops_io
 
 from labeling.exceptions import LabelingError
+from storage.settings import Settings
 
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.",
                     "labeling.ml.calibration.", "labeling.ml.text_features.",
@@ -59,6 +60,42 @@ def save_model(model: Any, path: Path) -> str:
     return file_sha256(path)
 
 
+def save_content_addressed(model: Any, folder: Path) -> tuple[Path, str]:
+    """Write ``model`` into ``folder`` under its own SHA-256 (``<sha256>.skops``); return the
+    path and the hash. Two writers never overwrite each other's model: the same bytes land on
+    the same name, different bytes on different names. Written before any row points at it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    os.close(handle)
+    try:
+        skops_io.dump(model, temporary, compression=zipfile.ZIP_DEFLATED, compresslevel=6)
+        with open(temporary, "rb") as written:
+            os.fsync(written.fileno())
+        digest = file_sha256(Path(temporary))
+        path = folder / f"{digest}.skops"
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return path, digest
+
+
+def stored_path(path: Path) -> str:
+    """How a model file's path is stored: relative to the data folder when it lies inside it
+    (so instances that mount the folder elsewhere load it), absolute otherwise."""
+    path = path.resolve()
+    try:
+        return path.relative_to(Settings().data_dir.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def resolved_path(stored: Path | str) -> Path:
+    """A stored model path on this instance: relative ones are inside its data folder."""
+    path = Path(stored)
+    return path if path.is_absolute() else Settings().data_dir / path
+
+
 def _moved(node: Any) -> Any:
     """The schema tree with every moved module path replaced by its new one."""
     if isinstance(node, dict):
@@ -89,8 +126,9 @@ def with_moved_modules(data: bytes) -> bytes:
 
 
 def load_model(path: Path | str, *, expected_sha256: str) -> Any:
-    """Load a model file after checking its hash and the types it would build."""
-    path = Path(path)
+    """Load a model file (a stored path: relative ones are in the data folder) after checking
+    its hash and the types it would build."""
+    path = resolved_path(path)
     if not path.is_file():
         raise ModelFileError(f"model file missing: {path}")
     data = path.read_bytes()

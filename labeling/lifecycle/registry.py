@@ -25,6 +25,7 @@ from storage.models import ModelVersion
 from storage.repositories import accounts as account_repo
 from storage.repositories import audit
 from storage.repositories import models as model_repo
+from storage.repositories import tasks as task_repo
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,7 @@ def promote(
         raise PromotionError("forcing a promotion needs a reason")
     with write_scope(engine) as session:
         task = get_task(session=session, name=task_name)
+        task_repo.lock(session=session, task_id=task.id)  # serving is read and set atomically
         chosen = _version(session, task.id, number)
         serving = model_repo.serving(session=session, task_id=task.id)
         if (None if serving is None else serving.id) != serving_id:
@@ -192,6 +194,7 @@ def set_oos_threshold(*, engine: Engine, task_name: str, version: int, threshold
         raise PromotionError(f"the out-of-scope threshold must be a finite number, got {threshold}")
     with write_scope(engine) as session:
         task = get_task(session=session, name=task_name)
+        task_repo.lock(session=session, task_id=task.id)
         chosen = _version(session, task.id, version)
         settings = dict(chosen.settings or {})
         if not settings.get("oos_label"):
@@ -212,6 +215,7 @@ def rollback(*, engine: Engine, task_name: str, version: int, actor: Actor) -> i
     """Serve an earlier version again (its file must still verify)."""
     with write_scope(engine) as session:
         task = get_task(session=session, name=task_name)
+        task_repo.lock(session=session, task_id=task.id)
         chosen = _version(session, task.id, version)
         serving = model_repo.serving(session=session, task_id=task.id)
         load_model(chosen.file_path, expected_sha256=chosen.file_hash)

@@ -23,7 +23,7 @@ from sqlmodel import Session
 
 from labeling.dataio.tabular import read_labeled_file
 from labeling.exceptions import LabelingError
-from labeling.lifecycle.model_files import MODEL_CACHE, save_model
+from labeling.lifecycle.model_files import MODEL_CACHE, save_content_addressed, stored_path
 from labeling.ml.classifier import make_classifier
 from labeling.ml.encoders import Encoder
 from labeling.ml.evaluation import (
@@ -51,6 +51,7 @@ from storage.models import ModelVersion, Task
 from storage.repositories import audit
 from storage.repositories import items as item_repo
 from storage.repositories import models as model_repo
+from storage.repositories import tasks as task_repo
 
 
 class TrainingError(LabelingError):
@@ -261,15 +262,17 @@ def retrain(
                                        X[len(train.texts):], held, task=task, seed=seed,
                                        options=options)
     trained_by = authz.audit_name(actor)
+    # The file first, named by its content: a row only ever points at a complete file, and a
+    # concurrent training can never overwrite it.
+    path, file_hash = save_content_addressed(model, models_dir / task.name)
     with write_scope(engine) as session:
         task = get_task(session=session, name=task_name)
+        task_repo.lock(session=session, task_id=task.id)  # one registration at a time per task
         version = model_repo.next_version(session=session, task_id=task.id)
-        path = models_dir / task.name / f"v{version}.skops"
-        file_hash = save_model(model, path)
         parent = model_repo.serving(session=session, task_id=task.id)
         registered = model_repo.add(session=session, model=ModelVersion(
             task_id=task.id, version=version, label_snapshot_hash=train.snapshot_hash(),
-            file_path=str(path.resolve()), file_hash=file_hash, trained_by=trained_by,
+            file_path=stored_path(path), file_hash=file_hash, trained_by=trained_by,
             parent_id=parent.id if parent else None,
             settings={"classifier": type(model).__name__, "encoder": encoder.name, "seed": seed,
                       **metrics["settings"], "eval_overlap_item_ids": overlap},

@@ -187,6 +187,9 @@ def correct(
         task = session.get(Task, old.task_id)
         _validate_answer(task, value, dict(slots or {}), unsure=False)
         guideline = task_repo.latest_guideline(session=session, task_id=task.id)
+        old.superseded = True  # first: the database allows one live label per rater and item
+        session.add(old)
+        session.flush()
         new = label_repo.add(session=session, label=Label(
             task_id=old.task_id, item_id=old.item_id, rater_id=rater_id, value=value,
             slots=dict(slots or {}), unsure=False, source=LabelSource.rater,
@@ -195,8 +198,6 @@ def correct(
             model_version_id=old.model_version_id, selection_score=old.selection_score,
             batch_id=old.batch_id, is_gold=old.is_gold, corrects_label_id=old.id,
         ))
-        old.superseded = True
-        session.add(old)
         audit.record(session=session, actor=str(rater_id), action="label.correct",
                      entity="label", entity_id=new.id,
                      before={"label_id": old.id, "value": old.value},

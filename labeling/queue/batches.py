@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,6 +24,7 @@ import numpy as np
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from labeling.exceptions import LabelingError
 from labeling.lifecycle.registry import serving_classifier
 from labeling.ml.encoders import Encoder
 from labeling.ml.strategies import get_strategy
@@ -34,6 +38,7 @@ from storage.db import session_scope, write_scope
 from storage.models import Task, utcnow
 from storage.repositories import models as model_repo
 from storage.repositories import queue as queue_repo
+from storage.repositories import tasks as task_repo
 
 MAX_LABELED_FOR_DIVERSITY = 5000
 PREFETCH = 3
@@ -67,6 +72,36 @@ def _labeled(*, session: Session, task: Task, encoder: Encoder, rng: np.random.G
     return X, np.asarray([data.labels[i] for i in keep], dtype=object)
 
 
+CLAIM_SECONDS = 300.0
+"""How long a batch selection holds the task's claim at most (a crashed one frees it then)."""
+CLAIM_POLL_SECONDS = 0.2
+
+
+@contextmanager
+def _selection_claim(engine: Engine, task_name: str) -> Iterator[None]:
+    """Hold the task's selection claim (``task.selecting_until``, in the database, so across
+    processes and app instances): one batch selection at a time per task. Waits while another
+    runs; a claim left by a crashed process runs out after ``CLAIM_SECONDS``."""
+    deadline = time.monotonic() + CLAIM_SECONDS + 30
+    while True:
+        with write_scope(engine) as session:
+            task = get_task(session=session, name=task_name)
+            now = utcnow()
+            task_id = task.id
+            if task_repo.claim_selection(session=session, task_id=task_id, now=now,
+                                         until=now + timedelta(seconds=CLAIM_SECONDS)):
+                break
+        if time.monotonic() > deadline:
+            raise LabelingError(f"another batch selection for {task_name!r} is still running; "
+                                "try again in a minute")
+        time.sleep(CLAIM_POLL_SECONDS)
+    try:
+        yield
+    finally:
+        with write_scope(engine) as session:
+            task_repo.release_selection(session=session, task_id=task_id)
+
+
 @requires(Capability.label)
 def select_batch(
     *,
@@ -79,7 +114,14 @@ def select_batch(
 ) -> Batch | None:
     """Pick and store the task's next batch; ``None`` when the pool is empty.
 
-    A rater's request for an item selects it when the active batches run dry (``label``)."""
+    One selection at a time per task (``_selection_claim``): a second caller waits for the
+    first, then selects from what is left."""
+    with _selection_claim(engine, task_name):
+        return _select(engine=engine, task_name=task_name, encoder=encoder, now=now, rng=rng)
+
+
+def _select(*, engine: Engine, task_name: str, encoder: Encoder, now: datetime | None,
+            rng: np.random.Generator | None) -> Batch | None:
     now = now or utcnow()
     rng = rng or np.random.default_rng()
     database = engine.url.render_as_string(hide_password=True)
@@ -109,6 +151,7 @@ def select_batch(
         scores=[float(s) for s in chosen.scores],
     )
     with write_scope(engine) as session:
+        task_repo.lock(session=session, task_id=task_id)  # and the schema: one active batch
         free = queue_repo.still_free(session=session, task_id=task_id,
                                      item_ids=batch.item_ids, k=overlap_k)
         rows = [
@@ -136,7 +179,7 @@ _SELECTING_GUARD = threading.Lock()
 
 
 def _selection_lock(engine: Engine, task_name: str) -> threading.Lock:
-    """One selection at a time per task in this process (issue 14 adds a database lock)."""
+    """One refill at a time per task in this process (across processes: ``_selection_claim``)."""
     key = (engine.url.render_as_string(hide_password=True), task_name)
     with _SELECTING_GUARD:
         return _SELECTING.setdefault(key, threading.Lock())
@@ -189,8 +232,8 @@ def refill(
     ``needs_batch`` and right after a retrain (which may retire the old model's batches).
     """
     now = now or utcnow()
-    with _selection_lock(engine, task_name):
+    with _selection_lock(engine, task_name), _selection_claim(engine, task_name):
         if not _running_low(engine=engine, actor=actor, task_name=task_name, now=now):
             return False
-        return select_batch(engine=engine, actor=actor, task_name=task_name, encoder=encoder,
-                            now=now) is not None
+        return _select(engine=engine, task_name=task_name, encoder=encoder, now=now,
+                       rng=None) is not None

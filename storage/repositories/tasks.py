@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from sqlalchemy import or_, update
 from sqlmodel import Session, func, select
 
 from storage.models import GuidelineVersion, Task
@@ -53,3 +56,28 @@ def guidelines(*, session: Session, task_id: int) -> list[GuidelineVersion]:
         .order_by(GuidelineVersion.version.desc())  # type: ignore[attr-defined]
     )
     return list(session.exec(statement))
+
+
+def lock(*, session: Session, task_id: int) -> None:
+    """Hold the task's row lock until the caller's transaction ends (``SELECT ... FOR UPDATE``
+    on PostgreSQL; on SQLite the caller's ``BEGIN IMMEDIATE`` already holds the database's),
+    so decisions about the task's shared state (its next model version, which version
+    serves) are taken one at a time."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.exec(select(Task.id).where(Task.id == task_id).with_for_update()).one()
+
+
+def claim_selection(*, session: Session, task_id: int, now: datetime, until: datetime) -> bool:
+    """Claim the task's batch selection until ``until`` unless another claim is still live;
+    whether it was claimed (one conditional update: two claimants never both win)."""
+    result = session.execute(
+        update(Task).where(Task.id == task_id,
+                           or_(Task.selecting_until.is_(None), Task.selecting_until < now))  # type: ignore[union-attr]
+        .values(selecting_until=until)
+    )
+    return (result.rowcount or 0) == 1
+
+
+def release_selection(*, session: Session, task_id: int) -> None:
+    session.execute(update(Task).where(Task.id == task_id).values(selecting_until=None))
+

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -20,7 +21,7 @@ from labeling.project.tasks import update_settings
 from labeling.queue import assignments as queue
 from labeling.queue.assignments import QueueError
 from storage.db import make_engine, session_scope
-from storage.models import Label, Selection, utcnow
+from storage.models import Label, Selection, Task, utcnow
 from tests.factories import (
     CLI,
     acting,
@@ -293,3 +294,73 @@ def test_a_rater_who_closes_the_tab_holding_a_run_loses_nobody_a_label(setup):
     assert ana not in {rater for _, _, rater in rows}
     run = _upcoming(setup, ana, now=later)
     assert run.items == [] and not run.needs_batch and run.left == 0  # nothing left for her
+
+
+def test_one_batch_selection_at_a_time_per_task_and_no_item_in_two_batches(setup,
+                                                                           monkeypatch):
+    """Two selections at once (each in its own thread, as two app instances would): the second
+    waits for the first's claim in the database, then selects from what is left."""
+    from labeling.queue import batches
+
+    engine, encoder, _ = setup
+    real, running, most = batches.get_strategy, [], []
+
+    class Slow:
+        def __init__(self, strategy):
+            self.strategy = strategy
+
+        def select(self, **kwargs):
+            running.append(1)
+            most.append(len(running))
+            time.sleep(0.4)
+            try:
+                return self.strategy.select(**kwargs)
+            finally:
+                running.pop()
+
+    monkeypatch.setattr(batches, "get_strategy", lambda name: Slow(real(name)))
+    errors = []
+
+    def choose() -> None:
+        try:
+            batches.select_batch(engine=engine, actor=CLI, task_name="music", encoder=encoder)
+        except Exception as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=choose) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    assert max(most) == 1 and _batches(engine) == 2
+    with session_scope(engine) as session:
+        active = session.exec(select(Selection.item_id).where(Selection.active)).all()
+        claim = session.exec(select(Task.selecting_until)).one()
+    assert len(active) == len(set(active)) == 10 and claim is None
+
+
+def test_a_claim_left_by_a_crashed_selection_runs_out(setup, monkeypatch):
+    from labeling.queue import batches
+
+    engine, encoder, _ = setup
+    monkeypatch.setattr(batches, "CLAIM_POLL_SECONDS", 0.05)
+    with session_scope(engine) as session:
+        task = session.exec(select(Task)).one()
+        task.selecting_until = utcnow() + timedelta(seconds=1)  # a selection that died
+        session.add(task)
+    started = time.monotonic()
+    assert batches.select_batch(engine=engine, actor=CLI, task_name="music", encoder=encoder)
+    assert time.monotonic() - started >= 0.5 and _batches(engine) == 1
+
+
+def test_the_database_refuses_an_item_in_two_active_batches(setup):
+    from sqlalchemy.exc import IntegrityError
+
+    engine, encoder, _ = setup
+    _refill(setup, CLI)
+    with pytest.raises(IntegrityError), session_scope(engine) as session:
+        chosen = session.exec(select(Selection).where(Selection.active)).first()
+        session.add(Selection(**{**chosen.model_dump(exclude={"id"}), "batch_id": "other"}))
+        session.flush()
+

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -161,7 +162,9 @@ def test_a_task_too_small_to_compare_asks_for_an_explicit_decision(trained):
 def test_a_tampered_model_file_is_refused_and_the_serving_model_stays(trained):
     engine, encoder, models = trained
     retrain(engine=engine, task_name="music", encoder=encoder, models_dir=models, actor=CLI)
-    path = models / "music" / "v2.skops"
+    with session_scope(engine) as session:
+        path = model_files.resolved_path(session.exec(
+            select(ModelVersion.file_path).where(ModelVersion.version == 2)).one())
     path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
     with pytest.raises(ModelFileError, match="changed after it was registered"):
         registry.promote(engine=engine, task_name="music", version=2, actor=CLI,
@@ -223,15 +226,15 @@ def test_killing_training_midway_leaves_the_registry_consistent(trained, db_url,
         from labeling.ml.encoders import HashingEncoder
         from labeling.project.authz import Operator
 
-        real_save = training.save_model
+        real_save = training.save_content_addressed
 
-        def save_then_stall(model, path):  # the file is written; the row is not committed
-            digest = real_save(model, path)
+        def save_then_stall(model, folder):  # the file is written; the row is not committed
+            saved = real_save(model, folder)
             pathlib.Path(os.environ["MARKER"]).touch()
             time.sleep(60)
-            return digest
+            return saved
 
-        training.save_model = save_then_stall
+        training.save_content_addressed = save_then_stall
         training.retrain(engine=make_engine(os.environ["DB_URL"]), task_name="music",
                          encoder=HashingEncoder(), models_dir=pathlib.Path({str(models)!r}),
                          actor=Operator("killed"))
@@ -283,3 +286,184 @@ def test_a_version_against_itself_or_of_another_width_is_compared_without_a_cras
                                 candidate=3)
     assert compared.metrics[3] is None
     assert [c.rule for c in compared.blocking] == ["scored"]
+
+
+def test_two_trainings_at_once_register_two_versions_whose_files_both_load(trained,
+                                                                         monkeypatch):
+    """Both read the next version number at the same moment (widened by a pause): with the
+    task locked for the registration they get v2 and v3, each file named by its content."""
+    from storage.repositories import models as model_repo
+
+    engine, encoder, models = trained
+    reading = model_repo.next_version
+
+    def slow_next_version(**kwargs):
+        number = reading(**kwargs)
+        time.sleep(0.5)  # the other training reads meanwhile unless the task is locked
+        return number
+
+    monkeypatch.setattr(model_repo, "next_version", slow_next_version)
+    results, errors = [], []
+
+    def train(seed: int) -> None:
+        try:
+            results.append(retrain(engine=engine, task_name="music", encoder=encoder,
+                                   models_dir=models, actor=CLI, seed=seed).version)
+        except Exception as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=train, args=(seed,)) for seed in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    assert sorted(results) == [2, 3]
+    with session_scope(engine) as session:
+        versions = session.exec(select(ModelVersion).order_by(ModelVersion.version)).all()
+    assert [(v.version, v.serving) for v in versions] == [(1, True), (2, False), (3, False)]
+    for v in versions:
+        assert Path(v.file_path).name == f"{v.file_hash}.skops"
+        model_files.load_model(v.file_path, expected_sha256=v.file_hash)
+
+
+def test_two_promotions_at_once_leave_one_serving_version(trained, monkeypatch):
+    engine, encoder, models = trained
+    for _ in range(2):
+        retrain(engine=engine, task_name="music", encoder=encoder, models_dir=models,
+                actor=CLI)
+    reading = registry.model_repo.serving
+
+    def slow_serving(**kwargs):
+        found = reading(**kwargs)
+        time.sleep(0.3)  # the other promotion reads meanwhile unless the task is locked
+        return found
+
+    monkeypatch.setattr(registry.model_repo, "serving", slow_serving)
+    outcomes = []
+
+    def promote(version: int) -> None:
+        try:
+            outcomes.append(registry.promote(engine=engine, task_name="music", version=version,
+                                             actor=CLI, encoder=encoder, force=True,
+                                             reason="race test"))
+        except PromotionError as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=promote, args=(v,)) for v in (2, 3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    with session_scope(engine) as session:
+        serving = session.exec(select(ModelVersion.version).where(ModelVersion.serving)).all()
+    # The second to decide sees the first's promotion and refuses: nobody's choice is lost
+    # silently behind another's.
+    [won] = [o for o in outcomes if isinstance(o, int)]
+    [lost] = [o for o in outcomes if isinstance(o, str)]
+    assert serving == [won] and "another version was promoted" in lost
+
+
+def test_the_database_refuses_a_second_serving_version(trained):
+    from sqlalchemy.exc import IntegrityError
+
+    engine, encoder, models = trained
+    retrain(engine=engine, task_name="music", encoder=encoder, models_dir=models, actor=CLI)
+    with pytest.raises(IntegrityError), session_scope(engine) as session:
+        v2 = session.exec(select(ModelVersion).where(ModelVersion.version == 2)).one()
+        v2.serving = True
+        session.add(v2)
+        session.flush()
+    assert _serving(engine) == 1
+
+
+def test_model_paths_inside_the_data_folder_are_relative_and_load_after_a_move(
+        engine, encoder, tmp_path, monkeypatch):
+    import shutil
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(data))
+    make_queue_task(engine, encoder, tmp_path, n_items=16, batch_size=8)
+    raters = [make_account(engine, username=n) for n in ("ana", "ben")]
+    label_all(engine, encoder, raters, lambda r, i: ("mood", "sleep")[i % 2])
+    retrain(engine=engine, task_name="music", encoder=encoder, models_dir=data / "models",
+            actor=CLI)
+    with session_scope(engine) as session:
+        stored = session.exec(select(ModelVersion.file_path)).one()
+    assert not Path(stored).is_absolute() and stored.startswith("models/music/")
+    moved = tmp_path / "mounted-elsewhere"
+    shutil.move(data, moved)
+    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(moved))
+    model_files.MODEL_CACHE._models.clear()
+    info, model = registry.load_serving(engine=engine, actor=CLI, task_name="music")
+    assert info.version == 1 and list(model.classes_) == ["mood", "sleep"]
+
+
+
+def test_migration_0011_repairs_what_breaks_the_rules_then_enforces_them(
+        engine, encoder, tmp_path, monkeypatch):
+    """A database from before 0011 with two serving versions, two live labels of one rater on
+    one item, two open leases of one item for one rater, an item in two active batches and
+    absolute model paths: the migration keeps the newest of each, makes the paths relative,
+    and the rules then hold."""
+    from alembic import command
+    from sqlalchemy.exc import IntegrityError
+
+    from storage.db import alembic_config, is_sqlite, migrate
+    from storage.models import Assignment, Label, Selection
+
+    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(tmp_path))
+    make_queue_task(engine, encoder, tmp_path, n_items=16, batch_size=8)
+    raters = [make_account(engine, username=n) for n in ("ana", "ben")]
+    label_all(engine, encoder, raters, lambda r, i: ("mood", "sleep")[i % 2])
+    for _ in range(2):
+        retrain(engine=engine, task_name="music", encoder=encoder,
+                models_dir=tmp_path / "models", actor=CLI)
+    with engine.connect() as connection:
+        raw = connection.connection.driver_connection if is_sqlite(engine) else None
+        if raw is not None:
+            raw.execute("PRAGMA foreign_keys=OFF")  # SQLite copies the table to drop a column
+        with connection.begin():
+            cfg = alembic_config(engine)
+            cfg.attributes["connection"] = connection
+            command.downgrade(cfg, "0010")
+        if raw is not None:
+            raw.execute("PRAGMA foreign_keys=ON")
+    with session_scope(engine) as session:
+        models = session.exec(select(ModelVersion).order_by(ModelVersion.id)).all()
+        for model in models:
+            model.serving = True  # v1 and v2 serve
+            model.file_path = str((tmp_path / model.file_path).resolve())  # as before 0011
+            session.add(model)
+        old = session.exec(select(Label).order_by(Label.id)).first()
+        twin = Label(**{**old.model_dump(exclude={"id"}), "value": "sleep"})
+        session.add(twin)
+        lease = session.exec(select(Assignment).order_by(Assignment.id)).first()
+        for _ in range(2):
+            session.add(Assignment(task_id=lease.task_id, item_id=lease.item_id,
+                                   rater_id=lease.rater_id, status="leased",
+                                   leased_at=lease.leased_at, expires_at=lease.expires_at))
+        chosen = session.exec(select(Selection).where(Selection.active)).first()
+        again = Selection(**{**chosen.model_dump(exclude={"id"}), "batch_id": "again"})
+        session.add(again)
+        session.flush()
+        twin_id, old_id, model_ids = twin.id, old.id, [m.id for m in models]
+        selections = (chosen.id, again.id)
+    migrate(engine)
+    with session_scope(engine) as session:
+        serving = session.exec(select(ModelVersion.id).where(ModelVersion.serving)).all()
+        assert serving == [model_ids[-1]]
+        assert session.get(Label, old_id).superseded and not session.get(Label, twin_id).superseded
+        open_leases = session.exec(select(Assignment).where(
+            Assignment.item_id == lease.item_id, Assignment.rater_id == lease.rater_id,
+            Assignment.status == "leased")).all()
+        assert len(open_leases) == 1
+        paths = session.exec(select(ModelVersion.file_path)).all()
+        assert [session.get(Selection, i).active for i in selections] == [False, True]
+    assert all(p.startswith("models/music/") for p in paths)
+    model_files.MODEL_CACHE._models.clear()
+    assert registry.load_serving(engine=engine, actor=CLI, task_name="music")[0].version == 2
+    with pytest.raises(IntegrityError), session_scope(engine) as session:
+        twin = session.get(Label, twin_id)
+        session.add(Label(**{**twin.model_dump(exclude={"id"}), "value": "mood"}))
+        session.flush()

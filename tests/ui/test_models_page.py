@@ -8,6 +8,7 @@ import pytest
 from sqlmodel import select
 
 from labeling.lifecycle.comparison import compare_versions
+from labeling.lifecycle.model_files import resolved_path
 from labeling.lifecycle.training import retrain
 from labeling.ml.encoders import HashingEncoder
 from storage.db import make_engine, session_scope
@@ -218,8 +219,8 @@ def test_a_small_task_says_it_cannot_compare_and_asks_for_a_decision(labelled):
 
 def test_a_tampered_file_is_not_promoted(imported):
     with session_scope(imported) as session:
-        path = Path(session.exec(select(ModelVersion.file_path)
-                                 .where(ModelVersion.version == 2)).one())
+        path = resolved_path(session.exec(select(ModelVersion.file_path)
+                                          .where(ModelVersion.version == 2)).one())
     path.write_bytes(b"not the model we registered")
     at = _page()
     assert "changed after it was registered" in at.error[0].value
