@@ -21,11 +21,12 @@ from labeling.metrics.aggregation import get_aggregator, majority_vote
 from labeling.metrics.agreement import item_agreement
 from labeling.project.authz import Actor, Capability, requires
 from labeling.project.tasks import get_task
-from storage.db import write_scope
+from storage.db import session_scope, write_scope
 from storage.models import Item, Task, utcnow
 from storage.repositories import consensus as consensus_repo
 from storage.repositories import items as item_repo
 from storage.repositories import labels as label_repo
+from storage.repositories import tasks as task_repo
 
 ADJUDICATED = "adjudicated"
 TRIAGED = "triage"
@@ -73,41 +74,64 @@ def _rater_rows(task: Task, items: dict[int, Item], ratings: pd.DataFrame, now) 
     return rows
 
 
+RECOMPUTE_ATTEMPTS = 3
+
+
+def _computed_rows(session: Session, task: Task, now) -> tuple[list[dict], set[int]]:
+    """The task's consensus rows as computed from its labels now, and the items people
+    decided (adjudicated or triaged: their rows stay as they are)."""
+    items = {i.id: i for i in item_repo.list_for_task(session=session, task_id=task.id)}
+    existing = {c.item_id: c for c in consensus_repo.for_task(session=session, task_id=task.id)}
+    adjudicated = {i for i, c in existing.items() if c.method in FINAL_METHODS}
+    suspect = {i for i, c in existing.items() if c.suspect}
+    ratings = ratings_frame(session=session, task=task)
+    ratings = ratings[~ratings["item"].isin(adjudicated)]
+    rows = _rater_rows(task, items, ratings, now)
+    rated = {row["item_id"] for row in rows}
+    for row in rows:
+        if row["item_id"] in suspect and not row["n_labels"] >= (
+                task.overlap_k + items[row["item_id"]].extra_raters):
+            row["suspect"] = True
+    votes = label_repo.live_votes(session=session, task_id=task.id)
+    imported = majority_vote((i, v) for i, _, v, s in votes if s == "import")
+    for item_id, result in imported.items():
+        if item_id in rated or item_id in adjudicated or result.value is None:
+            continue
+        rows.append({"item_id": item_id, "task_id": task.id, "value": result.value,
+                     "method": "imported", "confidence": result.confidence,
+                     "agreement": None, "n_labels": result.n_votes, "settled": True,
+                     "needs_adjudication": False, "suspect": False, "updated_at": now})
+    return rows, adjudicated
+
+
 @requires(Capability.read_tasks)
 def recompute(*, engine: Engine, actor: Actor, task_name: str) -> ConsensusSummary:
     """Recompute and store the task's consensus (decided items stay as decided).
 
-    It brings derived state up to date from the labels as they are, changes no label and returns
-    counts only, and reviewers (Adjudicate), leads and admins (Quality, training) all need it:
+    It brings derived state up to date from the labels as they are (computed without holding
+    the write lock; only rows that changed are written), changes no label and returns counts
+    only, and reviewers (Adjudicate), leads and admins (Quality, training) all need it:
     the one capability they share is ``read_tasks``.
     """
-    now = utcnow()
-    with write_scope(engine) as session:
-        task = get_task(session=session, name=task_name)
-        items = {i.id: i for i in item_repo.list_for_task(session=session, task_id=task.id)}
-        existing = {c.item_id: c for c in consensus_repo.for_task(session=session,
-                                                                  task_id=task.id)}
-        adjudicated = {i for i, c in existing.items() if c.method in FINAL_METHODS}
-        suspect = {i for i, c in existing.items() if c.suspect}
-        ratings = ratings_frame(session=session, task=task)
-        ratings = ratings[~ratings["item"].isin(adjudicated)]
-        rows = _rater_rows(task, items, ratings, now)
-        rated = {row["item_id"] for row in rows}
-        for row in rows:
-            if row["item_id"] in suspect and not row["n_labels"] >= (
-                    task.overlap_k + items[row["item_id"]].extra_raters):
-                row["suspect"] = True
-        votes = label_repo.live_votes(session=session, task_id=task.id)
-        imported = majority_vote((i, v) for i, _, v, s in votes if s == "import")
-        for item_id, result in imported.items():
-            if item_id in rated or item_id in adjudicated or result.value is None:
+    for attempt in range(RECOMPUTE_ATTEMPTS):
+        now = utcnow()
+        # Compute (Dawid-Skene included) from a read, holding no write lock: raters keep
+        # labeling meanwhile.
+        with session_scope(engine) as session:
+            task = get_task(session=session, name=task_name)
+            state = consensus_repo.labels_state(session=session, task_id=task.id)
+            rows, adjudicated = _computed_rows(session, task, now)
+            session.expunge(task)
+        # Store only what changed, one writer at a time per task, and only if no label came
+        # or changed since the read (else compute again: never an older view over a newer).
+        with write_scope(engine) as session:
+            task_repo.lock(session=session, task_id=task.id)
+            if consensus_repo.labels_state(session=session, task_id=task.id) != state and \
+                    attempt < RECOMPUTE_ATTEMPTS - 1:
                 continue
-            rows.append({"item_id": item_id, "task_id": task.id, "value": result.value,
-                         "method": "imported", "confidence": result.confidence,
-                         "agreement": None, "n_labels": result.n_votes, "settled": True,
-                         "needs_adjudication": False, "suspect": False, "updated_at": now})
-        consensus_repo.replace_computed(session=session, task_id=task.id, rows=rows,
-                                        keep_methods=FINAL_METHODS)
+            consensus_repo.apply_computed(session=session, task_id=task.id, rows=rows,
+                                          keep_methods=FINAL_METHODS)
+            break
     return ConsensusSummary(
         task=task_name, method=task.aggregation,
         settled=sum(r["settled"] for r in rows) + len(adjudicated),

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, exists, insert
-from sqlmodel import Session, select
+from sqlalchemy import delete, exists, insert, update
+from sqlmodel import Session, func, select
 
 from storage.models import Consensus, Item, Label, LabelSource
 
@@ -23,6 +23,46 @@ def replace_computed(*, session: Session, task_id: int, rows: Sequence[dict[str,
                                             Consensus.method.not_in(list(keep_methods))))
     if rows:
         session.execute(insert(Consensus), list(rows))
+
+
+FIELDS = ("value", "method", "confidence", "agreement", "n_labels", "settled",
+          "needs_adjudication", "suspect")
+"""What a consensus row says (``updated_at`` is when it last said something else)."""
+
+
+def apply_computed(*, session: Session, task_id: int, rows: Sequence[dict[str, Any]],
+                   keep_methods: Sequence[str]) -> int:
+    """Bring the task's computed rows to ``rows``, writing only what changed: new items are
+    inserted, changed rows updated, rows no longer computed deleted; rows whose method is in
+    ``keep_methods`` (people's decisions, read here, in the caller's locked transaction) are
+    kept as they are. Returns how many rows were written."""
+    existing = {c.item_id: c for c in for_task(session=session, task_id=task_id)}
+    final = {i for i, c in existing.items() if c.method in keep_methods}
+    wanted = {r["item_id"]: r for r in rows if r["item_id"] not in final}
+    gone = [i for i in existing if i not in final and i not in wanted]
+    if gone:
+        session.execute(delete(Consensus).where(Consensus.item_id.in_(gone)))  # type: ignore[attr-defined]
+    fresh = [r for i, r in wanted.items() if i not in existing]
+    if fresh:
+        session.execute(insert(Consensus), fresh)
+    changed = 0
+    for item_id, row in wanted.items():
+        old = existing.get(item_id)
+        if old is not None and any(getattr(old, f) != row[f] for f in FIELDS):
+            session.execute(update(Consensus).where(Consensus.item_id == item_id).values(
+                **{f: row[f] for f in FIELDS}, updated_at=row["updated_at"]))
+            changed += 1
+    return len(gone) + len(fresh) + changed
+
+
+def labels_state(*, session: Session, task_id: int) -> tuple[int, int, int]:
+    """(labels, newest label id, superseded labels) of the task: changes whenever a label is
+    added or corrected, so a consensus computed from an older state is not stored over a
+    newer one."""
+    statement = select(func.count(), func.coalesce(func.max(Label.id), 0),
+                       func.count().filter(Label.superseded)).where(Label.task_id == task_id)
+    count, newest, superseded = session.exec(statement).one()
+    return int(count), int(newest), int(superseded)
 
 
 def get(*, session: Session, item_id: int) -> Consensus | None:

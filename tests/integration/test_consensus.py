@@ -95,3 +95,94 @@ def test_suspect_labels_return_to_the_queue_marked_as_such(engine, encoder, tmp_
     with session_scope(engine) as session:
         assert session.get(Label, label_id).strategy == "label_issue"
     recompute(engine=engine, actor=CLI, task_name="music")
+
+
+def _stamps(engine) -> dict[int, object]:
+    with session_scope(engine) as session:
+        return {c.item_id: (c.updated_at, c.value, c.settled)
+                for c in session.exec(select(Consensus))}
+
+
+def test_two_recomputes_at_once_store_one_consensus_without_an_error(labeled, monkeypatch):
+    """Both compute from the same labels at once (held together at a barrier); they store one
+    after the other, and the second finds nothing to change."""
+    import threading
+
+    from labeling.review import consensus
+
+    engine, *_ = labeled
+    barrier, errors = threading.Barrier(2, timeout=30), []
+    computing = consensus._computed_rows
+
+    def together(*args, **kwargs):
+        rows = computing(*args, **kwargs)
+        barrier.wait()
+        return rows
+
+    monkeypatch.setattr(consensus, "_computed_rows", together)
+
+    def run() -> None:
+        try:
+            recompute(engine=engine, actor=CLI, task_name="music")
+        except Exception as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    with session_scope(engine) as session:
+        assert len(session.exec(select(Consensus)).all()) == 12
+
+
+def test_a_recompute_writes_only_the_rows_that_changed(labeled):
+    engine, _, raters, reviewer = labeled
+    recompute(engine=engine, actor=CLI, task_name="music")
+    before = _stamps(engine)
+    recompute(engine=engine, actor=CLI, task_name="music")
+    assert _stamps(engine) == before  # nothing changed: nothing written
+    with session_scope(engine) as session:
+        label = session.exec(select(Label).where(Label.rater_id == raters[1],
+                                                 Label.item_id == 1)).one()
+        label_id, old_value = label.id, label.value
+    queue.correct(engine=engine, actor=acting(raters[1]), label_id=label_id,
+                  value="mood" if old_value == "sleep" else "sleep")
+    recompute(engine=engine, actor=CLI, task_name="music")
+    after = _stamps(engine)
+    assert [i for i in after if after[i] != before[i]] == [1]
+
+
+def test_raters_keep_labeling_while_consensus_is_computed(labeled, monkeypatch):
+    """The computation (Dawid-Skene on a big task takes seconds) holds no write lock: a rater's
+    answer is stored while it runs."""
+    import threading
+
+    from labeling.review import consensus
+    from storage.db import write_scope
+
+    engine, *_ = labeled
+    started, release = threading.Event(), threading.Event()
+    computing = consensus._computed_rows
+
+    def slow(*args, **kwargs):
+        started.set()
+        release.wait(30)
+        return computing(*args, **kwargs)
+
+    monkeypatch.setattr(consensus, "_computed_rows", slow)
+    worker = threading.Thread(target=recompute,
+                              kwargs={"engine": engine, "actor": CLI, "task_name": "music"})
+    worker.start()
+    try:
+        assert started.wait(30)
+        with write_scope(engine) as session:  # what a submit takes; fails if the lock is held
+            task = session.exec(select(Task)).one()
+            task.lease_seconds = task.lease_seconds + 1
+            session.add(task)
+    finally:
+        release.set()
+        worker.join(timeout=60)
+    with session_scope(engine) as session:
+        assert len(session.exec(select(Consensus)).all()) == 12

@@ -93,10 +93,18 @@ def test_consensus_is_rewritten_once_per_visit_not_on_every_rerun(quality_app, s
         with session_scope(make_engine(sqlite_env)) as session:
             return session.exec(select(func.max(Consensus.updated_at))).one()
 
+    from storage.models import Label
+
     at = quality_app.switch_page(PAGE).run()
     first = newest_update()
+    with session_scope(make_engine(sqlite_env)) as session:  # every rater changes their mind
+        for label in session.exec(select(Label).where(Label.item_id == 2)):
+            label.value = "workout"
+            session.add(label)
     at.run()  # any widget change reruns the page
     assert newest_update() == first
     at.button(key="quality_refresh").click()
     at.run()
     assert not at.exception and newest_update() > first
+    with session_scope(make_engine(sqlite_env)) as session:
+        assert session.get(Consensus, 2).value == "workout"
