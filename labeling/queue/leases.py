@@ -145,7 +145,13 @@ def _lease_run(*, engine, task_name, rater_id, n, now, rng) -> tuple[list[_Lease
     first ``n``, how many the rater holds, "ok"); when fewer than ``n``, "busy" while other
     raters hold row locks on the remaining candidates, or "exhausted" when the active batches
     have nothing more for them. Only the decision runs in the write transaction (suggestions
-    are read after it)."""
+    are read after it), and a rater who already holds a full run gets it from a read alone."""
+    with session_scope(engine) as session:  # a full run decides nothing: read, never write
+        task = get_task(session=session, name=task_name)
+        held = queue_repo.open_leases(session=session, task_id=task.id, rater_id=rater_id)
+        if len(held) >= n and all(a.expires_at > now for a in held[:n]):
+            return ([_Lease(a.id, a.item_id, a.leased_at, a.expires_at) for a in held[:n]],
+                    len(held), "ok")
     with write_scope(engine) as session:
         task = get_task(session=session, name=task_name)
         retire_stale(session=session, task=task, now=now)

@@ -364,3 +364,24 @@ def test_the_database_refuses_an_item_in_two_active_batches(setup):
         session.add(Selection(**{**chosen.model_dump(exclude={"id"}), "batch_id": "other"}))
         session.flush()
 
+
+def test_a_rater_holding_a_full_run_gets_it_without_a_write(setup, monkeypatch):
+    """A rerun of the Label page with nothing answered reads; only topping up writes."""
+    from labeling.queue import leases
+
+    engine, _, (ana, *_) = setup
+    _refill(setup, CLI)
+    first = _upcoming(setup, ana)
+    real, writes = leases.write_scope, []
+
+    def counting(engine_):
+        writes.append(1)
+        return real(engine_)
+
+    monkeypatch.setattr(leases, "write_scope", counting)
+    assert _ids(_upcoming(setup, ana)) == _ids(first) and writes == []
+    queue.submit(engine=engine, actor=acting(ana), assignment_id=_ids(first)[0], value="mood")
+    assert len(_upcoming(setup, ana).items) == 3 and len(writes) == 1
+    later = utcnow() + timedelta(hours=2)  # the run has expired: decided again, in a write
+    assert _upcoming(setup, ana, now=later).items and len(writes) == 2
+

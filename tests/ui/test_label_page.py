@@ -24,7 +24,7 @@ from labeling.ml.encoders import HashingEncoder
 from labeling.project.importing import import_file
 from labeling.project.tasks import update_settings
 from labeling.queue import assignments as queue
-from labeling.queue import batches, leases
+from labeling.queue import batches
 from labeling.queue.assignments import QueueError
 from storage.db import make_engine, session_scope
 from storage.models import Assignment, Item, Label
@@ -268,14 +268,13 @@ def test_an_empty_queue_thanks_the_rater(sqlite_env, tmp_path):
 def test_batches_are_selected_in_the_background_never_in_the_raters_run(project, monkeypatch):
     engine, _ = project
     threads = []
-    select_batch = batches.select_batch
+    select = batches._select  # what select_batch and refill run
 
     def record(**kwargs):
         threads.append(threading.current_thread().name)
-        return select_batch(**kwargs)
+        return select(**kwargs)
 
-    monkeypatch.setattr(batches, "select_batch", record)
-    monkeypatch.setattr(leases, "select_batch", record)  # next_item's own selection
+    monkeypatch.setattr(batches, "_select", record)
     browser = _open()
     for _ in range(8):
         if not browser.items():
