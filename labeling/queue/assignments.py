@@ -152,11 +152,13 @@ def skip(*, engine: Engine, actor: Actor, assignment_id: int, reason: str) -> No
     """Give the acting rater's item back with a reason; they will not get it again."""
     if not reason.strip():
         raise QueueError("say why you skip this item")
+    # Redacted before the write lock: the first call in a process loads the recognisers (5 s).
+    reason = redact(reason.strip()[:256]).text
     with write_scope(engine) as session:
         rater_id = acting_rater(session, actor)
         assignment = _held_assignment(session, assignment_id, rater_id)
         assignment.status = "skipped"
-        assignment.skip_reason = redact(reason.strip()[:256]).text
+        assignment.skip_reason = reason
         session.add(assignment)
         audit.record(session=session, actor=str(rater_id), action="item.skip", entity="item",
                      entity_id=assignment.item_id, after={"assignment_id": assignment.id})

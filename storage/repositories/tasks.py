@@ -59,12 +59,17 @@ def guidelines(*, session: Session, task_id: int) -> list[GuidelineVersion]:
 
 
 def lock(*, session: Session, task_id: int) -> None:
-    """Hold the task's row lock until the caller's transaction ends (``SELECT ... FOR UPDATE``
-    on PostgreSQL; on SQLite the caller's ``BEGIN IMMEDIATE`` already holds the database's),
-    so decisions about the task's shared state (its next model version, which version
-    serves) are taken one at a time."""
+    """Hold the task's row lock until the caller's transaction ends, so decisions about the
+    task's shared state (its next model version, which version serves, its consensus, a new
+    batch) are taken one at a time.
+
+    On PostgreSQL ``SELECT ... FOR NO KEY UPDATE``: lockers wait for each other, but raters'
+    inserts (whose foreign keys take ``KEY SHARE`` on the task row) never wait for it, which
+    plain ``FOR UPDATE`` made them do, and which deadlocked with the batch being stored. On
+    SQLite the caller's ``BEGIN IMMEDIATE`` already holds the database's write lock."""
     if session.get_bind().dialect.name == "postgresql":
-        session.exec(select(Task.id).where(Task.id == task_id).with_for_update()).one()
+        session.exec(select(Task.id).where(Task.id == task_id)
+                     .with_for_update(key_share=True)).one()  # FOR NO KEY UPDATE
 
 
 def claim_selection(*, session: Session, task_id: int, now: datetime, until: datetime) -> bool:
