@@ -244,9 +244,10 @@ def _reviewer(url: str, reviewer_id: int, seconds: float, start: Any) -> dict[st
             try:
                 cases = adjudication.cases(engine=engine, actor=actor, task_name=TASK, limit=5)
                 for case in cases[:2]:
+                    answers = [lab.value for lab in case.labels if lab.value in LABELS]
                     adjudication.decide(engine=engine, actor=actor, task_name=TASK,
-                                        item_id=case.item_id, value=case.labels[0].value,
-                                        note="load bench")
+                                        item_id=case.item_id, value=answers[0] if answers
+                                        else LABELS[0], note="load bench")
                     decided += 1
             except LabelingError as exc:
                 refused[type(exc).__name__] += 1

@@ -24,12 +24,22 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
+
+
 class DatabaseError(RuntimeError):
     """The database cannot be reached, is busy, or is not at the expected schema."""
 
 
 class DatabaseUnavailableError(DatabaseError):
     """A unit of work failed because the database is unreachable or locked; nothing was kept."""
+
+    @property
+    def retryable(self) -> bool:
+        """Whether the unit of work was rolled back by PostgreSQL to break a deadlock or a
+        serialization conflict (SQLSTATE 40P01 / 40001): running it again may well succeed."""
+        cause = self.__cause__
+        return getattr(getattr(cause, "orig", None), "sqlstate", None) in RETRYABLE_SQLSTATES
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -28,7 +28,7 @@ from labeling.project.authz import Actor, Capability, PermissionDenied, requires
 from labeling.project.tasks import get_task
 from labeling.project.vectors import embed_texts
 from labeling.queue.batches import PREFETCH, low_water, retire_stale, select_batch
-from storage.db import session_scope, write_scope
+from storage.db import DatabaseUnavailableError, session_scope, write_scope
 from storage.models import Assignment, Item, Task, utcnow
 from storage.repositories import queue as queue_repo
 
@@ -214,8 +214,14 @@ def upcoming(
         rater_id = acting_rater(session, actor)
     last = MAX_ATTEMPTS - 1
     for attempt in range(MAX_ATTEMPTS):
-        leases, held, state = _lease_run(engine=engine, task_name=task_name, rater_id=rater_id,
-                                         n=n, now=now, rng=rng)
+        try:
+            leases, held, state = _lease_run(engine=engine, task_name=task_name,
+                                             rater_id=rater_id, n=n, now=now, rng=rng)
+        except DatabaseUnavailableError as exc:
+            if not exc.retryable or attempt == last:
+                raise
+            _wait(attempt)  # PostgreSQL broke a deadlock by rolling this decision back
+            continue
         if state == "busy" and not leases and attempt < last:
             _wait(attempt)
             continue
@@ -264,8 +270,14 @@ def next_item(
     with session_scope(engine) as session:
         rater_id = acting_rater(session, actor)
     for attempt in range(MAX_ATTEMPTS):
-        leases, _, state = _lease_run(engine=engine, task_name=task_name, rater_id=rater_id,
-                                      n=1, now=now, rng=rng)
+        try:
+            leases, _, state = _lease_run(engine=engine, task_name=task_name,
+                                          rater_id=rater_id, n=1, now=now, rng=rng)
+        except DatabaseUnavailableError as exc:
+            if not exc.retryable or attempt == MAX_ATTEMPTS - 1:
+                raise
+            _wait(attempt)
+            continue
         if leases:
             with session_scope(engine) as session:
                 task = get_task(session=session, name=task_name)

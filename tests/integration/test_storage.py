@@ -156,3 +156,23 @@ def test_an_account_from_before_the_lockout_gets_a_clean_count(engine):
             == (0, None, 0)
     assert authenticate(engine=engine, username="old", password="old-password").role == "lead"
     assert current_revision(engine) == head_revision()
+
+
+def test_a_deadlock_rollback_is_retryable_and_an_outage_is_not():
+    from types import SimpleNamespace
+
+    from sqlalchemy.exc import OperationalError
+
+    from storage.db import DatabaseUnavailableError
+
+    def wrapped(sqlstate):
+        try:
+            try:
+                raise OperationalError("UPDATE …", {}, SimpleNamespace(sqlstate=sqlstate))
+            except OperationalError as exc:
+                raise DatabaseUnavailableError("busy") from exc
+        except DatabaseUnavailableError as outer:
+            return outer
+
+    assert wrapped("40P01").retryable and wrapped("40001").retryable
+    assert not wrapped("08006").retryable and not wrapped(None).retryable
