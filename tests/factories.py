@@ -251,3 +251,24 @@ def add_team(engine: Engine) -> None:
     for name, role in TEAM:
         svc.create_account(engine=engine, username=name, password=f"{name}-password",
                            role=role, actor=CLI)
+
+
+def run_together(*calls, timeout: float = 120) -> list:
+    """Run each zero-argument call in its own thread at once; each one's result, or the
+    exception it raised, in the order given (a race test's boilerplate, once)."""
+    import threading
+
+    outcomes: list = [None] * len(calls)
+
+    def run(index: int, call) -> None:
+        try:
+            outcomes[index] = call()
+        except Exception as exc:  # noqa: BLE001 - handed back to the test
+            outcomes[index] = exc
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    return outcomes

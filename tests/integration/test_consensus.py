@@ -13,7 +13,14 @@ from labeling.review.consensus import recompute, training_set
 from labeling.review.label_issues import find_suspects, send_back
 from storage.db import session_scope
 from storage.models import Consensus, Item, Label, Selection, Task
-from tests.factories import CLI, acting, label_all, make_account, make_queue_task
+from tests.factories import (
+    CLI,
+    acting,
+    label_all,
+    make_account,
+    make_queue_task,
+    run_together,
+)
 
 
 @pytest.fixture
@@ -111,7 +118,7 @@ def test_two_recomputes_at_once_store_one_consensus_without_an_error(labeled, mo
     from labeling.review import consensus
 
     engine, *_ = labeled
-    barrier, errors = threading.Barrier(2, timeout=30), []
+    barrier = threading.Barrier(2, timeout=30)
     computing = consensus._computed_rows
 
     def together(*args, **kwargs):
@@ -120,18 +127,8 @@ def test_two_recomputes_at_once_store_one_consensus_without_an_error(labeled, mo
         return rows
 
     monkeypatch.setattr(consensus, "_computed_rows", together)
-
-    def run() -> None:
-        try:
-            recompute(engine=engine, actor=CLI, task_name="music")
-        except Exception as exc:  # noqa: BLE001 - reported by the main thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    outcomes = run_together(*[lambda: recompute(engine=engine, actor=CLI, task_name="music")] * 2)
+    errors = [o for o in outcomes if isinstance(o, Exception)]
     assert not errors, errors
     with session_scope(engine) as session:
         assert len(session.exec(select(Consensus)).all()) == 12

@@ -30,6 +30,7 @@ from tests.factories import (
     make_account,
     make_queue_task,
     make_task,
+    run_together,
     snapshot,
 )
 
@@ -319,19 +320,9 @@ def test_one_batch_selection_at_a_time_per_task_and_no_item_in_two_batches(setup
                 running.pop()
 
     monkeypatch.setattr(batches, "get_strategy", lambda name: Slow(real(name)))
-    errors = []
-
-    def choose() -> None:
-        try:
-            batches.select_batch(engine=engine, actor=CLI, task_name="music", encoder=encoder)
-        except Exception as exc:  # noqa: BLE001 - reported by the main thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=choose) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    outcomes = run_together(*[lambda: batches.select_batch(
+        engine=engine, actor=CLI, task_name="music", encoder=encoder)] * 2)
+    errors = [o for o in outcomes if isinstance(o, Exception)]
     assert not errors, errors
     assert max(most) == 1 and _batches(engine) == 2
     with session_scope(engine) as session:
