@@ -14,13 +14,13 @@ from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
-from app import resources
+from app import outage, resources
 from app.errors import describe
 from labeling.project import accounts as account_service
 from labeling.project import authz
 from labeling.project.accounts import AccountInfo, SessionEndedError
 from labeling.project.authz import Capability
-from storage.db import DatabaseError
+from storage.db import DatabaseError, DatabaseUnavailableError
 
 _KEY = "signed_in"
 _SEEN_KEY = "signed_in_seen_at"
@@ -69,6 +69,8 @@ def current() -> SignedIn | None:
     except SessionEndedError as exc:
         _end(f"You were signed out: {exc}.")
         return None
+    except DatabaseUnavailableError:
+        outage.wait_for_database("your session could not be checked")
     except DatabaseError as exc:
         st.error(describe(exc).capitalize() + "; try again.")
         st.stop()

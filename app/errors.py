@@ -8,7 +8,7 @@ Services raise ``LabelingError`` (a request refused, with what to do instead) an
 from __future__ import annotations
 
 from labeling.exceptions import LabelingError
-from storage.db import DatabaseError
+from storage.db import DatabaseError, DatabaseUnavailableError
 from storage.secret_key import SecretKeyError
 
 SERVICE_ERRORS: tuple[type[Exception], ...] = (LabelingError, DatabaseError, SecretKeyError)
@@ -19,3 +19,9 @@ def describe(exc: Exception) -> str:
     if isinstance(exc, DatabaseError):
         return "the database is busy or unreachable"
     return str(exc)
+
+
+def unreachable(exc: Exception) -> bool:
+    """Whether ``exc`` says the database could not be reached (or stayed locked): nothing was
+    kept, and the same request may succeed when it is back."""
+    return isinstance(exc, DatabaseUnavailableError)

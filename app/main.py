@@ -10,10 +10,10 @@ import streamlit as st
 if __package__ in (None, ""):  # `streamlit run app/main.py` runs this file as a script
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app import auth, resources  # noqa: E402
+from app import auth, outage, resources  # noqa: E402
 from app.components.untrusted import as_markdown  # noqa: E402
 from labeling.project.authz import Capability, may  # noqa: E402
-from storage.db import DatabaseError, check_schema  # noqa: E402
+from storage.db import DatabaseError, DatabaseUnavailableError, check_schema  # noqa: E402
 
 # The capability each page needs: a role sees the pages its capabilities open (authz's table),
 # and each page checks it again (auth.require), as do the services it calls. (No bare string
@@ -82,6 +82,8 @@ def run() -> None:
     st.set_page_config(page_title="Prompt Workbench", page_icon=":material/tune:", layout="wide")
     try:
         check_schema(resources.engine())
+    except DatabaseUnavailableError:
+        outage.wait_for_database("nothing can be shown or saved")
     except DatabaseError as exc:
         st.error(f"The database is not ready: {exc}")
         st.stop()

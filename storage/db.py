@@ -164,7 +164,8 @@ def check_schema(engine: Engine) -> None:
     try:
         current = current_revision(engine)
     except Exception as exc:  # noqa: BLE001 - any driver error means "cannot reach"
-        raise DatabaseError(f"cannot reach the database at {engine.url!r}: {exc}") from exc
+        raise DatabaseUnavailableError(
+            f"cannot reach the database at {engine.url!r}: {exc}") from exc
     if current != head_revision():
         raise DatabaseError(
             f"the database is at schema {current or 'none'}, expected {head_revision()}: "

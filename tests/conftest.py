@@ -8,7 +8,11 @@ once into a template database, and each test gets a fresh clone of it.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from pytest_postgresql import factories
@@ -104,3 +108,31 @@ def sqlite_env(tmp_path, monkeypatch) -> str:
     monkeypatch.setenv("WORKBENCH_EXPLORATION", "0")
     monkeypatch.delenv("WORKBENCH_DEMO", raising=False)
     return url
+
+
+@pytest.fixture
+def own_postgres_server() -> Iterator[tuple[str, Callable[[str], str]]]:
+    """A PostgreSQL server of the test's own, migrated, which the test may stop and resume:
+    ``(url, server)`` where ``server("stop")`` stops it and ``server("resume")`` starts it
+    again on the same port (``scripts/test-postgres.sh``). Needs the server binaries that the
+    README's test command uses."""
+    if not PG_URL:
+        if REQUIRE_PG:
+            pytest.fail("WORKBENCH_TEST_POSTGRES_URL is not set but PostgreSQL tests are required")
+        pytest.skip("needs PostgreSQL's server binaries (make test starts a server)")
+    folder = tempfile.mkdtemp(prefix="workbench-pg-own.", dir="/tmp")  # the server's user
+    script = str(Path(__file__).resolve().parents[1] / "scripts" / "test-postgres.sh")
+
+    def server(action: str) -> str:
+        return subprocess.run([script, action, folder], check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    try:
+        url = server("start")
+        engine = make_engine(url)
+        migrate(engine)
+        engine.dispose()
+        yield url, server
+    finally:
+        server("stop")
+        shutil.rmtree(folder, ignore_errors=True)

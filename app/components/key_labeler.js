@@ -13,6 +13,9 @@ let seq = 0;
 let pending = [];          // answers sent and not yet acknowledged, oldest first
 const shownAt = new Map(); // assignment id -> performance.now() when it came on screen
 let active = null;         // the mounted labeler that keys go to
+const RETRY_MS = 2000;     // while the database is unreachable: ask the page again this often
+let retries = 0;
+let retryTimer = null;
 
 function el(tag, cls, text) {
   const node = document.createElement(tag);
@@ -87,6 +90,10 @@ class Labeler {
       this.current = null;
     }
     this.show();
+    clearTimeout(retryTimer);
+    if (data.status === "offline") { // rerun the page's fragment until the database is back
+      retryTimer = setTimeout(() => this.send("retry", ++retries), RETRY_MS);
+    }
   }
 
   build() {
@@ -192,7 +199,9 @@ class Labeler {
       this.num.textContent = "";
       this.text.textContent = this.data.status === "done"
         ? "Nothing left for you here \u2014 thank you!"
-        : "Loading your next prompt\u2026";
+        : this.data.status === "offline"
+          ? "Waiting for the database\u2026 your answers are kept in this tab."
+          : "Loading your next prompt\u2026";
       this.hint.textContent = "";
       return;
     }

@@ -49,7 +49,7 @@ _MOUNT = st.components.v2.component(
     isolate_styles=False,
 )
 Kind = Literal["label", "unsure", "skip"]
-Status = Literal["ready", "loading", "done"]
+Status = Literal["ready", "loading", "done", "offline"]
 _KINDS = ("label", "unsure", "skip")
 MAX_SECONDS = 24 * 3600.0
 
@@ -142,7 +142,9 @@ def key_labeler(
 ) -> None:
     """Draw the labeler with ``cards`` (first shown first); ``applied``: per browser client,
     the last answer seq applied, so the browser drops what is saved. ``status`` says what an
-    empty hand means: ``loading`` (the next prompts are being prepared) or ``done``."""
+    empty hand means: ``loading`` (the next prompts are being prepared) or ``done``; or
+    ``offline``: the database cannot be reached, and the browser keeps its answers and asks
+    again every ``RETRY_MS`` (its state ``retry`` counts up, which reruns the fragment)."""
     data = {
         "task": task,
         "items": [{"assignment_id": c.assignment_id, "item_id": c.item_id, "text": c.text,
@@ -156,7 +158,8 @@ def key_labeler(
         "applied": dict(applied),
         "status": status,
     }
-    _MOUNT(key=key, data=data, default={"answers": []}, on_answers_change=_noop)
+    _MOUNT(key=key, data=data, default={"answers": [], "retry": 0}, on_answers_change=_noop,
+           on_retry_change=_noop)
 
 
 def _noop() -> None:

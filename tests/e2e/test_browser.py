@@ -17,15 +17,19 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from sqlmodel import select
 
+from labeling.ml.encoders import HashingEncoder
 from labeling.project.authz import Operator
 from labeling.project.tasks import update_settings
 from storage.db import make_engine, session_scope
 from storage.models import Account, Flag, Label, TriageDecision
+from tests.factories import make_account, make_queue_task
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -41,17 +45,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("e2e-app")
-    url = f"sqlite:///{tmp_path / 'workbench.db'}"
+WORKBENCH = [sys.executable, "-c", "from app.cli import main; main()"]
+
+
+@contextmanager
+def _serving(url: str, data_dir: Path, **extra: str) -> Iterator[str]:
+    """``workbench serve`` on a free port over the database ``url``; yields the app's address."""
     env = {**os.environ, "WORKBENCH_DATABASE_URL": url, "WORKBENCH_ENCODER": "hashing",
-           "WORKBENCH_DEMO": "1", "WORKBENCH_DATA_DIR": str(tmp_path / "data")}
-    workbench = [sys.executable, "-c", "from app.cli import main; main()"]
-    subprocess.run([*workbench, "init", "--demo"], env=env, cwd=ROOT, check=True,
-                   capture_output=True)
+           "WORKBENCH_DATA_DIR": str(data_dir), **extra}
     port = _free_port()
-    process = subprocess.Popen([*workbench, "serve", "--port", str(port)], env=env, cwd=ROOT,
+    process = subprocess.Popen([*WORKBENCH, "serve", "--port", str(port)], env=env, cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
     deadline = time.monotonic() + 60
@@ -65,10 +68,23 @@ def server(tmp_path_factory):
         assert process.poll() is None and time.monotonic() < deadline, "the app did not start"
         time.sleep(0.5)
     try:
-        yield f"http://127.0.0.1:{port}", make_engine(url)
+        yield f"http://127.0.0.1:{port}"
     finally:
         os.killpg(process.pid, signal.SIGTERM)  # the server and anything it started
         process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The demo app on SQLite, shared by this module's tests: (address, engine)."""
+    tmp_path = tmp_path_factory.mktemp("e2e-app")
+    url = f"sqlite:///{tmp_path / 'workbench.db'}"
+    env = {**os.environ, "WORKBENCH_DATABASE_URL": url, "WORKBENCH_ENCODER": "hashing",
+           "WORKBENCH_DATA_DIR": str(tmp_path / "data")}
+    subprocess.run([*WORKBENCH, "init", "--demo"], env=env, cwd=ROOT, check=True,
+                   capture_output=True)
+    with _serving(url, tmp_path / "data", WORKBENCH_DEMO="1") as base:
+        yield base, make_engine(url)
 
 
 ON_SCREEN = "() => (document.querySelector('.kl') || {dataset: {}}).dataset.item"
@@ -279,3 +295,56 @@ def test_anyone_previews_a_prompt_refines_it_and_reports_it(server, page, shots)
         flag = session.get(Flag, flag_id)
         assert flag is not None and flag.origin == "user_report" and flag.status == "open"
         assert "chill lofi" in flag.prompt and flag.reported_by is not None
+
+
+def _wait_for_labels(engine, username: str, count: int, seconds: float = 30) -> list[Label]:
+    deadline = time.monotonic() + seconds
+    while len(labels := _labels_of(engine, username)) < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return labels
+
+
+@pytest.mark.postgres
+def test_the_database_stopping_mid_session_loses_no_answer_and_the_page_recovers(
+        own_postgres_server, tmp_path, page, shots):
+    from playwright.sync_api import expect
+
+    url, server = own_postgres_server
+    engine = make_engine(url)
+    make_queue_task(engine, HashingEncoder(), tmp_path, n_items=8, batch_size=4, k=2)
+    make_account(engine, username="ana", role="rater", password="ana-password")
+    with _serving(url, tmp_path / "data", WORKBENCH_EXPLORATION="0") as base:
+        _sign_in(page, base, "ana", "ana-password")
+        _open(page, "Label")
+        expect(page.locator(".kl-num")).to_contain_text("Prompt #", timeout=60_000)
+        page.evaluate("document.activeElement && document.activeElement.blur()")
+        keys = {page.locator(".kl-label kbd").nth(i).inner_text():
+                page.locator(".kl-label .kl-name").nth(i).inner_text() for i in range(3)}
+        presses = []
+
+        def press(key: str) -> None:
+            page.wait_for_function(ON_SCREEN, timeout=30_000)
+            presses.append((int(page.evaluate(ON_SCREEN)), keys[key]))
+            page.keyboard.press(key)
+
+        press("1")
+        assert len(_wait_for_labels(engine, "ana", 1)) == 1  # saved
+
+        server("stop")  # the database goes away mid-session
+        press("3")
+        warning = page.get_by_text("The database cannot be reached")
+        expect(warning).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("1 answer wait")).to_be_visible()
+        press("2")  # the rater goes on with the prompts on hand
+        expect(page.get_by_text("2 answers wait")).to_be_visible(timeout=30_000)
+        _shot(page, shots, "8-database-away")
+
+        server("resume")  # it comes back; the labeler asks again by itself
+        expect(page.get_by_text("The database is back")).to_be_visible(timeout=30_000)
+        expect(warning).to_have_count(0)
+        _shot(page, shots, "9-database-back")
+        _wait_for_labels(engine, "ana", 3)
+        time.sleep(1.0)  # and nothing more arrives after
+        labels = _labels_of(engine, "ana")
+    assert sorted((label.item_id, label.value) for label in labels) == sorted(presses)
+    engine.dispose()

@@ -436,3 +436,35 @@ def test_the_served_app_skips_streamlits_garbage_collection_after_every_rerun():
 
     assert "--runner.postScriptGC=false" in streamlit_flags(ROOT / "streamlit_config.toml")
     assert config.get_option("runner.postScriptGC") in (True, False)
+
+
+
+@pytest.fixture
+def project_on_own_server(own_postgres_server, monkeypatch, tmp_path):
+    """``project`` on a PostgreSQL server of this test's own, which the test stops and
+    resumes."""
+    url, server = own_postgres_server
+    engine = make_engine(url)
+    make_queue_task(engine, HashingEncoder(), tmp_path, n_items=8, batch_size=4, k=2)
+    make_account(engine, username="ana", role="rater", password="ana-password")
+    for name, value in (("WORKBENCH_DATABASE_URL", url),
+                        ("WORKBENCH_DATA_DIR", str(tmp_path / "data")),
+                        ("WORKBENCH_ENCODER", "hashing"), ("WORKBENCH_EXPLORATION", "0")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("WORKBENCH_DEMO", raising=False)
+    yield server
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_page_opened_while_the_database_is_away_says_so_and_comes_back(project_on_own_server):
+    server = project_on_own_server
+    at = _open().at
+    server("stop")
+    at.switch_page("app_pages/history.py").run()
+    assert not at.exception
+    [error] = at.error
+    assert "cannot be reached" in error.value and "comes back by itself" in error.value
+    server("resume")
+    at.run()  # the page's own retry
+    assert not at.exception and not at.error and at.title[0].value == "My labels"
