@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
 
 from sqlalchemy import MetaData, select
@@ -272,3 +278,23 @@ def run_together(*calls, timeout: float = 120) -> list:
     for thread in threads:
         thread.join(timeout=timeout)
     return outcomes
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_and_kill(db_url: str, script: str, marker: Path) -> None:
+    """Run ``script`` in a new Python process (``DB_URL`` and ``MARKER`` in its environment)
+    and kill it with SIGKILL the moment it creates ``marker``: a process that dies mid-work
+    (the OOM killer, a pulled plug), after what it wrote so far but before it commits."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DB_URL": db_url, "MARKER": str(marker)}
+    process = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        if process.poll() is not None:
+            raise AssertionError(process.stderr.read().decode())
+        assert time.monotonic() < deadline, "the subprocess never reached the kill point"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)

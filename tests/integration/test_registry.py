@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -38,6 +33,7 @@ from tests.factories import (
     make_queue_task,
     make_task,
     register_confused_model,
+    run_and_kill,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -176,25 +172,11 @@ def test_a_tampered_model_file_is_refused_and_the_serving_model_stays(trained):
         model_files.load_model(v2.file_path, expected_sha256=v2.file_hash)
 
 
-def _run_and_kill(db_url: str, script: str, marker: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DB_URL": db_url, "MARKER": str(marker)}
-    process = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while not marker.exists():
-        if process.poll() is not None:
-            raise AssertionError(process.stderr.read().decode())
-        assert time.monotonic() < deadline, "the subprocess never reached the kill point"
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
-
-
 def test_killing_a_promotion_midway_leaves_the_serving_model(trained, db_url, tmp_path):
     engine, encoder, models = trained
     retrain(engine=engine, task_name="music", encoder=encoder, models_dir=models, actor=CLI)
     engine.dispose()
-    _run_and_kill(db_url, """
+    run_and_kill(db_url, """
         import os, time, pathlib
         from storage.db import make_engine
         from storage.repositories import audit
@@ -219,7 +201,7 @@ def test_killing_a_promotion_midway_leaves_the_serving_model(trained, db_url, tm
 def test_killing_training_midway_leaves_the_registry_consistent(trained, db_url, tmp_path):
     engine, encoder, models = trained
     engine.dispose()
-    _run_and_kill(db_url, f"""
+    run_and_kill(db_url, f"""
         import os, time, pathlib
         from storage.db import make_engine
         from labeling.lifecycle import training
