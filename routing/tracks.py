@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.engine import Engine
 
+from labeling.dataio import strict_json
 from labeling.exceptions import LabelingError
 from labeling.project import authz
 from labeling.project.authz import Actor, Capability, requires
@@ -36,6 +37,8 @@ from storage.repositories import audit
 from storage.repositories import tracks as track_repo
 
 TEXT_FIELDS = ("track_id", "title", "artist", "genre")
+TEXT_LIMITS = {"track_id": 64, "title": 256, "artist": 256, "genre": 64}
+"""The most characters each text field holds (the tracks table's column sizes)."""
 RANGES: dict[str, tuple[float, float]] = {
     "year": (1900, 2100), "energy": (0, 1), "valence": (0, 1), "danceability": (0, 1),
     "acousticness": (0, 1), "instrumentalness": (0, 1), "speechiness": (0, 1),
@@ -126,20 +129,43 @@ def read_mapping(path: Path | str) -> dict[str, Any]:
     if not path.is_file():
         raise CatalogueError(f"{path}: no such mapping file")
     try:
-        mapping = json.loads(path.read_text(encoding="utf-8"))
+        mapping = strict_json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CatalogueError(f"{path}: not a JSON mapping ({exc})") from None
     if not isinstance(mapping, dict):
         raise CatalogueError(f"{path}: a mapping is a JSON object")
     fields = mapping.get("fields", mapping)
+    if not isinstance(fields, dict):
+        raise CatalogueError(f"{path}: \"fields\" is a JSON object of field: source")
     missing = [f for f in CATALOGUE_FIELDS if f not in fields]
     if missing:
         raise CatalogueError(f"{path}: the mapping misses {', '.join(missing)}")
     for name, spec in fields.items():
-        if not (isinstance(spec, str) or (isinstance(spec, dict) and (
-                "column" in spec or "value" in spec or (name == "tags" and "columns" in spec)))):
+        if name in (*CATALOGUE_FIELDS, "tags") and not _known_form(name, spec):
             raise CatalogueError(f"{path}: field {name!r} has an unknown form: {spec!r}")
     return mapping
+
+
+def _is_slice(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(
+        v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in value)
+
+
+def _known_form(name: str, spec: Any) -> bool:
+    """A column name; ``{"column": C}`` with an optional ``"slice": [A, B]`` (integers or
+    null); ``{"value": V}`` with a text, number, true/false or null; for tags
+    ``{"columns": [C, ...]}``."""
+    if isinstance(spec, str):
+        return True
+    if not isinstance(spec, dict):
+        return False
+    if "column" in spec:
+        return isinstance(spec["column"], str) and ("slice" not in spec or
+                                                     _is_slice(spec["slice"]))
+    if "value" in spec:
+        return spec["value"] is None or isinstance(spec["value"], str | int | float | bool)
+    return name == "tags" and isinstance(spec.get("columns"), list) and all(
+        isinstance(c, str) for c in spec["columns"])
 
 
 def _column(frame: pd.DataFrame, path: Path, name: str) -> pd.Series:
@@ -211,7 +237,24 @@ def _table(frame: pd.DataFrame, path: Path, mapping: dict[str, Any]) -> tuple[pd
         .reindex(out.index)
     out["tags"] = (_field(frame, path, fields["tags"]).astype(str)
                    if "tags" in fields else pd.Series("", index=out.index))
+    _check_text(out[keep], path)
     return out[keep], int(incomplete.sum())
+
+
+def _check_text(table: pd.DataFrame, path: Path) -> None:
+    """Refuse text the tracks table cannot hold: longer than its column, or with a NUL
+    character (PostgreSQL stores none)."""
+    for name in (*TEXT_FIELDS, "tags"):
+        values = table[name].astype(str)
+        limit = TEXT_LIMITS.get(name)
+        if limit is not None:
+            long = [int(i) + 1 for i, v in values.items() if len(v) > limit]
+            if long:
+                raise CatalogueError(f"{path}: {name} longer than {limit} characters in row(s) "
+                                     f"{_rows(long)}")
+        bad = [int(i) + 1 for i, v in values.items() if "\x00" in v]
+        if bad:
+            raise CatalogueError(f"{path}: a NUL character in {name} in row(s) {_rows(bad)}")
 
 
 def _deduplicate(table: pd.DataFrame) -> tuple[list[dict[str, Any]], int]:

@@ -19,6 +19,7 @@ from app.components.quality_charts import (
 )
 from app.components.task_picker import task_picker
 from app.errors import SERVICE_ERRORS, describe
+from labeling.dataio.spreadsheet import to_csv
 from labeling.metrics.rater_quality import TIE
 from labeling.project.authz import Capability
 from labeling.review.quality import QualityReport, quality_report
@@ -65,7 +66,7 @@ def _metrics(report: QualityReport) -> None:
 
 
 def _csv(frame: pd.DataFrame) -> bytes:
-    return frame.to_csv(index=False).encode("utf-8")
+    return str(to_csv(frame)).encode("utf-8")
 
 
 def _download(report: QualityReport, name: str, label: str) -> None:

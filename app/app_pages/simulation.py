@@ -8,6 +8,7 @@ from app import auth, resources
 from app.components.simulation_charts import learning_curve_chart
 from app.components.task_picker import task_picker
 from app.errors import SERVICE_ERRORS, describe
+from labeling.dataio.spreadsheet import to_csv
 from labeling.ml.simulation import summarise
 from labeling.ml.strategies import STRATEGIES
 from labeling.project.authz import Capability
@@ -64,7 +65,7 @@ def render() -> None:
     summary = result["summary"]
     st.altair_chart(learning_curve_chart(summary), width="stretch")
     st.dataframe(summary, hide_index=True, width="stretch", key="sim_summary")
-    st.download_button("Download CSV", summary.to_csv(index=False), file_name=(
+    st.download_button("Download CSV", to_csv(summary), file_name=(
         f"simulation_{task_name}.csv"), mime="text/csv", key="sim_download")
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import altair as alt
 import pandas as pd
 
+from labeling.dataio.spreadsheet import to_csv
 from labeling.ml.simulation import summarise
 
 
@@ -58,8 +59,8 @@ def write_outputs(df: pd.DataFrame, out_dir: Path | str) -> dict[str, Path]:
         "runs": out / "runs.csv", "summary": out / "summary.csv",
         "html": out / "learning_curve.html", "png": out / "learning_curve.png",
     }
-    df.to_csv(paths["runs"], index=False)
-    summary.to_csv(paths["summary"], index=False)
+    paths["runs"].write_text(str(to_csv(df)), encoding="utf-8", newline="")
+    paths["summary"].write_text(str(to_csv(summary)), encoding="utf-8", newline="")
     chart = learning_curve_chart(summary)
     chart.save(paths["html"])
     chart.save(paths["png"], scale_factor=2)

@@ -1,4 +1,8 @@
-"""Writing exported label rows as CSV, JSONL, Parquet or Label Studio JSON."""
+"""Writing exported label rows as CSV, JSONL, Parquet or Label Studio JSON.
+
+CSV cells that a spreadsheet would read as a formula start with a ``'``
+(``labeling.dataio.spreadsheet``); JSONL, Parquet and Label Studio JSON keep text as it is.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from typing import IO, Any
 import pandas as pd
 
 from labeling.dataio.label_studio import to_tasks
+from labeling.dataio.spreadsheet import to_csv
 from labeling.exceptions import LabelingError
 
 EXPORT_FORMATS = ("csv", "jsonl", "parquet", "label-studio")
@@ -57,7 +62,7 @@ def write_rows(rows: list[dict[str, Any]], *, fmt: str, out: Path | None,
     stream: IO[str] = open(out, "w", encoding="utf-8", newline="") if out else sys.stdout
     try:
         if fmt == "csv":
-            _frame(rows, columns).to_csv(stream, index=False)
+            to_csv(_frame(rows, columns), stream)
         else:
             for row in rows:
                 stream.write(json.dumps({k: _jsonable(v) for k, v in row.items()}) + "\n")

@@ -13,6 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from labeling.dataio import strict_json
 from labeling.exceptions import ImportFileError
 
 LABEL_CONTROL = "label"
@@ -57,16 +58,31 @@ def to_tasks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return tasks
 
 
-def _labels_of(annotation: dict[str, Any]) -> list[str]:
-    regions = [r for r in annotation.get("result") or [] if r.get("type") == "choices"]
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _choices(region: dict[str, Any]) -> list[str]:
+    value = region.get("value")
+    choices = value.get("choices") if isinstance(value, dict) else None
+    return [str(c) for c in _list(choices)]
+
+
+def _labels_of(annotation: Any) -> list[str]:
+    """The label choices of one annotation; anything not shaped as Label Studio writes it
+    (a result that is no list, a region that is no object) holds none."""
+    if not isinstance(annotation, dict) or annotation.get("was_cancelled"):
+        return []
+    regions = [r for r in _list(annotation.get("result"))
+               if isinstance(r, dict) and r.get("type") == "choices"]
     named = [r for r in regions if r.get("from_name") == LABEL_CONTROL] or regions[:1]
-    return [str(c) for r in named for c in (r.get("value") or {}).get("choices") or []]
+    return [c for r in named for c in _choices(r)]
 
 
 def read_tasks(path: Path, text: str) -> tuple[list[str], list[str | None]]:
     """(texts, labels) from a Label Studio JSON export; a text repeats once per label."""
     try:
-        tasks = json.loads(text)
+        tasks = strict_json.loads(text)
     except json.JSONDecodeError as exc:
         raise ImportFileError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     if isinstance(tasks, dict):
@@ -79,8 +95,7 @@ def read_tasks(path: Path, text: str) -> tuple[list[str], list[str | None]]:
         data = task.get("data") if isinstance(task, dict) else None
         if not isinstance(data, dict) or not isinstance(data.get(TEXT_OBJECT), str):
             raise ImportFileError(f"{path}: task {number} has no data.{TEXT_OBJECT} string")
-        found = [lab for ann in task.get("annotations") or [] if not ann.get("was_cancelled")
-                 for lab in _labels_of(ann)]
+        found = [lab for ann in _list(task.get("annotations")) for lab in _labels_of(ann)]
         for label in found or [None]:
             texts.append(data[TEXT_OBJECT])
             labels.append(label)

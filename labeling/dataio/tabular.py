@@ -1,13 +1,15 @@
 """Reading labeled or unlabeled texts from CSV, JSONL or Parquet files, strictly.
 
 Every problem is reported as one ``ImportFileError`` naming the file, and where it applies the
-row: an import is all-or-nothing, so nothing is read half-way.
+row: an import is all-or-nothing, so nothing is read half-way. A CSV cell that our CSV export
+quoted against spreadsheet formulas (``labeling.dataio.spreadsheet``) reads back as it was.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,12 +17,16 @@ from typing import Any
 
 import pandas as pd
 
+from labeling.dataio import strict_json
 from labeling.dataio.label_studio import read_tasks
+from labeling.dataio.spreadsheet import unquote_frame
 from labeling.exceptions import ImportFileError
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
            ".json": "label-studio"}
 MAX_REPORTED_ROWS = 5
+_LINE_END = re.compile(r"\r\n|\r|\n")
+"""What ends a JSON line (not ``str.splitlines``: U+2028 or U+0085 inside a string is text)."""
 
 
 @dataclass(frozen=True)
@@ -50,11 +56,11 @@ def jsonl_records(text: str, *, source: str | Path) -> Iterator[tuple[int, dict[
 
     Raises ``ImportFileError`` (a ``ValueError``) naming ``source`` and the line.
     """
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(_LINE_END.split(text), start=1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = strict_json.loads(line)
         except json.JSONDecodeError as exc:
             raise ImportFileError(f"{source} line {number}: not valid JSON ({exc.msg})") from None
         if not isinstance(record, dict):
@@ -119,9 +125,10 @@ def _read_frame(path: Path) -> pd.DataFrame:
     if kind == "jsonl":
         return _read_jsonl(path, text)
     try:
-        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise ImportFileError(f"{path}: not a readable CSV file ({exc})") from None
+    return unquote_frame(frame)  # a cell our CSV export quoted reads back as it was
 
 
 def _column(path: Path, frame: pd.DataFrame, name: str, option: str) -> list[object]:
@@ -145,6 +152,39 @@ def _describe(rows: list[int]) -> str:
     shown = ", ".join(str(r) for r in rows[:MAX_REPORTED_ROWS])
     more = f" and {len(rows) - MAX_REPORTED_ROWS} more" if len(rows) > MAX_REPORTED_ROWS else ""
     return f"{shown}{more}"
+
+
+def _check_texts(path: Path, texts: list[str | None], *, max_chars: int) -> None:
+    empty = [i + 1 for i, t in enumerate(texts) if t is None]
+    if empty:
+        raise ImportFileError(f"{path}: empty text in row(s) {_describe(empty)}")
+    too_long = [i + 1 for i, t in enumerate(texts) if t is not None and len(t) > max_chars]
+    if too_long:
+        raise ImportFileError(
+            f"{path}: text longer than {max_chars:,} characters in row(s) {_describe(too_long)} "
+            "(limit: WORKBENCH_MAX_TEXT_CHARS)"
+        )
+
+
+def _storable(value: str | None) -> bool:
+    if value is None:
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in value
+
+
+def _check_storable(path: Path, columns: list[list[str | None]]) -> None:
+    """Refuse a NUL character (PostgreSQL cannot store one in text) or half a surrogate pair
+    (not a character) in any cell that is kept."""
+    bad = sorted({i + 1 for column in columns for i, v in enumerate(column) if not _storable(v)})
+    if bad:
+        raise ImportFileError(
+            f"{path}: a NUL character or invalid Unicode in row(s) {_describe(bad)}; "
+            "remove it and import the file again"
+        )
 
 
 def read_texts(
@@ -175,15 +215,8 @@ def read_texts(
         _rows_text(_column(path, frame, user_col, "--user-col"))
         if user_col is not None else [None] * len(texts)
     )
-    empty = [i + 1 for i, t in enumerate(texts) if t is None]
-    if empty:
-        raise ImportFileError(f"{path}: empty text in row(s) {_describe(empty)}")
-    too_long = [i + 1 for i, t in enumerate(texts) if t is not None and len(t) > max_chars]
-    if too_long:
-        raise ImportFileError(
-            f"{path}: text longer than {max_chars:,} characters in row(s) {_describe(too_long)} "
-            "(limit: WORKBENCH_MAX_TEXT_CHARS)"
-        )
+    _check_texts(path, texts, max_chars=max_chars)
+    _check_storable(path, [texts, labels, user_ids])
     return TextTable(
         path=path, texts=[t for t in texts if t is not None], labels=labels,
         labeled=label_col is not None, user_ids=user_ids,

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from labeling.dataio.spreadsheet import safe_cell
 from labeling.exceptions import LabelingError
 from labeling.project import authz
 from labeling.project.authz import Actor, Capability, requires
@@ -35,7 +36,6 @@ MAX_FILTER_LENGTH = 200
 EXPORT_ACTION = "audit.export"
 CSV_COLUMNS = ("id", "time", "actor", "actor_name", "action", "entity", "entity_id", "before",
                "after")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class AuditLogError(LabelingError):
@@ -144,8 +144,7 @@ def search(*, engine: Engine, actor: Actor, flt: AuditFilter, limit: int = 100,
 
 def _cell(value: object) -> str:
     """A CSV cell a spreadsheet shows as text: one that would start a formula gets a quote."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return str(safe_cell("" if value is None else str(value)))
 
 
 def _csv(entries: Sequence[AuditEntry]) -> str:

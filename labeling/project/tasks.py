@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from labeling.dataio import strict_json
 from labeling.exceptions import TaskDefinitionError, UnknownTaskError
 from labeling.metrics.aggregation import get_aggregator
 from labeling.ml.strategies import get_strategy
@@ -28,7 +29,8 @@ from storage.repositories import audit
 from storage.repositories import tasks as task_repo
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_\-]{0,63}$")
-LABEL_PATTERN = re.compile(r"^[^\s,][^,]{0,63}$")
+LABEL_PATTERN = re.compile(r"[^\s,\x00-\x1f\x7f][^,\x00-\x1f\x7f]{0,63}")
+"""A label (``fullmatch``): 1-64 characters, no comma, no control character, no leading space."""
 
 
 @dataclass(frozen=True)
@@ -97,12 +99,19 @@ def parse_labels(spec: str) -> list[str]:
             raw = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
             raise TaskDefinitionError(f"{spec}: not UTF-8 text ({exc.reason})") from exc
-        labels = json.loads(raw) if raw.lstrip().startswith("[") else raw.splitlines()
+        labels = _json_labels(spec, raw) if raw.lstrip().startswith("[") else raw.splitlines()
     elif "," not in spec and (path.suffix in {".txt", ".json"} or "/" in spec):
         raise TaskDefinitionError(f"label file not found: {spec}")
     else:
         labels = spec.split(",")
     return validate_labels([str(label).strip() for label in labels if str(label).strip()])
+
+
+def _json_labels(spec: str, raw: str) -> list[object]:
+    try:
+        return strict_json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise TaskDefinitionError(f"{spec}: not a JSON list of labels ({exc})") from None
 
 
 def _is_file(path: Path) -> bool:
@@ -118,10 +127,11 @@ def validate_labels(labels: list[str]) -> list[str]:
     duplicates = sorted({label for label in labels if labels.count(label) > 1})
     if duplicates:
         raise TaskDefinitionError(f"duplicate labels: {', '.join(duplicates)}")
-    bad = [label for label in labels if not LABEL_PATTERN.match(label)]
+    bad = [label for label in labels if not LABEL_PATTERN.fullmatch(label)]
     if bad:
         raise TaskDefinitionError(
-            f"labels must be 1-64 characters without commas or leading space: {bad[:5]}"
+            "labels must be 1-64 characters without commas, control characters or leading "
+            f"space: {bad[:5]}"
         )
     return labels
 

@@ -166,3 +166,24 @@ def test_the_preview_page_shows_the_prompt_as_text(demo):
     at.text_input(key="preview_prompt").input(PROMPT)
     next(b for b in at.button if b.label == "Route").click().run()
     _check(at, PROMPT)
+
+
+LEXICON_PHRASE = "[x](javascript:alert(1)) <img src=x onerror=alert(1)> **bold**"
+LEXICON_VALUE = ":material/flag: $x^2$ <script>alert(1)</script>"
+
+
+def test_the_models_page_shows_lexicon_phrases_and_values_as_text(project):
+    engine = project[0]
+    create_account(engine=engine, username="leo", password="leo-password", role="lead",
+                   actor=CLI)
+    at = signed_in_app(MAIN, "leo", "leo-password")
+    at.switch_page("app_pages/models.py").run()
+    for _ in range(2):  # the second time the phrase is mapped already: the error names it
+        at.selectbox(key="lexicon_slot").set_value("mood")
+        at.text_input(key="lexicon_value").input(LEXICON_VALUE)
+        at.text_input(key="lexicon_phrase").input(LEXICON_PHRASE)
+        next(b for b in at.button if b.label == "Add").click().run()
+    assert at.error, "the second add should be refused"
+    _check(at, LEXICON_PHRASE, LEXICON_VALUE)
+    assert not [s for s in _sources(at) if re.search(r"(?<!\\)\]\(|(?<!\\)<script|(?<!\\):material",
+                                                      s)]
