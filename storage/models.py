@@ -136,7 +136,7 @@ class Item(SQLModel, table=True):
     text: str = Field(sa_column=Column(Text, nullable=False))
     text_hash: str = Field(max_length=64, index=True)
     source: str = Field(default="import", max_length=256)
-    end_user_id: str | None = Field(default=None, max_length=64)
+    end_user_id: str | None = Field(default=None, max_length=64, index=True)
     opted_out: bool = False
     gold_label: str | None = Field(default=None, max_length=64)
     gold_slots: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
@@ -217,7 +217,7 @@ class Assignment(SQLModel, table=True):
     task_id: int = Field(foreign_key="task.id")
     item_id: int = Field(foreign_key="item.id", index=True)
     rater_id: int = Field(foreign_key="account.id", index=True)
-    selection_id: int | None = Field(default=None, foreign_key="selection.id")
+    selection_id: int | None = Field(default=None, foreign_key="selection.id", index=True)
     status: str = Field(default="leased", max_length=16)  # leased, submitted, skipped, expired
     skip_reason: str | None = Field(default=None, max_length=256)
     leased_at: datetime = Field(default_factory=utcnow)
@@ -231,6 +231,8 @@ class Label(SQLModel, table=True):
         # One live answer per rater and item: a correction supersedes the old label first.
         Index("ux_label_one_live_per_rater", "item_id", "rater_id", unique=True,
               sqlite_where=text(LIVE_RATER_LABEL), postgresql_where=text(LIVE_RATER_LABEL)),
+        # A task's labels over a range of days (Label quality).
+        Index("ix_label_task_submitted", "task_id", "submitted_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -251,12 +253,21 @@ class Label(SQLModel, table=True):
     selection_score: float | None = None
     batch_id: str | None = Field(default=None, max_length=64)
     is_gold: bool = False
-    corrects_label_id: int | None = Field(default=None, foreign_key="label.id")
+    corrects_label_id: int | None = Field(default=None, foreign_key="label.id", index=True)
     superseded: bool = False
+
+
+WAITING = "needs_adjudication"
 
 
 class Consensus(SQLModel, table=True):
     """Per item: the aggregated value, how it was reached, and whether it is settled."""
+
+    __table_args__ = (
+        # The Adjudicate queue: the items waiting, least confident first.
+        Index("ix_consensus_waiting", "task_id", "confidence",
+              sqlite_where=text(WAITING), postgresql_where=text(WAITING)),
+    )
 
     item_id: int = Field(foreign_key="item.id", primary_key=True)
     task_id: int = Field(foreign_key="task.id", index=True)

@@ -138,7 +138,8 @@ def quality_report(*, engine: Engine, actor: Actor, task_name: str, start: date 
     with session_scope(engine) as session:
         task = get_task(session=session, name=task_name)
         rows = quality_repo.rater_labels(session=session, task_id=task.id, start=low, end=high)
-        consensus_rows = quality_repo.consensus_rows(session=session, task_id=task.id)
+        consensus_rows = quality_repo.consensus_rows(session=session, task_id=task.id,
+                                                     start=low, end=high)
         daily = quality_repo.throughput_per_day(session=session, task_id=task.id,
                                                 k=task.overlap_k, start=low, end=high)
         waiting = quality_repo.waiting_for_adjudication(session=session, task_id=task.id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import insert
@@ -42,36 +42,42 @@ EXPORT_COLUMNS = (
 )
 
 
-def export_rows(*, session: Session, task_id: int) -> list[dict[str, Any]]:
-    """Every label of the task with its item text, rater name and provenance."""
+EXPORT_CHUNK = 5000
+"""Rows fetched from the database at a time by ``iter_export_rows`` (a server-side cursor on
+PostgreSQL), so an export's memory does not grow with the task."""
+
+
+def iter_export_rows(*, session: Session, task_id: int, chunk: int = EXPORT_CHUNK
+                     ) -> Iterator[list[dict[str, Any]]]:
+    """Every label of the task with its item text, rater name and provenance (see
+    ``EXPORT_COLUMNS``), oldest first, in lists of at most ``chunk`` rows."""
     rater = aliased(Account)
     statement = (
-        select(Label, Item.text, rater.username, Consensus)
+        select(Label.id, Label.item_id, Item.text, Label.value, Label.slots, Label.unsure,
+               rater.username, Label.source, Label.source_detail, Label.shown_at,
+               Label.submitted_at, Label.seconds, Label.guideline_version, Label.strategy,
+               Label.model_version_id, Label.selection_score, Label.batch_id, Label.is_gold,
+               Label.corrects_label_id, Label.superseded, Consensus.value, Consensus.method,
+               Consensus.confidence, Consensus.agreement, Consensus.settled)
         .join(Item, Item.id == Label.item_id)
         .outerjoin(rater, rater.id == Label.rater_id)
         .outerjoin(Consensus, Consensus.item_id == Label.item_id)
         .where(Label.task_id == task_id)
         .order_by(Label.id)
+        .execution_options(yield_per=chunk)
     )
-    rows = []
-    for label, text, username, consensus in session.exec(statement):
-        rows.append({
-            "label_id": label.id, "item_id": label.item_id, "text": text, "value": label.value,
-            "slots": label.slots or {}, "unsure": label.unsure, "rater": username,
-            "source": str(label.source), "source_detail": label.source_detail,
-            "shown_at": label.shown_at, "submitted_at": label.submitted_at,
-            "seconds": label.seconds, "guideline_version": label.guideline_version,
-            "strategy": label.strategy, "model_version_id": label.model_version_id,
-            "selection_score": label.selection_score, "batch_id": label.batch_id,
-            "is_gold": label.is_gold, "corrects_label_id": label.corrects_label_id,
-            "superseded": label.superseded,
-            "consensus": consensus.value if consensus else None,
-            "consensus_method": consensus.method if consensus else None,
-            "consensus_confidence": consensus.confidence if consensus else None,
-            "consensus_agreement": consensus.agreement if consensus else None,
-            "consensus_settled": consensus.settled if consensus else None,
-        })
-    return rows
+    result = session.exec(statement)
+    for part in result.partitions():
+        rows = [dict(zip(EXPORT_COLUMNS, row, strict=True)) for row in part]
+        for row in rows:
+            row["slots"] = row["slots"] or {}
+            row["source"] = str(row["source"])
+        yield rows
+
+
+def export_rows(*, session: Session, task_id: int) -> list[dict[str, Any]]:
+    """Every label of the task with its item text, rater name and provenance."""
+    return [row for part in iter_export_rows(session=session, task_id=task_id) for row in part]
 
 
 def live_votes(*, session: Session, task_id: int) -> list[tuple[int, int | None, str, str]]:

@@ -50,9 +50,28 @@ def rater_labels(
     return [dict(zip(RATER_LABEL_COLUMNS, row, strict=True)) for row in session.exec(statement)]
 
 
-def consensus_rows(*, session: Session, task_id: int) -> list[dict[str, Any]]:
-    """Every stored consensus row of the task as a plain dict."""
+def _labeled_in_range(task_id: int, start: datetime | None, end: datetime | None,
+                      *, sure: bool = False) -> Any:
+    """The ids of items with a live rater label (with ``sure``: not unsure) in ``[start, end)``:
+    a subquery, or ``None`` when the range is open on both sides."""
+    if start is None and end is None:
+        return None
+    statement = select(Label.item_id).where(Label.task_id == task_id,
+                                            Label.source == LabelSource.rater,
+                                            not_(Label.superseded))
+    if sure:
+        statement = statement.where(not_(Label.unsure))
+    return _in_range(statement, start, end)
+
+
+def consensus_rows(*, session: Session, task_id: int, start: datetime | None = None,
+                   end: datetime | None = None) -> list[dict[str, Any]]:
+    """The task's stored consensus rows as plain dicts; with a range, only those of items with a
+    live rater label in ``[start, end)`` (the only ones a report over the range reads)."""
     statement = select(Consensus).where(Consensus.task_id == task_id).order_by(Consensus.item_id)
+    labeled = _labeled_in_range(task_id, start, end)
+    if labeled is not None:
+        statement = statement.where(Consensus.item_id.in_(labeled))  # type: ignore[attr-defined]
     return [
         {"item_id": c.item_id, "value": c.value, "method": c.method,
          "confidence": c.confidence, "agreement": c.agreement, "n_labels": c.n_labels,
@@ -62,16 +81,21 @@ def consensus_rows(*, session: Session, task_id: int) -> list[dict[str, Any]]:
     ]
 
 
-def _completion_times(session: Session, task_id: int, k: int) -> list[datetime]:
+def _completion_times(session: Session, task_id: int, k: int, start: datetime | None = None,
+                      end: datetime | None = None) -> list[datetime]:
     """Per item, when its ``k``-th distinct rater gave a live, sure label (items short of k:
     none). Counted over all time, so an item completed in range counts even if its first
-    labels came before it."""
+    labels came before it; with a range, only items with a live, sure label in it are read
+    (an item completed in range has its ``k``-th label there)."""
     statement = (
         select(Label.item_id, Label.rater_id, Label.submitted_at)
         .where(Label.task_id == task_id, Label.source == LabelSource.rater,
                not_(Label.unsure), not_(Label.superseded))
         .order_by(Label.item_id, Label.submitted_at, Label.id)
     )
+    labeled = _labeled_in_range(task_id, start, end, sure=True)
+    if labeled is not None:
+        statement = statement.where(Label.item_id.in_(labeled))  # type: ignore[attr-defined]
     seen: dict[int, set[int]] = {}
     done: list[datetime] = []
     for item_id, rater_id, submitted in session.exec(statement):
@@ -103,7 +127,8 @@ def throughput_per_day(
         start, end,
     )
     labels = Counter(moment.date() for moment in session.exec(submitted))
-    completed = Counter(moment.date() for moment in _completion_times(session, task_id, k)
+    completed = Counter(moment.date() for moment in _completion_times(session, task_id, k,
+                                                                    start, end)
                         if _within(moment, start, end))
     return [
         {"day": day, "labels": labels.get(day, 0), "items_completed": completed.get(day, 0)}
