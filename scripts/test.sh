@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 venv=${VENV:-.venv}
 export PATH="$PWD/$venv/bin:$PATH"
 
-"$venv/bin/ruff" check .
+"$venv/bin/ruff" check --no-cache .
 "$venv/bin/lint-imports"
 
 if [ -z "${WORKBENCH_TEST_POSTGRES_URL:-}" ]; then
@@ -16,4 +16,6 @@ if [ -z "${WORKBENCH_TEST_POSTGRES_URL:-}" ]; then
   export WORKBENCH_TEST_POSTGRES_URL
 fi
 export WORKBENCH_REQUIRE_POSTGRES=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-"$venv/bin/python" -m pytest -p no:cacheprovider "$@"
+# Two workers (the machine's two cores), each taking whole files so a module's app or browser
+# starts once; WORKBENCH_TEST_WORKERS=0 runs in one process.
+"$venv/bin/python" -m pytest -p no:cacheprovider -n "${WORKBENCH_TEST_WORKERS:-2}" --dist loadfile "$@"

@@ -15,11 +15,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from pytest_postgresql import factories
 from sqlalchemy.engine import URL, Engine, make_url
 
 from labeling.ml.encoders import HashingEncoder
 from storage.db import make_engine, migrate
+
+settings.register_profile("workbench", database=None)  # no example database in the checkout
+settings.load_profile("workbench")
 
 PG_URL = os.environ.get("WORKBENCH_TEST_POSTGRES_URL")
 REQUIRE_PG = os.environ.get("WORKBENCH_REQUIRE_POSTGRES") == "1"
