@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -298,3 +299,8 @@ def run_and_kill(db_url: str, script: str, marker: Path) -> None:
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
+
+
+def shown(markdown: str) -> str:
+    """The characters a message's Markdown shows (service messages come escaped: ``describe``)."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)

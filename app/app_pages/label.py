@@ -81,7 +81,7 @@ def _apply(answer: Answer, *, engine: Any, user: auth.SignedIn) -> str | None:
             raise _Unreachable from exc
         what = "skip" if answer.kind == "skip" else (
             "unsure" if answer.kind == "unsure" else answer.value)
-        return f"{where}: your {what} was not saved — {describe(exc)}."
+        return f"{where}: your {what} was not saved — {describe(exc, markdown=False)}."
     return None
 
 

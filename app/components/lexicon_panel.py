@@ -39,7 +39,7 @@ def lexicon_panel(task_name: str, user: SignedIn) -> None:
     try:
         quality = measure_lexicon(engine=resources.engine(), actor=user, task_name=task_name)
     except SERVICE_ERRORS as exc:
-        st.error(f"Could not measure the lexicon: {as_markdown(describe(exc), one_line=True)}.")
+        st.error(f"Could not measure the lexicon: {describe(exc)}.")
         return
     st.caption(f"Lexicon version {quality.lexicon_version}, measured on {quality.n_labels} "
                "rater labels of this task: precision over the slots the lexicon filled, recall "
@@ -62,7 +62,7 @@ def _editor(user: SignedIn) -> None:
     try:
         lexicon = current_lexicon(engine=resources.engine(), actor=user)
     except SERVICE_ERRORS as exc:
-        st.error(f"Could not read the lexicon: {as_markdown(describe(exc), one_line=True)}.")
+        st.error(f"Could not read the lexicon: {describe(exc)}.")
         return
     entries = pd.DataFrame(lexicon.entries)
     slots = sorted(entries["slot"].unique()) if not entries.empty else []
@@ -79,7 +79,7 @@ def _editor(user: SignedIn) -> None:
                 version, entry = add_phrase(engine=resources.engine(), slot=slot, value=value,
                                             phrase=phrase, actor=user)
             except SERVICE_ERRORS as exc:
-                st.error(f"Not added: {as_markdown(describe(exc), one_line=True)}.")
+                st.error(f"Not added: {describe(exc)}.")
             else:
                 st.session_state[NOTICE] = (
                     f"Added {entry}: {as_markdown(repr(phrase))} -> "
@@ -96,7 +96,7 @@ def _editor(user: SignedIn) -> None:
                 version = remove_phrase(engine=resources.engine(), entry_id=entry_id,
                                         actor=user)
             except SERVICE_ERRORS as exc:
-                st.error(f"Not removed: {as_markdown(describe(exc), one_line=True)}.")
+                st.error(f"Not removed: {describe(exc)}.")
             else:
                 st.session_state[NOTICE] = f"Removed {entry_id} (lexicon version {version})."
                 st.rerun()

@@ -51,3 +51,13 @@ def test_marked_spans_keep_the_rest_of_the_text_inert():
     for marked in (marked_text(PROMPT, hits), marked_slots(PROMPT, slots)):
         assert not FORMED.search(marked) and 'a"b' not in marked and "<x>" not in marked
         assert _read_html(marked) == PROMPT
+
+
+def test_a_service_message_quoting_what_the_user_typed_shows_as_text():
+    from app.errors import describe
+    from labeling.exceptions import LabelingError
+
+    refused = LabelingError(f"an account named {PROMPT} exists already")
+    markdown = describe(refused)
+    assert _read_markdown(markdown) == str(refused) and not FORMED.search(markdown)
+    assert describe(refused, markdown=False) == str(refused)  # for callers that escape a line
