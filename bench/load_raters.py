@@ -127,6 +127,28 @@ def _start(start: Any, seconds: float) -> float:
     return time.monotonic() + seconds
 
 
+class _Outcomes:
+    """What a simulated user's calls ended in: the workbench's own refusals by kind, and
+    anything else (unexpected: the bench's failures) with its message."""
+
+    def __init__(self) -> None:
+        self.refused: Counter = Counter()
+        self.unexpected: Counter = Counter()
+
+    def call(self, what: str, call: Any) -> Any:
+        """``call()``'s result, or ``None`` after counting what it raised."""
+        try:
+            return call()
+        except LabelingError as exc:
+            self.refused[f"{what}: {type(exc).__name__}"] += 1
+        except Exception as exc:  # noqa: BLE001 - counted, reported in the JSON line
+            self.unexpected[f"{what}: {type(exc).__name__}: {exc}"[:200]] += 1
+        return None
+
+    def report(self) -> dict[str, Any]:
+        return {"refused": dict(self.refused), "unexpected": dict(self.unexpected)}
+
+
 class _Rater:
     """One rater's session in their own process: what they were told was saved, their
     latencies, refusals and unexpected errors."""
@@ -137,18 +159,9 @@ class _Rater:
         self.rng, self.lease_seconds = random.Random(seed), lease_seconds
         self.saved: list[int] = []
         self.latencies: list[float] = []
-        self.refused: Counter = Counter()
-        self.unexpected: Counter = Counter()
+        self.outcomes = _Outcomes()
+        self._call = self.outcomes.call
         self.refilling: threading.Thread | None = None
-
-    def _call(self, what: str, call: Any) -> Any:
-        try:
-            return call()
-        except LabelingError as exc:
-            self.refused[type(exc).__name__] += 1
-        except Exception as exc:  # noqa: BLE001 - counted, reported in the JSON line
-            self.unexpected[f"{what}: {type(exc).__name__}: {exc}"[:200]] += 1
-        return None
 
     def _upcoming(self) -> queue.Run | None:
         return self._call("upcoming", lambda: queue.upcoming(
@@ -195,7 +208,7 @@ class _Rater:
             self.refilling.join(timeout=60)
         self.engine.dispose()
         return {"rater_id": self.rater_id, "saved": self.saved, "latencies": self.latencies,
-                "refused": dict(self.refused), "unexpected": dict(self.unexpected)}
+                **self.outcomes.report()}
 
 
 def _rater(url: str, rater_id: int, seconds: float, seed: int, lease_seconds: float,
@@ -208,7 +221,7 @@ def _lead(url: str, lead_id: int, seconds: float, folder: str, start: Any) -> di
     """Recompute, retrain, promote the newest, refill: every few seconds."""
     engine, encoder, actor = make_engine(url), HashingEncoder(), ActingAccount(lead_id)
     deadline = _start(start, seconds)
-    done, refused, unexpected = Counter(), Counter(), Counter()
+    done, outcomes = Counter(), _Outcomes()
     try:
         while time.monotonic() < deadline:
             for name, step in (
@@ -221,42 +234,36 @@ def _lead(url: str, lead_id: int, seconds: float, folder: str, start: Any) -> di
                 ("refill", lambda: queue.refill(engine=engine, actor=actor, task_name=TASK,
                                                 encoder=encoder)),
             ):
-                try:
-                    step()
+                if outcomes.call(name, lambda step=step: step() or True):
                     done[name] += 1
-                except LabelingError as exc:
-                    refused[f"{name}: {type(exc).__name__}"] += 1
-                except Exception as exc:  # noqa: BLE001
-                    unexpected[f"{name}: {type(exc).__name__}: {exc}"[:200]] += 1
             time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
     finally:
         engine.dispose()
-    return {"done": dict(done), "refused": dict(refused), "unexpected": dict(unexpected)}
+    return {"done": dict(done), **outcomes.report()}
 
 
 def _reviewer(url: str, reviewer_id: int, seconds: float, start: Any) -> dict[str, Any]:
     """Settle the waiting disagreements, least confident first."""
     engine, actor = make_engine(url), ActingAccount(reviewer_id)
     deadline = _start(start, seconds)
-    decided, refused, unexpected = 0, Counter(), Counter()
+    decided, outcomes = 0, _Outcomes()
+
+    def decide(case: Any) -> bool:
+        answers = [lab.value for lab in case.labels if lab.value in LABELS]
+        adjudication.decide(engine=engine, actor=actor, task_name=TASK, item_id=case.item_id,
+                            value=answers[0] if answers else LABELS[0], note="load bench")
+        return True
+
     try:
         while time.monotonic() < deadline:
-            try:
-                cases = adjudication.cases(engine=engine, actor=actor, task_name=TASK, limit=5)
-                for case in cases[:2]:
-                    answers = [lab.value for lab in case.labels if lab.value in LABELS]
-                    adjudication.decide(engine=engine, actor=actor, task_name=TASK,
-                                        item_id=case.item_id, value=answers[0] if answers
-                                        else LABELS[0], note="load bench")
-                    decided += 1
-            except LabelingError as exc:
-                refused[type(exc).__name__] += 1
-            except Exception as exc:  # noqa: BLE001
-                unexpected[f"{type(exc).__name__}: {exc}"[:200]] += 1
+            cases = outcomes.call("cases", lambda: adjudication.cases(
+                engine=engine, actor=actor, task_name=TASK, limit=5)) or []
+            decided += sum(bool(outcomes.call("decide", lambda c=case: decide(c)))
+                           for case in cases[:2])
             time.sleep(0.5)
     finally:
         engine.dispose()
-    return {"decided": decided, "refused": dict(refused), "unexpected": dict(unexpected)}
+    return {"decided": decided, **outcomes.report()}
 
 
 def ledger(url: str, saved: dict[int, list[int]]) -> dict[str, int]:

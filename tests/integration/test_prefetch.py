@@ -148,22 +148,16 @@ def test_a_batch_stored_while_the_run_is_decided_is_leased_not_taken_for_the_end
 
 def test_refill_selects_once_under_two_concurrent_callers(setup):
     engine, _, (ana, ben, *_) = setup
-    barrier, results, errors = threading.Barrier(2), [], []
+    barrier = threading.Barrier(2)
 
-    def call(rater: int) -> None:
-        try:
-            barrier.wait()
-            results.append(_refill(setup, acting(rater)))
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-            errors.append(exc)
+    def call(rater: int) -> bool:
+        barrier.wait()
+        return _refill(setup, acting(rater))
 
-    threads = [threading.Thread(target=call, args=(r,)) for r in (ana, ben)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
-    assert sorted(results) == [False, True] and _batches(engine) == 1
+    outcomes = run_together(lambda: call(ana), lambda: call(ben))
+    assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
+    assert sorted(outcomes) == [False, True]  # one of them selected
+    assert _batches(engine) == 1
     assert not _refill(setup, acting(ana))  # a whole batch of free slots is not low
 
 

@@ -11,7 +11,7 @@ from sqlmodel import select
 from labeling.queue import assignments as queue
 from storage.db import session_scope
 from storage.models import Label
-from tests.factories import acting, make_account, make_queue_task
+from tests.factories import acting, make_account, make_queue_task, run_together
 
 RATERS = 8
 K = 2
@@ -22,33 +22,25 @@ def test_eight_concurrent_raters_never_exceed_k_or_repeat_or_lose_a_label(engine
                                                                           tmp_path):
     make_queue_task(engine, encoder, tmp_path, n_items=ITEMS, batch_size=6, k=K)
     raters = [make_account(engine, username=f"rater{i}") for i in range(RATERS)]
-    submitted: list[tuple[int, int, int]] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
     start = threading.Barrier(RATERS)
 
-    def work(rater: int) -> None:
-        rng = random.Random(rater)
-        try:
-            start.wait()
-            for _ in range(ITEMS + 5):
-                item = queue.next_item(engine=engine, task_name="music", actor=acting(rater),
-                                       encoder=encoder, rng=rng)
-                if item is None:
-                    return
-                label_id = queue.submit(engine=engine, assignment_id=item.assignment_id,
-                                        actor=acting(rater), value=rng.choice(["mood", "sleep"]))
-                with lock:
-                    submitted.append((label_id, item.item_id, rater))
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-            errors.append(exc)
+    def work(rater: int) -> list[tuple[int, int, int]]:
+        """Pull and submit until the queue is empty: (label, item, rater) of each submit."""
+        rng, submitted = random.Random(rater), []
+        start.wait()
+        for _ in range(ITEMS + 5):
+            item = queue.next_item(engine=engine, task_name="music", actor=acting(rater),
+                                   encoder=encoder, rng=rng)
+            if item is None:
+                break
+            label_id = queue.submit(engine=engine, assignment_id=item.assignment_id,
+                                    actor=acting(rater), value=rng.choice(["mood", "sleep"]))
+            submitted.append((label_id, item.item_id, rater))
+        return submitted
 
-    threads = [threading.Thread(target=work, args=(r,)) for r in raters]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-    assert not errors, errors
+    outcomes = run_together(*(lambda r=r: work(r) for r in raters), timeout=300)
+    assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
+    submitted = [row for rows in outcomes for row in rows]
     with session_scope(engine) as session:
         stored = session.exec(select(Label.id, Label.item_id, Label.rater_id)).all()
     assert sorted(stored) == sorted(submitted)  # no submitted label is missing

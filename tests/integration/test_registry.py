@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from tests.factories import (
     make_task,
     register_confused_model,
     run_and_kill,
+    run_together,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -285,22 +285,12 @@ def test_two_trainings_at_once_register_two_versions_whose_files_both_load(train
         return number
 
     monkeypatch.setattr(model_repo, "next_version", slow_next_version)
-    results, errors = [], []
-
-    def train(seed: int) -> None:
-        try:
-            results.append(retrain(engine=engine, task_name="music", encoder=encoder,
-                                   models_dir=models, actor=CLI, seed=seed).version)
-        except Exception as exc:  # noqa: BLE001 - reported by the main thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=train, args=(seed,)) for seed in (1, 2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
-    assert sorted(results) == [2, 3]
+    outcomes = run_together(*(
+        lambda seed=seed: retrain(engine=engine, task_name="music", encoder=encoder,
+                                  models_dir=models, actor=CLI, seed=seed).version
+        for seed in (1, 2)))
+    assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
+    assert sorted(outcomes) == [2, 3]  # no version number twice
     with session_scope(engine) as session:
         versions = session.exec(select(ModelVersion).order_by(ModelVersion.version)).all()
     assert [(v.version, v.serving) for v in versions] == [(1, True), (2, False), (3, False)]
@@ -322,28 +312,18 @@ def test_two_promotions_at_once_leave_one_serving_version(trained, monkeypatch):
         return found
 
     monkeypatch.setattr(registry.model_repo, "serving", slow_serving)
-    outcomes = []
-
-    def promote(version: int) -> None:
-        try:
-            outcomes.append(registry.promote(engine=engine, task_name="music", version=version,
-                                             actor=CLI, encoder=encoder, force=True,
-                                             reason="race test"))
-        except PromotionError as exc:
-            outcomes.append(str(exc))
-
-    threads = [threading.Thread(target=promote, args=(v,)) for v in (2, 3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    outcomes = run_together(*(
+        lambda version=version: registry.promote(
+            engine=engine, task_name="music", version=version, actor=CLI, encoder=encoder,
+            force=True, reason="race test")
+        for version in (2, 3)))
     with session_scope(engine) as session:
         serving = session.exec(select(ModelVersion.version).where(ModelVersion.serving)).all()
     # The second to decide sees the first's promotion and refuses: nobody's choice is lost
     # silently behind another's.
     [won] = [o for o in outcomes if isinstance(o, int)]
-    [lost] = [o for o in outcomes if isinstance(o, str)]
-    assert serving == [won] and "another version was promoted" in lost
+    [lost] = [o for o in outcomes if isinstance(o, PromotionError)]
+    assert serving == [won] and "another version was promoted" in str(lost), outcomes
 
 
 def test_the_database_refuses_a_second_serving_version(trained):
