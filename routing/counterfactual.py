@@ -147,6 +147,12 @@ class PolicySamples:
 
     config: RankerConfig
     lists: list[Lists] = field(default_factory=list)
+    per_request: list[RankerConfig] | None = None
+    """The configuration of each request where they differ (a policy that picks one per
+    prompt, e.g. by intent); ``config`` serves every request otherwise."""
+
+    def config_at(self, index: int) -> RankerConfig:
+        return self.config if self.per_request is None else self.per_request[index]
 
     @classmethod
     def draw(cls, arrays: CatalogueArrays, candidates: Sequence[Candidates],
@@ -158,7 +164,7 @@ class PolicySamples:
 
 def replay_log(arrays: CatalogueArrays, candidates: Sequence[Candidates], log: LoggedLists, *,
                logging: PolicySamples, target: PolicySamples) -> Replayed:
-    """Everything the estimators need about ``target.config`` on this log."""
+    """Everything the estimators need about ``target``'s configuration on this log."""
     n, k = log.shown.shape
     out = Replayed(*(np.ones((n, k)) for _ in range(3)), np.zeros(n), np.zeros(n))
     model = _reward_model(candidates, log)
@@ -166,7 +172,7 @@ def replay_log(arrays: CatalogueArrays, candidates: Sequence[Candidates], log: L
         sessions = np.flatnonzero(log.context == index)
         shown = log.shown[sessions]
         context = candidates[index]
-        probabilities = replay(arrays, context, target.config, shown)
+        probabilities = replay(arrays, context, target.config_at(index), shown)
         past_end = shown < 0
         out.target[sessions] = np.where(past_end, 1.0, probabilities)
         out.target_marginal[sessions] = marginals(target.lists[index], shown)

@@ -13,6 +13,12 @@ A configuration is judged as the preview would serve it: with the exploration ea
 was logged with (the preview serves every configuration at the one ``WORKBENCH_EXPLORATION``),
 ranking the logged candidates (a track the logging configuration never considered cannot be
 judged). Impressions that cannot be replayed are counted with the reason and left out.
+
+An intent model version is judged the same way (``IntentTarget``): what changes with it is the
+configuration each prompt is served (the router's choice by intent, ``INTENT_CONFIGS``), so each
+logged prompt is classified by that version and replayed with the configuration its intent
+picks. What the replay cannot show: a version that would answer "out of scope" (no playlist) is
+judged on the playlist its top intent would get.
 """
 
 from __future__ import annotations
@@ -27,6 +33,10 @@ import numpy as np
 from sqlalchemy.engine import Engine
 
 from labeling.exceptions import LabelingError
+from labeling.lifecycle.model_files import ModelFileError
+from labeling.lifecycle.registry import load_version
+from labeling.ml.encoders import Encoder
+from labeling.ml.text_features import predict_proba_for
 from labeling.project.authz import Actor, Capability, requires
 from routing.counterfactual import (
     LoggedLists,
@@ -41,7 +51,13 @@ from routing.impression_log import LoadedLog, load_log, logged_lists
 from routing.mmr import Lists
 from routing.offpolicy import ESTIMATORS
 from routing.promotion import preview_default
-from routing.ranker import CONFIGS, CatalogueArrays, RankerConfig
+from routing.ranker import (
+    CONFIGS,
+    DEFAULT_CONFIG,
+    INTENT_CONFIGS,
+    CatalogueArrays,
+    RankerConfig,
+)
 from routing.reward import RewardWeights
 from routing.tracks import load_catalogue
 from routing.verdicts import (
@@ -65,6 +81,26 @@ REPLAY_BLOCK = 250
 
 class ExperimentError(LabelingError):
     """An evaluation that cannot be run as asked."""
+
+
+@dataclass(frozen=True)
+class IntentTarget:
+    """The preview serving each prompt the configuration its intent picks, as the registered
+    version ``version`` of the intent task ``task`` classifies it."""
+
+    task: str
+    version: int
+
+    @property
+    def name(self) -> str:
+        return f"intent v{self.version}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.task} intent model v{self.version}"
+
+
+Target = RankerConfig | IntentTarget
 
 
 @dataclass(frozen=True)
@@ -135,8 +171,9 @@ def _iso(value: datetime | None) -> str | None:
 
 
 @requires(Capability.run_experiments)
-def evaluate_log(*, engine: Engine, actor: Actor, targets: Sequence[RankerConfig],
+def evaluate_log(*, engine: Engine, actor: Actor, targets: Sequence[Target],
                  since: datetime | None = None, until: datetime | None = None,
+                 encoder: Encoder | None = None,
                  weights: RewardWeights | None = None, rounds: int = EVALUATION_ROUNDS,
                  samples: int = EVALUATION_SAMPLES, seed: int = 0,
                  max_impressions: int = MAX_IMPRESSIONS,
@@ -146,6 +183,9 @@ def evaluate_log(*, engine: Engine, actor: Actor, targets: Sequence[RankerConfig
 
     Parameters
     ----------
+    targets
+        Ranker configurations, and intent model versions (``IntentTarget``: each prompt gets
+        the configuration its intent picks under that version; needs ``encoder``).
     weights
         The composite reward (default ``RewardWeights()``); ``RewardWeights(like=0, save=1,
         skip=0)`` judges on saves alone.
@@ -174,7 +214,9 @@ def evaluate_log(*, engine: Engine, actor: Actor, targets: Sequence[RankerConfig
         raise ExperimentError(_nothing_to_evaluate(loaded.skipped, since, until))
     log = logged_lists(loaded, arrays, weights)
     explored = not np.isin(log.propensities, (0.0, 1.0)).all()
-    configs = dict(zip(names, targets, strict=True))
+    configs = {name: _per_impression(target, loaded, engine=engine, actor=actor,
+                                     encoder=encoder)
+               for name, target in zip(names, targets, strict=True)}
     replayed = _replay_all(arrays, loaded, log, configs, samples=samples, seed=seed,
                            progress=progress) if explored else None
 
@@ -207,12 +249,31 @@ def default_baseline(*, engine: Engine, actor: Actor) -> str:
     return current if current in CONFIGS else "balanced"  # by intent, or a name since removed
 
 
-def _names(targets: Sequence[RankerConfig]) -> list[str]:
+def _per_impression(target: Target, loaded: LoadedLog, *, engine: Engine, actor: Actor,
+                    encoder: Encoder | None) -> list[RankerConfig]:
+    """The configuration ``target`` serves each logged impression."""
+    if isinstance(target, RankerConfig):
+        return [target] * len(loaded.candidates)
+    if encoder is None:
+        raise ExperimentError(f"judging {target.label} needs the encoder its prompts are read "
+                              "with")
+    try:
+        _, model = load_version(engine=engine, actor=actor, task_name=target.task,
+                                version=target.version)
+    except (LabelingError, ModelFileError) as exc:
+        raise ExperimentError(f"cannot judge {target.label}: {exc}") from exc
+    vectors = encoder.encode(loaded.prompts)
+    proba = np.asarray(predict_proba_for(model, loaded.prompts, vectors))
+    intents = np.asarray([str(c) for c in model.classes_], dtype=object)[proba.argmax(axis=1)]
+    return [CONFIGS[INTENT_CONFIGS.get(intent, DEFAULT_CONFIG)] for intent in intents]
+
+
+def _names(targets: Sequence[Target]) -> list[str]:
     """Each configuration's name (its name and version where names repeat)."""
     if len(targets) < 2:
         raise ExperimentError("give two or more configurations: a target and a baseline to "
                               "compare it with")
-    plain = [replace(t, exploration=0.0) for t in targets]
+    plain = [replace(t, exploration=0.0) if isinstance(t, RankerConfig) else t for t in targets]
     if len(set(plain)) < len(plain):
         raise ExperimentError("a configuration is given twice; compare different ones")
     names = [t.name for t in targets]
@@ -246,12 +307,12 @@ def _groups(labels: Sequence[str]) -> list[tuple[str, np.ndarray]]:
 
 
 def _replay_all(arrays: CatalogueArrays, loaded: LoadedLog, log: LoggedLists,
-                configs: dict[str, RankerConfig], *, samples: int, seed: int,
+                configs: dict[str, list[RankerConfig]], *, samples: int, seed: int,
                 progress: Callable[[int, int], None] | None = None) -> dict[str, Replayed]:
-    """Each configuration's estimator inputs on the log, served at each impression's logged
-    exploration. Impressions go through in blocks of ``REPLAY_BLOCK`` with one exploration
-    each (the doubly robust reward model is fitted per block), so that the drawn lists of only
-    one block are held at a time."""
+    """Each target's estimator inputs on the log (``configs``: the configuration it serves each
+    impression), served at each impression's logged exploration. Impressions go through in
+    blocks of ``REPLAY_BLOCK`` with one exploration each (the doubly robust reward model is
+    fitted per block), so that the drawn lists of only one block are held at a time."""
     rng = np.random.default_rng(seed)
     n, k = log.shown.shape
     out = {name: Replayed(*(np.ones((n, k)) for _ in range(3)), np.zeros(n), np.zeros(n))
@@ -277,10 +338,10 @@ def _replay_all(arrays: CatalogueArrays, loaded: LoadedLog, log: LoggedLists,
 
             logging = PolicySamples(loaded.configs[rows[0]],
                                     lists([loaded.configs[i] for i in rows]))
-            for name, config in configs.items():
-                served = replace(config, exploration=float(value))
+            for name, per_impression in configs.items():
+                served = [replace(per_impression[i], exploration=float(value)) for i in rows]
                 part = replay_log(arrays, candidates, block, logging=logging,
-                                  target=PolicySamples(served, lists([served] * len(rows))))
+                                  target=PolicySamples(served[0], lists(served), served))
                 _scatter(out[name], rows, part)
             done += len(rows)
             if progress is not None:

@@ -41,6 +41,8 @@ class LoadedLog:
     propensities: list[np.ndarray] = field(default_factory=list)
     actions: list[dict[str, np.ndarray]] = field(default_factory=list)
     intents: list[str] = field(default_factory=list)
+    prompts: list[str] = field(default_factory=list)
+    """Each impression's prompt as logged (redacted): what another intent model would read."""
     buckets: list[str] = field(default_factory=list)
     times: list[datetime] = field(default_factory=list)
     skipped: Counter = field(default_factory=Counter)
@@ -108,6 +110,7 @@ def _add(out: LoadedLog, arrays: CatalogueArrays, row: Any, feedback: list[tuple
     out.actions.append(actions)
     intent = ranker.get("intent", NOT_LOGGED)
     out.intents.append(NO_INTENT if intent is None else str(intent))
+    out.prompts.append(str(row.prompt))
     context = dict(row.context or {})
     out.buckets.append(f"{context.get('time_of_day') or UNSET} / "
                        f"{context.get('device') or UNSET}")

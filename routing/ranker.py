@@ -90,6 +90,10 @@ CONFIGS: dict[str, RankerConfig] = {
                                    session=0.0, mmr_lambda=1.0, max_per_artist=20),
 }
 """The bundled configurations, by name."""
+INTENT_CONFIGS: dict[str, str] = {"discovery": "discovery"}
+"""Intents that change the ranker configuration when the caller did not pick one."""
+DEFAULT_CONFIG = "balanced"
+"""The configuration every other intent is served with."""
 
 
 class UnknownConfigError(LabelingError):

@@ -48,7 +48,14 @@ from labeling.text.normalise import fold
 from routing.catalogue_index import CatalogueIndex
 from routing.context import NO_CONTEXT, Context
 from routing.lexicon import Lexicon, current_lexicon, duration_minutes
-from routing.ranker import CONFIGS, Playlist, RankerConfig, rank
+from routing.ranker import (
+    CONFIGS,
+    DEFAULT_CONFIG,
+    INTENT_CONFIGS,
+    Playlist,
+    RankerConfig,
+    rank,
+)
 from safety.policy import BLOCK, REVIEW, SELF_HARM, SafetyGate, Verdict
 
 log = logging.getLogger(__name__)
@@ -61,8 +68,6 @@ OUT_OF_SCOPE_MESSAGE = ("I can only make playlists, so I can't help with that on
                         "something like \"upbeat songs for a morning run\".")
 ERROR_MESSAGE = "Something went wrong making your playlist; here is a general mix instead."
 EMPTY_MESSAGE = "Type what you'd like to hear, e.g. \"chill music for coding\"."
-INTENT_CONFIGS: dict[str, str] = {"discovery": "discovery"}
-"""Intents that change the ranker configuration when the caller did not pick one."""
 NEUTRAL_SLOTS: dict[str, str] = {"energy": "medium"}
 CALM_SLOTS: dict[str, str] = {"mood": "calm", "energy": "low"}
 """The fallback list for a prompt blocked as self-harm: the message promises calm music."""
@@ -343,7 +348,7 @@ class Router:
         relevance[retrieved.rows] = retrieved.relevance
         t = lap("retrieval", t)
         chosen = config or CONFIGS[INTENT_CONFIGS.get(intent["intent"] if intent else "",
-                                                      "balanced")]
+                                                      DEFAULT_CONFIG)]
         if exploration > 0:
             chosen = replace(chosen, exploration=exploration)
         playlist = rank(

@@ -13,11 +13,13 @@ from app import auth, resources
 from app.components.experiment_charts import estimates_chart, estimates_frame
 from app.components.untrusted import as_markdown
 from app.errors import SERVICE_ERRORS, describe
+from labeling.lifecycle.registry import list_versions
 from labeling.project.authz import Capability
-from routing.experiments import Evaluation, default_baseline, evaluate_log
+from routing.experiments import Evaluation, IntentTarget, default_baseline, evaluate_log
 from routing.promotion import BY_INTENT, current_promotion, promote_config
 from routing.ranker import CONFIGS
 from routing.reward import RewardWeights
+from routing.router import default_intent_task
 from routing.verdicts import ESTIMATOR_NAMES
 
 RESULT, NOTICE = "experiments_result", "experiments_notice"
@@ -52,7 +54,21 @@ def _weights(on_saves: bool, values: dict[str, float]) -> RewardWeights:
     return RewardWeights(**values)
 
 
+def _intent_targets(user: auth.SignedIn) -> dict[str, IntentTarget]:
+    """The intent task's registered versions, to judge by the configurations their intents
+    pick (none when there is no intent task or its versions cannot be read)."""
+    try:
+        task = default_intent_task(engine=resources.engine(), actor=user)
+        versions = [] if task is None else list_versions(engine=resources.engine(), actor=user,
+                                                         task_name=task)
+    except SERVICE_ERRORS:
+        return {}
+    targets = [IntentTarget(task=task, version=v.version) for v in versions if task]
+    return {t.name: t for t in targets}
+
+
 def _form(today: date, user: auth.SignedIn) -> dict[str, Any] | None:
+    intents = _intent_targets(user)
     with st.form("experiments_form"):
         left, right = st.columns(2)
         since = left.date_input("From (UTC)", value=today - timedelta(days=DEFAULT_DAYS - 1),
@@ -63,8 +79,11 @@ def _form(today: date, user: auth.SignedIn) -> dict[str, Any] | None:
             "Baseline", list(CONFIGS), key="exp_baseline",
             index=list(CONFIGS).index(default_baseline(engine=resources.engine(), actor=user)),
             help="Every other configuration is compared with this one on the same sessions.")
-        targets = right.multiselect("Compare with", list(CONFIGS), key="exp_targets",
-                                    default=[n for n in CONFIGS if n != "relevance-only"][:2])
+        targets = right.multiselect(
+            "Compare with", [*CONFIGS, *intents], key="exp_targets",
+            default=[n for n in CONFIGS if n != "relevance-only"][:2],
+            help="Ranker configurations, and intent model versions (\"intent vN\": each logged "
+                 "prompt is served the configuration its intent picks under that version).")
         st.caption("Reward weights (the composite the configurations are judged on)")
         defaults, columns = RewardWeights(), st.columns(5)
         values = {name: float(column.number_input(
@@ -79,6 +98,7 @@ def _form(today: date, user: auth.SignedIn) -> dict[str, Any] | None:
     return {"since": datetime.combine(since, time.min, UTC),
             "until": datetime.combine(until + timedelta(days=1), time.min, UTC),
             "configs": [baseline, *[t for t in targets if t != baseline]],
+            "intents": {name: intents[name] for name in targets if name in intents},
             "on_saves": on_saves, "values": values}
 
 
@@ -93,8 +113,11 @@ def _evaluate(request: dict[str, Any], user: auth.SignedIn) -> None:
         if len(request["configs"]) < 2:
             st.error("Choose at least one configuration to compare with the baseline.")
             return
+        intents = request.get("intents") or {}
         evaluation = evaluate_log(
-            engine=resources.engine(), actor=user, targets=[CONFIGS[n] for n in request["configs"]],
+            engine=resources.engine(), actor=user,
+            targets=[intents.get(n) or CONFIGS[n] for n in request["configs"]],
+            encoder=resources.encoder() if intents else None,
             since=request["since"], until=request["until"],
             weights=_weights(request["on_saves"], request["values"]), progress=progress)
     except SERVICE_ERRORS as exc:

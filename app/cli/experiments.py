@@ -5,6 +5,7 @@ preview's impression log), ``simulate`` (on simulated users, next to the true va
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ from routing.experiments import (
     EVALUATION_SAMPLES,
     Evaluation,
     ExperimentError,
+    IntentTarget,
     SegmentResult,
     default_baseline,
     evaluate_log,
@@ -24,6 +26,7 @@ from routing.experiments import (
 from routing.promotion import BY_INTENT, promote_config, promotion_history
 from routing.ranker import CONFIGS, config_named
 from routing.reward import RewardWeights
+from routing.router import default_intent_task
 from routing.simulated_experiments import (
     SAMPLES,
     SIMULATION_EXPLORATION,
@@ -36,6 +39,7 @@ from routing.simulation import BROWSING
 from routing.verdicts import Verdict, brief
 
 NAMES = ", ".join(CONFIGS)
+INTENT_TARGET = re.compile(r"intent:v?(\d{1,6})")
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"]
 DEFAULTS = RewardWeights()
 
@@ -104,7 +108,8 @@ def _evaluation_text(evaluation: Evaluation, by: str | None) -> str:
 
 def experiments_evaluate(
     target: Annotated[list[str], typer.Option(
-        help=f"a configuration to evaluate, repeatable: {NAMES}")],
+        help=f"a configuration to evaluate, repeatable: {NAMES}; or an intent model "
+             "version, intent:vN (each prompt served the configuration its intent picks)")],
     baseline: Annotated[str | None, typer.Option(
         help="the configuration to compare with (default: the promoted one, else balanced)")
     ] = None,
@@ -130,12 +135,14 @@ def experiments_evaluate(
         raise ExperimentError(f"--by is intent or context, got {by!r}")
     engine, actor = common.engine(), common.operator()
     base = config_named(baseline or default_baseline(engine=engine, actor=actor))
-    targets = [config_named(name) for name in dict.fromkeys(target) if name != base.name]
+    targets = [_target(name, engine, actor) for name in dict.fromkeys(target)
+               if name != base.name]
     if not targets:
         raise ExperimentError(f"give a --target other than the baseline ({base.name})")
+    intents = any(isinstance(t, IntentTarget) for t in targets)
     evaluation = evaluate_log(
         engine=engine, actor=actor, targets=[base, *targets], since=_utc(since),
-        until=_utc(until),
+        until=_utc(until), encoder=common.encoder(None) if intents else None,
         weights=_weights(like, save, skip, diversity, novelty, on_saves), rounds=rounds,
         samples=samples, seed=seed)
     if evaluation.notice is not None:
@@ -144,6 +151,17 @@ def experiments_evaluate(
         typer.echo(json.dumps(evaluation.as_dict(), indent=1, default=_plain))
         return
     typer.echo(_evaluation_text(evaluation, by))
+
+
+def _target(name: str, engine: Any, actor: Any) -> Any:
+    """A bundled configuration by name, or ``intent:vN``: version N of the intent task."""
+    match = INTENT_TARGET.fullmatch(name.strip())
+    if match is None:
+        return config_named(name)
+    task = default_intent_task(engine=engine, actor=actor)
+    if task is None:
+        raise ExperimentError(f"{name}: there is no intent task")
+    return IntentTarget(task=task, version=int(match.group(1)))
 
 
 def _simulation_text(result: SimulatedEvaluation) -> str:

@@ -215,3 +215,34 @@ def test_the_preview_serves_the_promoted_configuration_by_default(demo, router):
                             config=preview_config(engine=demo, actor=CLI))
     assert {i.ranker["config"]["name"] for i in impression_log(engine=demo, actor=CLI)} == {
         "relevance-only"}
+
+
+def _estimates(segment, name: str) -> dict:
+    return {o.estimator: None if o.estimate is None else (o.estimate.value, o.estimate.low,
+                                                          o.estimate.high)
+            for o in segment.outcomes[name]}
+
+
+def test_an_intent_model_version_is_judged_by_the_configuration_its_intents_pick(demo, router):
+    """The demo's serving model is the one that routed the log: where it read a prompt as
+    discovery, the version's target is the discovery configuration, elsewhere balanced."""
+    from labeling.ml.encoders import HashingEncoder
+    from routing.experiments import IntentTarget
+
+    log_preview_impressions(demo, router, n=60, exploration=0.3, config=CONFIGS["balanced"])
+    version = IntentTarget(task="intent", version=router.intent.version)
+    evaluation = evaluate_log(engine=demo, actor=CLI, encoder=HashingEncoder(), **FAST,
+                              targets=[CONFIGS["balanced"], CONFIGS["discovery"], version])
+    assert evaluation.configs == ["balanced", "discovery", "intent v1"]
+    intents = {s.segment for s in evaluation.by_intent}
+    assert "discovery" in intents and len(intents) > 1  # both kinds of prompt were logged
+    for segment in evaluation.by_intent:
+        same_as = "discovery" if segment.segment == "discovery" else "balanced"
+        assert _estimates(segment, "intent v1") == _estimates(segment, same_as), segment.segment
+    verdict = [v for v in evaluation.verdicts if v.target == "intent v1"]
+    assert verdict and all(v.baseline == "balanced" for v in verdict)
+    with pytest.raises(ExperimentError, match="needs the encoder"):
+        evaluate_log(engine=demo, actor=CLI, targets=[CONFIGS["balanced"], version], **FAST)
+    with pytest.raises(ExperimentError, match="cannot judge intent intent model v9"):
+        evaluate_log(engine=demo, actor=CLI, encoder=HashingEncoder(), **FAST,
+                     targets=[CONFIGS["balanced"], IntentTarget(task="intent", version=9)])

@@ -144,3 +144,16 @@ def test_simulate_without_exploration_refuses_with_a_message(tmp_path, monkeypat
     assert result.stdout == ""
     unknown = runner.invoke(app, [*SIMULATE, "--browsing", "zigzag"])
     assert unknown.exit_code == 1 and "browsing is one of cascade, position" in unknown.output
+
+
+def test_evaluate_compares_an_intent_model_version(demo, router):
+    log_preview_impressions(demo, router, n=24, exploration=0.3, config=CONFIGS["balanced"])
+    result = runner.invoke(app, ["experiments", "evaluate", "--target", "intent:v1",
+                                 "--baseline", "balanced", "--json", *FAST])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["configs"] == ["balanced", "intent v1"]
+    assert all(v["target"] == "intent v1" for v in report["verdicts"])
+    unknown = runner.invoke(app, ["experiments", "evaluate", "--target", "intent:v7", *FAST])
+    assert unknown.exit_code != 0 and "cannot judge" in unknown.output
+    assert "Traceback" not in unknown.output

@@ -116,3 +116,15 @@ def test_only_leads_see_the_page(demo):
     at = signed_in_app(MAIN, "ana", "ana-demo-pw")
     with pytest.raises(ValueError, match="Known pages"):
         at.switch_page(PAGE)
+
+
+def test_an_intent_model_version_is_compared_like_a_configuration(demo, router):
+    log_preview_impressions(demo, router, n=24, exploration=0.3, config=CONFIGS["balanced"])
+    at = _page()
+    assert "intent v1" in at.multiselect(key="exp_targets").options
+    at.multiselect(key="exp_targets").set_value(["intent v1"])
+    _evaluate(at)
+    assert not at.error
+    assert len([m.value for m in at.markdown if "**intent v1**:" in m.value]) == 5
+    overall = at.dataframe[0].value
+    assert set(overall["configuration"]) == {"balanced", "intent v1"}
