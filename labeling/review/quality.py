@@ -140,8 +140,9 @@ def quality_report(*, engine: Engine, actor: Actor, task_name: str, start: date 
         rows = quality_repo.rater_labels(session=session, task_id=task.id, start=low, end=high)
         consensus_rows = quality_repo.consensus_rows(session=session, task_id=task.id,
                                                      start=low, end=high)
-        daily = quality_repo.throughput_per_day(session=session, task_id=task.id,
-                                                k=task.overlap_k, start=low, end=high)
+        daily = quality_repo.throughput_per_day(
+            session=session, task_id=task.id, k=task.overlap_k, start=low, end=high,
+            submitted=[row["submitted_at"] for row in rows])  # the same labels, read above
         waiting = quality_repo.waiting_for_adjudication(session=session, task_id=task.id)
     labels = labels_frame(rows)
     ratings = ratings_of(labels)

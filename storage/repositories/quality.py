@@ -7,6 +7,7 @@ exclusive (``None`` leaves that side open); the service turns UTC days into such
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -68,17 +69,15 @@ def consensus_rows(*, session: Session, task_id: int, start: datetime | None = N
                    end: datetime | None = None) -> list[dict[str, Any]]:
     """The task's stored consensus rows as plain dicts; with a range, only those of items with a
     live rater label in ``[start, end)`` (the only ones a report over the range reads)."""
-    statement = select(Consensus).where(Consensus.task_id == task_id).order_by(Consensus.item_id)
+    columns = (Consensus.item_id, Consensus.value, Consensus.method, Consensus.confidence,
+               Consensus.agreement, Consensus.n_labels, Consensus.settled,
+               Consensus.needs_adjudication, Consensus.suspect)
+    statement = select(*columns).where(Consensus.task_id == task_id).order_by(Consensus.item_id)
     labeled = _labeled_in_range(task_id, start, end)
     if labeled is not None:
         statement = statement.where(Consensus.item_id.in_(labeled))  # type: ignore[attr-defined]
-    return [
-        {"item_id": c.item_id, "value": c.value, "method": c.method,
-         "confidence": c.confidence, "agreement": c.agreement, "n_labels": c.n_labels,
-         "settled": c.settled, "needs_adjudication": c.needs_adjudication,
-         "suspect": c.suspect}
-        for c in session.exec(statement)
-    ]
+    names = [column.key for column in columns]
+    return [dict(zip(names, row, strict=True)) for row in session.exec(statement)]
 
 
 def _completion_times(session: Session, task_id: int, k: int, start: datetime | None = None,
@@ -86,26 +85,20 @@ def _completion_times(session: Session, task_id: int, k: int, start: datetime | 
     """Per item, when its ``k``-th distinct rater gave a live, sure label (items short of k:
     none). Counted over all time, so an item completed in range counts even if its first
     labels came before it; with a range, only items with a live, sure label in it are read
-    (an item completed in range has its ``k``-th label there)."""
-    statement = (
-        select(Label.item_id, Label.rater_id, Label.submitted_at)
+    (an item completed in range has its ``k``-th label there). A rater has one live label per
+    item (``ux_label_one_live_per_rater``), so the ``k``-th live label is the ``k``-th rater's:
+    the database numbers them (a window function) and returns only those."""
+    numbered = (
+        select(Label.submitted_at, func.row_number().over(
+            partition_by=Label.item_id, order_by=(Label.submitted_at, Label.id)).label("nth"))
         .where(Label.task_id == task_id, Label.source == LabelSource.rater,
                not_(Label.unsure), not_(Label.superseded))
-        .order_by(Label.item_id, Label.submitted_at, Label.id)
     )
     labeled = _labeled_in_range(task_id, start, end, sure=True)
     if labeled is not None:
-        statement = statement.where(Label.item_id.in_(labeled))  # type: ignore[attr-defined]
-    seen: dict[int, set[int]] = {}
-    done: list[datetime] = []
-    for item_id, rater_id, submitted in session.exec(statement):
-        raters = seen.setdefault(item_id, set())
-        if rater_id in raters or len(raters) >= k:
-            continue
-        raters.add(rater_id)
-        if len(raters) == k:
-            done.append(submitted)
-    return done
+        numbered = numbered.where(Label.item_id.in_(labeled))  # type: ignore[attr-defined]
+    ranked = numbered.subquery()
+    return list(session.exec(select(ranked.c.submitted_at).where(ranked.c.nth == k)))
 
 
 def _within(moment: datetime, start: datetime | None, end: datetime | None) -> bool:
@@ -114,19 +107,21 @@ def _within(moment: datetime, start: datetime | None, end: datetime | None) -> b
 
 def throughput_per_day(
     *, session: Session, task_id: int, k: int, start: datetime | None = None,
-    end: datetime | None = None,
+    end: datetime | None = None, submitted: Iterable[datetime] | None = None,
 ) -> list[dict[str, Any]]:
     """Per UTC day in ``[start, end)`` with any activity: ``labels`` (live rater labels
     submitted, unsure included) and ``items_completed`` (items whose ``k``-th rater's label
     came that day). Rows ``{"day": date, "labels": int, "items_completed": int}`` by day.
+    ``submitted``: those labels' times when the caller read them already (``rater_labels``).
     """
-    submitted = _in_range(
-        select(Label.submitted_at).where(Label.task_id == task_id,
-                                         Label.source == LabelSource.rater,
-                                         not_(Label.superseded)),
-        start, end,
-    )
-    labels = Counter(moment.date() for moment in session.exec(submitted))
+    if submitted is None:
+        submitted = session.exec(_in_range(
+            select(Label.submitted_at).where(Label.task_id == task_id,
+                                             Label.source == LabelSource.rater,
+                                             not_(Label.superseded)),
+            start, end,
+        ))
+    labels = Counter(moment.date() for moment in submitted)
     completed = Counter(moment.date() for moment in _completion_times(session, task_id, k,
                                                                     start, end)
                         if _within(moment, start, end))
