@@ -25,7 +25,7 @@ from typing import Any
 import streamlit as st
 
 from app import auth, resources
-from app.components.key_labeler import Answer, Card, key_labeler, pending_answers
+from app.components.key_labeler import Answer, Card, Status, key_labeler, pending_answers
 from app.components.task_picker import task_picker
 from app.components.untrusted import as_markdown
 from app.errors import SERVICE_ERRORS, describe, unreachable
@@ -167,11 +167,15 @@ def _offline(task: TaskInfo, box: Any, waiting: int) -> None:
                "order, as soon as it is back: keep this tab open. You can go on with the "
                "prompts on screen.", icon=":material/cloud_off:")
     last_task, cards = st.session_state.get(LAST_RUN) or (None, [])
-    cards = cards if last_task == task.name else []
+    _draw(task, cards if last_task == task.name else [], "offline")
+
+
+def _draw(task: TaskInfo, cards: list[Card], status: Status) -> None:
+    """The keyboard labeler with ``cards``; what the browser has saved is acknowledged."""
     key_labeler(key=LABELER, task=task.name, cards=cards, labels=task.labels,
                 slot_schema=task.slot_schema if task.kind == "intent" else None,
                 skip_reasons=SKIP_REASONS, applied=st.session_state.get(APPLIED) or {},
-                status="offline")
+                status=status)
 
 
 def _labeler(task: TaskInfo, user: auth.SignedIn, box: Any) -> None:
@@ -212,10 +216,7 @@ def _labeler(task: TaskInfo, user: auth.SignedIn, box: Any) -> None:
                    f"You labeled {counts['today']} today.", icon=":material/celebration:")
     cards = _cards(run)
     st.session_state[LAST_RUN] = (task.name, cards)
-    key_labeler(key=LABELER, task=task.name, cards=cards, labels=task.labels,
-                slot_schema=task.slot_schema if task.kind == "intent" else None,
-                skip_reasons=SKIP_REASONS, applied=st.session_state.get(APPLIED) or {},
-                status="ready" if run.items else "loading" if waiting else "done")
+    _draw(task, cards, "ready" if run.items else "loading" if waiting else "done")
 
 
 @st.fragment

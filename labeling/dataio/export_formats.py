@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -39,6 +39,51 @@ def check_target(fmt: str, out: Path | None) -> None:
         raise LabelingError("Parquet is binary: give --out FILE")
 
 
+STREAMED = ("csv", "jsonl")
+"""Formats ``write_chunks`` writes a chunk at a time, as the rows arrive."""
+
+
+def _write_csv(chunks: Iterable[list[dict[str, Any]]], stream: IO[str],
+               columns: Sequence[str]) -> int:
+    """CSV (slots as JSON, formula cells quoted), a chunk at a time. Columns keep their Python
+    values (``dtype=object``), so every chunk is written alike."""
+    written, header = 0, True
+    for chunk in chunks:
+        frame = pd.DataFrame(chunk, columns=list(columns), dtype=object)
+        frame["slots"] = [json.dumps(s, sort_keys=True) for s in frame["slots"]]
+        to_csv(frame, stream, header=header)
+        written, header = written + len(chunk), False
+    if header:
+        to_csv(pd.DataFrame(columns=list(columns)), stream)
+    return written
+
+
+def _write_jsonl(chunks: Iterable[list[dict[str, Any]]], stream: IO[str]) -> int:
+    written = 0
+    for chunk in chunks:
+        stream.write("".join(json.dumps({k: _jsonable(v) for k, v in row.items()}) + "\n"
+                             for row in chunk))
+        written += len(chunk)
+    return written
+
+
+def write_chunks(chunks: Iterable[list[dict[str, Any]]], *, fmt: str, out: Path | None,
+                 columns: Sequence[str]) -> int:
+    """Write ``chunks`` of rows as ``fmt`` (one of ``STREAMED``) to ``out`` (standard output
+    where ``None``) as they arrive, so memory holds one chunk; how many rows were written."""
+    if fmt not in STREAMED:
+        raise LabelingError(f"{fmt} is not written a chunk at a time; use one of "
+                            f"{', '.join(STREAMED)}")
+    stream: IO[str] = open(out, "w", encoding="utf-8", newline="") if out else sys.stdout
+    try:
+        if fmt == "csv":
+            return _write_csv(chunks, stream, columns)
+        return _write_jsonl(chunks, stream)
+    finally:
+        if out is not None:
+            stream.close()
+
+
 def write_rows(rows: list[dict[str, Any]], *, fmt: str, out: Path | None,
                columns: Sequence[str] | None = None) -> None:
     """Write ``rows`` as ``fmt`` to ``out`` (standard output where ``None``, not for Parquet).
@@ -59,13 +104,5 @@ def write_rows(rows: list[dict[str, Any]], *, fmt: str, out: Path | None,
         else:
             out.write_text(payload + "\n", encoding="utf-8")
         return
-    stream: IO[str] = open(out, "w", encoding="utf-8", newline="") if out else sys.stdout
-    try:
-        if fmt == "csv":
-            to_csv(_frame(rows, columns), stream)
-        else:
-            for row in rows:
-                stream.write(json.dumps({k: _jsonable(v) for k, v in row.items()}) + "\n")
-    finally:
-        if out is not None:
-            stream.close()
+    write_chunks([rows], fmt=fmt, out=out,
+                 columns=list(columns) if columns else list(rows[0]) if rows else ["slots"])

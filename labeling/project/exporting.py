@@ -8,17 +8,13 @@ in memory (``write_rows``).
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import pandas as pd
 from sqlalchemy.engine import Engine
 
-from labeling.dataio.export_formats import check_target, write_rows
-from labeling.dataio.spreadsheet import to_csv
+from labeling.dataio.export_formats import STREAMED, check_target, write_chunks, write_rows
 from labeling.project import authz
 from labeling.project.authz import Actor, Capability, requires
 from labeling.project.tasks import get_task
@@ -27,8 +23,6 @@ from storage.repositories import audit
 from storage.repositories import labels as label_repo
 
 COLUMNS = ("task", *label_repo.EXPORT_COLUMNS)
-STREAMED = ("csv", "jsonl")
-"""Formats written chunk by chunk as the rows arrive."""
 
 
 def _row_chunks(engine: Engine, task_name: str) -> Iterator[list[dict[str, Any]]]:
@@ -49,43 +43,6 @@ def label_rows(*, engine: Engine, actor: Actor, task_name: str) -> list[dict[str
     return [row for chunk in _row_chunks(engine, task_name) for row in chunk]
 
 
-def _jsonable(value: Any) -> Any:
-    return value.isoformat() if hasattr(value, "isoformat") else value
-
-
-def _write_csv(chunks: Iterator[list[dict[str, Any]]], stream: IO[str]) -> int:
-    """CSV as ``write_rows`` writes it (slots as JSON, formula cells quoted), one chunk at a
-    time. Columns keep their Python values (``dtype=object``) so every chunk is written alike."""
-    written, header = 0, True
-    for chunk in chunks:
-        frame = pd.DataFrame(chunk, columns=list(COLUMNS), dtype=object)
-        frame["slots"] = [json.dumps(s, sort_keys=True) for s in frame["slots"]]
-        to_csv(frame, stream, header=header)
-        written, header = written + len(chunk), False
-    if header:
-        to_csv(pd.DataFrame(columns=list(COLUMNS)), stream)
-    return written
-
-
-def _write_jsonl(chunks: Iterator[list[dict[str, Any]]], stream: IO[str]) -> int:
-    written = 0
-    for chunk in chunks:
-        stream.write("".join(json.dumps({k: _jsonable(v) for k, v in row.items()}) + "\n"
-                             for row in chunk))
-        written += len(chunk)
-    return written
-
-
-def _stream(engine: Engine, task_name: str, fmt: str, out: Path | None) -> int:
-    """Write ``fmt`` (one of ``STREAMED``) as the rows arrive; how many were written."""
-    write = _write_csv if fmt == "csv" else _write_jsonl
-    if out is None:
-        return write(_row_chunks(engine, task_name), sys.stdout)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", encoding="utf-8", newline="") as stream:
-        return write(_row_chunks(engine, task_name), stream)
-
-
 @requires(Capability.manage_tasks)
 def export_task(*, engine: Engine, actor: Actor, task_name: str, fmt: str, out: Path | None
                 ) -> int:
@@ -95,7 +52,9 @@ def export_task(*, engine: Engine, actor: Actor, task_name: str, fmt: str, out: 
     with session_scope(engine) as session:
         get_task(session=session, name=task_name)  # an unknown task writes no file
     if fmt in STREAMED:
-        count = _stream(engine, task_name, fmt, out)
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        count = write_chunks(_row_chunks(engine, task_name), fmt=fmt, out=out, columns=COLUMNS)
     else:
         rows = label_rows(engine=engine, actor=actor, task_name=task_name)
         write_rows(rows, fmt=fmt, out=out, columns=COLUMNS)

@@ -75,11 +75,6 @@ def iter_export_rows(*, session: Session, task_id: int, chunk: int = EXPORT_CHUN
         yield rows
 
 
-def export_rows(*, session: Session, task_id: int) -> list[dict[str, Any]]:
-    """Every label of the task with its item text, rater name and provenance."""
-    return [row for part in iter_export_rows(session=session, task_id=task_id) for row in part]
-
-
 def live_votes(*, session: Session, task_id: int) -> list[tuple[int, int | None, str, str]]:
     """(item id, rater id, value, source) of every live label: not unsure, not superseded."""
     statement = select(Label.item_id, Label.rater_id, Label.value, Label.source).where(

@@ -106,21 +106,14 @@ def _within(moment: datetime, start: datetime | None, end: datetime | None) -> b
 
 
 def throughput_per_day(
-    *, session: Session, task_id: int, k: int, start: datetime | None = None,
-    end: datetime | None = None, submitted: Iterable[datetime] | None = None,
+    *, session: Session, task_id: int, k: int, submitted: Iterable[datetime],
+    start: datetime | None = None, end: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Per UTC day in ``[start, end)`` with any activity: ``labels`` (live rater labels
-    submitted, unsure included) and ``items_completed`` (items whose ``k``-th rater's label
-    came that day). Rows ``{"day": date, "labels": int, "items_completed": int}`` by day.
-    ``submitted``: those labels' times when the caller read them already (``rater_labels``).
+    submitted, unsure included: ``submitted`` holds their times, as ``rater_labels`` read them)
+    and ``items_completed`` (items whose ``k``-th rater's label came that day). Rows
+    ``{"day": date, "labels": int, "items_completed": int}`` by day.
     """
-    if submitted is None:
-        submitted = session.exec(_in_range(
-            select(Label.submitted_at).where(Label.task_id == task_id,
-                                             Label.source == LabelSource.rater,
-                                             not_(Label.superseded)),
-            start, end,
-        ))
     labels = Counter(moment.date() for moment in submitted)
     completed = Counter(moment.date() for moment in _completion_times(session, task_id, k,
                                                                     start, end)
