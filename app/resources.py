@@ -70,8 +70,10 @@ class Refills:
     """Batch selection off the rater's click: one background job per task at a time.
 
     ``start`` hands ``queue.refill`` to a small thread pool unless a job for the task is still
-    running, or the last one found nothing to select less than ``cooldown`` seconds ago (so a
-    used-up pool, or enough left, is not checked again on every key press).
+    running, or the last one found nothing to select less than ``cooldown`` seconds ago and the
+    rater still has prompts on hand (so a used-up pool, or enough left, is not checked again on
+    every key press). A rater with nothing on hand is never made to wait out the rest: a check
+    that found enough a moment ago may have seen a batch that is used up since.
     """
 
     def __init__(self, *, workers: int = 2, cooldown: float = 3.0) -> None:
@@ -79,7 +81,6 @@ class Refills:
         self._lock = threading.Lock()
         self._jobs: dict[tuple[str, str], Future[bool]] = {}
         self._finished: dict[tuple[str, str], float] = {}
-        self._urgent: dict[tuple[str, str], bool] = {}
         self.cooldown = cooldown
 
     def job(self, task_name: str) -> Future[bool] | None:
@@ -91,24 +92,21 @@ class Refills:
         """Start a refill of ``task_name`` for ``actor`` unless one is running or the last found
         nothing a moment ago; return the job that answers for it.
 
-        ``urgent``: the rater has run out (``Run.needs_batch``); otherwise they are only running
-        low (``Run.running_low``). An urgent start is not held back by an early check that
-        found enough left a moment ago: the rater has used it up since."""
+        ``urgent``: the rater has nothing on hand (``Run.needs_batch`` with no items); otherwise
+        they are only running low (``Run.running_low``). An urgent start never rests."""
         engine_, encoder_ = engine(), encoder()  # read here: settings come from this session
         key = _job_key(engine_, task_name)
         with self._lock:
             job = self._jobs.get(key)
-            if job is not None and (not job.done() or self._resting(key, job, urgent)):
+            if job is not None and (not job.done() or not urgent and self._resting(key, job)):
                 return job
             job = self._pool.submit(self._refill, key, engine_, encoder_, actor)
             self._jobs[key] = job
-            self._urgent[key] = urgent
             return job
 
-    def _resting(self, key: tuple[str, str], job: Future[bool], urgent: bool) -> bool:
+    def _resting(self, key: tuple[str, str], job: Future[bool]) -> bool:
         found_nothing = job.exception() is not None or not job.result()
-        recent = time.monotonic() - self._finished.get(key, 0) < self.cooldown
-        return found_nothing and recent and (self._urgent.get(key, True) or not urgent)
+        return found_nothing and time.monotonic() - self._finished.get(key, 0) < self.cooldown
 
     def _refill(self, key: tuple[str, str], engine_: Engine, encoder_: Encoder,
                 actor: Actor) -> bool:

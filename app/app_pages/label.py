@@ -136,8 +136,8 @@ def _refill(task: TaskInfo, run: queue.Run, user: auth.SignedIn) -> tuple[bool, 
     """Start selecting the next batch in the background when the rater runs low (before their
     run is used up); return whether one is being selected now, and why the last one failed."""
     jobs = resources.refills()
-    job = jobs.start(task.name, actor=user, urgent=run.needs_batch) if run.running_low \
-        else jobs.job(task.name)
+    job = jobs.start(task.name, actor=user, urgent=run.needs_batch and not run.items) \
+        if run.running_low else jobs.job(task.name)
     if job is None:
         return False, None
     if not job.done():
@@ -201,7 +201,9 @@ def _labeler(task: TaskInfo, user: auth.SignedIn, box: Any) -> None:
         st.session_state[OFFLINE] = -1  # back: said once, below
     counts["left"] = run.left
     selecting, failed = _refill(task, run, user)
-    waiting = not run.items and selecting
+    # A job that finished before it was looked at (a fast selection, or one that found a batch
+    # stored meanwhile) is no answer: the pool still has prompts for this rater, so wait for them.
+    waiting = not run.items and (selecting or run.needs_batch and failed is None)
     _poll_switch(task, waiting=waiting)
     _metrics(box, counts)
     _show_refusals()
