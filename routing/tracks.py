@@ -27,6 +27,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from labeling.dataio import strict_json
+from labeling.dataio.tabular import storable
 from labeling.exceptions import LabelingError
 from labeling.project import authz
 from labeling.project.authz import Actor, Capability, requires
@@ -242,8 +243,8 @@ def _table(frame: pd.DataFrame, path: Path, mapping: dict[str, Any]) -> tuple[pd
 
 
 def _check_text(table: pd.DataFrame, path: Path) -> None:
-    """Refuse text the tracks table cannot hold: longer than its column, or with a NUL
-    character (PostgreSQL stores none)."""
+    """Refuse text the tracks table cannot hold: longer than its column, or not storable (a
+    NUL character or half a surrogate pair, ``tabular.storable``)."""
     for name in (*TEXT_FIELDS, "tags"):
         values = table[name].astype(str)
         limit = TEXT_LIMITS.get(name)
@@ -252,9 +253,10 @@ def _check_text(table: pd.DataFrame, path: Path) -> None:
             if long:
                 raise CatalogueError(f"{path}: {name} longer than {limit} characters in row(s) "
                                      f"{_rows(long)}")
-        bad = [int(i) + 1 for i, v in values.items() if "\x00" in v]
+        bad = [int(i) + 1 for i, v in values.items() if not storable(v)]
         if bad:
-            raise CatalogueError(f"{path}: a NUL character in {name} in row(s) {_rows(bad)}")
+            raise CatalogueError(f"{path}: a NUL character or invalid Unicode in {name} in "
+                                 f"row(s) {_rows(bad)}")
 
 
 def _deduplicate(table: pd.DataFrame) -> tuple[list[dict[str, Any]], int]:

@@ -166,7 +166,9 @@ def _check_texts(path: Path, texts: list[str | None], *, max_chars: int) -> None
         )
 
 
-def _storable(value: str | None) -> bool:
+def storable(value: str | None) -> bool:
+    """Whether a database text column can hold ``value``: no NUL character (PostgreSQL stores
+    none) and no half a surrogate pair (not a character)."""
     if value is None:
         return True
     try:
@@ -179,7 +181,7 @@ def _storable(value: str | None) -> bool:
 def _check_storable(path: Path, columns: list[list[str | None]]) -> None:
     """Refuse a NUL character (PostgreSQL cannot store one in text) or half a surrogate pair
     (not a character) in any cell that is kept."""
-    bad = sorted({i + 1 for column in columns for i, v in enumerate(column) if not _storable(v)})
+    bad = sorted({i + 1 for column in columns for i, v in enumerate(column) if not storable(v)})
     if bad:
         raise ImportFileError(
             f"{path}: a NUL character or invalid Unicode in row(s) {_describe(bad)}; "

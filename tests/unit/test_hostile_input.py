@@ -318,7 +318,8 @@ def test_any_catalogue_file_is_read_or_refused(data):
 
 
 @pytest.mark.parametrize(("column", "value", "message"), [
-    (1, "a\x00b", "NUL character in title"), (1, "x" * 257, "title longer than 256"),
+    (1, "a\x00b", "NUL character or invalid Unicode in title"),
+    (1, "x" * 257, "title longer than 256"),
     (0, "t" * 65, "track_id longer than 64"), (1, "x" * 1_000_000, "title longer"),
 ])
 def test_a_catalogue_the_tracks_table_cannot_hold_is_refused(tmp_path, column, value, message):
