@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
+from sqlmodel import select
 
 from labeling.exceptions import LabelingError, UnknownTaskError
 from labeling.project.gold import mark_gold
@@ -16,8 +17,7 @@ from storage.db import session_scope
 from storage.models import Label
 from tests.factories import CLI, label_all, make_account, make_queue_task
 
-TODAY = datetime.now(UTC).date()
-OLD_DAY = TODAY - timedelta(days=10)
+OLD = timedelta(days=10)
 
 
 
@@ -41,6 +41,14 @@ def pair(engine, encoder, tmp_path):
 
 
 @pytest.fixture
+def today(pair) -> date:
+    """The day ``pair``'s labels were submitted (UTC): a suite that runs past midnight must not
+    look for them under the day it started."""
+    with session_scope(pair) as session:
+        return max(session.exec(select(Label.submitted_at))).date()
+
+
+@pytest.fixture
 def trio(engine, encoder, tmp_path):
     """ana and ben always give the answer; cem gets only items 3, 6, 9 and 12 right."""
     make_queue_task(engine, encoder, tmp_path, n_items=12, batch_size=6, k=3)
@@ -57,7 +65,7 @@ def trio(engine, encoder, tmp_path):
     return engine
 
 
-def test_two_raters_agreeing_on_half_the_items(pair):
+def test_two_raters_agreeing_on_half_the_items(pair, today):
     report = quality_report(engine=pair, actor=CLI, task_name="music", start=None, end=None)
     assert (report.n_labels, report.n_raters, report.n_items) == (24, 2, 12)
     assert report.mean_pairwise_agreement == pytest.approx(0.5)
@@ -81,7 +89,7 @@ def test_two_raters_agreeing_on_half_the_items(pair):
                                    ("sleep", "(tie)"): 6}
     distribution = report.label_distribution.set_index("label")["count"].to_dict()
     assert distribution == {"mood": 18, "sleep": 6}
-    day = report.throughput.set_index("day").loc[str(TODAY)]
+    day = report.throughput.set_index("day").loc[str(today)]
     assert (day["labels"], day["items_completed"]) == (24, 12)
 
 
@@ -132,30 +140,31 @@ def test_gold_flags_follow_the_gold_settings_not_the_confidence_threshold(trio):
     assert (status, "gold" in reason) == ("not judged yet (4 of 5)", False)
 
 
-def test_the_date_range_keeps_only_labels_submitted_in_it(pair):
-    _backdate(pair, range(1, 7), OLD_DAY)
+def test_the_date_range_keeps_only_labels_submitted_in_it(pair, today):
+    old_day = today - OLD
+    _backdate(pair, range(1, 7), old_day)
     recent = quality_report(engine=pair, actor=CLI, task_name="music",
-                            start=OLD_DAY + timedelta(days=1), end=TODAY)
+                            start=old_day + timedelta(days=1), end=today)
     assert (recent.n_labels, recent.n_items) == (12, 6)
     assert recent.throughput["labels"].sum() == 12
     assert recent.throughput["items_completed"].sum() == 6
-    assert recent.throughput["day"].min() == datetime(*(OLD_DAY + timedelta(days=1)).timetuple()
+    assert recent.throughput["day"].min() == datetime(*(old_day + timedelta(days=1)).timetuple()
                                                       [:3])
-    old = quality_report(engine=pair, actor=CLI, task_name="music", start=OLD_DAY, end=OLD_DAY)
+    old = quality_report(engine=pair, actor=CLI, task_name="music", start=old_day, end=old_day)
     assert (old.n_labels, old.n_items) == (12, 6)
     assert old.throughput.to_dict("records") == [
-        {"day": datetime(*OLD_DAY.timetuple()[:3]), "labels": 12, "items_completed": 6}]
+        {"day": datetime(*old_day.timetuple()[:3]), "labels": 12, "items_completed": 6}]
     everything = quality_report(engine=pair, actor=CLI, task_name="music", start=None, end=None)
-    assert len(everything.throughput) == 11  # OLD_DAY to today, quiet days as zeros
+    assert len(everything.throughput) == 11  # old_day to today, quiet days as zeros
     assert everything.throughput["labels"].sum() == 24
-    same_week = OLD_DAY - timedelta(days=OLD_DAY.weekday()) == TODAY - timedelta(
-        days=TODAY.weekday())
+    same_week = old_day - timedelta(days=old_day.weekday()) == today - timedelta(
+        days=today.weekday())
     assert len(everything.agreement_by_week) == (1 if same_week else 2)
 
 
-def test_an_empty_range_or_task_gives_empty_tables(pair):
+def test_an_empty_range_or_task_gives_empty_tables(pair, today):
     create_task(engine=pair, actor=CLI, name="empty", kind="intent", labels=["a", "b"])
-    for task, start in (("empty", None), ("music", TODAY + timedelta(days=1))):
+    for task, start in (("empty", None), ("music", today + timedelta(days=1))):
         report = quality_report(engine=pair, actor=CLI, task_name=task, start=start, end=None)
         assert report.empty and report.n_raters == 0
         assert math.isnan(report.alpha_nominal) and math.isnan(report.fleiss_kappa)
@@ -163,8 +172,8 @@ def test_an_empty_range_or_task_gives_empty_tables(pair):
         assert "flagged" in report.raters.columns
 
 
-def test_refuses_unknown_task_and_reversed_range(pair):
+def test_refuses_unknown_task_and_reversed_range(pair, today):
     with pytest.raises(UnknownTaskError):
         quality_report(engine=pair, actor=CLI, task_name="nope", start=None, end=None)
     with pytest.raises(LabelingError, match="swap"):
-        quality_report(engine=pair, actor=CLI, task_name="music", start=TODAY, end=OLD_DAY)
+        quality_report(engine=pair, actor=CLI, task_name="music", start=today, end=today - OLD)
