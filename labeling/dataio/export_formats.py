@@ -1,4 +1,9 @@
-"""Writing exported label rows as CSV, JSONL, Parquet or Label Studio JSON.
+"""Writing exported label rows as CSV, JSONL, Parquet or Label Studio JSON, a chunk at a time.
+
+Every format is written as the rows arrive, so memory holds one chunk whatever the export's
+size: CSV and JSONL row by row, Parquet a row group per chunk (with a schema fixed before the
+first), Label Studio JSON a task per item as soon as the item's last label has been read (its
+rows must come grouped by item: ``by_item``).
 
 CSV cells that a spreadsheet would read as a formula start with a ``'``
 (``labeling.dataio.spreadsheet``); JSONL, Parquet and Label Studio JSON keep text as it is.
@@ -7,24 +12,21 @@ CSV cells that a spreadsheet would read as a formula start with a ``'``
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from labeling.dataio.label_studio import to_tasks
+from labeling.dataio.label_studio import task_for
 from labeling.dataio.spreadsheet import to_csv
 from labeling.exceptions import LabelingError
 
 EXPORT_FORMATS = ("csv", "jsonl", "parquet", "label-studio")
-
-
-def _frame(rows: list[dict[str, Any]], columns: Sequence[str] | None) -> pd.DataFrame:
-    frame = pd.DataFrame.from_records(rows, columns=list(columns) if columns else None)
-    frame["slots"] = [json.dumps(s, sort_keys=True) for s in frame["slots"]]
-    return frame
 
 
 def _jsonable(value: Any) -> Any:
@@ -39,8 +41,24 @@ def check_target(fmt: str, out: Path | None) -> None:
         raise LabelingError("Parquet is binary: give --out FILE")
 
 
-STREAMED = ("csv", "jsonl")
-"""Formats ``write_chunks`` writes a chunk at a time, as the rows arrive."""
+BY_ITEM = ("label-studio",)
+"""Formats that need each item's rows together (one task per item): ``write_chunks`` is given
+them ordered by item."""
+
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "task": pa.string(), "label_id": pa.int64(), "item_id": pa.int64(), "text": pa.string(),
+    "value": pa.string(), "slots": pa.string(), "unsure": pa.bool_(), "rater": pa.string(),
+    "source": pa.string(), "source_detail": pa.string(), "shown_at": pa.timestamp("us"),
+    "submitted_at": pa.timestamp("us"), "seconds": pa.float64(),
+    "guideline_version": pa.int64(), "strategy": pa.string(), "model_version_id": pa.int64(),
+    "selection_score": pa.float64(), "batch_id": pa.string(), "is_gold": pa.bool_(),
+    "corrects_label_id": pa.int64(), "superseded": pa.bool_(), "consensus": pa.string(),
+    "consensus_method": pa.string(), "consensus_confidence": pa.float64(),
+    "consensus_agreement": pa.float64(), "consensus_settled": pa.bool_(),
+}
+"""Parquet column types of the export's columns (``labeling.project.exporting.COLUMNS``), fixed
+before the first row so every row group has the same schema (a chunk whose column is all empty
+would otherwise read as another type). Slots are JSON text, as in CSV."""
 
 
 def _write_csv(chunks: Iterable[list[dict[str, Any]]], stream: IO[str],
@@ -67,21 +85,95 @@ def _write_jsonl(chunks: Iterable[list[dict[str, Any]]], stream: IO[str]) -> int
     return written
 
 
+def _arrow_schema(columns: Sequence[str], first: list[dict[str, Any]]) -> pa.Schema:
+    """The export's types (``ARROW_TYPES``); another column takes the type of its values in
+    the first chunk (text where they are all empty)."""
+    fields = []
+    for name in columns:
+        kind = ARROW_TYPES.get(name)
+        if kind is None:
+            kind = pa.array([row.get(name) for row in first]).type
+            kind = pa.string() if pa.types.is_null(kind) else kind
+        fields.append(pa.field(name, kind))
+    return pa.schema(fields)
+
+
+def _write_parquet(chunks: Iterable[list[dict[str, Any]]], out: Path,
+                   columns: Sequence[str]) -> int:
+    """Parquet, a row group per chunk."""
+    written, writer = 0, None
+    try:
+        for chunk in chunks:
+            rows = [{**row, "slots": json.dumps(row.get("slots") or {}, sort_keys=True)}
+                    for row in chunk]
+            if writer is None:
+                writer = pq.ParquetWriter(out, _arrow_schema(columns, rows))
+            if rows:
+                writer.write_table(pa.Table.from_pylist(rows, schema=writer.schema))
+            written += len(rows)
+        if writer is None:
+            writer = pq.ParquetWriter(out, _arrow_schema(columns, []))
+    finally:
+        if writer is not None:
+            writer.close()
+    return written
+
+
+def _write_label_studio(chunks: Iterable[list[dict[str, Any]]], stream: IO[str]) -> int:
+    """A JSON list of Label Studio tasks, one written as soon as its item's rows are all read
+    (the rows come grouped by item)."""
+    written, first, item, held = 0, True, None, []
+
+    def flush() -> None:
+        nonlocal first
+        if held:
+            text = json.dumps(task_for(held), indent=1, default=_jsonable)
+            stream.write(("[\n" if first else ",\n") + text)
+            first = False
+
+    for chunk in chunks:
+        for row in chunk:
+            if row["item_id"] != item:
+                flush()
+                item, held = row["item_id"], []
+            held.append(row)
+        written += len(chunk)
+    flush()
+    stream.write("[]\n" if first else "\n]\n")
+    return written
+
+
 def write_chunks(chunks: Iterable[list[dict[str, Any]]], *, fmt: str, out: Path | None,
                  columns: Sequence[str]) -> int:
-    """Write ``chunks`` of rows as ``fmt`` (one of ``STREAMED``) to ``out`` (standard output
-    where ``None``) as they arrive, so memory holds one chunk; how many rows were written."""
-    if fmt not in STREAMED:
-        raise LabelingError(f"{fmt} is not written a chunk at a time; use one of "
-                            f"{', '.join(STREAMED)}")
-    stream: IO[str] = open(out, "w", encoding="utf-8", newline="") if out else sys.stdout
+    """Write ``chunks`` of rows as ``fmt`` to ``out`` (standard output where ``None``; not for
+    Parquet) as they arrive, so memory holds one chunk; how many rows were written. Label
+    Studio's rows must come grouped by item (``BY_ITEM``).
+
+    A file is written beside ``out`` and put in its place once whole: an export that fails half
+    way leaves no half file (and an older export at ``out`` as it was)."""
+    check_target(fmt, out)
+    if out is None:
+        return _write_stream(chunks, fmt, sys.stdout, columns)
+    partial = out.with_name(f".{out.name}.partial")
     try:
-        if fmt == "csv":
-            return _write_csv(chunks, stream, columns)
-        return _write_jsonl(chunks, stream)
+        if fmt == "parquet":
+            written = _write_parquet(chunks, partial, columns)
+        else:
+            with open(partial, "w", encoding="utf-8", newline="") as stream:
+                written = _write_stream(chunks, fmt, stream, columns)
+        os.replace(partial, out)
     finally:
-        if out is not None:
-            stream.close()
+        partial.unlink(missing_ok=True)
+    return written
+
+
+def _write_stream(chunks: Iterable[list[dict[str, Any]]], fmt: str, stream: IO[str],
+                  columns: Sequence[str]) -> int:
+    if fmt == "csv":
+        return _write_csv(chunks, stream, columns)
+    if fmt == "label-studio":
+        return _write_label_studio(chunks, stream)
+    return _write_jsonl(chunks, stream)
 
 
 def write_rows(rows: list[dict[str, Any]], *, fmt: str, out: Path | None,
@@ -94,15 +186,7 @@ def write_rows(rows: list[dict[str, Any]], *, fmt: str, out: Path | None,
     check_target(fmt, out)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "parquet":
-        _frame(rows, columns).to_parquet(out, index=False)
-        return
-    if fmt == "label-studio":
-        payload = json.dumps(to_tasks(rows), indent=1, default=_jsonable)
-        if out is None:
-            sys.stdout.write(payload + "\n")
-        else:
-            out.write_text(payload + "\n", encoding="utf-8")
-        return
+    if fmt in BY_ITEM:
+        rows = sorted(rows, key=lambda row: row["item_id"])  # stable: each item's own order
     write_chunks([rows], fmt=fmt, out=out,
                  columns=list(columns) if columns else list(rows[0]) if rows else ["slots"])

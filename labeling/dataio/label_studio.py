@@ -9,7 +9,6 @@ annotation per live label, whose result is a ``choices`` region for the label (`
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -25,37 +24,31 @@ def _choice(name: str, value: str) -> dict[str, Any]:
             "value": {"choices": [value]}}
 
 
-def to_tasks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Export rows (``labeling.project.exporting.label_rows``) as Label Studio tasks, one per
-    item."""
-    by_item: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        by_item[row["item_id"]].append(row)
-    tasks = []
-    for item_id, labels in sorted(by_item.items()):
-        first = labels[0]
-        annotations = []
-        for row in labels:
-            if row["superseded"] or row["unsure"]:
-                continue
-            result = [_choice(LABEL_CONTROL, row["value"])]
-            result += [_choice(slot, str(v)) for slot, v in sorted((row["slots"] or {}).items())]
-            submitted = row["submitted_at"]
-            annotations.append({
-                "id": row["label_id"], "completed_by": row["rater"] or row["source"],
-                "result": result, "lead_time": row["seconds"],
-                "created_at": submitted.isoformat() if submitted else None,
-                "meta": {"source": row["source"], "guideline_version":
-                         row["guideline_version"], "strategy": row["strategy"]},
-            })
-        tasks.append({
-            "id": item_id,
-            "data": {TEXT_OBJECT: first["text"], "item_id": item_id,
-                     "consensus": first.get("consensus"),
-                     "consensus_confidence": first.get("consensus_confidence")},
-            "annotations": annotations,
+def task_for(labels: list[dict[str, Any]]) -> dict[str, Any]:
+    """One item's export rows (``labeling.project.exporting.label_rows``, all of one item) as a
+    Label Studio task: one annotation per live label."""
+    first = labels[0]
+    annotations = []
+    for row in labels:
+        if row["superseded"] or row["unsure"]:
+            continue
+        result = [_choice(LABEL_CONTROL, row["value"])]
+        result += [_choice(slot, str(v)) for slot, v in sorted((row["slots"] or {}).items())]
+        submitted = row["submitted_at"]
+        annotations.append({
+            "id": row["label_id"], "completed_by": row["rater"] or row["source"],
+            "result": result, "lead_time": row["seconds"],
+            "created_at": submitted.isoformat() if submitted else None,
+            "meta": {"source": row["source"], "guideline_version":
+                     row["guideline_version"], "strategy": row["strategy"]},
         })
-    return tasks
+    return {
+        "id": first["item_id"],
+        "data": {TEXT_OBJECT: first["text"], "item_id": first["item_id"],
+                 "consensus": first.get("consensus"),
+                 "consensus_confidence": first.get("consensus_confidence")},
+        "annotations": annotations,
+    }
 
 
 def _list(value: Any) -> list[Any]:

@@ -1,9 +1,9 @@
 """Exporting a task's labels with their provenance (rater, times, guideline, selection,
 consensus) in the formats of ``labeling.dataio.export_formats``.
 
-CSV and JSONL are written as the rows stream from the database, a chunk at a time, so an
-export's memory stays bounded whatever the task's size; Parquet and Label Studio JSON are built
-in memory (``write_rows``).
+Every format is written as the rows stream from the database, a chunk at a time, so an
+export's memory stays bounded whatever the task's size (Label Studio's rows come ordered by
+item: a task per item).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from labeling.dataio.export_formats import STREAMED, check_target, write_chunks, write_rows
+from labeling.dataio.export_formats import BY_ITEM, check_target, write_chunks
 from labeling.project import authz
 from labeling.project.authz import Actor, Capability, requires
 from labeling.project.tasks import get_task
@@ -25,12 +25,15 @@ from storage.repositories import labels as label_repo
 COLUMNS = ("task", *label_repo.EXPORT_COLUMNS)
 
 
-def _row_chunks(engine: Engine, task_name: str) -> Iterator[list[dict[str, Any]]]:
-    """The task's label rows (``COLUMNS``), oldest first, a chunk at a time."""
+def _row_chunks(engine: Engine, task_name: str, *, by_item: bool = False
+                ) -> Iterator[list[dict[str, Any]]]:
+    """The task's label rows (``COLUMNS``), oldest first (``by_item``: grouped by item), a
+    chunk at a time."""
     with session_scope(engine) as session:
         task = get_task(session=session, name=task_name)
         name = task.name
-        for chunk in label_repo.iter_export_rows(session=session, task_id=task.id):
+        for chunk in label_repo.iter_export_rows(session=session, task_id=task.id,
+                                                 by_item=by_item):
             for row in chunk:
                 row["task"] = name
             yield chunk
@@ -51,14 +54,10 @@ def export_task(*, engine: Engine, actor: Actor, task_name: str, fmt: str, out: 
     check_target(fmt, out)
     with session_scope(engine) as session:
         get_task(session=session, name=task_name)  # an unknown task writes no file
-    if fmt in STREAMED:
-        if out is not None:
-            out.parent.mkdir(parents=True, exist_ok=True)
-        count = write_chunks(_row_chunks(engine, task_name), fmt=fmt, out=out, columns=COLUMNS)
-    else:
-        rows = label_rows(engine=engine, actor=actor, task_name=task_name)
-        write_rows(rows, fmt=fmt, out=out, columns=COLUMNS)
-        count = len(rows)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    count = write_chunks(_row_chunks(engine, task_name, by_item=fmt in BY_ITEM), fmt=fmt,
+                         out=out, columns=COLUMNS)
     with session_scope(engine) as session:
         task = get_task(session=session, name=task_name)
         audit.record(session=session, actor=authz.audit_name(actor), action="task.export",

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Select, insert
 from sqlalchemy.orm import aliased
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from storage.models import Account, Consensus, Item, Label, LabelSource
 from storage.repositories._bulk import chunks
@@ -47,10 +47,11 @@ EXPORT_CHUNK = 5000
 PostgreSQL), so an export's memory does not grow with the task."""
 
 
-def iter_export_rows(*, session: Session, task_id: int, chunk: int = EXPORT_CHUNK
-                     ) -> Iterator[list[dict[str, Any]]]:
+def iter_export_rows(*, session: Session, task_id: int, chunk: int | None = None,
+                     by_item: bool = False) -> Iterator[list[dict[str, Any]]]:
     """Every label of the task with its item text, rater name and provenance (see
-    ``EXPORT_COLUMNS``), oldest first, in lists of at most ``chunk`` rows."""
+    ``EXPORT_COLUMNS``), oldest first (``by_item``: by item, then oldest first), in lists of at
+    most ``chunk`` rows (default ``EXPORT_CHUNK``)."""
     rater = aliased(Account)
     statement = (
         select(Label.id, Label.item_id, Item.text, Label.value, Label.slots, Label.unsure,
@@ -63,8 +64,8 @@ def iter_export_rows(*, session: Session, task_id: int, chunk: int = EXPORT_CHUN
         .outerjoin(rater, rater.id == Label.rater_id)
         .outerjoin(Consensus, Consensus.item_id == Label.item_id)
         .where(Label.task_id == task_id)
-        .order_by(Label.id)
-        .execution_options(yield_per=chunk)
+        .order_by(*((Label.item_id, Label.id) if by_item else (Label.id,)))
+        .execution_options(yield_per=chunk or EXPORT_CHUNK)
     )
     result = session.exec(statement)
     for part in result.partitions():
@@ -75,12 +76,28 @@ def iter_export_rows(*, session: Session, task_id: int, chunk: int = EXPORT_CHUN
         yield rows
 
 
-def live_votes(*, session: Session, task_id: int) -> list[tuple[int, int | None, str, str]]:
-    """(item id, rater id, value, source) of every live label: not unsure, not superseded."""
+def items_labeled_since(*, task_id: int, label_id: int) -> Select:
+    """A subquery: the task's items with a label newer than ``label_id`` (label ids only grow)."""
+    return select(Label.item_id).where(Label.task_id == task_id, Label.id > label_id).distinct()
+
+
+def count_since(*, session: Session, task_id: int, label_id: int) -> int:
+    """How many of the task's labels are newer than ``label_id``."""
+    statement = select(func.count()).where(Label.task_id == task_id, Label.id > label_id)
+    return int(session.exec(statement).one())
+
+
+def live_votes(*, session: Session, task_id: int, items_since: int | None = None
+               ) -> list[tuple[int, int | None, str, str]]:
+    """(item id, rater id, value, source) of every live label: not unsure, not superseded
+    (``items_since``: of the items labeled after that label id only)."""
     statement = select(Label.item_id, Label.rater_id, Label.value, Label.source).where(
         Label.task_id == task_id, Label.unsure == False,  # noqa: E712
         Label.superseded == False,  # noqa: E712
     ).order_by(Label.item_id, Label.id)
+    if items_since is not None:
+        statement = statement.where(Label.item_id.in_(  # type: ignore[attr-defined]
+            items_labeled_since(task_id=task_id, label_id=items_since)))
     return [(i, r, v, str(s)) for i, r, v, s in session.exec(statement)]
 
 
@@ -109,8 +126,10 @@ def rated_by(*, session: Session, item_id: int, rater_id: int) -> bool:
     return session.exec(statement).first() is not None
 
 
-def rater_votes_frame_rows(*, session: Session, task_id: int) -> list[tuple[int, str, str]]:
-    """(item id, rater username, value) of live rater labels: the input to agreement."""
+def rater_votes_frame_rows(*, session: Session, task_id: int, items_since: int | None = None
+                           ) -> list[tuple[int, str, str]]:
+    """(item id, rater username, value) of live rater labels: the input to agreement
+    (``items_since``: of the items labeled after that label id only)."""
     statement = (
         select(Label.item_id, Account.username, Label.value)
         .join(Account, Account.id == Label.rater_id)
@@ -118,6 +137,9 @@ def rater_votes_frame_rows(*, session: Session, task_id: int) -> list[tuple[int,
                Label.unsure == False, Label.superseded == False)  # noqa: E712
         .order_by(Label.item_id, Label.id)
     )
+    if items_since is not None:
+        statement = statement.where(Label.item_id.in_(  # type: ignore[attr-defined]
+            items_labeled_since(task_id=task_id, label_id=items_since)))
     return [(i, u, v) for i, u, v in session.exec(statement)]
 
 
