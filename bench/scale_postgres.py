@@ -20,11 +20,13 @@ strategy with a serving model. Then ANALYZE.
 Then it times the service functions a user's action calls (median and worst of ``--repeats``):
 ``next_item`` and ``upcoming`` for raters (with ``submit`` between), ``select_batch`` (the first
 one loads the pool's vectors into memory: reported apart as ``select_batch_cold_s``), the Label
-quality page's ``quality_report`` for one week (its consensus refresh, ``recompute``, once per
-visit, reported apart), the Adjudicate page's ``adjudication.cases``, ``export_task`` of every
-label as CSV in a process of its own (its peak resident memory above what it held before the
-export, sampled every 10 ms) and ``erase_end_user``. It prints each figure as it comes and one
-JSON line at the end; without ``--keep`` the database is emptied afterwards. ``run`` is the
+quality page's ``quality_report`` for one week (its consensus refresh reported apart), the
+Adjudicate page's ``adjudication.cases``, ``export_task`` of every label as CSV, Parquet and
+Label Studio JSON, each in a process of its own (its peak resident memory above what it held
+before the export, sampled every 10 ms), ``erase_end_user``, and the consensus refresh
+(``recompute``) of the whole task, after the raters' labels, and with nothing new. It prints
+each figure as it comes and one JSON line at the end; without ``--keep`` the database is emptied
+afterwards. ``run`` is the
 same as a function (the test suite runs a tiny version).
 """
 
@@ -398,13 +400,13 @@ def _time_quality(engine: Engine, info: dict[str, Any], repeats: int) -> dict[st
     return {**_summary("quality_week", took), "quality_week_labels": report.n_labels}
 
 
-def _time_recompute(engine: Engine, info: dict[str, Any]) -> dict[str, Any]:
+def _time_recompute(engine: Engine, info: dict[str, Any], name: str, what: str
+                    ) -> dict[str, Any]:
     """The consensus refresh the Label quality and Adjudicate pages run once per visit."""
     took, _ = _times(lambda _: recompute(engine=engine, actor=OPERATOR,
                                          task_name=info["task"]), 1)
-    print(f"consensus refresh (once per visit of Label quality / Adjudicate): "
-          f"{took[0]:.2f} s", flush=True)
-    return {"consensus_refresh_s": round(took[0], 2)}
+    print(f"consensus refresh ({what}): {took[0]:.2f} s", flush=True)
+    return {name: round(took[0], 2)}
 
 
 def _time_adjudication(engine: Engine, info: dict[str, Any], repeats: int) -> dict[str, Any]:
@@ -414,14 +416,14 @@ def _time_adjudication(engine: Engine, info: dict[str, Any], repeats: int) -> di
     return {**_summary("adjudicate_queue", took), "adjudicate_cases": len(cases)}
 
 
-def _export_alone(url: str, task_name: str, out: str) -> tuple[float, int, int, int]:
+def _export_alone(url: str, task_name: str, fmt: str, out: str) -> tuple[float, int, int, int]:
     """In a process of its own: (seconds, labels written, resident memory before the export,
     its peak above that), in bytes."""
     engine = make_engine(url)
     try:
         with peak_rss() as memory:
             started = time.perf_counter()
-            rows = export_task(engine=engine, actor=OPERATOR, task_name=task_name, fmt="csv",
+            rows = export_task(engine=engine, actor=OPERATOR, task_name=task_name, fmt=fmt,
                                out=Path(out))
             seconds = time.perf_counter() - started
     finally:
@@ -429,21 +431,27 @@ def _export_alone(url: str, task_name: str, out: str) -> tuple[float, int, int, 
     return seconds, rows, memory["before"], memory["peak"]
 
 
+EXPORTS = {"csv": "export", "parquet": "export_parquet", "label-studio": "export_label_studio"}
+"""Format exported: the prefix of its figures (CSV's are ``export_s`` etc.)."""
+
+
 def _time_export(url: str, info: dict[str, Any], folder: Path) -> dict[str, Any]:
-    """``export_task`` as CSV in a fresh process, so its memory is the export's alone."""
-    out = folder / "labels.csv"
-    with ProcessPoolExecutor(max_workers=1,
-                             mp_context=multiprocessing.get_context("spawn")) as pool:
-        seconds, rows, before, peak = pool.submit(_export_alone, url, info["task"],
-                                                  str(out)).result()
-    took = [seconds]
-    figures = {"export_s": round(took[0], 1), "export_rows": rows,
-               "export_mib": round(out.stat().st_size / 2**20, 1),
-               "export_rss_before_mib": round(before / 2**20, 1),
-               "export_peak_rss_delta_mib": round(peak / 2**20, 1)}
-    peak = figures["export_peak_rss_delta_mib"]
-    print(f"export: {rows} labels in {took[0]:.1f} s, peak RSS +{peak} MiB", flush=True)
-    out.unlink()
+    """``export_task`` in each format, each in a fresh process, so its memory is the export's
+    alone."""
+    figures: dict[str, Any] = {}
+    for fmt, prefix in EXPORTS.items():
+        out = folder / f"labels.{fmt}"
+        with ProcessPoolExecutor(max_workers=1,
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+            seconds, rows, before, peak = pool.submit(_export_alone, url, info["task"], fmt,
+                                                      str(out)).result()
+        figures.update({f"{prefix}_s": round(seconds, 1), f"{prefix}_rows": rows,
+                        f"{prefix}_mib": round(out.stat().st_size / 2**20, 1),
+                        f"{prefix}_rss_before_mib": round(before / 2**20, 1),
+                        f"{prefix}_peak_rss_delta_mib": round(peak / 2**20, 1)})
+        print(f"export as {fmt}: {rows} labels in {seconds:.1f} s, peak RSS "
+              f"+{figures[f'{prefix}_peak_rss_delta_mib']} MiB", flush=True)
+        out.unlink()
     return figures
 
 
@@ -475,13 +483,20 @@ def run(url: str, *, prompts: int, labels: int, raters: int, repeats: int = 5,
                 "raters": raters, "overlap_k": info["k"], "load_s": info["load_s"],
                 "database_gib": info["database_gib"], "waiting_adjudication": info["waiting"]}
             figures.update(_time_selection(engine, info, repeats))
+            if with_recompute:  # a first refresh (none recorded) computes the whole task
+                with engine.begin() as connection:
+                    connection.execute(text("DELETE FROM consensusrefresh"))
+                figures.update(_time_recompute(engine, info, "consensus_refresh_s", "whole task"))
             figures.update(_time_raters(engine, info, repeats))
+            if with_recompute:  # then only the items labeled since, then nothing
+                figures.update(_time_recompute(engine, info, "consensus_refresh_new_labels_s",
+                                               "after the raters' new labels"))
+                figures.update(_time_recompute(engine, info, "consensus_refresh_unchanged_s",
+                                               "nothing new"))
             figures.update(_time_quality(engine, info, repeats))
             figures.update(_time_adjudication(engine, info, repeats))
             figures.update(_time_export(url, info, Path(folder)))
             figures.update(_time_erasure(engine, min(repeats, 3)))
-            if with_recompute:
-                figures.update(_time_recompute(engine, info))
     finally:
         engine.dispose()
     return figures

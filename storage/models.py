@@ -283,6 +283,21 @@ class Consensus(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class ConsensusRefresh(SQLModel, table=True):
+    """Per task: the labels and settings its consensus rows were last computed from, so a
+    refresh with nothing new computes nothing, and one after new labels computes only the items
+    they touched (``labeling.review.consensus.recompute``)."""
+
+    task_id: int = Field(foreign_key="task.id", primary_key=True)
+    labels: int = 0
+    newest_label_id: int = 0
+    superseded: int = 0
+    basis: str = Field(default="", max_length=256)
+    """The settings and item state the rows depend on besides the labels (aggregation, k,
+    thresholds, items and their extra raters): another basis means a full recompute."""
+    refreshed_at: datetime = Field(default_factory=utcnow)
+
+
 # --- embeddings and models -------------------------------------------------------------------
 
 

@@ -75,16 +75,25 @@ def _rater_rows(task: Task, items: dict[int, Item], ratings: pd.DataFrame, now) 
 
 
 RECOMPUTE_ATTEMPTS = 3
+ITEM_LOCAL = ("majority",)
+"""Aggregations whose value for an item depends on that item's labels alone, so a refresh after
+new labels recomputes only the items they touched. Dawid-Skene is fitted over every rater's
+labels (each rater's confusion matrix moves with any new label): it is recomputed whole
+whenever a label came or changed."""
 
 
-def _computed_rows(session: Session, task: Task, now) -> tuple[list[dict], set[int]]:
+def _computed_rows(session: Session, task: Task, now, items_since: int | None = None
+                   ) -> tuple[list[dict], set[int]]:
     """The task's consensus rows as computed from its labels now, and the items people
-    decided (adjudicated or triaged: their rows stay as they are)."""
-    items = {i.id: i for i in item_repo.list_for_task(session=session, task_id=task.id)}
-    existing = {c.item_id: c for c in consensus_repo.for_task(session=session, task_id=task.id)}
+    decided (adjudicated or triaged: their rows stay as they are). With ``items_since``, only
+    the items labeled after that label id."""
+    only = {"session": session, "task_id": task.id, "items_since": items_since}
+    items = {i.id: i for i in item_repo.list_for_task(**only)}
+    existing = {c.item_id: c for c in consensus_repo.for_task(**only)}
     adjudicated = {i for i, c in existing.items() if c.method in FINAL_METHODS}
     suspect = {i for i, c in existing.items() if c.suspect}
-    ratings = ratings_frame(session=session, task=task)
+    ratings = pd.DataFrame(label_repo.rater_votes_frame_rows(**only),
+                           columns=["item", "rater", "label"])
     ratings = ratings[~ratings["item"].isin(adjudicated)]
     rows = _rater_rows(task, items, ratings, now)
     rated = {row["item_id"] for row in rows}
@@ -92,7 +101,7 @@ def _computed_rows(session: Session, task: Task, now) -> tuple[list[dict], set[i
         if row["item_id"] in suspect and not row["n_labels"] >= (
                 task.overlap_k + items[row["item_id"]].extra_raters):
             row["suspect"] = True
-    votes = label_repo.live_votes(session=session, task_id=task.id)
+    votes = label_repo.live_votes(**only)
     imported = majority_vote((i, v) for i, _, v, s in votes if s == "import")
     for item_id, result in imported.items():
         if item_id in rated or item_id in adjudicated or result.value is None:
@@ -104,14 +113,45 @@ def _computed_rows(session: Session, task: Task, now) -> tuple[list[dict], set[i
     return rows, adjudicated
 
 
+def _basis(session: Session, task: Task) -> str:
+    """What the consensus rows depend on besides the labels: the aggregation and its settings,
+    and the items with their extra raters (a send-back or an erasure changes them)."""
+    items, extra = item_repo.consensus_basis(session=session, task_id=task.id)
+    return json.dumps([task.aggregation, task.overlap_k, task.confidence_threshold,
+                       task.agreement_threshold, items, extra])
+
+
+def _changed_since(session: Session, task: Task, state: tuple[int, int, int], basis: str
+                   ) -> tuple[bool, int | None]:
+    """Whether a refresh must compute, and from which label id: not at all when the rows
+    follow these labels and this basis already; only the items labeled after a label id when
+    new labels came, none went, the basis is the same and the aggregation is item-local;
+    else everything (``None``).
+    A correction supersedes an old label and adds a new one on the same item, so the item
+    is among those labeled after the last refresh."""
+    last = consensus_repo.last_refresh(session=session, task_id=task.id)
+    if last is None or last.basis != basis:
+        return True, None
+    if (last.labels, last.newest_label_id, last.superseded) == state:
+        return False, None
+    if task.aggregation not in ITEM_LOCAL:
+        return True, None
+    added = label_repo.count_since(session=session, task_id=task.id,
+                                   label_id=last.newest_label_id)
+    return True, last.newest_label_id if state[0] == last.labels + added else None
+
+
 @requires(Capability.read_tasks)
 def recompute(*, engine: Engine, actor: Actor, task_name: str) -> ConsensusSummary:
-    """Recompute and store the task's consensus (decided items stay as decided).
+    """Bring the task's consensus up to date with its labels (decided items stay as decided),
+    and count its rows.
 
-    It brings derived state up to date from the labels as they are (computed without holding
-    the write lock; only rows that changed are written), changes no label and returns counts
-    only, and reviewers (Adjudicate), leads and admins (Quality, training) all need it:
-    the one capability they share is ``read_tasks``.
+    Incremental: a refresh with no label new or changed since the last one computes nothing,
+    and, for an item-local aggregation (majority vote), one after new labels computes only the
+    items they touched; a change of settings, a send-back, an erasure, or Dawid-Skene with
+    any new label computes the whole task. It changes no label and returns counts only, and
+    reviewers (Adjudicate), leads and admins (Quality, training) all need it: the one
+    capability they share is ``read_tasks``.
     """
     for attempt in range(RECOMPUTE_ATTEMPTS):
         now = utcnow()
@@ -120,25 +160,28 @@ def recompute(*, engine: Engine, actor: Actor, task_name: str) -> ConsensusSumma
         with session_scope(engine) as session:
             task = get_task(session=session, name=task_name)
             state = consensus_repo.labels_state(session=session, task_id=task.id)
-            rows, adjudicated = _computed_rows(session, task, now)
+            basis = _basis(session, task)
+            needed, since = _changed_since(session, task, state, basis)
+            if needed:
+                rows, _ = _computed_rows(session, task, now, items_since=since)
             session.expunge(task)
+        if not needed:
+            break
         # Store only what changed, one writer at a time per task, and only if no label came
         # or changed since the read (else compute again: never an older view over a newer).
         with write_scope(engine) as session:
             task_repo.lock(session=session, task_id=task.id)
-            if consensus_repo.labels_state(session=session, task_id=task.id) != state and \
-                    attempt < RECOMPUTE_ATTEMPTS - 1:
+            if (consensus_repo.labels_state(session=session, task_id=task.id) != state
+                    or _basis(session, task) != basis) and attempt < RECOMPUTE_ATTEMPTS - 1:
                 continue
             consensus_repo.apply_computed(session=session, task_id=task.id, rows=rows,
-                                          keep_methods=FINAL_METHODS)
+                                          keep_methods=FINAL_METHODS, items_since=since)
+            consensus_repo.record_refresh(session=session, task_id=task.id, state=state,
+                                          basis=basis)
             break
-    return ConsensusSummary(
-        task=task_name, method=task.aggregation,
-        settled=sum(r["settled"] for r in rows) + len(adjudicated),
-        needs_adjudication=sum(r["needs_adjudication"] for r in rows),
-        pending=sum(not r["settled"] and not r["needs_adjudication"] for r in rows),
-        ties=sum(r["value"] is None for r in rows),
-    )
+    with session_scope(engine) as session:
+        counts = consensus_repo.counts(session=session, task_id=task.id)
+    return ConsensusSummary(task=task_name, method=task.aggregation, **counts)
 
 
 @dataclass(frozen=True)

@@ -8,21 +8,19 @@ from typing import Any
 from sqlalchemy import delete, exists, insert, update
 from sqlmodel import Session, func, select
 
-from storage.models import Consensus, Item, Label, LabelSource
+from storage.models import Consensus, ConsensusRefresh, Item, Label, LabelSource, utcnow
+from storage.repositories.labels import items_labeled_since
 
 
-def for_task(*, session: Session, task_id: int) -> list[Consensus]:
-    return list(session.exec(select(Consensus).where(Consensus.task_id == task_id)))
-
-
-def replace_computed(*, session: Session, task_id: int, rows: Sequence[dict[str, Any]],
-                     keep_methods: Sequence[str]) -> None:
-    """Replace the task's computed rows; rows whose method is in ``keep_methods`` (people's
-    decisions) are kept as they are."""
-    session.execute(delete(Consensus).where(Consensus.task_id == task_id,
-                                            Consensus.method.not_in(list(keep_methods))))
-    if rows:
-        session.execute(insert(Consensus), list(rows))
+def for_task(*, session: Session, task_id: int, items_since: int | None = None
+             ) -> list[Consensus]:
+    """The task's consensus rows (``items_since``: of the items labeled after that label id
+    only)."""
+    statement = select(Consensus).where(Consensus.task_id == task_id)
+    if items_since is not None:
+        statement = statement.where(Consensus.item_id.in_(  # type: ignore[attr-defined]
+            items_labeled_since(task_id=task_id, label_id=items_since)))
+    return list(session.exec(statement))
 
 
 FIELDS = ("value", "method", "confidence", "agreement", "n_labels", "settled",
@@ -31,12 +29,14 @@ FIELDS = ("value", "method", "confidence", "agreement", "n_labels", "settled",
 
 
 def apply_computed(*, session: Session, task_id: int, rows: Sequence[dict[str, Any]],
-                   keep_methods: Sequence[str]) -> int:
+                   keep_methods: Sequence[str], items_since: int | None = None) -> int:
     """Bring the task's computed rows to ``rows``, writing only what changed: new items are
     inserted, changed rows updated, rows no longer computed deleted; rows whose method is in
     ``keep_methods`` (people's decisions, read here, in the caller's locked transaction) are
-    kept as they are. Returns how many rows were written."""
-    existing = {c.item_id: c for c in for_task(session=session, task_id=task_id)}
+    kept as they are. With ``items_since``, ``rows`` are those of the items labeled after that
+    label id, and only their rows are looked at. Returns how many rows were written."""
+    existing = {c.item_id: c for c in for_task(session=session, task_id=task_id,
+                                               items_since=items_since)}
     final = {i for i, c in existing.items() if c.method in keep_methods}
     wanted = {r["item_id"]: r for r in rows if r["item_id"] not in final}
     gone = [i for i in existing if i not in final and i not in wanted]
@@ -63,6 +63,36 @@ def labels_state(*, session: Session, task_id: int) -> tuple[int, int, int]:
                        func.count().filter(Label.superseded)).where(Label.task_id == task_id)
     count, newest, superseded = session.exec(statement).one()
     return int(count), int(newest), int(superseded)
+
+
+def last_refresh(*, session: Session, task_id: int) -> ConsensusRefresh | None:
+    """What the task's consensus rows were last computed from (``None``: never)."""
+    return session.get(ConsensusRefresh, task_id)
+
+
+def record_refresh(*, session: Session, task_id: int, state: tuple[int, int, int], basis: str
+                   ) -> None:
+    """Store that the rows now follow ``state`` (``labels_state``) under ``basis``."""
+    labels, newest, superseded = state
+    row = session.get(ConsensusRefresh, task_id) or ConsensusRefresh(task_id=task_id)
+    row.labels, row.newest_label_id, row.superseded = labels, newest, superseded
+    row.basis, row.refreshed_at = basis, utcnow()
+    session.add(row)
+    session.flush()
+
+
+def counts(*, session: Session, task_id: int) -> dict[str, int]:
+    """The task's consensus rows by state: settled, needs_adjudication, pending (neither) and
+    ties (no value)."""
+    statement = select(
+        func.count().filter(Consensus.settled),
+        func.count().filter(Consensus.needs_adjudication),
+        func.count().filter(~Consensus.settled, ~Consensus.needs_adjudication),
+        func.count().filter(Consensus.value.is_(None)),  # type: ignore[union-attr]
+    ).where(Consensus.task_id == task_id)
+    settled, waiting, pending, ties = session.exec(statement).one()
+    return {"settled": int(settled), "needs_adjudication": int(waiting),
+            "pending": int(pending), "ties": int(ties)}
 
 
 def get(*, session: Session, item_id: int) -> Consensus | None:

@@ -9,6 +9,7 @@ from sqlmodel import Session, func, select
 
 from storage.models import Item
 from storage.repositories._bulk import chunks, insert_ignoring_conflicts
+from storage.repositories.labels import items_labeled_since
 
 
 def ids_by_hash(*, session: Session, task_id: int, hashes: Sequence[str]) -> dict[str, int]:
@@ -30,8 +31,23 @@ def add_many(*, session: Session, rows: Sequence[dict[str, Any]]) -> None:
     )
 
 
-def list_for_task(*, session: Session, task_id: int) -> list[Item]:
-    return list(session.exec(select(Item).where(Item.task_id == task_id).order_by(Item.id)))
+def list_for_task(*, session: Session, task_id: int, items_since: int | None = None
+                  ) -> list[Item]:
+    """The task's items (``items_since``: those labeled after that label id only)."""
+    statement = select(Item).where(Item.task_id == task_id).order_by(Item.id)
+    if items_since is not None:
+        statement = statement.where(Item.id.in_(  # type: ignore[union-attr]
+            items_labeled_since(task_id=task_id, label_id=items_since)))
+    return list(session.exec(statement))
+
+
+def consensus_basis(*, session: Session, task_id: int) -> tuple[int, int]:
+    """(items, their extra raters in all) of the task: what a task's consensus rows depend on
+    besides its labels and settings."""
+    statement = select(func.count(), func.coalesce(func.sum(Item.extra_raters), 0)).where(
+        Item.task_id == task_id)
+    items, extra = session.exec(statement).one()
+    return int(items), int(extra)
 
 
 def set_gold(*, session: Session, answers: dict[int, str]) -> int:

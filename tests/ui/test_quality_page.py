@@ -98,9 +98,12 @@ def test_consensus_is_rewritten_once_per_visit_not_on_every_rerun(quality_app, s
     at = quality_app.switch_page(PAGE).run()
     first = newest_update()
     with session_scope(make_engine(sqlite_env)) as session:  # every rater changes their mind
-        for label in session.exec(select(Label).where(Label.item_id == 2)):
-            label.value = "workout"
+        for label in list(session.exec(select(Label).where(Label.item_id == 2))):
+            label.superseded = True  # as a correction does: the old label stays, superseded
             session.add(label)
+            session.flush()
+            session.add(Label(task_id=label.task_id, item_id=2, rater_id=label.rater_id,
+                              value="workout", source=label.source, corrects_label_id=label.id))
     at.run()  # any widget change reruns the page
     assert newest_update() == first
     at.button(key="quality_refresh").click()
