@@ -144,6 +144,9 @@ class Item(SQLModel, table=True):
     """Kinds of personal data redacted from the text at ingest (never the values)."""
     extra_raters: int = 0
     """Raters wanted beyond the task's k (an item sent back for relabeling)."""
+    live_labels: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    """How many live rater labels the item has (a rater's, sure, not superseded): kept by the
+    database (triggers on ``label``, migration 0014), never written by the application."""
     created_at: datetime = Field(default_factory=utcnow)
 
 

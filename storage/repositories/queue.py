@@ -1,8 +1,8 @@
 """Queries of the labeling queue: selections, leases and the counts that bound them.
 
-An item's *load* is the number of distinct raters holding a live label (not unsure, not
-superseded) plus the live leases on it; the queue hands an item out only while its load is
-below the task's overlap k.
+An item's *load* is the number of raters holding a live label (not unsure, not superseded:
+``item.live_labels``, which the database keeps) plus the live leases on it; the queue hands an
+item out only while its load is below the task's overlap k (plus any extra raters).
 """
 
 from __future__ import annotations
@@ -14,18 +14,9 @@ from typing import Any
 from sqlalchemy import and_, case, distinct, exists, func, insert, not_, or_, update
 from sqlmodel import Session, select
 
-from storage.models import Assignment, Item, Label, LabelSource, Selection
+from storage.models import Assignment, Item, Label, Selection
 
 LEASED = "leased"
-
-
-def _live_labels(item_id_column) -> Any:
-    return (
-        select(func.count(distinct(Label.rater_id)))
-        .where(Label.item_id == item_id_column, Label.source == LabelSource.rater,
-               not_(Label.unsure), not_(Label.superseded))
-        .scalar_subquery()
-    )
 
 
 def _live_leases(item_id_column) -> Any:
@@ -92,7 +83,7 @@ def candidate_items(
         .join(Selection, and_(Selection.item_id == Item.id, Selection.active))
         .where(Selection.task_id == task_id, Item.gold_label.is_(None),  # type: ignore[union-attr]
                not_(Item.opted_out), _not_seen_by(rater_id),
-               _live_labels(Item.id) + _live_leases(Item.id) < k + Item.extra_raters)
+               Item.live_labels + _live_leases(Item.id) < k + Item.extra_raters)
         .order_by(Selection.created_at, Selection.score.desc().nulls_last(), Item.id)  # type: ignore[union-attr]
         .limit(limit)
     )
@@ -119,7 +110,7 @@ def gold_candidates(
 
 def item_room(*, session: Session, item_id: int, k: int) -> int:
     """How many more raters the item takes: k plus any extra, less live labels and leases."""
-    statement = select(k + Item.extra_raters - _live_labels(item_id) - _live_leases(item_id))
+    statement = select(k + Item.extra_raters - Item.live_labels - _live_leases(item_id))
     return session.exec(statement.where(Item.id == item_id)).one()
 
 
@@ -136,7 +127,7 @@ def pool_item_ids(*, session: Session, task_id: int, k: int) -> list[int]:
     statement = (
         select(Item.id)
         .where(Item.task_id == task_id, Item.gold_label.is_(None),  # type: ignore[union-attr]
-               not_(Item.opted_out), not_(in_batch), _live_labels(Item.id) < k + Item.extra_raters)
+               not_(Item.opted_out), not_(in_batch), Item.live_labels < k + Item.extra_raters)
         .order_by(Item.id)
     )
     return list(session.exec(statement))
@@ -175,12 +166,12 @@ def left_for_rater(*, session: Session, task_id: int, rater_id: int, k: int) -> 
     selected = select(func.count(distinct(Item.id))).join(
         Selection, and_(Selection.item_id == Item.id, Selection.active)
     ).where(Selection.task_id == task_id, not_(Item.opted_out), _not_seen_by(rater_id),
-            _live_labels(Item.id) < k + Item.extra_raters)
+            Item.live_labels < k + Item.extra_raters)
     in_batch = exists().where(Selection.item_id == Item.id, Selection.active)
     pool = select(func.count()).select_from(Item).where(
         Item.task_id == task_id, Item.gold_label.is_(None),  # type: ignore[union-attr]
         not_(Item.opted_out), not_(in_batch), _not_seen_by(rater_id),
-        _live_labels(Item.id) < k + Item.extra_raters,
+        Item.live_labels < k + Item.extra_raters,
     )
     return session.exec(selected).one() + session.exec(pool).one()
 
@@ -201,7 +192,7 @@ def still_free(*, session: Session, task_id: int, item_ids: Sequence[int], k: in
     in_batch = exists().where(Selection.item_id == Item.id, Selection.active)
     statement = select(Item.id).where(
         Item.task_id == task_id, Item.id.in_(list(item_ids)),  # type: ignore[union-attr]
-        not_(in_batch), _live_labels(Item.id) < k + Item.extra_raters,
+        not_(in_batch), Item.live_labels < k + Item.extra_raters,
     )
     return set(session.exec(statement))
 
@@ -215,7 +206,7 @@ def deactivate_item_selections(*, session: Session, item_ids: Sequence[int]) -> 
 
 
 def _room(k: int) -> Any:
-    return k + Item.extra_raters - _live_labels(Item.id) - _live_leases(Item.id)
+    return k + Item.extra_raters - Item.live_labels - _live_leases(Item.id)
 
 
 def left_in_batches(*, session: Session, task_id: int, rater_id: int, k: int) -> int:
@@ -235,7 +226,7 @@ def pool_has_item_for(*, session: Session, task_id: int, rater_id: int, k: int) 
     statement = select(Item.id).where(
         Item.task_id == task_id, Item.gold_label.is_(None),  # type: ignore[union-attr]
         not_(Item.opted_out), not_(in_batch), _not_seen_by(rater_id),
-        _live_labels(Item.id) < k + Item.extra_raters,
+        Item.live_labels < k + Item.extra_raters,
     ).limit(1)
     return session.exec(statement).first() is not None
 

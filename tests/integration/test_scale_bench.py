@@ -22,6 +22,7 @@ def test_the_scale_bench_loads_and_times_every_action(db_url):
     figures = run(db_url, prompts=2000, labels=10_000, raters=8, repeats=2)
     assert all(figures.get(key) is not None for key in KEYS), figures
     assert figures["prompts"] == 2000
+    assert figures["live_labels_miscounted"] == 0  # the bulk load counted item.live_labels
     assert figures["select_strategy"] == "margin"
     # Every label loaded, plus the ones the timed raters submitted, less the erased ones.
     assert figures["export_rows"] == figures["labels"] + figures["submitted"]
