@@ -44,12 +44,6 @@ class ConsensusSummary:
     ties: int
 
 
-def ratings_frame(*, session: Session, task: Task) -> pd.DataFrame:
-    """Live rater labels of the task as a long (item, rater, label) frame."""
-    rows = label_repo.rater_votes_frame_rows(session=session, task_id=task.id)
-    return pd.DataFrame(rows, columns=["item", "rater", "label"])
-
-
 def _rater_rows(task: Task, items: dict[int, Item], ratings: pd.DataFrame, now) -> list[dict]:
     if ratings.empty:
         return []
