@@ -1,9 +1,9 @@
 """Writing exported label rows as CSV, JSONL, Parquet or Label Studio JSON, a chunk at a time.
 
-Every format is written as the rows arrive, so memory holds one chunk whatever the export's
-size: CSV and JSONL row by row, Parquet a row group per chunk (with a schema fixed before the
-first), Label Studio JSON a task per item as soon as the item's last label has been read (its
-rows must come grouped by item: ``by_item``).
+Every format is written as the rows arrive, so memory is bounded whatever the export's size:
+CSV and JSONL a chunk at a time, Parquet a row group per ``PARQUET_ROWS`` rows (with a schema
+fixed before the first), Label Studio JSON a task per item as soon as the item's last label
+has been read (its rows must come grouped by item: ``by_item``).
 
 CSV cells that a spreadsheet would read as a formula start with a ``'``
 (``labeling.dataio.spreadsheet``); JSONL, Parquet and Label Studio JSON keep text as it is.
@@ -98,10 +98,23 @@ def _arrow_schema(columns: Sequence[str], first: list[dict[str, Any]]) -> pa.Sch
     return pa.schema(fields)
 
 
+PARQUET_ROWS = 20_000
+"""Rows per Parquet row group: chunks are gathered up to this many before a group is written
+(readers do better with groups of tens of thousands of rows than of one chunk; the footer keeps
+statistics per group), held as Arrow columns: memory holds at most this many rows."""
+
+
 def _write_parquet(chunks: Iterable[list[dict[str, Any]]], out: Path,
                    columns: Sequence[str]) -> int:
-    """Parquet, a row group per chunk."""
-    written, writer = 0, None
+    """Parquet, a row group per ``PARQUET_ROWS`` rows (each chunk held as Arrow columns until
+    its group is written)."""
+    written, writer, held = 0, None, []
+
+    def flush() -> None:
+        if held:
+            writer.write_table(pa.concat_tables(held))
+            held.clear()
+
     try:
         for chunk in chunks:
             rows = [{**row, "slots": json.dumps(row.get("slots") or {}, sort_keys=True)}
@@ -109,10 +122,13 @@ def _write_parquet(chunks: Iterable[list[dict[str, Any]]], out: Path,
             if writer is None:
                 writer = pq.ParquetWriter(out, _arrow_schema(columns, rows))
             if rows:
-                writer.write_table(pa.Table.from_pylist(rows, schema=writer.schema))
+                held.append(pa.Table.from_pylist(rows, schema=writer.schema))
             written += len(rows)
+            if sum(len(table) for table in held) >= PARQUET_ROWS:
+                flush()
         if writer is None:
             writer = pq.ParquetWriter(out, _arrow_schema(columns, []))
+        flush()
     finally:
         if writer is not None:
             writer.close()
@@ -146,7 +162,7 @@ def _write_label_studio(chunks: Iterable[list[dict[str, Any]]], stream: IO[str])
 def write_chunks(chunks: Iterable[list[dict[str, Any]]], *, fmt: str, out: Path | None,
                  columns: Sequence[str]) -> int:
     """Write ``chunks`` of rows as ``fmt`` to ``out`` (standard output where ``None``; not for
-    Parquet) as they arrive, so memory holds one chunk; how many rows were written. Label
+    Parquet) as they arrive, so memory stays bounded; how many rows were written. Label
     Studio's rows must come grouped by item (``BY_ITEM``).
 
     A file is written beside ``out`` and put in its place once whole: an export that fails half

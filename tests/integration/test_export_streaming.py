@@ -7,6 +7,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
+from labeling.dataio import export_formats
 from labeling.dataio.export_formats import write_chunks
 from labeling.project.exporting import COLUMNS, export_task, label_rows
 from labeling.project.importing import import_file
@@ -46,12 +47,15 @@ def test_label_studio_export_streams_one_task_per_item(engine, encoder, tmp_path
             for t in tasks} == {("mood", "sleep")}
 
 
-def test_parquet_export_writes_a_row_group_per_chunk(engine, encoder, tmp_path, small_chunks):
+def test_parquet_export_writes_row_groups_as_rows_come(engine, encoder, tmp_path, small_chunks,
+                                                       monkeypatch):
+    monkeypatch.setattr(export_formats, "PARQUET_ROWS", 3)  # chunks of 2: groups of 4 and 2
     _two_labels_per_item(engine, encoder, tmp_path)
     out = tmp_path / "labels.parquet"
     assert export_task(engine=engine, actor=CLI, task_name="music", fmt="parquet", out=out) == 6
     parquet = pq.ParquetFile(out)
-    assert parquet.metadata.num_row_groups == 3
+    assert [parquet.metadata.row_group(g).num_rows for g in range(2)] == [4, 2]
+    assert parquet.metadata.num_row_groups == 2
     back = parquet.read().to_pylist()
     rows = label_rows(engine=engine, actor=CLI, task_name="music")
     assert [r["label_id"] for r in back] == [r["label_id"] for r in rows]
