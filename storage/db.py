@@ -82,17 +82,23 @@ def is_sqlite(engine: Engine) -> bool:
 
 
 @contextmanager
-def session_scope(engine: Engine, *, write_lock: bool = False) -> Iterator[Session]:
+def session_scope(engine: Engine, *, write_lock: bool = False, snapshot: bool = False
+                  ) -> Iterator[Session]:
     """One unit of work: commits on success, rolls back on any error.
 
-    ``write_lock`` takes SQLite's write lock at BEGIN (see ``write_scope``). A driver's
-    operational error (the server gone, the database locked past the busy timeout) becomes a
+    ``write_lock`` takes SQLite's write lock at BEGIN (see ``write_scope``). ``snapshot`` makes
+    every statement see the database as at the first (PostgreSQL's REPEATABLE READ; a SQLite
+    transaction does so already), for reads that join several queries' results: under READ
+    COMMITTED each statement sees what committed before it. A driver's operational error (the
+    server gone, the database locked past the busy timeout) becomes a
     ``DatabaseUnavailableError``, so callers above storage handle one error of ours.
     """
     with Session(engine, expire_on_commit=False) as session:
         try:
             if write_lock:
                 session.connection(execution_options={IMMEDIATE_OPTION: True})
+            elif snapshot and not is_sqlite(engine):
+                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             yield session
             session.commit()
         except OperationalError as exc:

@@ -150,8 +150,10 @@ def recompute(*, engine: Engine, actor: Actor, task_name: str) -> ConsensusSumma
     for attempt in range(RECOMPUTE_ATTEMPTS):
         now = utcnow()
         # Compute (Dawid-Skene included) from a read, holding no write lock: raters keep
-        # labeling meanwhile.
-        with session_scope(engine) as session:
+        # labeling meanwhile. One snapshot: items, consensus rows and labels are read by
+        # separate queries, and a label committed between two of them must not show in one
+        # (an item labeled after the items were read has none to join).
+        with session_scope(engine, snapshot=True) as session:
             task = get_task(session=session, name=task_name)
             state = consensus_repo.labels_state(session=session, task_id=task.id)
             basis = _basis(session, task)

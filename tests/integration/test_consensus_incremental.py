@@ -125,3 +125,41 @@ def test_a_send_back_a_settings_change_or_dawid_skene_recompute_everything(label
     queue.correct(engine=engine, actor=acting(raters[1]), label_id=label.id, value="mood")
     recompute(engine=engine, actor=CLI, task_name="music")
     assert computed[-1] == (None, set(range(1, 13)))
+
+
+def test_a_label_committed_while_the_refresh_reads_waits_for_the_next(labeled, monkeypatch,
+                                                                       encoder):
+    """The refresh reads items, consensus rows and labels in separate queries; a label a rater
+    commits between them must not show in the later ones only (it did on PostgreSQL: an item
+    with ratings but no item row, KeyError in the load test)."""
+    engine, raters = labeled
+    recompute(engine=engine, actor=CLI, task_name="music")
+    cy = make_account(engine, username="cy")
+    with session_scope(engine) as session:  # ben changes his mind on item 3: item 3 is touched
+        label = session.exec(select(Label).where(Label.item_id == 3,
+                                                 Label.rater_id == raters[1])).one()
+    queue.correct(engine=engine, actor=acting(raters[1]), label_id=label.id, value="mood")
+    real = consensus.item_repo.list_for_task
+    late: list[int] = []
+
+    def items_then_a_label(**kwargs):
+        items = real(**kwargs)
+        if not late:  # cy labels another item right after the items were read
+            late.append(_late_label(engine, encoder, cy))
+        return items
+
+    monkeypatch.setattr(consensus.item_repo, "list_for_task", items_then_a_label)
+    recompute(engine=engine, actor=CLI, task_name="music")
+    monkeypatch.setattr(consensus.item_repo, "list_for_task", real)
+    recompute(engine=engine, actor=CLI, task_name="music")  # the next refresh takes it in
+    assert late and _rows(engine)[late[0]][4] == 3  # n_labels: ana, ben and cy
+    assert _rows(engine) == _full(engine)
+
+
+def _late_label(engine, encoder, rater) -> int:
+    """A label by ``rater`` on an item of the task, committed now; its item id."""
+    with session_scope(engine) as session:
+        item_id = session.exec(select(Label.item_id).where(Label.item_id != 3)).first()
+        session.add(Label(task_id=1, item_id=item_id, rater_id=rater, value="sleep",
+                          source="rater"))
+    return item_id

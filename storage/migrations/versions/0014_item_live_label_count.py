@@ -1,6 +1,7 @@
 """each item keeps the count of its live rater labels (``item.live_labels``), kept by the
 database itself (triggers on ``label``), so the queue's pool and hand-out read a column instead
-of counting a million items' labels
+of counting a million items' labels. (A later SQLite migration that recreates ``label`` in batch
+mode drops its triggers: it must create them again.)
 
 Revision ID: 0014
 Revises: 0013
