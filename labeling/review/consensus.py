@@ -77,8 +77,8 @@ whenever a label came or changed."""
 
 
 def _computed_rows(session: Session, task: Task, now, items_since: int | None = None
-                   ) -> tuple[list[dict], set[int]]:
-    """The task's consensus rows as computed from its labels now, and the items people
+                   ) -> list[dict]:
+    """The task's consensus rows as computed from its labels now, leaving out the items people
     decided (adjudicated or triaged: their rows stay as they are). With ``items_since``, only
     the items labeled after that label id."""
     only = {"session": session, "task_id": task.id, "items_since": items_since}
@@ -104,7 +104,7 @@ def _computed_rows(session: Session, task: Task, now, items_since: int | None = 
                      "method": "imported", "confidence": result.confidence,
                      "agreement": None, "n_labels": result.n_votes, "settled": True,
                      "needs_adjudication": False, "suspect": False, "updated_at": now})
-    return rows, adjudicated
+    return rows
 
 
 def _basis(session: Session, task: Task) -> str:
@@ -159,7 +159,7 @@ def recompute(*, engine: Engine, actor: Actor, task_name: str) -> ConsensusSumma
             basis = _basis(session, task)
             needed, since = _changed_since(session, task, state, basis)
             if needed:
-                rows, _ = _computed_rows(session, task, now, items_since=since)
+                rows = _computed_rows(session, task, now, items_since=since)
             session.expunge(task)
         if not needed:
             break

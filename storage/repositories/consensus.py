@@ -9,7 +9,7 @@ from sqlalchemy import delete, exists, insert, update
 from sqlmodel import Session, func, select
 
 from storage.models import Consensus, ConsensusRefresh, Item, Label, LabelSource, utcnow
-from storage.repositories.labels import items_labeled_since
+from storage.repositories.labels import only_items_labeled_since
 
 
 def for_task(*, session: Session, task_id: int, items_since: int | None = None
@@ -17,9 +17,8 @@ def for_task(*, session: Session, task_id: int, items_since: int | None = None
     """The task's consensus rows (``items_since``: of the items labeled after that label id
     only)."""
     statement = select(Consensus).where(Consensus.task_id == task_id)
-    if items_since is not None:
-        statement = statement.where(Consensus.item_id.in_(  # type: ignore[attr-defined]
-            items_labeled_since(task_id=task_id, label_id=items_since)))
+    statement = only_items_labeled_since(statement, Consensus.item_id, task_id=task_id,
+                                         label_id=items_since)
     return list(session.exec(statement))
 
 

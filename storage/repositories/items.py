@@ -9,7 +9,7 @@ from sqlmodel import Session, func, select
 
 from storage.models import Item
 from storage.repositories._bulk import chunks, insert_ignoring_conflicts
-from storage.repositories.labels import items_labeled_since
+from storage.repositories.labels import only_items_labeled_since
 
 
 def ids_by_hash(*, session: Session, task_id: int, hashes: Sequence[str]) -> dict[str, int]:
@@ -35,9 +35,8 @@ def list_for_task(*, session: Session, task_id: int, items_since: int | None = N
                   ) -> list[Item]:
     """The task's items (``items_since``: those labeled after that label id only)."""
     statement = select(Item).where(Item.task_id == task_id).order_by(Item.id)
-    if items_since is not None:
-        statement = statement.where(Item.id.in_(  # type: ignore[union-attr]
-            items_labeled_since(task_id=task_id, label_id=items_since)))
+    statement = only_items_labeled_since(statement, Item.id, task_id=task_id,
+                                         label_id=items_since)
     return list(session.exec(statement))
 
 

@@ -76,9 +76,14 @@ def iter_export_rows(*, session: Session, task_id: int, chunk: int | None = None
         yield rows
 
 
-def items_labeled_since(*, task_id: int, label_id: int) -> Select:
-    """A subquery: the task's items with a label newer than ``label_id`` (label ids only grow)."""
-    return select(Label.item_id).where(Label.task_id == task_id, Label.id > label_id).distinct()
+def only_items_labeled_since(statement: Select, item_id: Any, *, task_id: int,
+                             label_id: int | None) -> Select:
+    """``statement`` kept to the task's items with a label newer than ``label_id`` (label ids
+    only grow), matched on its ``item_id`` column; unchanged where ``label_id`` is ``None``."""
+    if label_id is None:
+        return statement
+    newer = select(Label.item_id).where(Label.task_id == task_id, Label.id > label_id)
+    return statement.where(item_id.in_(newer.distinct()))
 
 
 def count_since(*, session: Session, task_id: int, label_id: int) -> int:
@@ -95,9 +100,8 @@ def live_votes(*, session: Session, task_id: int, items_since: int | None = None
         Label.task_id == task_id, Label.unsure == False,  # noqa: E712
         Label.superseded == False,  # noqa: E712
     ).order_by(Label.item_id, Label.id)
-    if items_since is not None:
-        statement = statement.where(Label.item_id.in_(  # type: ignore[attr-defined]
-            items_labeled_since(task_id=task_id, label_id=items_since)))
+    statement = only_items_labeled_since(statement, Label.item_id, task_id=task_id,
+                                         label_id=items_since)
     return [(i, r, v, str(s)) for i, r, v, s in session.exec(statement)]
 
 
@@ -137,9 +141,8 @@ def rater_votes_frame_rows(*, session: Session, task_id: int, items_since: int |
                Label.unsure == False, Label.superseded == False)  # noqa: E712
         .order_by(Label.item_id, Label.id)
     )
-    if items_since is not None:
-        statement = statement.where(Label.item_id.in_(  # type: ignore[attr-defined]
-            items_labeled_since(task_id=task_id, label_id=items_since)))
+    statement = only_items_labeled_since(statement, Label.item_id, task_id=task_id,
+                                         label_id=items_since)
     return [(i, u, v) for i, u, v in session.exec(statement)]
 
 

@@ -38,9 +38,9 @@ def computed(monkeypatch):
     real = consensus._computed_rows
 
     def spy(session, task, now, items_since=None):
-        rows, decided = real(session, task, now, items_since=items_since)
+        rows = real(session, task, now, items_since=items_since)
         calls.append((items_since, {r["item_id"] for r in rows}))
-        return rows, decided
+        return rows
 
     monkeypatch.setattr(consensus, "_computed_rows", spy)
     return calls
