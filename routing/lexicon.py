@@ -93,22 +93,35 @@ class Lexicon:
     def __init__(self, version: int, entries: list[dict[str, Any]]) -> None:
         self.version = version
         self.entries = entries
-        self._compiled = [(e, _pattern(e["phrase"])) for e in entries
-                          if normalise(e["phrase"]).text]
+        # by first word (a match holds it): a prompt's phrases are found by ~one substring test
+        # per distinct first word instead of a regular-expression scan per entry
+        self._by_first: dict[str, list[tuple[int, dict, re.Pattern[str], tuple[str, ...], bool]]]
+        self._by_first = {}
+        for number, entry in enumerate(entries):
+            words = tuple(normalise(entry["phrase"]).text.split())
+            if words:  # whether a negation before it drops it
+                negatable = not " ".join(words).startswith(NEGATED_PHRASES_OK)
+                self._by_first.setdefault(words[0], []).append(
+                    (number, entry, _pattern(entry["phrase"]), words[1:], negatable))
 
-    def _negated(self, normalised: Normalised, start: int, phrase: str) -> bool:
-        if normalise(phrase).text.startswith(NEGATED_PHRASES_OK):
-            return False
+    @staticmethod
+    def _negated(normalised: Normalised, start: int) -> bool:
         before = normalised.text[:start].split()
         return bool(before) and before[-1] in NEGATIONS
 
     def _phrase_matches(self, normalised: Normalised) -> list[tuple[int, int, dict]]:
-        found = []
-        for entry, pattern in self._compiled:
-            for match in pattern.finditer(normalised.text):
-                if not self._negated(normalised, match.start(), entry["phrase"]):
-                    found.append((match.start(), match.end(), entry))
-        return found
+        text, found = normalised.text, []
+        for first, compiled in self._by_first.items():
+            if first not in text:
+                continue
+            for number, entry, pattern, rest, negatable in compiled:
+                if not all(word in text for word in rest):
+                    continue
+                for match in pattern.finditer(text):
+                    if not (negatable and self._negated(normalised, match.start())):
+                        found.append((number, match.start(), match.end(), entry))
+        found.sort(key=lambda f: f[0])  # in the lexicon's order, as before the index
+        return [(start, end, entry) for _, start, end, entry in found]
 
     def match(self, text: str, *, artists: ArtistIndex | None = None) -> list[SlotMatch]:
         """The slots of ``text``: one value per slot (the first the prompt names)."""
@@ -197,15 +210,16 @@ def _durations(normalised: Normalised) -> list[tuple[int, int, str]]:
     return out
 
 
-FUZZY_ALL_MAX = 50_000
-"""Up to this many artists the fuzzy search compares the name with every one (WRatio, which
-also scores partial and reordered matches); above it, WRatio runs only over the artists that
-share a word with the name, after a plain edit-distance pass over all (a WRatio pass over
-378,000 names took over 100 ms)."""
-
-
 class ArtistIndex:
-    """The catalogue's artists, for fuzzy matching after cue words."""
+    """The catalogue's artists, for fuzzy matching after cue words.
+
+    A name typed after a cue word is looked up exactly first; then by plain edit distance over
+    every name (a typo anywhere: "daft pnk"); then by ``WRatio`` (which also scores partial and
+    reordered matches: "einaudi ludovico", "the weeknd remix") over only the artists that share
+    a word with it. ``WRatio`` over every name took about 10 ms at Spotify's 10,700 artists and
+    let a short name match inside a longer one ("rene ablaze remix" found the artist "REMI",
+    "arhutra" found "RH").
+    """
 
     def __init__(self, names: Sequence[str]) -> None:
         self.names = sorted(set(names))
@@ -213,18 +227,12 @@ class ArtistIndex:
         self._exact = {}
         for i, folded in enumerate(self._folded):
             self._exact.setdefault(folded, i)
-        self._by_word: dict[str, list[int]] | None = None
-        if len(self._folded) > FUZZY_ALL_MAX:
-            self._by_word = {}
-            for i, folded in enumerate(self._folded):
-                for word in set(folded.split()):
-                    self._by_word.setdefault(word, []).append(i)
+        self._by_word: dict[str, list[int]] = {}
+        for i, folded in enumerate(self._folded):
+            for word in set(folded.split()):
+                self._by_word.setdefault(word, []).append(i)
 
     def _fuzzy(self, name: str) -> int | None:
-        if self._by_word is None:
-            best = process.extractOne(name, self._folded, scorer=fuzz.WRatio,
-                                      score_cutoff=ARTIST_SCORE)
-            return best[2] if best is not None else None
         best = process.extractOne(name, self._folded, scorer=fuzz.ratio,
                                   score_cutoff=ARTIST_SCORE)  # a typo anywhere
         if best is not None:

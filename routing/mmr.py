@@ -85,6 +85,8 @@ def mmr_lists(arrays: CatalogueArrays, pool: np.ndarray, scores: np.ndarray, *,
             rows_out[:] = forced
         return Lists(rows_out, probabilities, pool, marginals)
     relevance = normalised(scores)
+    if sessions == 1 and forced is None and config.exploration <= 0:
+        return _greedy(arrays, pool, relevance, config=config, target_ms=target_ms, steps=steps)
     vectors = arrays.unit_features[pool]
     artists, artist_of = np.unique(arrays.artist_codes[pool], return_inverse=True)
     lengths = arrays.duration_ms[pool]
@@ -110,13 +112,7 @@ def mmr_lists(arrays: CatalogueArrays, pool: np.ndarray, scores: np.ndarray, *,
         picked, chosen = _choose(values, can, config.exploration, rng,
                                  forced=None if local is None else local[:, step],
                                  marginal=None if marginals is None else marginals[step])
-        if forced is None:
-            active = can
-            rows = np.where(active, pool[picked], -1)
-            stopped |= ~active
-        else:
-            rows = forced[:, step]
-            active = rows >= 0
+        rows, active = _shown(pool, picked, can, stopped, forced, step)
         probabilities[:, step] = np.where(active, chosen, 0.0)
         rows_out[:, step] = np.where(active, rows, -1)
         if not active.any():
@@ -127,6 +123,55 @@ def mmr_lists(arrays: CatalogueArrays, pool: np.ndarray, scores: np.ndarray, *,
         if target_ms is not None:
             stopped |= total >= target_ms - DURATION_TOLERANCE_MS
     return Lists(rows_out, probabilities, pool if forced is None else None, marginals)
+
+
+def _shown(pool: np.ndarray, picked: np.ndarray, can: np.ndarray, stopped: np.ndarray,
+           forced: np.ndarray | None, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each session's row at this position and whether it shows one (a drawn list that can
+    show nothing more stops)."""
+    if forced is not None:
+        rows = forced[:, step]
+        return rows, rows >= 0
+    stopped |= ~can
+    return np.where(can, pool[picked], -1), can
+
+
+def _greedy(arrays: CatalogueArrays, pool: np.ndarray, relevance: np.ndarray, *,
+            config: RankerConfig, target_ms: int | None, steps: int) -> Lists:
+    """``mmr_lists`` for one session at temperature 0, the live ranker's case: the same
+    arithmetic on one-dimensional arrays, without the per-session bookkeeping (about a third
+    of the time)."""
+    rows_out = np.full((1, steps), -1, dtype=np.int64)
+    probabilities = np.zeros((1, steps))
+    marginals = np.zeros((steps, pool.size))
+    vectors = arrays.unit_features[pool]
+    artist_of = np.unique(arrays.artist_codes[pool], return_inverse=True)[1]
+    lengths = arrays.duration_ms[pool]
+    counts = np.zeros(int(artist_of.max()) + 1, dtype=np.int64)
+    eligible = np.ones(pool.size, dtype=bool)
+    max_similarity = np.full(pool.size, -1.0)
+    total = 0
+    for step in range(steps):
+        can = eligible & (counts[artist_of] < config.max_per_artist)
+        if target_ms is not None:
+            can &= total + lengths <= target_ms + DURATION_TOLERANCE_MS
+        if not can.any():
+            break
+        values = config.mmr_lambda * relevance - (1.0 - config.mmr_lambda) \
+            * np.maximum(max_similarity, 0.0)
+        values[~can] = -np.inf
+        best = int(values.argmax())
+        rows_out[0, step] = pool[best]
+        probabilities[0, step] = 1.0
+        marginals[step, best] = 1.0
+        eligible[best] = False
+        counts[artist_of[best]] += 1
+        total += int(lengths[best])
+        similarity = arrays.unit_features[pool[best:best + 1]] @ vectors.T
+        np.maximum(max_similarity, similarity[0], out=max_similarity)
+        if target_ms is not None and total >= target_ms - DURATION_TOLERANCE_MS:
+            break
+    return Lists(rows_out, probabilities, pool, marginals)
 
 
 def normalised(scores: np.ndarray) -> np.ndarray:

@@ -140,10 +140,13 @@ def make_vectorizer() -> FeatureUnion:
     ])
 
 
-def _dense(texts: Sequence[str], X: np.ndarray) -> sparse.csr_matrix:
+def _dense_array(texts: Sequence[str], X: np.ndarray) -> np.ndarray:
     """The features every member shares: the tone signals and the embedding."""
-    return sparse.csr_matrix(np.hstack([ToneFeatures().transform(texts),
-                                        np.asarray(X, dtype=np.float32)]))
+    return np.hstack([ToneFeatures().transform(texts), np.asarray(X, dtype=np.float32)])
+
+
+def _dense(texts: Sequence[str], X: np.ndarray) -> sparse.csr_matrix:
+    return sparse.csr_matrix(_dense_array(texts, X))
 
 
 def _stack(vectorizer: FeatureUnion, texts: Sequence[str], dense: sparse.csr_matrix
@@ -178,15 +181,24 @@ class _Scorer:
     parts differ from what this assumes; such models keep the scikit-learn path.
     """
 
-    def __init__(self, analyzers: dict[str, Any], members: list[tuple], classes: np.ndarray
-                 ) -> None:
+    def __init__(self, analyzers: dict[str, Any], members: list[tuple], classes: np.ndarray,
+                 grams: dict[str, dict[str, int]]) -> None:
         self.analyzers, self.members, self.classes = analyzers, members, classes
+        self.grams = grams
 
     @classmethod
     def build(cls, model: TextFeatureClassifier) -> _Scorer | None:
         first = model.members[0][0]
         settings = [(name, vec.get_params()) for name, vec in first.transformer_list]
         classes = np.asarray(model.classes_)
+        # one numbering of every member's n-grams per analyser kind: a text's n-grams are
+        # looked up once, and each member maps the numbers to its own columns (-1: unknown)
+        grams: dict[str, dict[str, int]] = {name: {} for name, _ in settings}
+        for union, _ in model.members:
+            for name, vec in union.transformer_list:
+                numbering = grams[name]
+                for gram in getattr(vec, "vocabulary_", {}):
+                    numbering.setdefault(gram, len(numbering))
         members = []
         for union, estimator in model.members:
             if union.transformer_weights is not None or [
@@ -197,7 +209,10 @@ class _Scorer:
                 if not (vec.use_idf and vec.norm == "l2" and hasattr(vec, "idf_")):
                     return None
                 idf = np.asarray(vec.idf_, dtype=np.float64)
-                parts.append((name, vec.vocabulary_, idf, offset, vec.sublinear_tf))
+                column = np.full(len(grams[name]), -1, dtype=np.int64)
+                for gram, col in vec.vocabulary_.items():
+                    column[grams[name][gram]] = col
+                parts.append((name, column, idf, offset, vec.sublinear_tf))
                 offset += len(idf)
             coef = np.asarray(estimator.coef_, dtype=np.float64)
             intercept = np.asarray(estimator.intercept_, dtype=np.float64)
@@ -206,25 +221,36 @@ class _Scorer:
             columns = np.searchsorted(classes, estimator.classes_)
             members.append((parts, coef, intercept, offset, columns))
         analyzers = {name: vec.build_analyzer() for name, vec in first.transformer_list}
-        return cls(analyzers, members, classes)
+        return cls(analyzers, members, classes, grams)
+
+    def _counted(self, text: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per analyser kind, the numbers of the text's known n-grams and their counts."""
+        out = {}
+        for name, analyze in self.analyzers.items():
+            numbering = self.grams[name]
+            hits = [(numbering[g], c) for g, c in Counter(analyze(text)).items()
+                    if g in numbering]
+            out[name] = (np.array([h[0] for h in hits], dtype=np.int64),
+                         np.array([h[1] for h in hits], dtype=np.float64))
+        return out
 
     def logits(self, texts: Sequence[str], dense: np.ndarray) -> list[np.ndarray]:
         """Per member, ``(n, n_classes)`` logits (``ABSENT`` for a class it never saw)."""
-        grams = [{name: Counter(analyze(text)) for name, analyze in self.analyzers.items()}
-                 for text in texts]
+        counted = [self._counted(text) for text in texts]
         out = []
         for parts, coef, intercept, dense_from, columns in self.members:
             scores = np.tile(intercept, (len(texts), 1))
             scores += dense @ coef[:, dense_from:].T
-            for row, counted in enumerate(grams):
-                for name, vocabulary, idf, offset, sublinear in parts:
-                    hits = [(vocabulary[g], c) for g, c in counted[name].items()
-                            if g in vocabulary]
-                    if not hits:
+            for row, grams in enumerate(counted):
+                for name, column, idf, offset, sublinear in parts:
+                    numbers, counts = grams[name]
+                    cols = column[numbers]
+                    known = cols >= 0
+                    if not known.any():
                         continue
-                    cols = np.fromiter((h[0] for h in hits), dtype=np.int64, count=len(hits))
-                    tf = np.fromiter(((1.0 + math.log(h[1])) if sublinear else float(h[1])
-                                      for h in hits), dtype=np.float64, count=len(hits))
+                    cols, tf = cols[known], counts[known]
+                    if sublinear:
+                        tf = 1.0 + np.log(tf)
                     values = tf * idf[cols]
                     values /= math.sqrt(float(values @ values))
                     scores[row] += coef[:, offset + cols] @ values
@@ -288,11 +314,11 @@ class TextFeatureClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"{len(texts)} texts but {len(X)} embedding rows")
         if not texts:
             return np.zeros((0, len(self.classes_)))
-        classes, dense = self.classes_, _dense(texts, X)
         scorer = _scorer(self) if len(texts) <= FAST_ROWS else None
         if scorer is not None:
-            logits = scorer.logits(texts, dense.toarray().astype(np.float64))
+            logits = scorer.logits(texts, _dense_array(texts, X).astype(np.float64))
         else:
+            classes, dense = self.classes_, _dense(texts, X)
             logits = [_member_logits(m, texts, dense, classes) for m in self.members]
         return np.mean([softmax(z / self.temperature) for z in logits], axis=0)
 

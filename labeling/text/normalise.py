@@ -152,9 +152,24 @@ def normalise(text: str) -> Normalised:
     """
     if not isinstance(text, str):
         raise TypeError(f"normalise expects a str, got {type(text).__name__}")
+    if len(text) <= CACHED_CHARS:
+        return _normalise_cached(text)
+    return _normalise(text)
+
+
+CACHED_CHARS = 4_000
+"""Texts up to this long keep their result in a small cache: one prompt is normalised by the
+safety rules, the tone features, the n-gram analysers, the slot lexicon and the retriever, and
+a lexicon's phrases again at each match. ``Normalised`` is immutable, so sharing it is safe."""
+
+
+def _normalise(text: str) -> Normalised:
     state = _settle(_collapse_whitespace(_fold_chars(text)), text)
     return Normalised(original=text, text=state.text, starts=tuple(state.starts),
                       ends=tuple(state.ends))
+
+
+_normalise_cached = lru_cache(maxsize=512)(_normalise)
 
 
 def fold(text: str) -> str:
