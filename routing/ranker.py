@@ -139,8 +139,9 @@ class CatalogueArrays:
         self._genre_masks: dict[str, np.ndarray] = {}
         self.cache: dict[tuple, np.ndarray] = {}
         """Per-track arrays that do not depend on the request (term scores, base scores)."""
-        genre_codes, self.genre_names = pd.factorize(self.tracks["genre"].astype(str))
+        genre_codes, genre_names = pd.factorize(self.tracks["genre"].astype(str))
         self.genre_codes = np.asarray(genre_codes)
+        self.genre_names: list[str] = [str(g) for g in genre_names]  # a list: read per reason
 
     def base_score(self, popularity: float, novelty: float) -> np.ndarray:
         """``popularity * pop + novelty * (1 - pop)`` per track (cached, read-only)."""
