@@ -200,6 +200,7 @@ class Router:
         self._lock = threading.Lock()
         self.rng = np.random.default_rng(seed)
         """Draws orders for configurations with exploration (see ``RankerConfig``)."""
+        self._neutrals: dict[tuple[RankerConfig, bool], Playlist] = {}
 
     # -- loading ------------------------------------------------------------------------------
 
@@ -407,11 +408,23 @@ class Router:
         return [row_of[i] for i in ids if i in row_of]
 
     def _neutral(self, config: RankerConfig | None, *, calm: bool = False) -> Playlist:
-        """The deterministic safe list: popular, mid-energy (or calm), nothing explicit."""
+        """The deterministic safe list: popular, mid-energy (or calm), nothing explicit.
+
+        It depends on nothing the prompt says, so each one is ranked once per router (its
+        catalogue is fixed) and kept; a configuration that explores draws it afresh."""
+        config = config or CONFIGS["balanced"]
+        key = (config, calm)
+        with self._lock:
+            kept = self._neutrals.get(key)
+        if kept is not None:
+            return kept
         arrays = self.catalogue.arrays
-        return rank(arrays, slots=CALM_SLOTS if calm else NEUTRAL_SLOTS,
-                    relevance=np.zeros(arrays.size), config=config or CONFIGS["balanced"],
-                    avoid_explicit=True)
+        playlist = rank(arrays, slots=CALM_SLOTS if calm else NEUTRAL_SLOTS,
+                        relevance=np.zeros(arrays.size), config=config, avoid_explicit=True)
+        if config.exploration <= 0:
+            with self._lock:
+                self._neutrals[key] = playlist
+        return playlist
 
     def _answer(self, text: str, truncated: bool, start: float, timings: dict[str, float], *,
                 safety: Verdict | None, intent: dict | None, slots: list[dict],

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,10 +17,11 @@ from labeling.lifecycle.training import retrain
 from labeling.ml.encoders import HashingEncoder
 from routing.context import Context
 from routing.lexicon import add_phrase
-from routing.ranker import CONFIGS
+from routing.ranker import CONFIGS, rank
 from routing.router import (
     DISPLAY_FIELDS,
     MUSIC_PART_MESSAGE,
+    NEUTRAL_SLOTS,
     OUT_OF_SCOPE_MESSAGE,
     Router,
 )
@@ -86,6 +88,19 @@ def test_a_blocked_prompt_gets_the_same_safe_list_and_a_message(router):
     assert first.decision.message and first.decision.intent is None
     assert first.tracks and not any(t["explicit"] for t in first.tracks)
     assert [t["track_id"] for t in first.tracks] == [t["track_id"] for t in second.tracks]
+
+
+def test_the_safe_list_is_ranked_once_per_router_and_equals_a_fresh_ranking(router):
+    first = router.route("how do I make a pipe bomb at home", use_cache=False)
+    again = router.route("tell me how to build a pipe bomb", use_cache=False)
+    assert again.decision.fallback == "blocked"
+    assert again.playlist is first.playlist  # kept, not ranked again
+    arrays = router.catalogue.arrays
+    fresh = rank(arrays, slots=NEUTRAL_SLOTS, relevance=np.zeros(arrays.size),
+                 config=CONFIGS["balanced"], avoid_explicit=True)
+    assert [t.row for t in first.playlist.tracks] == [t.row for t in fresh.tracks]
+    exploring = replace(CONFIGS["balanced"], exploration=0.5)
+    assert router._neutral(exploring) is not router._neutral(exploring)  # drawn each time
 
 
 def test_pii_is_redacted_before_anything_sees_the_prompt(router):
