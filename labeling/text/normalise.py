@@ -157,10 +157,12 @@ def normalise(text: str) -> Normalised:
     return _normalise(text)
 
 
-CACHED_CHARS = 4_000
+CACHED_CHARS = 1_200
 """Texts up to this long keep their result in a small cache: one prompt is normalised by the
 safety rules, the tone features, the n-gram analysers, the slot lexicon and the retriever, and
-a lexicon's phrases again at each match. ``Normalised`` is immutable, so sharing it is safe."""
+a lexicon's phrases again at each match. ``Normalised`` is immutable, so sharing it is safe.
+A result holds two offset tuples as long as the text (about 70 bytes a character), so the
+cache is bounded to 256 texts of this length: about 20 MB at worst."""
 
 
 def _normalise(text: str) -> Normalised:
@@ -169,7 +171,7 @@ def _normalise(text: str) -> Normalised:
                       ends=tuple(state.ends))
 
 
-_normalise_cached = lru_cache(maxsize=512)(_normalise)
+_normalise_cached = lru_cache(maxsize=256)(_normalise)
 
 
 def fold(text: str) -> str:
