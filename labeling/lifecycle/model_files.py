@@ -15,9 +15,7 @@ import tempfile
 import threading
 import zipfile
 from pathlib import Path
-from typing import Any
-
-from skops import io as skops_io
+from typing import TYPE_CHECKING, Any
 
 from labeling.exceptions import LabelingError
 from storage.settings import Settings
@@ -28,6 +26,18 @@ TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.",
                     "labeling.ml.logistic.FastLogisticRegression",
                     "labeling.ml.scope.ScopedClassifier")
 MOVED_MODULES = {"labeling.calibration": "labeling.ml.calibration"}
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+
+def _skops_io() -> ModuleType:
+    """``skops.io``, imported on first use: importing it lists every scikit-learn estimator
+    (which imports PyTorch through scikit-learn's array API support), about 6 s of CPU that a
+    process which never writes or reads a model file should not pay."""
+    from skops import io as skops_io
+
+    return skops_io
 """Old module path -> new, for our types in files written before the labeling sub-packages."""
 SCHEMA_FILE = "schema.json"
 
@@ -50,7 +60,7 @@ def save_model(model: Any, path: Path) -> str:
     handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     os.close(handle)
     try:
-        skops_io.dump(model, temporary, compression=zipfile.ZIP_DEFLATED, compresslevel=6)
+        _skops_io().dump(model, temporary, compression=zipfile.ZIP_DEFLATED, compresslevel=6)
         with open(temporary, "rb") as written:
             os.fsync(written.fileno())
         os.replace(temporary, path)
@@ -68,7 +78,7 @@ def save_content_addressed(model: Any, folder: Path) -> tuple[Path, str]:
     handle, temporary = tempfile.mkstemp(dir=folder, suffix=".tmp")
     os.close(handle)
     try:
-        skops_io.dump(model, temporary, compression=zipfile.ZIP_DEFLATED, compresslevel=6)
+        _skops_io().dump(model, temporary, compression=zipfile.ZIP_DEFLATED, compresslevel=6)
         with open(temporary, "rb") as written:
             os.fsync(written.fileno())
         digest = file_sha256(Path(temporary))
@@ -142,6 +152,7 @@ def load_model(path: Path | str, *, expected_sha256: str) -> Any:
         data = with_moved_modules(data)
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise ModelFileError(f"model file {path.name} is not a skops file ({exc})") from None
+    skops_io = _skops_io()
     untrusted = skops_io.get_untrusted_types(data=data)
     unexpected = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
     if unexpected:
