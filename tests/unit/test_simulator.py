@@ -170,3 +170,14 @@ def test_a_list_level_reward_lands_on_the_last_column(scenario):
     extra = log.rewards - base.rewards
     assert np.allclose(extra[:, :-1], 0.0)
     assert np.allclose(extra[:, -1], list_diversity(scenario.arrays.unit_features, log.shown))
+
+
+def test_the_bench_logs_over_its_pool_and_serves_the_targets_over_theirs():
+    from bench.ope_simulated import configurations
+
+    logging, targets = configurations(exploration=0.3, size=5, logging_pool=600)
+    assert (logging.pool, logging.exploration, logging.size) == (600, 0.3, 5)
+    assert {t.pool for t in targets.values()} == {CONFIGS["balanced"].pool}
+    assert all(t.exploration == 0.3 and t != logging for t in targets.values())
+    default, _ = configurations(exploration=0.3, size=5)
+    assert default.pool == CONFIGS["balanced"].pool
