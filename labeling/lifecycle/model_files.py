@@ -15,7 +15,8 @@ import tempfile
 import threading
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import Any
 
 from labeling.exceptions import LabelingError
 from storage.settings import Settings
@@ -26,20 +27,16 @@ TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.",
                     "labeling.ml.logistic.FastLogisticRegression",
                     "labeling.ml.scope.ScopedClassifier")
 MOVED_MODULES = {"labeling.calibration": "labeling.ml.calibration"}
-
-if TYPE_CHECKING:
-    from types import ModuleType
+"""Old module path -> new, for our types in files written before the labeling sub-packages."""
+SCHEMA_FILE = "schema.json"
 
 
 def _skops_io() -> ModuleType:
-    """``skops.io``, imported on first use: importing it lists every scikit-learn estimator
-    (which imports PyTorch through scikit-learn's array API support), about 6 s of CPU that a
-    process which never writes or reads a model file should not pay."""
+    """``skops.io``, imported on first use: importing it lists every scikit-learn estimator,
+    1-2 s of CPU that a process which never writes or reads a model file should not pay."""
     from skops import io as skops_io
 
     return skops_io
-"""Old module path -> new, for our types in files written before the labeling sub-packages."""
-SCHEMA_FILE = "schema.json"
 
 
 class ModelFileError(LabelingError):
