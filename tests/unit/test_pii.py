@@ -350,3 +350,65 @@ def test_national_ids_are_redacted(text, kept):
 @pytest.mark.parametrize("text", ["songs from 1999-2004", "the 666-69 remix", "000-12-3456"])
 def test_number_ranges_are_not_national_ids(text):
     assert redact(text).types == ()
+
+
+def _example_numbers() -> list[str]:
+    kinds = (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE)
+    styles = (phonenumbers.PhoneNumberFormat.NATIONAL,
+              phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    return [phonenumbers.format_number(phonenumbers.example_number_for_type(region, kind), style)
+            for region in pii._PHONE_REGIONS for kind in kinds for style in styles]
+
+
+def _stock_phone_spans(text: str) -> list[tuple[int, int]]:
+    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+    stock = PhoneRecognizer(supported_regions=pii._PHONE_REGIONS)
+    found = stock.analyze(text, entities=stock.supported_entities)
+    return [(s.start, s.end) for s in pii._resolve(
+        [pii._Span("PHONE", r.start, r.end, r.score) for r in found])]
+
+
+def test_phone_recogniser_finds_what_presidios_finds_region_by_region():
+    """Ending the region loop early keeps every number presidio's full loop finds."""
+    ours = pii._recognisers()["PHONE"]
+    numbers = _example_numbers()
+    texts = [f"call me on {n} about the playlist" for n in numbers]
+    texts += [f"{a} or {b}, then play 90s jazz" for a, b in
+               zip(numbers, reversed(numbers), strict=True)]
+    texts += ["my number is (593) 260-4418, i want 70s jazzy", "text +1 245 358 6169 now"]
+    for text in texts:
+        found = ours.analyze(text, entities=ours.supported_entities)
+        spans = [(s.start, s.end) for s in pii._resolve(
+            [pii._Span("PHONE", r.start, r.end, r.score) for r in found])]
+        assert spans == _stock_phone_spans(text), text
+
+
+def test_phone_recogniser_stops_once_every_digit_run_is_inside_a_number(monkeypatch):
+    ours = pii._recognisers()["PHONE"]
+    regions: list[str] = []
+    matcher = phonenumbers.PhoneNumberMatcher
+
+    def counting(text, region, **kwargs):
+        regions.append(region)
+        return matcher(text, region, **kwargs)
+
+    monkeypatch.setattr(phonenumbers, "PhoneNumberMatcher", counting)
+    us = phonenumbers.format_number(phonenumbers.example_number("US"),
+                                    phonenumbers.PhoneNumberFormat.NATIONAL)
+    assert len(ours.analyze(f"call {us} for 70s soul", entities=["PHONE_NUMBER"])) == 1
+    assert regions == ["US"]  # "70" is no run of 7 digits: nothing left to look for
+    regions.clear()
+    ours.analyze(f"call {us} or 000 000 0000", entities=["PHONE_NUMBER"])
+    assert regions == list(pii._PHONE_REGIONS)  # a run no region accepts: every one looks
+
+
+@pytest.mark.parametrize(("runs", "spans", "covered"), [
+    ([], [], True),
+    ([(5, 15)], [(5, 15)], True),
+    ([(5, 15)], [(4, 10), (10, 16)], True),
+    ([(5, 15)], [(6, 15)], False),
+    ([(5, 15), (30, 40)], [(0, 20)], False),
+])
+def test_covered_reads_the_union_of_spans(runs, spans, covered):
+    assert pii._covered(runs, spans) is covered
