@@ -357,13 +357,18 @@ def rank(arrays: CatalogueArrays, *, slots: Mapping[str, str], relevance: np.nda
     pool = top_rows(score, pool_size, candidates if candidates.size < arrays.size else None)
     order, propensities = _mmr(arrays, pool, score[pool], config=config,
                                target_minutes=target_minutes, rng=rng)
-    tracks = [RankedTrack(row=int(row), position=i + 1, score=round(float(score[row]), 4),
-                          reason=_reason(arrays, int(row), terms, parts, relevance_norm,
-                                         seed if len(seed_rows) else None, slots),
-                          parts={"relevance": round(float(relevance_norm[row]), 4),
-                                 "constraints": round(float(constraint[row]), 4),
-                                 "popularity": round(float(arrays.popularity[row]), 4)})
-              for i, row in enumerate(order)]
+    shown = np.asarray(order, dtype=np.int64)
+    shown_relevance = (relevance[shown] * relevance_norm.weight).tolist()
+    reasons = _reasons(arrays, shown, terms, parts, shown_relevance,
+                       seed[shown].tolist() if len(seed_rows) else None, slots)
+    tracks = [RankedTrack(row=row, position=i + 1, score=round(row_score, 4), reason=reason,
+                          parts={"relevance": round(row_relevance, 4),
+                                 "constraints": round(row_constraint, 4),
+                                 "popularity": round(row_popularity, 4)})
+              for i, (row, row_score, reason, row_relevance, row_constraint, row_popularity)
+              in enumerate(zip(order, score[shown].tolist(), reasons, shown_relevance,
+                               constraint[shown].tolist(), arrays.popularity[shown].tolist(),
+                               strict=True))]
     total = int(arrays.duration_ms[order].sum()) if order else 0
     pool_parts = {"relevance": relevance[pool] * relevance_norm.weight,
                   "constraints": constraint[pool] if terms else np.zeros(pool.size),
@@ -449,34 +454,51 @@ def _mmr(arrays: CatalogueArrays, pool: np.ndarray, scores: np.ndarray, *,
             [round(float(p), 6) for p in lists.probabilities[0, :n]])
 
 
-def _reason(arrays: CatalogueArrays, row: int, terms: Sequence[tuple[str, Term]],
-            parts: Sequence[_Weighted], relevance: _Weighted, seed: np.ndarray | None,
-            slots: Mapping[str, str]) -> str:
+def _reasons(arrays: CatalogueArrays, rows: np.ndarray, terms: Sequence[tuple[str, Term]],
+             parts: Sequence[_Weighted], relevance: list[float], seed: list[float] | None,
+             slots: Mapping[str, str]) -> list[str]:
+    """Each shown track's reason, e.g. "calm: energy 0.21; 1990s: 1994" (the values of all
+    shown tracks are read at once: a few numpy calls instead of a dozen per track)."""
+    weighted = [(part.values[rows] * part.weight).tolist() for part in parts]
+    features = {term[0] for _, term in terms} | ({"tempo"} if slots.get("bpm") else set())
+    raw = {feature: arrays.raw[feature][rows].tolist() for feature in features}
+    years = arrays.year[rows].tolist() if slots.get("era") else []
+    genres = [arrays.genre_names[code] for code in arrays.genre_codes[rows].tolist()] \
+        if slots.get("genre") else []
+    out = []
+    for j in range(len(rows)):
+        bits = _term_bits(terms, [w[j] for w in weighted], raw, j)
+        if slots.get("bpm"):
+            bits.append(f"{slots['bpm']} BPM asked: {raw['tempo'][j]:.0f} BPM")
+        if slots.get("era"):
+            bits.append(f"{slots['era']}: {int(years[j])}")
+        if slots.get("genre"):
+            bits.append(f"genre: {genres[j]}")
+        if seed is not None:
+            bits.append(f"like your pick: similarity {seed[j]:.2f}")
+        if relevance[j] > 0.5 or not bits:
+            bits.append(f"matches the prompt: {relevance[j]:.2f}")
+        out.append("; ".join(bits))
+    return out
+
+
+def _term_bits(terms: Sequence[tuple[str, Term]], weighted: list[float],
+               raw: Mapping[str, list[float]], j: int) -> list[str]:
+    """The two best-met terms of one track (on two different features), with its values."""
+    best, seen = [], set()
+    for i in sorted(range(len(terms)), key=lambda i: -weighted[i]):
+        if terms[i][1][0] not in seen and len(best) < 2:
+            best.append(i)
+            seen.add(terms[i][1][0])
     bits = []
-    if terms:
-        best, features = [], set()
-        for i in sorted(range(len(terms)), key=lambda i: -parts[i][row]):
-            if terms[i][1][0] not in features and len(best) < 2:  # two different features
-                best.append(i)
-                features.add(terms[i][1][0])
-        for i in best:
-            label, (feature, _, _) = terms[i]
-            value = arrays.raw[feature][row]
-            shown = f"{value:.0f} BPM" if feature == "tempo" else \
-                f"{value:.1f} dB" if feature == "loudness" else f"{value:.2f}"
-            bits.append(f"{label}: {feature} {shown}" if feature not in ("tempo", "loudness")
-                        else f"{label}: {shown}")
-    if slots.get("bpm"):
-        bits.append(f"{slots['bpm']} BPM asked: {arrays.raw['tempo'][row]:.0f} BPM")
-    if slots.get("era"):
-        bits.append(f"{slots['era']}: {int(arrays.year[row])}")
-    if slots.get("genre"):
-        bits.append(f"genre: {arrays.genre_names[arrays.genre_codes[row]]}")
-    if seed is not None:
-        bits.append(f"like your pick: similarity {seed[row]:.2f}")
-    if relevance[row] > 0.5 or not bits:
-        bits.append(f"matches the prompt: {relevance[row]:.2f}")
-    return "; ".join(bits)
+    for i in best:
+        label, (feature, _, _) = terms[i]
+        value = raw[feature][j]
+        shown = f"{value:.0f} BPM" if feature == "tempo" else \
+            f"{value:.1f} dB" if feature == "loudness" else f"{value:.2f}"
+        bits.append(f"{label}: {feature} {shown}" if feature not in ("tempo", "loudness")
+                    else f"{label}: {shown}")
+    return bits
 
 
 def with_changes(config: RankerConfig, **changes: Any) -> RankerConfig:

@@ -142,3 +142,23 @@ def test_jazz_sits_between(by_genre):
         _mean(by_genre[genre], "acousticness") for genre in ("edm", "jazz", "classical")
     )
     assert edm < jazz < classical
+
+
+def test_index_records_are_plain_values_with_nan_for_gaps():
+    import numpy as np
+    import pandas as pd
+
+    from routing.catalogue_index import CatalogueIndex
+
+    tracks = pd.DataFrame(generate_demo_catalogue(120))
+    tracks["tags"] = pd.Series(["warm tape"] * 120, dtype="str").where(tracks.index != 3)
+    vectors = np.random.default_rng(0).standard_normal((120, 8)).astype(np.float32)
+    index = CatalogueIndex.build(None, tracks, vectors / np.linalg.norm(vectors, axis=1,
+                                                                         keepdims=True))
+    fields = ["track_id", "title", "tags", "year", "energy", "explicit"]
+    got = index.records([3, 0, 3], fields)
+    for record, row in zip(got, [3, 0, 3], strict=True):
+        for f in fields[:2] + fields[3:]:
+            assert record[f] == tracks.iloc[row][f] and type(record[f]) in (str, int, float, bool)
+    assert [type(r["tags"]) for r in got] == [float, str, float]
+    assert np.isnan(got[0]["tags"]) and got[1]["tags"] == "warm tape"

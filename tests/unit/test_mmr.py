@@ -129,7 +129,7 @@ def test_rescoring_the_pool_parts_gives_the_ranker_scores_and_its_draws_replay()
 
 
 @settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 10_000), size=st.integers(1, 30), per_artist=st.integers(1, 3),
+@given(seed=st.integers(0, 10_000), size=st.integers(1, 30), per_artist=st.integers(0, 3),
        mmr_lambda=st.sampled_from([0.0, 0.3, 0.7, 1.0]),
        target_minutes=st.one_of(st.none(), st.integers(5, 90)))
 def test_one_greedy_session_gives_what_the_many_session_loop_gives(
