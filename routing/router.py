@@ -455,7 +455,7 @@ class Router:
     def _ids(self, playlist: Playlist | None) -> list[str]:
         if playlist is None or not len(playlist.pool_rows):
             return []
-        return [str(i) for i in self.catalogue.arrays.ids[playlist.pool_rows]]
+        return self.catalogue.arrays.ids[playlist.pool_rows].tolist()  # already str
 
     def _display(self, playlist: Playlist | None) -> list[dict[str, Any]]:
         if playlist is None or not playlist.tracks:
