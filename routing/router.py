@@ -430,6 +430,7 @@ class Router:
                 safety: Verdict | None, intent: dict | None, slots: list[dict],
                 fallback: str | None, message: str | None, playlist: Playlist | None,
                 config: RankerConfig | None) -> RouteResult:
+        tracks, candidate_ids = self._display(playlist), self._ids(playlist)
         timings["total"] = round((time.perf_counter() - start) * 1000, 3)
         safety_view = {"verdict": "allow", "category": None, "reasons": [], "message": None,
                        "unsafe": None, "pii_types": []} if safety is None else {
@@ -445,12 +446,12 @@ class Router:
             fallback=fallback, message=message, versions=self.versions(), timings_ms=timings,
             truncated=truncated)
         used = playlist.config if playlist is not None else config or CONFIGS["balanced"]
-        return RouteResult(decision=decision, tracks=self._display(playlist),
+        return RouteResult(decision=decision, tracks=tracks,
                            ranker={"name": used.name, "version": used.version,
                                    "relaxed": playlist.relaxed if playlist else [],
                                    "total_ms": playlist.total_ms if playlist else 0,
                                    "target_ms": playlist.target_ms if playlist else None},
-                           playlist=playlist, candidate_ids=self._ids(playlist))
+                           playlist=playlist, candidate_ids=candidate_ids)
 
     def _ids(self, playlist: Playlist | None) -> list[str]:
         if playlist is None or not len(playlist.pool_rows):
