@@ -51,7 +51,9 @@ class CatalogueIndex:
         columns = []
         for f in fields:
             column = self._columns[f]
-            if isinstance(column, pa.Array):
+            if isinstance(column, np.ndarray):
+                columns.append(column[rows].tolist())  # Python numbers already
+            elif isinstance(column, pa.Array):
                 columns.append([np.nan if v is None else v
                                 for v in column.take(rows).to_pylist()])
             else:
