@@ -22,7 +22,6 @@ embedding-only model too: ``predict_proba(X)`` is that model (the queue's view),
 
 from __future__ import annotations
 
-import math
 import re
 import threading
 import weakref
@@ -175,53 +174,59 @@ class _Scorer:
     """The members' logits for a few texts, computed directly from their fitted parts.
 
     Every member's vectorizers share their settings (only vocabularies and idf weights differ),
-    so each text is analysed into n-grams once per vectorizer kind, then each member looks its
-    n-grams up, applies sublinear tf, idf and the l2 norm exactly as ``TfidfVectorizer`` does,
-    and takes the dot product with its coefficients. ``build`` returns None for any model whose
-    parts differ from what this assumes; such models keep the scikit-learn path.
+    so each text is analysed into n-grams once per vectorizer kind, looked up once in a table
+    that holds, per n-gram, every member's idf weight and class coefficients side by side (zero
+    where a member does not know it), and all members are scored at once: sublinear tf, idf and
+    the l2 norm exactly as ``TfidfVectorizer`` applies them, then the dot product with the
+    coefficients. One gather per text and kind instead of a dozen numpy calls per member, and a
+    n-gram's numbers for all members sit together in memory. ``build`` returns None for any
+    model whose parts differ from what this assumes; such models keep the scikit-learn path.
     """
 
-    def __init__(self, analyzers: dict[str, Any], members: list[tuple], classes: np.ndarray,
-                 grams: dict[str, dict[str, int]]) -> None:
-        self.analyzers, self.members, self.classes = analyzers, members, classes
-        self.grams = grams
+    def __init__(self, analyzers: dict[str, Any], grams: dict[str, dict[str, int]],
+                 tables: dict[str, tuple[np.ndarray, bool]], dense: list[tuple],
+                 classes: np.ndarray) -> None:
+        self.analyzers, self.grams, self.tables = analyzers, grams, tables
+        self.dense, self.classes = dense, classes
 
     @classmethod
     def build(cls, model: TextFeatureClassifier) -> _Scorer | None:
         first = model.members[0][0]
         settings = [(name, vec.get_params()) for name, vec in first.transformer_list]
         classes = np.asarray(model.classes_)
-        # one numbering of every member's n-grams per analyser kind: a text's n-grams are
-        # looked up once, and each member maps the numbers to its own columns (-1: unknown)
+        # one numbering of every member's n-grams per analyser kind
         grams: dict[str, dict[str, int]] = {name: {} for name, _ in settings}
         for union, _ in model.members:
             for name, vec in union.transformer_list:
                 numbering = grams[name]
                 for gram in getattr(vec, "vocabulary_", {}):
                     numbering.setdefault(gram, len(numbering))
-        members = []
-        for union, estimator in model.members:
+        width = max(np.atleast_2d(estimator.coef_).shape[0] for _, estimator in model.members)
+        tables = {name: (np.zeros((len(grams[name]), len(model.members), 1 + width)),
+                         bool(vec.sublinear_tf)) for name, vec in first.transformer_list}
+        dense = []
+        for m, (union, estimator) in enumerate(model.members):
             if union.transformer_weights is not None or [
                     (name, vec.get_params()) for name, vec in union.transformer_list] != settings:
                 return None
-            parts, offset = [], 0
+            coef = np.asarray(estimator.coef_, dtype=np.float64)
+            offset = 0
             for name, vec in union.transformer_list:
                 if not (vec.use_idf and vec.norm == "l2" and hasattr(vec, "idf_")):
                     return None
                 idf = np.asarray(vec.idf_, dtype=np.float64)
-                column = np.full(len(grams[name]), -1, dtype=np.int64)
-                for gram, col in vec.vocabulary_.items():
-                    column[grams[name][gram]] = col
-                parts.append((name, column, idf, offset, vec.sublinear_tf))
+                if coef.ndim != 2 or coef.shape[1] <= offset + len(idf):
+                    return None
+                numbers = np.array([grams[name][g] for g in vec.vocabulary_], dtype=np.int64)
+                cols = np.fromiter(vec.vocabulary_.values(), dtype=np.int64, count=len(numbers))
+                table = tables[name][0]
+                table[numbers, m, 0] = idf[cols]
+                table[numbers, m, 1:1 + len(coef)] = coef[:, offset + cols].T
                 offset += len(idf)
-            coef = np.asarray(estimator.coef_, dtype=np.float64)
-            intercept = np.asarray(estimator.intercept_, dtype=np.float64)
-            if coef.ndim != 2 or coef.shape[1] <= offset:
-                return None
-            columns = np.searchsorted(classes, estimator.classes_)
-            members.append((parts, coef, intercept, offset, columns))
+            dense.append((coef[:, offset:], np.asarray(estimator.intercept_, dtype=np.float64),
+                          np.searchsorted(classes, estimator.classes_)))
         analyzers = {name: vec.build_analyzer() for name, vec in first.transformer_list}
-        return cls(analyzers, members, classes, grams)
+        return cls(analyzers, grams, tables, dense, classes)
 
     def _counted(self, text: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Per analyser kind, the numbers of the text's known n-grams and their counts."""
@@ -234,26 +239,31 @@ class _Scorer:
                          np.array([h[1] for h in hits], dtype=np.float64))
         return out
 
+    def _ngram_scores(self, grams: dict[str, tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """``(members, width)``: each member's n-gram part of the logits for one text."""
+        out = 0.0
+        for name, (table, sublinear) in self.tables.items():
+            numbers, counts = grams[name]
+            if not numbers.size:
+                continue
+            rows = table[numbers]  # (n-grams, members, 1 + width)
+            tf = 1.0 + np.log(counts) if sublinear else counts
+            weights = tf[:, None] * rows[:, :, 0]  # tf-idf; 0 where a member lacks the n-gram
+            norms = np.sqrt(np.einsum("gm,gm->m", weights, weights))
+            norms[norms == 0] = 1.0
+            out = out + np.einsum("gm,gmc->mc", weights, rows[:, :, 1:]) / norms[:, None]
+        return out
+
     def logits(self, texts: Sequence[str], dense: np.ndarray) -> list[np.ndarray]:
         """Per member, ``(n, n_classes)`` logits (``ABSENT`` for a class it never saw)."""
-        counted = [self._counted(text) for text in texts]
+        ngram = [self._ngram_scores(self._counted(text)) for text in texts]
         out = []
-        for parts, coef, intercept, dense_from, columns in self.members:
+        for m, (coef, intercept, columns) in enumerate(self.dense):
             scores = np.tile(intercept, (len(texts), 1))
-            scores += dense @ coef[:, dense_from:].T
-            for row, grams in enumerate(counted):
-                for name, column, idf, offset, sublinear in parts:
-                    numbers, counts = grams[name]
-                    cols = column[numbers]
-                    known = cols >= 0
-                    if not known.any():
-                        continue
-                    cols, tf = cols[known], counts[known]
-                    if sublinear:
-                        tf = 1.0 + np.log(tf)
-                    values = tf * idf[cols]
-                    values /= math.sqrt(float(values @ values))
-                    scores[row] += coef[:, offset + cols] @ values
+            scores += dense @ coef.T
+            for row, part in enumerate(ngram):
+                if not np.isscalar(part):
+                    scores[row] += part[m, :len(coef)]
             if scores.shape[1] == 1:  # binary: decision_function's z is the second class
                 scores = np.hstack([np.zeros_like(scores), scores])
             full = np.full((len(texts), len(self.classes)), ABSENT)
