@@ -9,12 +9,14 @@ their names.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import bm25s
 import numpy as np
 import pandas as pd
+from bm25s.stopwords import STOPWORDS_EN
 
 from labeling.text.normalise import fold
 
@@ -204,6 +206,18 @@ class DenseIndex:
         return self._vectors[rows]
 
 
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+"""``bm25s.tokenize``'s default token pattern."""
+_STOPWORDS = frozenset(STOPWORDS_EN)
+
+
+def query_words(query: str) -> list[str]:
+    """The query's BM25 tokens: what ``bm25s.tokenize(..., stopwords="en")`` gives for the
+    folded query (lower case, its token pattern, English stop words out), without its per-call
+    set-up (progress bars, vocabulary): 0.13 ms per prompt became a few microseconds."""
+    return [word for word in _TOKEN.findall(fold(query).lower()) if word not in _STOPWORDS]
+
+
 class SparseIndex:
     """BM25 over the descriptors of one catalogue."""
 
@@ -215,8 +229,7 @@ class SparseIndex:
 
     def sparse(self, query: str, k: int) -> np.ndarray:
         """Row numbers of the ``k`` best BM25 matches (fewer where fewer match at all)."""
-        words = bm25s.tokenize([fold(query)], stopwords="en", show_progress=False,
-                               return_ids=False)[0]
+        words = query_words(query)
         if not words:
             return np.zeros(0, dtype=np.int64)
         scores = self._bm25.get_scores(list(words))

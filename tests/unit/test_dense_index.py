@@ -60,3 +60,18 @@ def test_sparse_search_returns_only_tracks_that_share_a_word():
                          "90s hip hop"], clustered(4))
     assert index.sparse("calm piano", 10).tolist() == [0, 2]
     assert index.sparse("zzz unknown", 10).size == 0 and index.sparse("", 10).size == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(query=st.text(max_size=60) | st.sampled_from(
+    ["calm piano for SLEEP", "90s hip hop", "the songs of the 80s", "Ünïcödé café beats",
+     "a b cc dd the and", "rock rock rock", ""]))
+def test_query_words_are_what_bm25s_tokenize_gives(query):
+    import bm25s
+
+    from labeling.text.normalise import fold
+    from routing.retrieval import query_words
+
+    expected = bm25s.tokenize([fold(query)], stopwords="en", show_progress=False,
+                              return_ids=False)[0]
+    assert query_words(query) == list(expected)
