@@ -312,15 +312,19 @@ class _Features(NamedTuple):
     colon: bool
 
 
+def _digit_runs(text: str) -> list[tuple[tuple[int, int], int]]:
+    """Each run of digits joined by spaces and punctuation: its span and how many digits."""
+    return [(m.span(), sum(c.isdigit() for c in m.group())) for m in _DIGIT_RUN.finditer(text)]
+
+
 def _features(text: str) -> _Features:
-    runs = [sum(c.isdigit() for c in m.group()) for m in _DIGIT_RUN.finditer(text)]
+    runs = [digits for _, digits in _digit_runs(text)]
     return _Features(sum(runs), max(runs, default=0), "@" in text, ":" in text)
 
 
 def _phone_runs(text: str) -> list[tuple[int, int]]:
     """Where a phone number can be: the runs of at least 7 digits (``_PREFILTERS``)."""
-    return [m.span() for m in _DIGIT_RUN.finditer(text)
-            if sum(c.isdigit() for c in m.group()) >= 7]
+    return [span for span, digits in _digit_runs(text) if digits >= 7]
 
 
 def _covered(runs: list[tuple[int, int]], spans: list[tuple[int, int]]) -> bool:
