@@ -269,6 +269,7 @@ def next_item(
     now, rng = now or utcnow(), rng or random.Random()
     with session_scope(engine) as session:
         rater_id = acting_rater(session, actor)
+    pool_empty = False
     for attempt in range(MAX_ATTEMPTS):
         try:
             leases, _, state = _lease_run(engine=engine, task_name=task_name,
@@ -285,7 +286,10 @@ def next_item(
         if state == "busy":
             _wait(attempt)
             continue
-        if select_batch(engine=engine, actor=actor, task_name=task_name, encoder=encoder,
-                        now=now) is None:
-            return None
+        if pool_empty:
+            return None  # the pool was empty before this look at the active batches
+        # An empty pool is not the end yet: another rater's selection may have just taken its
+        # last items into a batch this rater can label from, so look at the batches once more.
+        pool_empty = select_batch(engine=engine, actor=actor, task_name=task_name,
+                                  encoder=encoder, now=now) is None
     return None

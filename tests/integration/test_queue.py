@@ -217,3 +217,23 @@ def test_the_next_batch_is_reselected_when_the_serving_model_changes(setup, tmp_
         active = session.exec(Selection.__table__.select().where(Selection.active)).all()
     assert active and {row.model_version_id for row in active} == {1}
     assert fresh is not None and cold is not None
+
+
+def test_a_rater_whose_selection_finds_the_pool_taken_labels_from_the_batch_that_took_it(
+        setup, monkeypatch):
+    """Raters who find the batches used up select at once; one selection waits for the other
+    and then finds the pool empty. That rater must still get the new batch's items (CI once saw
+    an item end with one label of two because the others stopped here)."""
+    from labeling.queue import leases
+
+    engine, encoder, (ana, bea, _) = setup
+    real = leases.select_batch
+
+    def another_rater_selects_first(**kwargs):
+        assert real(**{**kwargs, "actor": acting(bea)}) is not None  # the pool's last items...
+        return real(**kwargs)  # ...so this selection finds the pool empty
+
+    _settings(engine, batch_size=30)  # one batch takes the whole pool
+    monkeypatch.setattr(leases, "select_batch", another_rater_selects_first)
+    item = _next(setup, ana)
+    assert item is not None and item.text
