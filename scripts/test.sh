@@ -17,10 +17,12 @@ if [ -z "${WORKBENCH_TEST_POSTGRES_URL:-}" ]; then
 fi
 export WORKBENCH_REQUIRE_POSTGRES=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 # Two workers (the machine's two cores), each taking whole files so a module's app or browser
-# starts once; WORKBENCH_TEST_WORKERS=0 runs in one process.
+# starts once, in the order tests/conftest.py sets (files marked slow first, longest first);
+# WORKBENCH_TEST_WORKERS=0 runs in one process.
 # One math thread per worker (PyTorch, OpenBLAS): two workers each running two threads on two
 # cores fight for them, and PyTorch then encodes ~40% slower than with one thread each.
 if [ "${WORKBENCH_TEST_WORKERS:-2}" != 0 ]; then
   export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 fi
-"$venv/bin/python" -m pytest -p no:cacheprovider -n "${WORKBENCH_TEST_WORKERS:-2}" --dist loadfile "$@"
+"$venv/bin/python" -m pytest -p no:cacheprovider -n "${WORKBENCH_TEST_WORKERS:-2}" --dist loadfile \
+  --no-loadscope-reorder "$@"

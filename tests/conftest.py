@@ -25,6 +25,16 @@ from storage.db import make_engine, migrate
 settings.register_profile("workbench", database=None)  # no example database in the checkout
 settings.load_profile("workbench")
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files marked ``slow(seconds=N)`` run first, the longest first, the rest in collection
+    order. The test command's two workers take whole files in this order
+    (``--no-loadscope-reorder``), so no long file is taken last and run alone at the end."""
+    def weight(item: pytest.Item) -> float:
+        mark = item.get_closest_marker("slow")
+        return -float(mark.kwargs.get("seconds", 60)) if mark else 0.0
+    items.sort(key=weight)  # stable: a file's tests keep their order and stay together
+
+
 PG_URL = os.environ.get("WORKBENCH_TEST_POSTGRES_URL")
 REQUIRE_PG = os.environ.get("WORKBENCH_REQUIRE_POSTGRES") == "1"
 

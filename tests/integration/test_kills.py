@@ -4,6 +4,7 @@ promotion: tests/integration/test_registry.py.)"""
 
 from __future__ import annotations
 
+import pytest
 from sqlmodel import select
 
 from labeling.privacy.erasure import erase_end_user
@@ -25,6 +26,8 @@ from tests.factories import (
     snapshot,
     write_jsonl,
 )
+
+pytestmark = pytest.mark.slow(seconds=60)
 
 KEY = "kill-test-secret-key-0123"
 STALL = """

@@ -5,7 +5,11 @@ wants, and nothing fails with an error that is not one of the workbench's own re
 
 from __future__ import annotations
 
+import pytest
+
 from bench.load_raters import run
+
+pytestmark = pytest.mark.slow(seconds=170)
 
 
 def test_a_small_team_loses_nothing_and_breaks_no_rule(db_url):
