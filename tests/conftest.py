@@ -15,12 +15,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from hypothesis import settings
 from pytest_postgresql import factories
 from sqlalchemy.engine import URL, Engine, make_url
 
 from labeling.ml.encoders import HashingEncoder
+from labeling.project import accounts
 from storage.db import make_engine, migrate
+
+# A cheap password hash in the test processes, as Django advises for test suites: argon2 at its
+# defaults (the product's) costs 0.3-0.6 s per account made or sign-in checked, and the suite
+# makes and signs in thousands. Verification reads the cost from each hash, so hashes made by
+# the app or CLI in their own processes (at the product's cost) still verify here.
+accounts._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 settings.register_profile("workbench", database=None)  # no example database in the checkout
 settings.load_profile("workbench")

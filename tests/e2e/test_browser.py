@@ -34,7 +34,7 @@ from tests.factories import make_account, make_queue_task
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [
-    pytest.mark.slow(seconds=200),
+    pytest.mark.slow(seconds=150),
     pytest.mark.e2e,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
 ]

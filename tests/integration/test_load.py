@@ -9,7 +9,7 @@ import pytest
 
 from bench.load_raters import run
 
-pytestmark = pytest.mark.slow(seconds=170)
+pytestmark = pytest.mark.slow(seconds=125)
 
 
 def test_a_small_team_loses_nothing_and_breaks_no_rule(db_url):

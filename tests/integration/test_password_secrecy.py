@@ -22,8 +22,6 @@ from storage.db import is_sqlite, make_engine, session_scope
 from storage.repositories import audit
 from tests.factories import label_all, make_queue_task, signed_in_app
 
-pytestmark = pytest.mark.slow(seconds=60)
-
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 SECRETS = {
     "ada": "Ada-Secret-Pw-7731",          # admin, created by the CLI

@@ -43,6 +43,7 @@ from tests.factories import (
     write_jsonl,
 )
 
+pytestmark = pytest.mark.slow(seconds=160)
 KEY = "privacy-test-secret-key"
 DPO = Operator("dpo")
 """The data protection officer at the command line."""

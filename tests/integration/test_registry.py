@@ -36,6 +36,7 @@ from tests.factories import (
     run_together,
 )
 
+pytestmark = pytest.mark.slow(seconds=110)
 ROOT = Path(__file__).resolve().parents[2]
 
 

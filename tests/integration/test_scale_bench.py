@@ -5,8 +5,6 @@ import pytest
 
 from bench.scale_postgres import run
 
-pytestmark = pytest.mark.slow(seconds=100)
-
 KEYS = (
     "prompts", "labels", "load_s", "select_batch_cold_s", "select_batch_median_s",
     "select_batch_max_s", "next_item_median_s", "next_item_max_s", "upcoming_median_s",

@@ -34,7 +34,7 @@ from tests.factories import CLI, acting, make_account, make_queue_task, make_tas
 ROOT = Path(__file__).resolve().parents[2]
 MAIN = str(ROOT / "app" / "main.py")
 LABELER = "key_labeler"  # the labeler's key on the page (importing the page would run it)
-pytestmark = pytest.mark.ui
+pytestmark = [pytest.mark.ui, pytest.mark.slow(seconds=140)]
 
 
 @pytest.fixture

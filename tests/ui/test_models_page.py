@@ -29,7 +29,7 @@ from tests.factories import (
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 PAGE = "app_pages/models.py"
-pytestmark = pytest.mark.ui
+pytestmark = [pytest.mark.ui, pytest.mark.slow(seconds=115)]
 
 LABELS = ("mood", "sleep", "workout")
 

@@ -30,7 +30,7 @@ DESIGN = {
     "simulation": LEADS, "experiments": LEADS,
 }
 ACCOUNT_OF = {"rater": "ana", "reviewer": "rosa", "lead": "leo", "admin": "ada"}
-pytestmark = pytest.mark.ui
+pytestmark = [pytest.mark.ui, pytest.mark.slow(seconds=100)]
 
 
 def test_every_page_file_has_a_designed_row():

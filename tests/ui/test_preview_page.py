@@ -19,7 +19,7 @@ from storage.models import Item
 from tests.factories import CLI, signed_in_app
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
-pytestmark = [pytest.mark.ui, pytest.mark.slow(seconds=90)]
+pytestmark = pytest.mark.ui
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,7 @@ from tests.factories import (
 )
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
-pytestmark = pytest.mark.ui
+pytestmark = [pytest.mark.ui, pytest.mark.slow(seconds=90)]
 PROMPT = "![x](http://example.com/a.png) **bold** <img src=x onerror=alert(1)>"
 NOTE = "see ![y](http://example.com/b.png) _now_ <b>x</b>"
 NAME = "Ana ![z](http://example.com/c.png) <i>A</i>"
