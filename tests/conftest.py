@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,6 +33,17 @@ accounts._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 settings.register_profile("workbench", database=None)  # no example database in the checkout
 settings.load_profile("workbench")
+
+@pytest.fixture(autouse=True)
+def _keep_main_module() -> Iterator[None]:
+    """Streamlit's script runner (``AppTest``) makes the page it runs ``sys.modules["__main__"]``
+    and leaves it there; a process spawned later in the same worker (the load and scale benches)
+    would then run that page as its main module and die. Put the worker's own back after each
+    test."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Files marked ``slow(seconds=N)`` run first, the longest first, the rest in collection
