@@ -34,6 +34,7 @@ accounts._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 settings.register_profile("workbench", database=None)  # no example database in the checkout
 settings.load_profile("workbench")
 
+
 @pytest.fixture(autouse=True)
 def _keep_main_module() -> Iterator[None]:
     """Streamlit's script runner (``AppTest``) makes the page it runs ``sys.modules["__main__"]``

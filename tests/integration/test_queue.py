@@ -12,6 +12,7 @@ from labeling.project.authz import PermissionDenied
 from labeling.project.gold import mark_gold
 from labeling.project.tasks import update_settings
 from labeling.queue import assignments as queue
+from labeling.queue import leases
 from labeling.queue.assignments import QueueError
 from storage.db import session_scope
 from storage.models import Label, Selection, utcnow
@@ -224,8 +225,6 @@ def test_a_rater_whose_selection_finds_the_pool_taken_labels_from_the_batch_that
     """Raters who find the batches used up select at once; one selection waits for the other
     and then finds the pool empty. That rater must still get the new batch's items (CI once saw
     an item end with one label of two because the others stopped here)."""
-    from labeling.queue import leases
-
     engine, encoder, (ana, bea, _) = setup
     real = leases.select_batch
 
