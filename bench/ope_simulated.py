@@ -19,7 +19,8 @@ Each of ``--runs`` runs logs ``--sessions`` fresh sessions under the logging con
 estimates every target with every estimator (95% percentile-bootstrap intervals). Printed per
 browsing model, target and estimator: coverage of the true value, bias, root mean squared
 error, mean interval width and refusals. Then the reward-interaction estimator's MSE next to the
-independent-position estimator's, and the refusals of a log without exploration.
+independent-position estimator's, plain and with both self-normalised position by position, and
+the refusals of a log without exploration.
 
 Done when (issue 12): every estimator covers the truth in at least 90% of 50 runs of 20,000
 sessions; the reward-interaction estimator's MSE is below the independent-position
@@ -142,6 +143,29 @@ def _print_rows(rows: list[dict]) -> None:
               f"{r['refused']:>7}{flag}")
 
 
+PAIRS = (("reward_interaction", "independent_position"),
+         ("sn_reward_interaction", "sn_independent_position"))
+"""The cascade estimator against the position-based one, plain and self-normalised."""
+
+
+def _print_mse(result: dict) -> None:
+    """Per target, each cascade estimator's MSE next to the position-based one's."""
+    mse: dict[str, dict[str, float | None]] = {}
+    for r in result["rows"]:
+        mse.setdefault(r["estimator"], {})[r["target"]] = r["mse"]
+    print(f"\nMSE under {result['browsing']} users: reward-interaction vs independent-position"
+          " (plain, then both self-normalised)")
+    for target in result["truth"]:
+        cells = []
+        for cascade, position in PAIRS:
+            a, b = mse.get(cascade, {}).get(target), mse.get(position, {}).get(target)
+            if a is None or b is None:
+                cells.append(f"{'-':>9} {'-':>9} {'':<5}")
+                continue
+            cells.append(f"{a:>9.6f} {b:>9.6f} {'RIPS' if a < b else 'IIPS':<5}")
+        print(f"  {target:<17} " + "   ".join(cells))
+
+
 def no_exploration(args: argparse.Namespace) -> list[dict]:
     """Every estimator on a log whose lists were never explored: each must refuse."""
     logging, targets = configurations(exploration=0.0, size=args.size,
@@ -193,18 +217,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{_go_on(args).get('go_on', UserModel().go_on)}")
     results = [run_model(browsing, args) for browsing in args.browsing]
     for result in results:
-        mse = {r["estimator"]: {} for r in result["rows"]}
-        for r in result["rows"]:
-            mse[r["estimator"]][r["target"]] = r["mse"]
-        rips, iips = mse.get("reward_interaction", {}), mse.get("independent_position", {})
-        print(f"\nMSE under {result['browsing']} users: reward-interaction vs "
-              "independent-position")
-        for target in rips:
-            a, b = rips[target], iips.get(target)
-            verdict = "" if a is None or b is None else \
-                ("  RIPS lower" if a < b else "  IIPS lower")
-            print(f"  {target:<17} {a if a is not None else float('nan'):.6f}  "
-                  f"{b if b is not None else float('nan'):.6f}{verdict}")
+        _print_mse(result)
     refusals = no_exploration(args)
     refused = sum(r["refused"] is not None for r in refusals)
     print(f"\nWithout exploration: {refused} of {len(refusals)} estimates refused")

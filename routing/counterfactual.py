@@ -38,6 +38,8 @@ from routing.offpolicy import (
     independent_position_terms,
     ips_terms,
     reward_interaction_terms,
+    sn_independent_position_terms,
+    sn_reward_interaction_terms,
     snips_terms,
 )
 from routing.ranker import CatalogueArrays, RankerConfig, rescore
@@ -244,8 +246,12 @@ def terms_for(estimator: str, log: LoggedLists, replayed: Replayed) -> Terms:
                                predicted_target=replayed.predicted_target),
         "independent_position": lambda: independent_position_terms(
             log.rewards, replayed.logging_marginal, replayed.target_marginal),
+        "sn_independent_position": lambda: sn_independent_position_terms(
+            log.rewards, replayed.logging_marginal, replayed.target_marginal),
         "reward_interaction": lambda: reward_interaction_terms(log.rewards, log.propensities,
                                                                replayed.target),
+        "sn_reward_interaction": lambda: sn_reward_interaction_terms(
+            log.rewards, log.propensities, replayed.target),
     }
     if estimator not in builders:
         raise ValueError(f"unknown estimator {estimator!r}; one of {', '.join(builders)}")

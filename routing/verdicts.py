@@ -26,12 +26,17 @@ ESTIMATOR_NAMES: dict[str, str] = {
     "snips": "self-normalised IPS",
     "dr": "doubly robust",
     "independent_position": "independent-position",
+    "sn_independent_position": "self-normalised independent-position",
     "reward_interaction": "reward-interaction",
+    "sn_reward_interaction": "self-normalised reward-interaction",
 }
 """How the estimators are called in words (the keys are ``offpolicy.ESTIMATORS``)."""
 
 BETTER, WORSE, TIE, NO_SUPPORT, NO_EXPLORATION, UNUSABLE = (
     "better", "worse", "tie", "no_support", "no_exploration", "unusable")
+ROUNDING = 1e-9
+"""A difference within this share of the values is floating-point rounding, not a difference
+(a ratio of sums that cancels exactly on paper can differ in the last digits)."""
 NO_EXPLORATION_TEXT = ("cannot estimate: the log did not explore (every logged probability is "
                        "1); log with exploration (WORKBENCH_EXPLORATION above 0) first")
 
@@ -57,7 +62,7 @@ class Verdict:
 
 def input_problem(estimator: str, exc: ValueError) -> str:
     """Why an estimator's inputs were refused, in words (the estimator's name first)."""
-    if estimator == "independent_position":
+    if estimator in ("independent_position", "sn_independent_position"):
         return (f"{estimator}: a shown track's chance to sit at its position came out 0 in the "
                 "lists drawn for its request; draw more lists per request (samples)")
     return f"{estimator}: {exc}"
@@ -73,7 +78,8 @@ def brief(refused: str) -> str:
 def verdict_text(target: str, baseline: str, difference: Difference) -> tuple[str, str]:
     """The kind and the words for a comparison that could be made."""
     words = f"{ESTIMATOR_NAMES.get(difference.estimator, difference.estimator)} estimator"
-    if difference.low <= 0 <= difference.high:
+    rounding = ROUNDING * max(1.0, abs(difference.value_a), abs(difference.value_b))
+    if difference.low - rounding <= 0 <= difference.high + rounding:
         return TIE, (f"cannot tell apart: the interval of the difference spans 0 "
                      f"({difference.low:+.3f} to {difference.high:+.3f} reward per session; "
                      f"{words})")

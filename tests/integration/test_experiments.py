@@ -80,7 +80,7 @@ def test_a_target_equal_to_the_logging_configuration_estimates_the_logged_mean(d
     assert evaluation.explored and evaluation.notice is None
     assert evaluation.overall.logged_mean == pytest.approx(_logged_mean(demo, RewardWeights()))
     found = {o.estimator: o.estimate for o in evaluation.overall.outcomes["balanced"]}
-    for name in ("ips", "snips", "reward_interaction"):
+    for name in ("ips", "snips", "reward_interaction", "sn_reward_interaction"):
         estimate = found[name]
         assert estimate is not None, name
         assert estimate.value == pytest.approx(evaluation.overall.logged_mean, rel=0.02)
@@ -92,10 +92,10 @@ def test_a_target_equal_to_the_logging_configuration_estimates_the_logged_mean(d
         f"{t} / {d}" for t in ("-", "morning", "evening") for d in ("-", "phone")}
     assert NOT_LOGGED not in {s.segment for s in evaluation.by_intent}  # intents are logged
     assert [(v.target, v.baseline) for v in evaluation.verdicts] == [("discovery",
-                                                                      "balanced")] * 5
+                                                                      "balanced")] * 7
     assert all(v.text for v in evaluation.verdicts)
     rows = evaluation.as_dict()["estimates"]
-    assert len(rows) == 5 * 2 * len(evaluation.segments())
+    assert len(rows) == 7 * 2 * len(evaluation.segments())  # estimators x configurations
 
 
 

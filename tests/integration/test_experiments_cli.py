@@ -22,6 +22,8 @@ from tests.factories import (
 
 runner = CliRunner()
 FAST = ["--rounds", "50", "--samples", "20"]
+ALL_ESTIMATORS = ["ips", "snips", "dr", "independent_position", "sn_independent_position",
+                  "reward_interaction", "sn_reward_interaction"]
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +54,12 @@ def test_evaluate_prints_estimates_and_verdicts(demo, router):
     overall = [r for r in report["estimates"] if r["dimension"] == "all"]
     assert {(r["configuration"], r["estimator"]) for r in overall} == {
         (c, e) for c in ("balanced", "discovery")
-        for e in ("ips", "snips", "dr", "independent_position", "reward_interaction")}
+        for e in ALL_ESTIMATORS}
     [ips] = [r for r in overall if (r["configuration"], r["estimator"]) == ("balanced", "ips")]
     assert ips["value"] == pytest.approx(report["logged_mean"], rel=0.02)
     assert ips["low"] <= ips["value"] <= ips["high"] and ips["refused"] is None
     assert {r["dimension"] for r in report["estimates"]} == {"all", "intent", "context"}
-    assert len(report["verdicts"]) == 5
+    assert len(report["verdicts"]) == len(ALL_ESTIMATORS)
     assert all(v["target"] == "discovery" and v["text"] for v in report["verdicts"])
 
     text = runner.invoke(app, ["experiments", "evaluate", "--target", "discovery",
@@ -121,8 +123,7 @@ def test_simulate_prints_each_estimate_next_to_the_true_value(tmp_path, monkeypa
     assert [t["name"] for t in report["targets"]] == ["balanced", "discovery"]
     for target in report["targets"]:
         assert isinstance(target["truth"], float)
-        assert [e["estimator"] for e in target["estimates"]] == [
-            "ips", "snips", "dr", "independent_position", "reward_interaction"]
+        assert [e["estimator"] for e in target["estimates"]] == ALL_ESTIMATORS
         for e in target["estimates"]:
             if e["refused"] is None:
                 assert e["low"] <= e["value"] <= e["high"]

@@ -79,7 +79,7 @@ def test_estimates_show_after_impressions_with_feedback(demo, router):
     assert any("32 impressions logged" in c.value and "skip -1" in c.value for c in at.caption)
     assert [h.value for h in at.subheader][:1] == ["Against balanced"]
     verdicts = [m.value for m in at.markdown if "**discovery**:" in m.value]
-    assert len(verdicts) == 5
+    assert len(verdicts) == 7  # one per estimator
     assert len(at.get("vega_lite_chart")) == 1
     overall, intents, contexts = (frame.value for frame in at.dataframe)
     ips = overall[(overall["configuration"] == "balanced") & (overall["estimator"] == "IPS")]
@@ -125,6 +125,6 @@ def test_an_intent_model_version_is_compared_like_a_configuration(demo, router):
     at.multiselect(key="exp_targets").set_value(["intent v1"])
     _evaluate(at)
     assert not at.error
-    assert len([m.value for m in at.markdown if "**intent v1**:" in m.value]) == 5
+    assert len([m.value for m in at.markdown if "**intent v1**:" in m.value]) == 7
     overall = at.dataframe[0].value
     assert set(overall["configuration"]) == {"balanced", "intent v1"}

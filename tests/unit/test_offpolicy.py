@@ -21,6 +21,8 @@ from routing.offpolicy import (
     ips_terms,
     list_weights,
     reward_interaction_terms,
+    sn_independent_position_terms,
+    sn_reward_interaction_terms,
     snips_terms,
 )
 
@@ -35,7 +37,8 @@ TARGET = np.array([[1.0, 0.25],
 
 
 def _value(terms) -> float:
-    return float(terms.numerator.sum() / terms.denominator.sum())
+    numerator, denominator = terms.columns()
+    return float((numerator.sum(axis=0) / denominator.sum(axis=0)).sum())
 
 
 def test_weights_by_hand():
@@ -59,6 +62,32 @@ def test_estimators_by_hand():
     terms = dr_terms(REWARDS, LOGGING, TARGET, predicted_logged=np.array([0.8, 0.8]),
                      predicted_target=np.array([0.6, 0.9]))
     assert _value(terms) == pytest.approx(1.25)
+
+
+def test_estimators_normalised_position_by_position_by_hand():
+    # cascade weights [[2, 1], [2, 4]]: top (2 * 1 + 2 * 0) / (2 + 2); second
+    # (1 * 0 + 4 * 1) / (1 + 4)
+    terms = sn_reward_interaction_terms(REWARDS, LOGGING, TARGET)
+    assert _value(terms) == pytest.approx(0.5 + 0.8)
+    np.testing.assert_allclose(terms.weights, [1.0, 4.0])  # the whole list's, for support
+    # marginal ratios [[2, 0.5], [2, 2]]: top 2 / (2 + 2); second 2 / (0.5 + 2)
+    assert _value(sn_independent_position_terms(REWARDS, LOGGING, TARGET)) == \
+        pytest.approx(0.5 + 0.8)
+    # the estimate and its bootstrap read the same per-position ratios
+    found = estimate("sn_reward_interaction", terms, rounds=50, min_effective_sessions=1.0)
+    assert found.value == pytest.approx(1.3)
+    assert found.low <= found.value <= found.high
+
+
+def test_normalising_position_by_position_cancels_a_constant_factor_per_position():
+    rewards, logging, target = _log(300)
+    halved = target.copy()
+    halved[:, 0] *= 0.5  # every list half as likely at the top: the ratios scale, not shift
+    for terms in (sn_reward_interaction_terms, sn_independent_position_terms):
+        assert _value(terms(rewards, logging, halved)) == pytest.approx(
+            _value(terms(rewards, logging, target)))
+    assert _value(reward_interaction_terms(rewards, logging, halved)) < \
+        _value(reward_interaction_terms(rewards, logging, target))
 
 
 def test_a_perfect_reward_model_needs_no_correction():
@@ -90,7 +119,8 @@ def test_no_exploration_is_refused_by_every_estimator():
     ones = np.ones((50, 3))
     rewards = np.zeros((50, 3))
     for terms in (ips_terms, snips_terms, reward_interaction_terms,
-                  independent_position_terms):
+                  independent_position_terms, sn_reward_interaction_terms,
+                  sn_independent_position_terms):
         with pytest.raises(SupportError, match="did not explore"):
             terms(rewards, ones, ones)
     with pytest.raises(SupportError, match="did not explore"):
@@ -145,7 +175,7 @@ def _cascade_value(lst: tuple[int, int]) -> float:
     return APPEAL[a] + (1 - APPEAL[a]) * APPEAL[b]
 
 
-def test_ips_and_rips_are_unbiased_under_a_cascade():
+def test_ips_and_rips_find_the_truth_under_a_cascade():
     logging = _sequential(np.array([0.0, 0.5, 1.0]), 1.0)
     target = _sequential(np.array([1.0, 0.5, 0.0]), 1.0)
     truth = sum(np.prod(target[lst]) * _cascade_value(lst) for lst in LISTS)
@@ -159,7 +189,7 @@ def test_ips_and_rips_are_unbiased_under_a_cascade():
     rewards = np.stack([top, second], axis=1).astype(float)
     log_p = np.array([logging[lst] for lst in lists])
     target_p = np.array([target[lst] for lst in lists])
-    for terms in (ips_terms, reward_interaction_terms):
+    for terms in (ips_terms, reward_interaction_terms, sn_reward_interaction_terms):
         found = estimate("x", terms(rewards, log_p, target_p), rounds=200)
         assert found.low <= truth <= found.high, (terms.__name__, found, truth)
         assert found.value == pytest.approx(truth, abs=0.02)

@@ -102,8 +102,9 @@ def test_every_estimator_gives_the_logged_mean_for_the_logging_configuration(sce
                           target=samples)
     outcomes = estimate_all(log, replayed, rounds=100)
     mean = log.rewards.sum(axis=1).mean()
-    assert {o.estimator for o in outcomes} == {"ips", "snips", "dr", "independent_position",
-                                              "reward_interaction"}
+    assert {o.estimator for o in outcomes} == {
+        "ips", "snips", "dr", "independent_position", "sn_independent_position",
+        "reward_interaction", "sn_reward_interaction"}
     for outcome in outcomes:
         assert outcome.refused is None
         assert outcome.estimate.value == pytest.approx(mean, abs=0.02), outcome.estimator
