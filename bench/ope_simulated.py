@@ -130,15 +130,15 @@ def _go_on(args: argparse.Namespace) -> dict:
 
 
 def _print_rows(rows: list[dict]) -> None:
-    print(f"  {'target':<17} {'estimator':<21} {'coverage':>8} {'bias':>8} {'rmse':>7} "
+    print(f"  {'target':<17} {'estimator':<23} {'coverage':>8} {'bias':>8} {'rmse':>7} "
           f"{'width':>7} {'ESS':>7} {'refused':>7}")
     for r in rows:
         if r["bias"] is None:
-            print(f"  {r['target']:<17} {r['estimator']:<21} {r['coverage']:>8.2f} "
+            print(f"  {r['target']:<17} {r['estimator']:<23} {r['coverage']:>8.2f} "
                   f"{'-':>8} {'-':>7} {'-':>7} {'-':>7} {r['refused']:>7}")
             continue
         flag = "" if r["coverage"] >= COVERAGE_GOAL else "  below the 0.90 goal"
-        print(f"  {r['target']:<17} {r['estimator']:<21} {r['coverage']:>8.2f} "
+        print(f"  {r['target']:<17} {r['estimator']:<23} {r['coverage']:>8.2f} "
               f"{r['bias']:>+8.4f} {r['rmse']:>7.4f} {r['width']:>7.4f} {r['ess']:>7.0f} "
               f"{r['refused']:>7}{flag}")
 

@@ -228,8 +228,8 @@ def sn_independent_position_terms(rewards, logging_marginal, target_marginal) ->
 def sn_reward_interaction_terms(rewards, logging, target) -> Terms:
     """The reward-interaction estimator self-normalised position by position: at each
     position, the rewards weighted by the ratio of the list down to it, divided by the sum of
-    those ratios, then summed over positions (McInerney et al., KDD 2020, normalise the
-    weights so; Open Bandit Pipeline's SNRIPS).
+    those ratios, then summed over positions (Open Bandit Pipeline's SNRIPS; the cascade
+    estimator of McInerney et al., KDD 2020, with Swaminathan and Joachims' normalisation).
 
     The same cascade assumption as ``reward_interaction_terms``; a little biased, consistent,
     and far less variable at the lower positions, where the ratios are longer products."""
