@@ -86,7 +86,7 @@ def test_estimates_show_after_impressions_with_feedback(demo, router):
     assert ips["value"].notna().all() and (ips["low"] <= ips["high"]).all()
     assert set(overall["configuration"]) == {"balanced", "discovery"}
     assert intents["segment"].nunique() >= 2 and contexts["segment"].nunique() >= 2
-    assert set(contexts["estimator"]) == {"reward-interaction"}
+    assert set(contexts["estimator"]) == {"self-normalised reward-interaction"}
     at.selectbox(key="exp_estimator").select("ips").run()
     assert not at.exception
     assert set(at.dataframe[2].value["estimator"]) == {"IPS"}
