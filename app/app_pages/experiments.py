@@ -147,10 +147,11 @@ def _verdicts(evaluation: Evaluation) -> None:
         st.markdown(f"{icon} **{v.target}**: {v.text}")
 
 
+# The tables' first estimator: on simulated cascade users (bench.ope_simulated) its error was
+# below the plain reward-interaction estimator's on every target, and it needs no model of how
+# users browse beyond reading down the list. (A comment, not a docstring: Streamlit's magic
+# would print a bare string on the page.)
 TABLE_ESTIMATOR = "sn_reward_interaction"
-"""The tables' first estimator: on simulated cascade users (``bench.ope_simulated``) its error
-was below the plain reward-interaction estimator's on every target, and it needs no model of
-how users browse beyond reading down the list."""
 
 
 def _segments(evaluation: Evaluation) -> None:
