@@ -192,10 +192,18 @@ def independent_position_terms(rewards, logging_marginal, target_marginal) -> Te
         ``(n, K)`` the probability that each shown track is at its position at all (over every
         prefix), not given the tracks above it.
     """
+    rewards, weights, worst = _position_weights(rewards, logging_marginal, target_marginal)
+    return Terms((weights * rewards).sum(axis=1), np.ones(len(rewards)), worst)
+
+
+def _position_weights(rewards, logging_marginal, target_marginal
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Checked rewards, each position's marginal ratio, and the ratios of the position whose
+    effective sample size is the smallest (what support is judged on)."""
     rewards, logging, target = _check(rewards, logging_marginal, target_marginal)
     weights = target / logging
     worst = int(np.argmin([effective_sessions(weights[:, k]) for k in range(weights.shape[1])]))
-    return Terms((weights * rewards).sum(axis=1), np.ones(len(rewards)), weights[:, worst])
+    return rewards, weights, weights[:, worst]
 
 
 def reward_interaction_terms(rewards, logging, target) -> Terms:
@@ -219,10 +227,8 @@ def sn_independent_position_terms(rewards, logging_marginal, target_marginal) ->
     The same assumption as ``independent_position_terms``; a little biased, consistent, and
     less variable where a position's weights are uneven (Swaminathan and Joachims, NeurIPS
     2015, applied per position as in Open Bandit Pipeline's SNIIPS)."""
-    rewards, logging, target = _check(rewards, logging_marginal, target_marginal)
-    weights = target / logging
-    worst = int(np.argmin([effective_sessions(weights[:, k]) for k in range(weights.shape[1])]))
-    return Terms(weights * rewards, weights, weights[:, worst])
+    rewards, weights, worst = _position_weights(rewards, logging_marginal, target_marginal)
+    return Terms(weights * rewards, weights, worst)
 
 
 def sn_reward_interaction_terms(rewards, logging, target) -> Terms:
@@ -240,10 +246,8 @@ def sn_reward_interaction_terms(rewards, logging, target) -> Terms:
 
 def _column_ratios(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """Sum over the last axis of ``numerator / denominator`` (NaN where any is 0)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = np.where(denominator != 0, numerator / np.where(denominator != 0,
-                                                                 denominator, 1.0), np.nan)
-    return ratios.sum(axis=-1)
+    return np.divide(numerator, denominator, out=np.full(numerator.shape, np.nan),
+                     where=denominator != 0).sum(axis=-1)
 
 
 def _ratio(terms: Terms, rows: np.ndarray | slice) -> float:
@@ -392,3 +396,6 @@ ESTIMATORS: dict[str, TermsFunction] = {
     "reward_interaction": reward_interaction_terms,
     "sn_reward_interaction": sn_reward_interaction_terms,
 }
+MARGINAL_ESTIMATORS = frozenset({"independent_position", "sn_independent_position"})
+"""The estimators that weigh by each shown track's marginal chance to sit at its position
+(drawn lists, so a marginal can come out 0), not by the logged conditional probabilities."""

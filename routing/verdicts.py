@@ -16,6 +16,7 @@ from typing import Any
 from routing.counterfactual import LoggedLists, Replayed, terms_for
 from routing.offpolicy import (
     ESTIMATORS,
+    MARGINAL_ESTIMATORS,
     Difference,
     SupportError,
     compare,
@@ -62,7 +63,7 @@ class Verdict:
 
 def input_problem(estimator: str, exc: ValueError) -> str:
     """Why an estimator's inputs were refused, in words (the estimator's name first)."""
-    if estimator in ("independent_position", "sn_independent_position"):
+    if estimator in MARGINAL_ESTIMATORS:
         return (f"{estimator}: a shown track's chance to sit at its position came out 0 in the "
                 "lists drawn for its request; draw more lists per request (samples)")
     return f"{estimator}: {exc}"

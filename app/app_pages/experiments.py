@@ -217,7 +217,7 @@ def render() -> None:
     user = auth.require(Capability.run_experiments)
     st.title("Experiments")
     st.caption("Estimate how ranker configurations would have done on the lists the Preview "
-               f"logged (each impression replayed with its own candidates), with "
+               "logged (each impression replayed with its own candidates), with "
                f"{len(ESTIMATOR_NAMES)} off-policy estimators and 95% bootstrap intervals. "
                "Estimates need a log with "
                "exploration (WORKBENCH_EXPLORATION above 0). For a check where the truth is "
