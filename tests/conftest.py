@@ -23,6 +23,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 
 from labeling.ml.encoders import HashingEncoder
 from labeling.project import accounts
+from labeling.queue import pool, scores
 from storage.db import make_engine, migrate
 
 # A cheap password hash in the test processes, as Django advises for test suites: argon2 at its
@@ -44,6 +45,16 @@ def _keep_main_module() -> Iterator[None]:
     main = sys.modules["__main__"]
     yield
     sys.modules["__main__"] = main
+
+
+@pytest.fixture(autouse=True)
+def _forget_pool_caches() -> Iterator[None]:
+    """The queue keeps each task's vectors and selection scores in memory, keyed by database URL
+    and item id. Every PostgreSQL test gets a database of the same name, with ids from 1 again,
+    so a test would find the vectors and scores of the one before: forget them after each."""
+    yield
+    pool._POOLS.clear()
+    scores._RANKED.clear()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 from sqlalchemy.engine import Engine
@@ -27,12 +28,13 @@ from sqlmodel import Session
 from labeling.exceptions import LabelingError
 from labeling.lifecycle.registry import serving_classifier
 from labeling.ml.encoders import Encoder
-from labeling.ml.strategies import get_strategy
+from labeling.ml.strategies import QueryStrategy, get_strategy
 from labeling.project import authz
 from labeling.project.authz import Actor, Capability, requires
 from labeling.project.tasks import get_task
 from labeling.project.vectors import embed_texts
 from labeling.queue.pool import pool_matrix
+from labeling.queue.scores import best_in_pool
 from labeling.review.consensus import training_set
 from storage.db import session_scope, write_scope
 from storage.models import Task, utcnow
@@ -128,28 +130,26 @@ def _select(*, engine: Engine, task_name: str, encoder: Encoder, now: datetime |
     with session_scope(engine) as session:
         task = get_task(session=session, name=task_name)
         serving = model_repo.serving(session=session, task_id=task.id)
-        pool_ids = queue_repo.pool_item_ids(session=session, task_id=task.id, k=task.overlap_k)
-        if not pool_ids:
-            return None
-        X_pool = pool_matrix(database=database, task_id=task.id, encoder=encoder).rows(
-            session=session, encoder=encoder, item_ids=pool_ids
-        )
-        strategy = get_strategy(task.strategy)
-        X_labeled, y_labeled = (None, None)
-        if task.strategy in {"ranked_batch", "qbc"}:
-            X_labeled, y_labeled = _labeled(session=session, task=task, encoder=encoder, rng=rng)
         task_id, batch_size, overlap_k = task.id, task.batch_size, task.overlap_k
+        strategy = get_strategy(task.strategy)
         model = serving_classifier(session=session, task_id=task_id)
-    chosen = strategy.select(
-        model=model, X_pool=X_pool, n_instances=batch_size,
-        X_labeled=X_labeled, y_labeled=y_labeled, rng=rng,
-    )
-    batch = Batch(
-        batch_id=uuid.uuid4().hex, strategy=chosen.strategy,
-        model_version=serving.version if serving else None,
-        item_ids=[pool_ids[i] for i in chosen.indices],
-        scores=[float(s) for s in chosen.scores],
-    )
+        if model is not None and serving is not None and strategy.itemwise:
+            item_ids, scores = best_in_pool(
+                session=session, database=database, task_id=task_id, k=overlap_k,
+                n=batch_size, encoder=encoder, strategy=strategy, model=model,
+                model_hash=serving.file_hash)
+            name = strategy.name
+        else:
+            found = _select_from_pool(session=session, database=database, task=task,
+                                      strategy=strategy, model=model, encoder=encoder, rng=rng)
+            if found is None:
+                return None
+            item_ids, scores, name = found
+    if not item_ids:
+        return None
+    batch = Batch(batch_id=uuid.uuid4().hex, strategy=name,
+                  model_version=serving.version if serving else None,
+                  item_ids=item_ids, scores=scores)
     with write_scope(engine) as session:
         task_repo.lock(session=session, task_id=task_id)  # and the schema: one active batch
         free = queue_repo.still_free(session=session, task_id=task_id,
@@ -163,6 +163,25 @@ def _select(*, engine: Engine, task_name: str, encoder: Encoder, now: datetime |
         ]
         queue_repo.add_selections(session=session, rows=rows)
     return batch
+
+
+def _select_from_pool(*, session: Session, database: str, task: Task, strategy: QueryStrategy,
+                      model: Any, encoder: Encoder, rng: np.random.Generator
+                      ) -> tuple[list[int], list[float], str] | None:
+    """Run ``strategy`` over the whole pool's vectors: (item ids, scores, strategy), or ``None``
+    when the pool is empty."""
+    pool_ids = queue_repo.pool_item_ids(session=session, task_id=task.id, k=task.overlap_k)
+    if not pool_ids:
+        return None
+    X_pool = pool_matrix(database=database, task_id=task.id, encoder=encoder).rows(
+        session=session, encoder=encoder, item_ids=pool_ids)
+    X_labeled, y_labeled = (None, None)
+    if task.strategy in {"ranked_batch", "qbc"}:
+        X_labeled, y_labeled = _labeled(session=session, task=task, encoder=encoder, rng=rng)
+    chosen = strategy.select(model=model, X_pool=X_pool, n_instances=task.batch_size,
+                             X_labeled=X_labeled, y_labeled=y_labeled, rng=rng)
+    return ([pool_ids[i] for i in chosen.indices], [float(s) for s in chosen.scores],
+            chosen.strategy)
 
 
 def retire_stale(*, session: Session, task: Task, now: datetime) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlmodel import Session, func, select
 
 from storage.models import Item
-from storage.repositories._bulk import chunks, insert_ignoring_conflicts
+from storage.repositories._bulk import chunks, id_list, insert_ignoring_conflicts
 from storage.repositories.labels import only_items_labeled_since
 
 
@@ -38,6 +38,23 @@ def list_for_task(*, session: Session, task_id: int, items_since: int | None = N
     statement = only_items_labeled_since(statement, Item.id, task_id=task_id,
                                          label_id=items_since)
     return list(session.exec(statement))
+
+
+def ids_for_task(*, session: Session, task_id: int, after: int = 0, upto: int | None = None
+                 ) -> list[int]:
+    """The task's item ids above ``after`` (and up to ``upto``), ascending."""
+    statement = select(Item.id).where(Item.task_id == task_id, Item.id > after)
+    if upto is not None:
+        statement = statement.where(Item.id <= upto)
+    return id_list(session=session, statement=statement)
+
+
+def id_summary(*, session: Session, task_id: int, upto: int) -> tuple[int, int]:
+    """(how many, their sum) of the task's item ids up to ``upto``: a cheap check that a set of
+    ids read earlier is still the task's."""
+    count, total = session.exec(select(func.count(), func.coalesce(func.sum(Item.id), 0)).where(
+        Item.task_id == task_id, Item.id <= upto)).one()
+    return int(count), int(total)
 
 
 def consensus_basis(*, session: Session, task_id: int) -> tuple[int, int]:

@@ -12,10 +12,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, case, distinct, exists, func, insert, not_, or_, update
-from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from storage.models import Assignment, Item, Label, Selection
+from storage.repositories._bulk import chunks, id_list
 
 LEASED = "leased"
 
@@ -122,19 +122,18 @@ def lock_item(*, session: Session, item_id: int) -> Item | None:
     return session.exec(statement).first()
 
 
-def pool_item_ids(*, session: Session, task_id: int, k: int) -> list[int]:
-    """Items that may be selected: not gold, not opted out, below k labels, not in a batch."""
+def _selectable(*, task_id: int, k: int) -> tuple[Any, ...]:
+    """The conditions of an item that may be selected: not gold, not opted out, below k labels
+    (plus its extra raters), not in an active batch."""
     in_batch = exists().where(Selection.item_id == Item.id, Selection.active)
-    statement = (
-        select(Item.id)
-        .where(Item.task_id == task_id, Item.gold_label.is_(None),  # type: ignore[union-attr]
-               not_(Item.opted_out), not_(in_batch), Item.live_labels < k + Item.extra_raters)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        # one array rather than a row per id: 935,000 ids arrive in 1.0 s instead of 2.5 s
-        ids = session.execute(sa_select(func.array_agg(statement.subquery().c.id))).scalar_one()
-        return sorted(ids or ())
-    return list(session.exec(statement.order_by(Item.id)))
+    return (Item.task_id == task_id, Item.gold_label.is_(None),  # type: ignore[union-attr]
+            not_(Item.opted_out), not_(in_batch), Item.live_labels < k + Item.extra_raters)
+
+
+def pool_item_ids(*, session: Session, task_id: int, k: int) -> list[int]:
+    """Items that may be selected (``_selectable``), ascending."""
+    return id_list(session=session, statement=select(Item.id).where(*_selectable(
+        task_id=task_id, k=k)))
 
 
 def deactivate_batches(*, session: Session, task_id: int, keep_model_id: int | None) -> int:
@@ -171,12 +170,8 @@ def left_for_rater(*, session: Session, task_id: int, rater_id: int, k: int) -> 
         Selection, and_(Selection.item_id == Item.id, Selection.active)
     ).where(Selection.task_id == task_id, not_(Item.opted_out), _not_seen_by(rater_id),
             Item.live_labels < k + Item.extra_raters)
-    in_batch = exists().where(Selection.item_id == Item.id, Selection.active)
     pool = select(func.count()).select_from(Item).where(
-        Item.task_id == task_id, Item.gold_label.is_(None),  # type: ignore[union-attr]
-        not_(Item.opted_out), not_(in_batch), _not_seen_by(rater_id),
-        Item.live_labels < k + Item.extra_raters,
-    )
+        *_selectable(task_id=task_id, k=k), _not_seen_by(rater_id))
     return session.exec(selected).one() + session.exec(pool).one()
 
 
@@ -192,13 +187,12 @@ def rater_history(*, session: Session, task_id: int, rater_id: int, limit: int) 
 
 
 def still_free(*, session: Session, task_id: int, item_ids: Sequence[int], k: int) -> set[int]:
-    """Those of ``item_ids`` that are still selectable (see ``pool_item_ids``)."""
-    in_batch = exists().where(Selection.item_id == Item.id, Selection.active)
-    statement = select(Item.id).where(
-        Item.task_id == task_id, Item.id.in_(list(item_ids)),  # type: ignore[union-attr]
-        not_(in_batch), Item.live_labels < k + Item.extra_raters,
-    )
-    return set(session.exec(statement))
+    """Those of ``item_ids`` that may still be selected (``_selectable``)."""
+    free: set[int] = set()
+    for part in chunks(list(item_ids)):
+        free.update(session.exec(select(Item.id).where(
+            Item.id.in_(part), *_selectable(task_id=task_id, k=k))))  # type: ignore[union-attr]
+    return free
 
 
 def deactivate_item_selections(*, session: Session, item_ids: Sequence[int]) -> None:

@@ -1,10 +1,10 @@
 """Query strategies: which unlabeled prompts to label next, from precomputed embeddings.
 
-Every strategy wraps one of modAL's query functions (``modAL.uncertainty``, ``modAL.batch``,
-``modAL.disagreement``) applied to a fitted classifier; none uses modAL's ``ActiveLearner`` or
-``Committee`` fitting (broken with scikit-learn >= 1.8). Probabilities come from
-``predict_proba_fast`` (float32, chunked), so a batch is picked from a million embeddings with one
-matrix product per chunk and a partial sort.
+Every strategy wraps modAL's query functions or measures (``modAL.uncertainty``,
+``modAL.batch``, ``modAL.disagreement``) applied to a fitted classifier; none uses modAL's
+``ActiveLearner`` or ``Committee`` fitting (broken with scikit-learn >= 1.8). Probabilities come
+from ``predict_proba_fast`` (float32, chunked), so a batch is picked from a million embeddings
+with one matrix product per chunk and a partial sort.
 
 With no model yet (``model=None``, a cold start) every strategy but ``random`` picks a diverse
 seed set with ``kmeans_seed``.

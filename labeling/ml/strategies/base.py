@@ -38,6 +38,14 @@ class QueryStrategy(ABC):
 
     name: ClassVar[str] = ""
     cold_start_kmeans: ClassVar[bool] = True
+    itemwise: ClassVar[bool] = False
+    """Whether an item's score depends on the model and the item's vector alone (``scores``),
+    so that a changing pool's scores can be kept between selections under one model."""
+
+    def scores(self, *, model: Any, X: np.ndarray) -> np.ndarray:  # noqa: ARG002
+        """Each row's score under the fitted ``model`` (higher = more worth labeling); only
+        for ``itemwise`` strategies, whose selection is the ``n`` best of these."""
+        raise TypeError(f"the {self.name!r} strategy does not score items one by one")
 
     def select(
         self,
