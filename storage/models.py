@@ -130,7 +130,12 @@ class GuidelineVersion(SQLModel, table=True):
 
 
 class Item(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("task_id", "text_hash"),)
+    __table_args__ = (
+        UniqueConstraint("task_id", "text_hash"),
+        # The few items sent back for more raters (what a consensus refresh checks).
+        Index("ix_item_task_extra_raters", "task_id", "extra_raters",
+              sqlite_where=text("extra_raters > 0"), postgresql_where=text("extra_raters > 0")),
+    )
     id: int | None = Field(default=None, primary_key=True)
     task_id: int = Field(foreign_key="task.id", index=True)
     text: str = Field(sa_column=Column(Text, nullable=False))
@@ -236,6 +241,9 @@ class Label(SQLModel, table=True):
               sqlite_where=text(LIVE_RATER_LABEL), postgresql_where=text(LIVE_RATER_LABEL)),
         # A task's labels over a range of days (Label quality).
         Index("ix_label_task_submitted", "task_id", "submitted_at"),
+        # A task's superseded labels (what a consensus refresh checks).
+        Index("ix_label_task_superseded", "task_id",
+              sqlite_where=text("superseded"), postgresql_where=text("superseded")),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -59,10 +59,12 @@ def id_summary(*, session: Session, task_id: int, upto: int) -> tuple[int, int]:
 
 def consensus_basis(*, session: Session, task_id: int) -> tuple[int, int]:
     """(items, their extra raters in all) of the task: what a task's consensus rows depend on
-    besides its labels and settings."""
-    statement = select(func.count(), func.coalesce(func.sum(Item.extra_raters), 0)).where(
-        Item.task_id == task_id)
-    items, extra = session.exec(statement).one()
+    besides its labels and settings. Two queries, each on an index (the sum on the partial one
+    of the items sent back): one over both scans a million items' rows."""
+    mine = Item.task_id == task_id
+    items = session.exec(select(func.count()).select_from(Item).where(mine)).one()
+    extra = session.exec(select(func.coalesce(func.sum(Item.extra_raters), 0)).where(
+        mine, Item.extra_raters > 0)).one()
     return int(items), int(extra)
 
 
