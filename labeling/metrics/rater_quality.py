@@ -51,8 +51,9 @@ def with_days(labels: pd.DataFrame) -> pd.DataFrame:
     """``labels`` (with a ``submitted_at`` column) plus ``day`` and ``week`` (its Monday), as
     UTC dates."""
     days = [moment.astimezone(UTC).date() for moment in labels["submitted_at"]]
+    mondays = {day: _monday(day) for day in set(days)}
     labels["day"] = pd.Series(days, dtype=object, index=labels.index)
-    labels["week"] = pd.Series([_monday(d) for d in days], dtype=object, index=labels.index)
+    labels["week"] = pd.Series([mondays[d] for d in days], dtype=object, index=labels.index)
     return labels
 
 

@@ -91,9 +91,16 @@ class QualityReport:
                 "confusion": self.confusion, "throughput": self.throughput}
 
 
-def labels_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Repository rows as a frame with ``day`` and ``week`` (Monday) as UTC dates."""
-    return with_days(pd.DataFrame(rows, columns=list(quality_repo.RATER_LABEL_COLUMNS)))
+def labels_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """Repository rows as a frame with ``day`` and ``week`` (Monday) as UTC dates.
+
+    Built column by column, the submission times kept as Python datetimes: letting pandas turn
+    48,000 zoned datetimes into its own type took 0.4 s."""
+    names = quality_repo.RATER_LABEL_COLUMNS
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    return with_days(pd.DataFrame({
+        name: pd.Series(values, dtype=object) if name == "submitted_at" else list(values)
+        for name, values in zip(names, columns, strict=True)}))
 
 
 def consensus_reference(rows: list[dict[str, Any]]) -> dict[int, str]:
@@ -137,14 +144,14 @@ def quality_report(*, engine: Engine, actor: Actor, task_name: str, start: date 
         recompute(engine=engine, actor=actor, task_name=task_name)
     with session_scope(engine) as session:
         task = get_task(session=session, name=task_name)
-        rows = quality_repo.rater_labels(session=session, task_id=task.id, start=low, end=high)
+        labels = labels_frame(quality_repo.rater_labels(session=session, task_id=task.id,
+                                                        start=low, end=high))
         consensus_rows = quality_repo.consensus_rows(session=session, task_id=task.id,
                                                      start=low, end=high)
         daily = quality_repo.throughput_per_day(
             session=session, task_id=task.id, k=task.overlap_k, start=low, end=high,
-            submitted=[row["submitted_at"] for row in rows])  # the same labels, read above
+            labeled_days=labels["day"].tolist())  # the same labels, read above
         waiting = quality_repo.waiting_for_adjudication(session=session, task_id=task.id)
-    labels = labels_frame(rows)
     ratings = ratings_of(labels)
     reference = consensus_reference(consensus_rows)
     decided = {r["item_id"]: r["value"] for r in consensus_rows
