@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import func
+from sqlalchemy import BigInteger, any_, bindparam, func
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
@@ -18,6 +18,22 @@ CHUNK = 5000
 def chunks(values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+ARRAY_CHUNK = 100_000
+
+
+def id_filters(*, session: Session, column: Any, ids: Sequence[int]) -> Iterator[Any]:
+    """Conditions ``column`` in ``ids``, a chunk of ids each: on PostgreSQL one array parameter
+    per 100,000 ids (``= ANY``), elsewhere an ``IN`` list per ``CHUNK`` (SQLite's limit on
+    parameters). PostgreSQL's driver spends 40 ms turning a 5,000-parameter ``IN`` into its own
+    query, so a million ids cost 8 s of that alone."""
+    if session.get_bind().dialect.name == "postgresql":
+        for part in chunks(ids, ARRAY_CHUNK):
+            yield column == any_(bindparam("ids", list(part), type_=postgresql.ARRAY(BigInteger)))
+    else:
+        for part in chunks(ids):
+            yield column.in_(list(part))
 
 
 def id_list(*, session: Session, statement: Any) -> list[int]:
