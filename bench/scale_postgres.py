@@ -19,7 +19,8 @@ strategy with a serving model. Then ANALYZE.
 
 Then it times the service functions a user's action calls (median and worst of ``--repeats``):
 ``next_item`` and ``upcoming`` for raters (with ``submit`` between), ``select_batch`` (the first
-one loads the pool's vectors into memory: reported apart as ``select_batch_cold_s``), the Label
+one loads the task's vectors into memory and scores every item under the serving model; later
+ones walk those kept scores: reported apart as ``select_batch_cold_s``), the Label
 quality page's ``quality_report`` for one week (its consensus refresh reported apart), the
 Adjudicate page's ``adjudication.cases``, ``export_task`` of every label as CSV, Parquet and
 Label Studio JSON, each in a process of its own (its peak resident memory above what it held
@@ -410,7 +411,7 @@ def _time_selection(engine: Engine, info: dict[str, Any], repeats: int) -> dict[
                             encoder=encoder)
 
     cold, batch = _times(select, 1)
-    print(f"select_batch (cold: loads the pool's vectors): {cold[0]:.2f} s "
+    print(f"select_batch (cold: loads the vectors, scores every item): {cold[0]:.2f} s "
           f"({batch.strategy if batch else 'no batch'})", flush=True)
     warm, batch = _times(select, repeats)
     return {"select_batch_cold_s": round(cold[0], 2),
