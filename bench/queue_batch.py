@@ -1,10 +1,10 @@
-"""End-to-end batch selection in the queue: database pool query + in-memory matrix + strategy.
+"""End-to-end batch selection in the queue: database queries + in-memory matrix + strategy.
 
     python -m bench.queue_batch [--items 100000] [--database-url URL]
 
 Fills a fresh database (temporary SQLite unless ``--database-url`` names an empty one) with N
 items and 384-d vectors, trains a model on 3,000 of them, then times ``select_batch`` (batch of
-20, margin): the first call (loading the pool's vectors into memory) and warm calls. The pure
+20, margin): the first call (loading the vectors and scoring every item) and warm calls. The pure
 strategy time on arrays is in ``bench/selection_speed.py``.
 """
 
