@@ -67,7 +67,14 @@ class _Ranked:
 _RANKED: dict[tuple[str, int], tuple[tuple[Any, ...], _Ranked]] = {}
 """(database, task id) -> (what the scores hold: encoder, model hash, strategy; the ranks). One
 entry per task, so a new model's scores replace the old model's."""
-_LOCK = threading.Lock()
+_LOCKS: dict[tuple[str, int], threading.Lock] = {}
+"""One lock per task, so scoring one task's items (40 s for a million) holds up no other's."""
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock(key: tuple[str, int]) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(key, threading.Lock())
 
 
 def _brought_up_to_date(*, session: Session, database: str, task_id: int, encoder: Encoder,
@@ -96,7 +103,7 @@ def best_in_pool(*, session: Session, database: str, task_id: int, k: int, n: in
     """The ``n`` selectable items of the task that ``strategy`` (``itemwise``) scores best under
     ``model``, best first, with their scores; fewer when the pool holds fewer."""
     what = (encoder.name, model_hash, strategy.name)
-    with _LOCK:
+    with _lock((database, task_id)):
         held, ranked = _RANKED.get((database, task_id), (None, _Ranked.empty()))
         if held != what:
             ranked = _Ranked.empty()
