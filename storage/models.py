@@ -114,6 +114,11 @@ class Task(TaskBase, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     selecting_until: datetime | None = None
     """A batch selection for the task is running (claimed until then; one at a time)."""
+    items_deleted: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    """How many times items of the task were deleted (an erasure, retention): what a process
+    keeps in memory about the task's items (vectors, selection scores) is keyed on it, so it is
+    forgotten, and SQLite, which gives a deleted highest id to the next row, never serves an
+    erased text's vector for a new item."""
 
 
 class GuidelineVersion(SQLModel, table=True):

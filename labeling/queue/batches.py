@@ -135,9 +135,9 @@ def _select(*, engine: Engine, task_name: str, encoder: Encoder, now: datetime |
         model = serving_classifier(session=session, task_id=task_id)
         if model is not None and serving is not None and strategy.itemwise:
             item_ids, scores = best_in_pool(
-                session=session, database=database, task_id=task_id, k=overlap_k,
-                n=batch_size, encoder=encoder, strategy=strategy, model=model,
-                model_hash=serving.file_hash)
+                session=session, database=database, task_id=task_id,
+                items_deleted=task.items_deleted, k=overlap_k, n=batch_size, encoder=encoder,
+                strategy=strategy, model=model, model_hash=serving.file_hash)
             name = strategy.name
         else:
             found = _select_from_pool(session=session, database=database, task=task,
@@ -173,7 +173,8 @@ def _select_from_pool(*, session: Session, database: str, task: Task, strategy: 
     pool_ids = queue_repo.pool_item_ids(session=session, task_id=task.id, k=task.overlap_k)
     if not pool_ids:
         return None
-    X_pool = pool_matrix(database=database, task_id=task.id, encoder=encoder).rows(
+    X_pool = pool_matrix(database=database, task_id=task.id, encoder=encoder,
+                         items_deleted=task.items_deleted).rows(
         session=session, encoder=encoder, item_ids=pool_ids)
     X_labeled, y_labeled = (None, None)
     if task.strategy in {"ranked_batch", "qbc"}:

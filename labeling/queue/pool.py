@@ -83,13 +83,20 @@ class PoolMatrix:
             return self._matrix[index]
 
 
-_POOLS: dict[tuple[str, int, str], PoolMatrix] = {}
+_POOLS: dict[tuple[str, int, str], tuple[int, PoolMatrix]] = {}
+"""(database, task id, encoder) -> (the task's ``items_deleted`` when the matrix was started,
+the matrix)."""
 _POOLS_LOCK = threading.Lock()
 
 
-def pool_matrix(*, database: str, task_id: int, encoder: Encoder) -> PoolMatrix:
+def pool_matrix(*, database: str, task_id: int, encoder: Encoder, items_deleted: int
+                ) -> PoolMatrix:
+    """The task's matrix under ``encoder``; a new, empty one once items of the task were deleted
+    since the held one was started (``task.items_deleted``): an erased text's vector is not kept,
+    nor given to a new item that takes its id."""
     key = (database, task_id, encoder.name)
     with _POOLS_LOCK:
-        if key not in _POOLS:
-            _POOLS[key] = PoolMatrix(encoder.dim)
-        return _POOLS[key]
+        held = _POOLS.get(key)
+        if held is None or held[0] != items_deleted:
+            held = _POOLS[key] = (items_deleted, PoolMatrix(encoder.dim))
+        return held[1]

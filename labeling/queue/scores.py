@@ -65,8 +65,9 @@ class _Ranked:
 
 
 _RANKED: dict[tuple[str, int], tuple[tuple[Any, ...], _Ranked]] = {}
-"""(database, task id) -> (what the scores hold: encoder, model hash, strategy; the ranks). One
-entry per task, so a new model's scores replace the old model's."""
+"""(database, task id) -> (what the scores hold: encoder, model hash, strategy, the task's
+``items_deleted``; the ranks). One entry per task, so a new model's scores replace the old
+model's."""
 _LOCKS: dict[tuple[str, int], threading.Lock] = {}
 """One lock per task, so scoring one task's items (40 s for a million) holds up no other's."""
 _LOCKS_GUARD = threading.Lock()
@@ -77,8 +78,9 @@ def _lock(key: tuple[str, int]) -> threading.Lock:
         return _LOCKS.setdefault(key, threading.Lock())
 
 
-def _brought_up_to_date(*, session: Session, database: str, task_id: int, encoder: Encoder,
-                        strategy: QueryStrategy, model: Any, ranked: _Ranked) -> _Ranked:
+def _brought_up_to_date(*, session: Session, database: str, task_id: int, items_deleted: int,
+                        encoder: Encoder, strategy: QueryStrategy, model: Any, ranked: _Ranked
+                        ) -> _Ranked:
     """``ranked`` with the task's items added since, and reconciled when a count disagrees."""
     newest = ranked.newest
     keep = None
@@ -91,25 +93,27 @@ def _brought_up_to_date(*, session: Session, database: str, task_id: int, encode
         missing = np.concatenate([np.setdiff1d(keep, ranked.ids), missing])
     if not len(missing) and keep is None:
         return ranked
-    X = pool_matrix(database=database, task_id=task_id, encoder=encoder).rows(
+    X = pool_matrix(database=database, task_id=task_id, encoder=encoder,
+                    items_deleted=items_deleted).rows(
         session=session, encoder=encoder, item_ids=missing.tolist())
     scores = strategy.scores(model=model, X=X) if len(missing) else np.zeros(0)
     return ranked.merged(missing, scores, keep)
 
 
-def best_in_pool(*, session: Session, database: str, task_id: int, k: int, n: int,
-                 encoder: Encoder, strategy: QueryStrategy, model: Any, model_hash: str
+def best_in_pool(*, session: Session, database: str, task_id: int, items_deleted: int, k: int,
+                 n: int, encoder: Encoder, strategy: QueryStrategy, model: Any, model_hash: str
                  ) -> tuple[list[int], list[float]]:
     """The ``n`` selectable items of the task that ``strategy`` (``itemwise``) scores best under
-    ``model``, best first, with their scores; fewer when the pool holds fewer."""
-    what = (encoder.name, model_hash, strategy.name)
+    ``model``, best first, with their scores; fewer when the pool holds fewer. Scores kept from
+    before a deletion of the task's items (``items_deleted``) are dropped."""
+    what = (encoder.name, model_hash, strategy.name, items_deleted)
     with _lock((database, task_id)):
         held, ranked = _RANKED.get((database, task_id), (None, _Ranked.empty()))
         if held != what:
             ranked = _Ranked.empty()
         ranked = _brought_up_to_date(session=session, database=database, task_id=task_id,
-                                     encoder=encoder, strategy=strategy, model=model,
-                                     ranked=ranked)
+                                     items_deleted=items_deleted, encoder=encoder,
+                                     strategy=strategy, model=model, ranked=ranked)
         _RANKED[(database, task_id)] = (what, ranked)
     candidates = ranked.ids[ranked.order]
     picked = _walk(session=session, task_id=task_id, k=k, n=n, candidates=candidates)

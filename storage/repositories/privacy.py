@@ -24,6 +24,7 @@ from storage.models import (
     Label,
     ModelVersion,
     Selection,
+    Task,
     TriageDecision,
 )
 from storage.repositories._bulk import chunks
@@ -202,12 +203,24 @@ def _delete(session: Session, model: Any, column: Any, values: Sequence[Any]) ->
     return deleted
 
 
+def _count_item_deletions(session: Session, item_ids: Sequence[int]) -> None:
+    """Count a deletion on each task whose items go (``task.items_deleted``), before they go."""
+    tasks: set[int] = set()
+    for part in chunks(list(item_ids)):
+        tasks.update(session.exec(select(Item.task_id).where(
+            Item.id.in_(part)).distinct()))  # type: ignore[union-attr]
+    if tasks:
+        session.execute(update(Task).where(Task.id.in_(sorted(tasks)))  # type: ignore[union-attr]
+                        .values(items_deleted=Task.items_deleted + 1))
+
+
 def delete_linked(*, session: Session, item_ids: Sequence[int], flag_ids: Sequence[int],
                   decision_ids: Sequence[int], impression_ids: Sequence[int],
                   vector_hashes: Sequence[str]) -> dict[str, int]:
     """Delete the given rows and every row of these kinds that depends on them; return how
     many of each kind went. The caller has included every flag and decision that points at
     the items or their labels (``decisions_on``, ``flags_on_items_or_hashes``)."""
+    _count_item_deletions(session, item_ids)
     counts = {
         "triage_decisions": _delete(session, TriageDecision, TriageDecision.id, decision_ids),
         "feedback": _delete(session, Feedback, Feedback.impression_id, impression_ids),

@@ -24,6 +24,7 @@ from storage.db import session_scope
 from storage.models import Item
 from storage.repositories import items as item_repo
 from storage.repositories import models as model_repo
+from storage.repositories import privacy as privacy_repo
 from storage.repositories import queue as queue_repo
 from tests.factories import CLI, acting, make_account, make_queue_task
 
@@ -81,8 +82,8 @@ def _kept_ranking(engine, encoder, n: int = 1000) -> tuple[list[int], list[float
         model = serving_classifier(session=session, task_id=task.id)
         return scores.best_in_pool(
             session=session, database=engine.url.render_as_string(hide_password=True),
-            task_id=task.id, k=task.overlap_k, n=n, encoder=encoder, strategy=Margin(),
-            model=model, model_hash=serving.file_hash)
+            task_id=task.id, items_deleted=task.items_deleted, k=task.overlap_k, n=n,
+            encoder=encoder, strategy=Margin(), model=model, model_hash=serving.file_hash)
 
 
 def _select(engine, encoder):
@@ -182,3 +183,26 @@ def test_a_new_serving_model_scores_the_task_anew(trained, tmp_path):
     batch = _select(engine, encoder)
     assert first.model_version == 1 and batch.model_version == 2
     _assert_best(batch.item_ids, fresh, 5)
+
+
+def test_a_deletion_of_the_task_s_items_drops_what_was_kept_about_them(trained, tmp_path):
+    """An erasure deletes items: the task counts it, and the vectors and scores kept for its
+    items are dropped. On SQLite the next item takes the deleted highest id; it must be scored
+    from its own text, not the erased one's."""
+    engine, encoder, _ = trained
+    _import(engine, encoder, tmp_path, "music", ["the newest prompt: loud gym metal"])
+    _kept_ranking(engine, encoder)  # the newest item is scored, its vector held
+    with session_scope(engine) as session:
+        newest = session.exec(select(Item.id).where(Item.text.startswith("the newest"))).one()
+        before = get_task(session=session, name="music").items_deleted
+        privacy_repo.delete_linked(session=session, item_ids=[newest], flag_ids=[],
+                                   decision_ids=[], impression_ids=[], vector_hashes=[])
+    _import(engine, encoder, tmp_path, "music", ["after the erasure: soft rain piano"])
+    with session_scope(engine) as session:
+        assert get_task(session=session, name="music").items_deleted == before + 1
+        new = session.exec(select(Item.id).where(Item.text.startswith("after the"))).one()
+    ids, kept = _kept_ranking(engine, encoder)
+    fresh = _pool_scores(engine, encoder)
+    assert newest not in fresh or newest == new  # SQLite gives the id again
+    assert kept[ids.index(new)] == pytest.approx(fresh[new], abs=TOLERANCE)
+    _assert_best(ids, fresh, len(ids))
