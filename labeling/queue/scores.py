@@ -7,13 +7,16 @@ be selected, instead of reading the ids and vectors of the whole pool and scorin
 (2.4 s at a million prompts, of which reading the pool's ids alone is 0.8 s).
 
 Items added since the scores were computed are scored when a selection first sees them; the count
-and sum of the task's item ids up to the newest scored one notice any that were committed late
-(with a lower id) or deleted, and then the task's ids are compared in full.
+and sum of the task's item ids up to the newest scored one, checked every ``RECHECK_SECONDS``,
+notice any that were committed late (with a lower id), and then the task's ids are compared in
+full. A deletion of the task's items drops the kept scores (``task.items_deleted``).
 """
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +37,11 @@ MAX_LOOK = 4096
 """... at most this many at a time ..."""
 WALK_LIMIT = 50_000
 """... and after this many candidates it reads the whole pool instead (a pool nearly used up)."""
+RECHECK_SECONDS = 30.0
+"""How often at most the kept ids are checked against the task's (0.15 s at a million items, of
+a selection's 0.2 s): an item committed late waits at most this long to be a candidate.
+Deleted items need no check: a deletion changes the task's ``items_deleted``, which drops the
+kept scores."""
 
 
 @dataclass
@@ -43,6 +51,8 @@ class _Ranked:
     ids: np.ndarray
     scores: np.ndarray
     order: np.ndarray
+    checked_at: float = -math.inf
+    """When (``time.monotonic``) the ids up to the newest were last checked against the task's."""
 
     @classmethod
     def empty(cls) -> _Ranked:
@@ -61,7 +71,7 @@ class _Ranked:
         by_id = np.argsort(all_ids, kind="stable")
         all_ids, all_scores = all_ids[by_id], all_scores[by_id]
         # best first; equal scores by item id, as a selection over the sorted pool breaks them
-        return _Ranked(all_ids, all_scores, np.lexsort((all_ids, -all_scores)))
+        return _Ranked(all_ids, all_scores, np.lexsort((all_ids, -all_scores)), self.checked_at)
 
 
 _RANKED: dict[tuple[str, int], tuple[tuple[Any, ...], _Ranked]] = {}
@@ -81,16 +91,19 @@ def _lock(key: tuple[str, int]) -> threading.Lock:
 def _brought_up_to_date(*, session: Session, database: str, task_id: int, items_deleted: int,
                         encoder: Encoder, strategy: QueryStrategy, model: Any, ranked: _Ranked
                         ) -> _Ranked:
-    """``ranked`` with the task's items added since, and reconciled when a count disagrees."""
+    """``ranked`` with the task's items added since, and, at most every ``RECHECK_SECONDS``,
+    reconciled when the count and sum of the ids up to the newest disagree."""
     newest = ranked.newest
     keep = None
     missing = np.asarray(item_repo.ids_for_task(session=session, task_id=task_id, after=newest),
                          dtype=np.int64)
-    held = (len(ranked.ids), int(ranked.ids.sum()))
-    if newest and item_repo.id_summary(session=session, task_id=task_id, upto=newest) != held:
-        keep = np.asarray(item_repo.ids_for_task(session=session, task_id=task_id, upto=newest),
-                          dtype=np.int64)
-        missing = np.concatenate([np.setdiff1d(keep, ranked.ids), missing])
+    if newest and time.monotonic() - ranked.checked_at >= RECHECK_SECONDS:
+        ranked.checked_at = time.monotonic()
+        held = (len(ranked.ids), int(ranked.ids.sum()))
+        if item_repo.id_summary(session=session, task_id=task_id, upto=newest) != held:
+            keep = np.asarray(item_repo.ids_for_task(session=session, task_id=task_id,
+                                                     upto=newest), dtype=np.int64)
+            missing = np.concatenate([np.setdiff1d(keep, ranked.ids), missing])
     if not len(missing) and keep is None:
         return ranked
     X = pool_matrix(database=database, task_id=task_id, encoder=encoder,

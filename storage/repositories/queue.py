@@ -15,7 +15,7 @@ from sqlalchemy import and_, case, distinct, exists, func, insert, not_, or_, up
 from sqlmodel import Session, select
 
 from storage.models import Assignment, Item, Label, Selection
-from storage.repositories._bulk import chunks, id_list
+from storage.repositories._bulk import id_filters, id_list
 
 LEASED = "leased"
 
@@ -189,9 +189,9 @@ def rater_history(*, session: Session, task_id: int, rater_id: int, limit: int) 
 def still_free(*, session: Session, task_id: int, item_ids: Sequence[int], k: int) -> set[int]:
     """Those of ``item_ids`` that may still be selected (``_selectable``)."""
     free: set[int] = set()
-    for part in chunks(list(item_ids)):
+    for condition in id_filters(session=session, column=Item.id, ids=list(item_ids)):
         free.update(session.exec(select(Item.id).where(
-            Item.id.in_(part), *_selectable(task_id=task_id, k=k))))  # type: ignore[union-attr]
+            condition, *_selectable(task_id=task_id, k=k))))
     return free
 
 
