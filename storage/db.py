@@ -7,9 +7,11 @@ made and changed only by the Alembic migrations in ``storage/migrations``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -24,6 +26,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
+T = TypeVar("T")
 RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
 
 
@@ -40,6 +43,23 @@ class DatabaseUnavailableError(DatabaseError):
         serialization conflict (SQLSTATE 40P01 / 40001): running it again may well succeed."""
         cause = self.__cause__
         return getattr(getattr(cause, "orig", None), "sqlstate", None) in RETRYABLE_SQLSTATES
+
+
+CONFLICT_ATTEMPTS = 5
+
+
+def again_on_conflict(unit: Callable[[], T], *, attempts: int = CONFLICT_ATTEMPTS) -> T:
+    """``unit()`` (a whole unit of work), run again when PostgreSQL rolled it back to break a
+    deadlock or a serialization conflict (``DatabaseUnavailableError.retryable``), after a
+    short, growing pause; any other error, or the last attempt's, is raised."""
+    for attempt in range(attempts):
+        try:
+            return unit()
+        except DatabaseUnavailableError as exc:
+            if not exc.retryable or attempt == attempts - 1:
+                raise
+            time.sleep(0.02 * (attempt + 1))
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

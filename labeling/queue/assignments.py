@@ -38,7 +38,7 @@ from labeling.queue.leases import acting_rater, is_postgres, own_id
 from labeling.queue.leases import next_item as next_item
 from labeling.queue.leases import upcoming as upcoming
 from labeling.text.pii import redact
-from storage.db import session_scope, write_scope
+from storage.db import again_on_conflict, session_scope, write_scope
 from storage.models import Assignment, Label, LabelSource, Selection, Task, utcnow
 from storage.repositories import audit
 from storage.repositories import labels as label_repo
@@ -110,41 +110,46 @@ def submit(
     value = UNSURE if unsure and not value else value
     if seconds is not None and not (math.isfinite(seconds) and seconds >= 0):
         raise QueueError(f"the time on screen must be a number of seconds >= 0, not {seconds}")
-    with write_scope(engine) as session:
-        rater_id = acting_rater(session, actor)
-        assignment = _held_assignment(session, assignment_id, rater_id)
-        task = session.get(Task, assignment.task_id)
-        _validate_answer(task, value, slots, unsure)
-        item = queue_repo.lock_item(session=session, item_id=assignment.item_id)
-        is_gold = item.gold_label is not None
-        if assignment.status == "expired" and not is_gold:
-            _check_late(session, task, assignment, unsure)
-        if seconds is None:
-            shown_at, seconds = assignment.leased_at, (now - assignment.leased_at).total_seconds()
-        else:
-            shown_at = now - timedelta(seconds=seconds)
-        selection = session.get(Selection, assignment.selection_id) if assignment.selection_id \
-            else None
-        guideline = task_repo.latest_guideline(session=session, task_id=task.id)
-        label = label_repo.add(session=session, label=Label(
-            task_id=task.id, item_id=item.id, rater_id=rater_id, value=value, slots=slots,
-            unsure=unsure, source=LabelSource.rater, shown_at=shown_at,
-            submitted_at=now, seconds=round(seconds, 3),
-            guideline_version=guideline.version if guideline else None,
-            strategy=selection.strategy if selection else ("gold" if is_gold else None),
-            model_version_id=selection.model_version_id if selection else None,
-            selection_score=selection.score if selection else None,
-            batch_id=selection.batch_id if selection else None, is_gold=is_gold,
-        ))
-        assignment.status = "submitted"
-        session.add(assignment)
-        # The label row holds the provenance; the audit row says who changed what, without
-        # the slot values (fragments of the prompt) so an erasure leaves nothing of it here.
-        audit.record(session=session, actor=str(rater_id), action="label.submit",
-                     entity="item", entity_id=item.id,
-                     after={"label_id": label.id, "value": value, "unsure": unsure,
-                            "slots": sorted(slots)})
-        return label.id
+    def store() -> int:
+        with write_scope(engine) as session:
+            rater_id = acting_rater(session, actor)
+            assignment = _held_assignment(session, assignment_id, rater_id)
+            task = session.get(Task, assignment.task_id)
+            _validate_answer(task, value, slots, unsure)
+            item = queue_repo.lock_item(session=session, item_id=assignment.item_id)
+            is_gold = item.gold_label is not None
+            if assignment.status == "expired" and not is_gold:
+                _check_late(session, task, assignment, unsure)
+            if seconds is None:
+                shown_at = assignment.leased_at
+                spent = (now - assignment.leased_at).total_seconds()
+            else:
+                shown_at, spent = now - timedelta(seconds=seconds), seconds
+            selection = session.get(Selection, assignment.selection_id) if assignment.selection_id \
+                else None
+            guideline = task_repo.latest_guideline(session=session, task_id=task.id)
+            label = label_repo.add(session=session, label=Label(
+                task_id=task.id, item_id=item.id, rater_id=rater_id, value=value, slots=slots,
+                unsure=unsure, source=LabelSource.rater, shown_at=shown_at,
+                submitted_at=now, seconds=round(spent, 3),
+                guideline_version=guideline.version if guideline else None,
+                strategy=selection.strategy if selection else ("gold" if is_gold else None),
+                model_version_id=selection.model_version_id if selection else None,
+                selection_score=selection.score if selection else None,
+                batch_id=selection.batch_id if selection else None, is_gold=is_gold,
+            ))
+            assignment.status = "submitted"
+            session.add(assignment)
+            # The label row holds the provenance; the audit row says who changed what, without
+            # the slot values (fragments of the prompt) so an erasure leaves nothing of it here.
+            audit.record(session=session, actor=str(rater_id), action="label.submit",
+                         entity="item", entity_id=item.id,
+                         after={"label_id": label.id, "value": value, "unsure": unsure,
+                                "slots": sorted(slots)})
+            return label.id
+
+    # PostgreSQL may break a deadlock with another rater's hand-out by rolling this back
+    return again_on_conflict(store)
 
 
 @requires(Capability.label)

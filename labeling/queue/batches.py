@@ -36,7 +36,7 @@ from labeling.project.vectors import embed_texts
 from labeling.queue.pool import pool_matrix
 from labeling.queue.scores import best_in_pool
 from labeling.review.consensus import training_set
-from storage.db import session_scope, write_scope
+from storage.db import again_on_conflict, session_scope, write_scope
 from storage.models import Task, utcnow
 from storage.repositories import models as model_repo
 from storage.repositories import queue as queue_repo
@@ -97,11 +97,14 @@ def _selection_claim(engine: Engine, task_name: str) -> Iterator[None]:
             raise LabelingError(f"another batch selection for {task_name!r} is still running; "
                                 "try again in a minute")
         time.sleep(CLAIM_POLL_SECONDS)
+    def release() -> None:
+        with write_scope(engine) as session:
+            task_repo.release_selection(session=session, task_id=task_id)
+
     try:
         yield
     finally:
-        with write_scope(engine) as session:
-            task_repo.release_selection(session=session, task_id=task_id)
+        again_on_conflict(release)  # a claim left held would stop selections for minutes
 
 
 @requires(Capability.label)
@@ -252,8 +255,13 @@ def refill(
     ``needs_batch`` and right after a retrain (which may retire the old model's batches).
     """
     now = now or utcnow()
-    with _selection_lock(engine, task_name), _selection_claim(engine, task_name):
+
+    def select_if_low() -> bool:
         if not _running_low(engine=engine, actor=actor, task_name=task_name, now=now):
             return False
         return _select(engine=engine, task_name=task_name, encoder=encoder, now=now,
                        rng=None) is not None
+
+    with _selection_lock(engine, task_name), _selection_claim(engine, task_name):
+        # PostgreSQL may break a deadlock with raters' hand-outs by rolling a step back
+        return again_on_conflict(select_if_low)

@@ -6,6 +6,8 @@ import random
 from datetime import timedelta
 
 import pytest
+from sqlalchemy.exc import OperationalError
+from sqlmodel import select
 
 from labeling.lifecycle.training import retrain
 from labeling.project.authz import PermissionDenied
@@ -236,3 +238,29 @@ def test_a_rater_whose_selection_finds_the_pool_taken_labels_from_the_batch_that
     monkeypatch.setattr(leases, "select_batch", another_rater_selects_first)
     item = _next(setup, ana)
     assert item is not None and item.text
+
+
+def test_a_submit_rolled_back_to_break_a_deadlock_is_stored_once(setup, monkeypatch):
+    """PostgreSQL breaks a deadlock between a submit and another rater's hand-out by rolling one
+    back: the submit runs again and the answer is stored once, not shown as an error."""
+    engine, _, (ana, *_) = setup
+    item = _next(setup, ana)
+    real, calls = label_repo.add, []
+
+    def deadlocked_once(**kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("INSERT INTO label", {}, _Deadlock())
+        return real(**kwargs)
+
+    monkeypatch.setattr(label_repo, "add", deadlocked_once)
+    label_id = queue.submit(engine=engine, assignment_id=item.assignment_id, actor=acting(ana),
+                            value="mood")
+    assert len(calls) == 2
+    with session_scope(engine) as session:
+        labels = session.exec(select(Label).where(Label.item_id == item.item_id)).all()
+    assert [label.id for label in labels] == [label_id]
+
+
+class _Deadlock(Exception):
+    sqlstate = "40P01"
