@@ -44,9 +44,10 @@ class PoolMatrix:
         return rows, found
 
     def _extend(self, *, session: Session, encoder: Encoder, item_ids: np.ndarray) -> None:
-        """Add the rows of the ids not held yet: their stored vectors, read by item id (1M
-        rows in about 20 s; through their texts and text hashes it took 108 s), then the few
-        without one encoded and stored from their texts."""
+        """Add the rows of the ids not held yet: their stored vectors, read by item id (a first
+        selection over 1M items takes 39-43 s in all, most of it moving the vectors out of the
+        database; through their texts and text hashes it took 105 s), then the few without one
+        encoded and stored from their texts."""
         _, found = self._lookup(item_ids)
         missing = [int(i) for i in dict.fromkeys(item_ids[~found].tolist())]
         if not missing:

@@ -4,7 +4,6 @@ the kept scores is the one a selection over the whole pool would make, as the po
 from __future__ import annotations
 
 import itertools
-import json
 import random
 
 import pytest
@@ -26,7 +25,7 @@ from storage.repositories import items as item_repo
 from storage.repositories import models as model_repo
 from storage.repositories import privacy as privacy_repo
 from storage.repositories import queue as queue_repo
-from tests.factories import CLI, acting, make_account, make_queue_task
+from tests.factories import CLI, acting, make_account, make_queue_task, write_jsonl
 
 
 def _label_and_train(engine, encoder, tmp_path, raters, rounds: int) -> None:
@@ -108,22 +107,20 @@ def test_the_kept_scores_are_the_strategy_s_own(trained):
     assert kept == pytest.approx([fresh[i] for i in ids], abs=TOLERANCE)
 
 
+def _import(engine, encoder, tmp_path, task: str, texts: list[str]) -> None:
+    path = write_jsonl(tmp_path / f"{task}-{len(texts)}-{texts[0][:8]}.jsonl",
+                       [{"text": t} for t in texts])
+    import_file(engine=engine, task_name=task, path=path, encoder=encoder, actor=CLI)
+
+
 def test_items_imported_after_the_scores_were_kept_are_scored(trained, tmp_path):
     engine, encoder, _ = trained
     before, _ = _kept_ranking(engine, encoder)
-    path = tmp_path / "more.jsonl"
-    path.write_text("\n".join(f'{{"text": "late night drive {i} with synths"}}'
-                              for i in range(12)))
-    import_file(engine=engine, task_name="music", path=path, encoder=encoder, actor=CLI)
+    _import(engine, encoder, tmp_path, "music",
+            [f"late night drive {i} with synths" for i in range(12)])
     after, _ = _kept_ranking(engine, encoder)
     assert len(after) == len(before) + 12
     _assert_best(after, _pool_scores(engine, encoder), len(after))
-
-
-def _import(engine, encoder, tmp_path, task: str, texts: list[str]) -> None:
-    path = tmp_path / f"{task}-{len(texts)}-{texts[0][:8]}.jsonl"
-    path.write_text("\n".join(json.dumps({"text": t}) for t in texts))
-    import_file(engine=engine, task_name=task, path=path, encoder=encoder, actor=CLI)
 
 
 @pytest.mark.parametrize("recheck", [0.0, 3600.0], ids=["checked", "within the interval"])
