@@ -6,7 +6,7 @@ Speed: a synthetic table of 100,000 ratings (30,000 items, 40 raters, 2-5 distin
 item, 6 ordered labels; 4 noisy raters answer at random 60% of the time, the others 15%).
 Timed: ``agreement_report`` (Cohen per pair, Fleiss, alpha nominal and ordinal, per-item and
 per-rater figures, majority vote and Dawid-Skene), wall-clock, median of ``--repeats`` runs
-after a warm-up on a small table (which also pays crowd-kit's import). Goal (issue): <= 2 s.
+after a warm-up on a small table (which also pays the imports). Goal (issue): <= 2 s.
 
 Correctness: ConvAbuse's long-format file (items = the (conv_id, prev_agent, prev_user, agent,
 user) tuple, label = the one-hot severity, ordinal order 1, 0, -1, -2, -3) read with

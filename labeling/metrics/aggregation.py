@@ -9,19 +9,16 @@ registry ``AGGREGATORS`` holds methods over a long-format ratings table (``item`
 
 from __future__ import annotations
 
-import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from labeling.metrics.dawid_skene import fit_dawid_skene
 from labeling.metrics.ratings import CodedRatings, agreement_rate, prepare_ratings
-
-if TYPE_CHECKING:
-    from crowdkit.aggregation import DawidSkene
 
 
 @dataclass(frozen=True)
@@ -145,12 +142,12 @@ class MajorityAggregator(Aggregator):
 
 @dataclass(frozen=True)
 class DawidSkeneAggregator(Aggregator):
-    """Dawid-Skene EM (crowd-kit): a confusion matrix per rater and a prior over labels.
+    """Dawid-Skene EM: a confusion matrix per rater and a prior over labels
+    (``labeling.metrics.dawid_skene``, crowd-kit's algorithm in numpy, checked against it).
 
     Confidence is the largest posterior; two posteriors within ``tie_tol`` are a tie. A rater's
-    accuracy is ``sum_k prior_k * P(rater says k | true label k)``. Inputs are sorted by
-    (item, rater, label) codes before crowd-kit sees them, so the result does not depend on row
-    order and is deterministic.
+    accuracy is ``sum_k prior_k * P(rater says k | true label k)``. The fit works on codes in
+    canonical order, so the result does not depend on row order and is deterministic.
     """
 
     n_iter: int = 100
@@ -158,35 +155,15 @@ class DawidSkeneAggregator(Aggregator):
     tie_tol: float = 1e-9
 
     def aggregate_coded(self, coded: CodedRatings) -> AggregationResult:
-        from crowdkit.aggregation import DawidSkene  # heavy import (scipy, nltk): only when used
-
-        order = np.lexsort((coded.label, coded.rater, coded.item))
-        data = pd.DataFrame({
-            "task": coded.item[order], "worker": coded.rater[order], "label": coded.label[order],
-        })
-        model = DawidSkene(n_iter=self.n_iter, tol=self.tol)
-        with warnings.catch_warnings():  # crowd-kit's own pandas deprecations, not ours to fix
-            for category in (FutureWarning, DeprecationWarning):
-                warnings.filterwarnings("ignore", category=category, module="crowdkit")
-            model.fit(data)
-        probas = (model.probas_.reindex(index=np.arange(coded.n_items),
-                                        columns=np.arange(coded.n_labels))
-                  .fillna(0.0).to_numpy(dtype=float))
+        fit = fit_dawid_skene(coded.item, coded.rater, coded.label, n_items=coded.n_items,
+                              n_raters=coded.n_raters, n_labels=coded.n_labels,
+                              n_iter=self.n_iter, tol=self.tol)
+        probas = fit.posteriors
         ranked = np.sort(probas, axis=1)
         confidence = ranked[:, -1]
         tie = (ranked[:, -1] - ranked[:, -2] <= self.tie_tol) if coded.n_labels > 1 else (
             np.zeros(coded.n_items, dtype=bool))
-        return _result(coded, probas.argmax(axis=1), confidence, tie, _ds_accuracy(model, coded))
-
-
-def _ds_accuracy(model: DawidSkene, coded: CodedRatings) -> np.ndarray:
-    errors = model.errors_
-    worker = errors.index.get_level_values("worker").to_numpy(dtype=np.int64)
-    said = errors.index.get_level_values("label").to_numpy(dtype=np.int64)
-    column = pd.Index(errors.columns.to_numpy(dtype=np.int64)).get_indexer(said)
-    correct = errors.to_numpy(dtype=float)[np.arange(len(said)), column]
-    prior = model.priors_.reindex(np.arange(coded.n_labels)).fillna(0.0).to_numpy(dtype=float)
-    return np.bincount(worker, weights=prior[said] * correct, minlength=coded.n_raters)
+        return _result(coded, probas.argmax(axis=1), confidence, tie, fit.rater_accuracy())
 
 
 AGGREGATORS: dict[str, type[Aggregator]] = {
