@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -153,6 +154,35 @@ def write_scope(engine: Engine) -> Iterator[Session]:
     """
     with session_scope(engine, write_lock=True) as session:
         yield session
+
+
+_ASIDE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="workbench-read-aside")
+
+
+def _read(engine: Engine, read: Callable[[Session], T]) -> T:
+    with session_scope(engine) as session:
+        return read(session)
+
+
+def read_aside(engine: Engine, read: Callable[[Session], T]) -> Future[T]:
+    """Start ``read(session)``, a read-only unit of work in a session of its own, beside what
+    the caller does next; ``result()`` on the returned future gives what it returned or raises
+    what it raised.
+
+    On PostgreSQL it runs in a worker thread on a connection of its own, so the server answers
+    it while the caller reads or computes something else (a report's independent queries). Each
+    such read sees what committed before it started, as every statement does under READ
+    COMMITTED anyway. On SQLite it runs at once in the caller's thread: the reads are
+    in-process, and an in-memory database is one connection per thread.
+    """
+    if not is_sqlite(engine):
+        return _ASIDE.submit(_read, engine, read)
+    future: Future[T] = Future()
+    try:
+        future.set_result(_read(engine, read))
+    except Exception as exc:  # handed to the caller through the future, as the thread would
+        future.set_exception(exc)
+    return future
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -71,7 +71,7 @@ def _rank_in_item(coded: CodedRatings) -> np.ndarray:
 
 # --- Cohen's kappa per rater pair -----------------------------------------------------------
 
-def _pairwise_cohen(coded: CodedRatings) -> pd.DataFrame:
+def pairwise_cohen_coded(coded: CodedRatings) -> pd.DataFrame:
     """Every pair's confusion counts from one sparse product of the (rater, label) x item
     indicator matrix with its transpose, then scikit-learn's unweighted kappa formula:
     ``1 - sum(w * C) / sum(w * E)``, ``E = outer(col sums, row sums) / n``, ``w = 1 - I``.
@@ -122,7 +122,7 @@ def pairwise_cohen(ratings: pd.DataFrame, *, labels: Sequence[str] | None = None
         the shared items; NaN with fewer than two shared items or where kappa is undefined
         (both raters gave one and the same label throughout).
     """
-    return _pairwise_cohen(prepare_ratings(ratings, labels=labels))
+    return pairwise_cohen_coded(prepare_ratings(ratings, labels=labels))
 
 
 def kappa_matrix(pairwise: pd.DataFrame) -> pd.DataFrame:
@@ -147,7 +147,7 @@ def kappa_matrix(pairwise: pd.DataFrame) -> pd.DataFrame:
 
 # --- Fleiss' kappa --------------------------------------------------------------------------
 
-def _fleiss(coded: CodedRatings) -> FleissResult:
+def fleiss_coded(coded: CodedRatings) -> FleissResult:
     n_ratings = np.bincount(coded.item, minlength=coded.n_items)
     multi = n_ratings >= 2
     if not multi.any():
@@ -175,7 +175,7 @@ def fleiss(ratings: pd.DataFrame, *, labels: Sequence[str] | None = None) -> Fle
     fewest ratings any such item has (2 as soon as one item has exactly two); ``method`` states
     this with the numbers.
     """
-    return _fleiss(prepare_ratings(ratings, labels=labels))
+    return fleiss_coded(prepare_ratings(ratings, labels=labels))
 
 
 # --- Krippendorff's alpha -------------------------------------------------------------------
@@ -196,7 +196,8 @@ def _ranks(coded: CodedRatings, order: Sequence[str]) -> np.ndarray:
     return np.array([position.get(label, -1) for label in coded.labels], dtype=np.int64)
 
 
-def _alpha(coded: CodedRatings, level: str, order: Sequence[str] | None) -> float:
+def alpha_coded(coded: CodedRatings, level: str, order: Sequence[str] | None) -> float:
+    """``krippendorff_alpha`` of already coded ratings."""
     if level not in LEVELS:
         raise RatingsError(f"unknown level {level!r}; valid: {', '.join(LEVELS)}")
     if level == "ordinal":
@@ -208,9 +209,12 @@ def _alpha(coded: CodedRatings, level: str, order: Sequence[str] | None) -> floa
     pairable = np.bincount(coded.item, minlength=coded.n_items)[coded.item] >= 2
     if len(np.unique(values[pairable])) < 2:  # no pair, or one value only: alpha is 0/0
         return math.nan
-    data = np.full((coded.n_raters, coded.n_items), np.nan)
-    data[coded.rater, coded.item] = values
-    return float(krippendorff.alpha(reliability_data=data, value_domain=domain,
+    # krippendorff's own input: per item, how many ratings took each value (items rated
+    # fewer than twice add nothing to its coincidences, so only pairable items are passed)
+    counts = np.bincount(coded.item * len(domain) + values,
+                         minlength=coded.n_items * len(domain)).reshape(coded.n_items, -1)
+    counts = counts[counts.sum(axis=1) >= 2]
+    return float(krippendorff.alpha(value_counts=counts, value_domain=domain,
                                      level_of_measurement=level))
 
 
@@ -242,12 +246,12 @@ def krippendorff_alpha(
     RatingsError
         (a ``ValueError``) an unknown level, no order for ordinal, or a used label outside it.
     """
-    return _alpha(prepare_ratings(ratings), level, order)
+    return alpha_coded(prepare_ratings(ratings), level, order)
 
 
 # --- Per item and per rater -----------------------------------------------------------------
 
-def _item_agreement(coded: CodedRatings) -> pd.DataFrame:
+def item_agreement_coded(coded: CodedRatings) -> pd.DataFrame:
     counts = coded.counts()
     n = counts.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):  # items rated once: 0/0, then NaN
@@ -264,7 +268,7 @@ def item_agreement(ratings: pd.DataFrame) -> pd.DataFrame:
     """Per item: ``n_ratings``, ``majority_share`` (share of its ratings for the most chosen
     label) and ``pairwise_agreement`` (share of its rater pairs that agree; NaN if rated once).
     """
-    return _item_agreement(prepare_ratings(ratings))
+    return item_agreement_coded(prepare_ratings(ratings))
 
 
 def _rate_frame(coded: CodedRatings, reference: np.ndarray, n_col: str, rate_col: str
@@ -355,8 +359,8 @@ def agreement_report(
     votes = majority(coded.counts())
     majority_n, majority_acc = agreement_rate(coded, votes.decided)
     dawid_skene = DawidSkeneAggregator().aggregate_coded(coded)
-    items = _item_agreement(coded)
-    pairwise = _pairwise_cohen(coded)
+    items = item_agreement_coded(coded)
+    pairwise = pairwise_cohen_coded(coded)
     consensus = dawid_skene.items
     report = {
         "n_ratings": len(coded.item),
@@ -364,10 +368,11 @@ def agreement_report(
         "n_raters": coded.n_raters,
         "labels": coded.labels.tolist(),
         "duplicates_dropped": coded.duplicates_dropped,
-        "fleiss": asdict(_fleiss(coded)),
+        "fleiss": asdict(fleiss_coded(coded)),
         "krippendorff_alpha": {
-            "nominal": _alpha(coded, "nominal", None),
-            "ordinal": None if ordinal_order is None else _alpha(coded, "ordinal", ordinal_order),
+            "nominal": alpha_coded(coded, "nominal", None),
+            "ordinal": (None if ordinal_order is None
+                        else alpha_coded(coded, "ordinal", ordinal_order)),
         },
         "pairwise_cohen": pairwise.to_dict(orient="records"),
         "per_rater": _per_rater(coded, majority_acc, majority_n,

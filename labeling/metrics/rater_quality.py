@@ -10,21 +10,23 @@ under the consensus label ``TIE``. ``labeling.review.quality`` loads the frame a
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from datetime import UTC, date, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from labeling.metrics.aggregation import get_aggregator, majority
+from labeling.metrics.aggregation import DawidSkeneAggregator, majority
 from labeling.metrics.agreement import (
-    fleiss,
+    alpha_coded,
+    fleiss_coded,
     gold_accuracy,
-    item_agreement,
-    krippendorff_alpha,
-    pairwise_cohen,
+    item_agreement_coded,
+    pairwise_cohen_coded,
 )
+from labeling.metrics.ratings import CodedRatings, prepare_ratings
 
 AGREEMENT_BY_WEEK_COLUMNS = ("week", "alpha_nominal", "mean_pairwise_agreement", "n_items")
 RATER_COLUMNS = (
@@ -64,33 +66,42 @@ def ratings_of(labels: pd.DataFrame) -> pd.DataFrame:
                          "label": sure["value"].tolist()})
 
 
-def _alpha(ratings: pd.DataFrame, **options: Any) -> float:
-    return krippendorff_alpha(ratings, **options) if not ratings.empty else math.nan
+def coded_ratings(ratings: pd.DataFrame, *, labels: Sequence[str]) -> CodedRatings | None:
+    """``ratings`` coded once for the report's measures over the label set ``labels`` (which
+    must hold every label used), or ``None`` without ratings."""
+    return None if ratings.empty else prepare_ratings(ratings, labels=labels)
 
 
-def _mean_pairwise(ratings: pd.DataFrame) -> tuple[float, int]:
-    if ratings.empty:
+def _alpha(coded: CodedRatings | None) -> float:
+    return math.nan if coded is None or not len(coded.item) else alpha_coded(
+        coded, "nominal", None)
+
+
+def _mean_pairwise(coded: CodedRatings | None) -> tuple[float, int]:
+    if coded is None or not len(coded.item):
         return math.nan, 0
-    pairwise = item_agreement(ratings)["pairwise_agreement"].dropna()
+    pairwise = item_agreement_coded(coded)["pairwise_agreement"].dropna()
     return (float(pairwise.mean()) if len(pairwise) else math.nan), len(pairwise)
 
 
-def agreement_by_week(labels: pd.DataFrame) -> pd.DataFrame:
+def agreement_by_week(labels: pd.DataFrame, coded: CodedRatings | None) -> pd.DataFrame:
     """Per week: alpha and mean pairwise agreement of the items *completed* that week.
 
-    An item belongs to the week of its last sure label in the frame, and all its labels in the
-    frame count there, so two labels a few days apart still form a pair. ``n_items`` counts the
-    week's items with at least two labels.
+    ``coded`` holds the sure labels of ``labels`` (``coded_ratings``). An item belongs to the
+    week of its last sure label in the frame, and all its labels in the frame count there, so
+    two labels a few days apart still form a pair. ``n_items`` counts the week's items with at
+    least two labels.
     """
     sure = labels[~labels["unsure"].astype(bool)]
-    if sure.empty:
+    if sure.empty or coded is None:
         return _empty(AGREEMENT_BY_WEEK_COLUMNS)
     weeks = pd.to_datetime(sure["week"])  # a datetime column: max() in pandas' fast path
     cohort = weeks.groupby(sure["item_id"]).max()
-    week_of = sure["item_id"].map(cohort)
+    week_of_item = cohort.reindex(pd.Index(coded.items, dtype=object)).to_numpy()
+    week_of_rating = week_of_item[coded.item]
     rows = []
     for week in sorted(set(cohort.tolist())):
-        ratings = ratings_of(sure[week_of == week])
+        ratings = coded.subset(week_of_rating == np.datetime64(week))
         mean, n_items = _mean_pairwise(ratings)
         rows.append({"week": week, "alpha_nominal": _alpha(ratings), "mean_pairwise_agreement":
                      mean, "n_items": n_items})
@@ -157,7 +168,7 @@ def peer_consensus_agreement(
 def rater_table(
     labels: pd.DataFrame, consensus: Mapping[Hashable, str], *, agreement_threshold: float,
     gold_accuracy_threshold: float, min_gold_answers: int,
-    ds_accuracy: pd.DataFrame | None = None,
+    ds_accuracy: pd.DataFrame | None = None, ratings: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per rater: work done, agreement with consensus, gold and Dawid-Skene accuracy.
 
@@ -178,8 +189,9 @@ def rater_table(
         "unsure": grouped["unsure"].sum().astype(int),
         "median_seconds": grouped["seconds"].median(),
     })
-    ratings = ratings_of(labels)
-    gold = {i: g for i, g in zip(labels["item_id"], labels["gold_label"], strict=True)
+    ratings = ratings_of(labels) if ratings is None else ratings
+    gold_rows = labels[labels["gold_label"].notna()]
+    gold = {i: g for i, g in zip(gold_rows["item_id"], gold_rows["gold_label"], strict=True)
             if isinstance(g, str)}
     extra = [pd.DataFrame(index=pd.Index([], name="rater"))]
     if not ratings.empty:
@@ -205,11 +217,11 @@ def rater_table(
     return table[list(RATER_COLUMNS)].sort_values("rater", ignore_index=True)
 
 
-def kappa_pairs(ratings: pd.DataFrame, *, labels: list[str]) -> pd.DataFrame:
+def kappa_pairs(coded: CodedRatings | None) -> pd.DataFrame:
     """Cohen's kappa per rater pair (long; one row per unordered pair)."""
-    if ratings.empty:
+    if coded is None:
         return _empty(KAPPA_COLUMNS)
-    return pairwise_cohen(ratings, labels=labels)[list(KAPPA_COLUMNS)]
+    return pairwise_cohen_coded(coded)[list(KAPPA_COLUMNS)]
 
 
 def label_distribution(labels: pd.DataFrame) -> pd.DataFrame:
@@ -238,40 +250,44 @@ def confusion(ratings: pd.DataFrame, consensus: Mapping[Hashable, str | None]) -
             [list(CONFUSION_COLUMNS)])
 
 
-def throughput(rows: list[dict[str, Any]], *, start: date | None, end: date | None,
-               today: date) -> pd.DataFrame:
-    """Per-day counts with the quiet days of the range (capped at ``today``) filled with 0."""
-    if not rows:
+def throughput(*, labeled_days: Iterable[date], completed_days: Iterable[date],
+               start: date | None, end: date | None, today: date) -> pd.DataFrame:
+    """Per UTC day: live rater labels submitted (``labeled_days``, one date per label, unsure
+    ones included) and items completed (``completed_days``, one date per item whose ``k``-th
+    rater's label came that day), with the quiet days of the range (capped at ``today``)
+    filled with 0."""
+    labels, completed = Counter(labeled_days), Counter(completed_days)
+    active = set(labels) | set(completed)
+    if not active:
         return _empty(THROUGHPUT_COLUMNS)
-    counts = {r["day"]: r for r in rows}
-    first = start or min(counts)
-    last = min(end or today, today)
-    last = max(last, max(counts))
+    first = start or min(active)
+    last = max(min(end or today, today), max(active))
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
     frame = pd.DataFrame({
         "day": pd.to_datetime(days),
-        "labels": [counts[d]["labels"] if d in counts else 0 for d in days],
-        "items_completed": [counts[d]["items_completed"] if d in counts else 0 for d in days],
+        "labels": [labels.get(d, 0) for d in days],
+        "items_completed": [completed.get(d, 0) for d in days],
     })
     return frame[list(THROUGHPUT_COLUMNS)]
 
 
-def rater_accuracy_ds(ratings: pd.DataFrame) -> pd.DataFrame | None:
+def rater_accuracy_ds(coded: CodedRatings | None) -> pd.DataFrame | None:
     """Each rater's accuracy as Dawid-Skene estimates it (``None`` without ratings)."""
-    if ratings.empty:
+    if coded is None:
         return None
-    return get_aggregator("dawid_skene").aggregate(ratings).rater_accuracy
+    return DawidSkeneAggregator().aggregate_coded(coded).rater_accuracy
 
 
-def overall(ratings: pd.DataFrame, *, ordinal_order: Sequence[str] | None) -> dict[str, Any]:
+def overall(coded: CodedRatings | None, *, ordinal_order: Sequence[str] | None
+            ) -> dict[str, Any]:
     """Alpha (nominal, and ordinal along ``ordinal_order`` if given), Fleiss' kappa and the
-    mean pairwise agreement of one ratings table (NaN where undefined)."""
-    mean, _ = _mean_pairwise(ratings)
+    mean pairwise agreement of one coded ratings table (NaN where undefined)."""
+    mean, _ = _mean_pairwise(coded)
     ordinal = None
-    if ordinal_order is not None and not ratings.empty:
-        ordinal = krippendorff_alpha(ratings, level="ordinal", order=list(ordinal_order))
+    if ordinal_order is not None and coded is not None:
+        ordinal = alpha_coded(coded, "ordinal", list(ordinal_order))
     return {
-        "alpha_nominal": _alpha(ratings), "alpha_ordinal": ordinal,
-        "fleiss_kappa": fleiss(ratings).kappa if not ratings.empty else math.nan,
+        "alpha_nominal": _alpha(coded), "alpha_ordinal": ordinal,
+        "fleiss_kappa": fleiss_coded(coded).kappa if coded is not None else math.nan,
         "mean_pairwise_agreement": mean,
     }

@@ -4,7 +4,7 @@ for the agreement and aggregation measures."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -44,6 +44,12 @@ class CodedRatings:
     @property
     def n_labels(self) -> int:
         return len(self.labels)
+
+    def subset(self, rows: np.ndarray) -> CodedRatings:
+        """The ratings at ``rows`` (a mask or positions) in the same codes: items, raters and
+        labels that none of them uses stay, without ratings."""
+        return replace(self, item=self.item[rows], rater=self.rater[rows],
+                       label=self.label[rows], duplicates_dropped=0)
 
     def counts(self) -> np.ndarray:
         """Items x labels matrix: how many raters gave each label to each item."""

@@ -15,6 +15,7 @@ item whose labels tied counts under the consensus label ``TIE``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -25,6 +26,7 @@ from sqlalchemy.engine import Engine
 from labeling.exceptions import LabelingError
 from labeling.metrics.rater_quality import (
     agreement_by_week,
+    coded_ratings,
     confusion,
     kappa_pairs,
     label_distribution,
@@ -38,7 +40,7 @@ from labeling.metrics.rater_quality import (
 from labeling.project.authz import Actor, Capability, requires
 from labeling.project.tasks import get_task
 from labeling.review.consensus import FINAL_METHODS, recompute
-from storage.db import session_scope
+from storage.db import read_aside, session_scope
 from storage.repositories import quality as quality_repo
 
 
@@ -91,16 +93,31 @@ class QualityReport:
                 "confusion": self.confusion, "throughput": self.throughput}
 
 
-def labels_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
-    """Repository rows as a frame with ``day`` and ``week`` (Monday) as UTC dates.
+OBJECT_COLUMNS = frozenset({"rater", "value", "submitted_at"})
 
-    Built column by column, the submission times kept as Python datetimes: letting pandas turn
-    48,000 zoned datetimes into its own type took 0.4 s."""
+
+def labels_frame(rows: list[tuple[Any, ...]], gold: Mapping[int, str] | None = None
+                 ) -> pd.DataFrame:
+    """Repository rows as a frame with ``day`` and ``week`` (Monday) as UTC dates, and each
+    label's ``gold_label`` (``with_gold``).
+
+    Built column by column, the submission times kept as Python datetimes (letting pandas turn
+    48,000 zoned datetimes into its own type took 0.4 s) and the strings as Python strings (the
+    report's group-bys and lists read them faster than pandas' Arrow strings)."""
     names = quality_repo.RATER_LABEL_COLUMNS
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
-    return with_days(pd.DataFrame({
-        name: pd.Series(values, dtype=object) if name == "submitted_at" else list(values)
-        for name, values in zip(names, columns, strict=True)}))
+    frame = pd.DataFrame({
+        name: pd.Series(values, dtype=object) if name in OBJECT_COLUMNS else list(values)
+        for name, values in zip(names, columns, strict=True)})
+    return with_days(with_gold(frame, gold or {}))
+
+
+def with_gold(labels: pd.DataFrame, gold: Mapping[int, str]) -> pd.DataFrame:
+    """``labels`` with ``gold_label``: its item's gold answer from ``gold`` (item id -> answer),
+    ``None`` for items that are not gold."""
+    labels["gold_label"] = pd.Series([gold.get(item) for item in labels["item_id"].tolist()],
+                                     dtype=object, index=labels.index)
+    return labels
 
 
 def consensus_reference(rows: list[dict[str, Any]]) -> dict[int, str]:
@@ -144,36 +161,49 @@ def quality_report(*, engine: Engine, actor: Actor, task_name: str, start: date 
         recompute(engine=engine, actor=actor, task_name=task_name)
     with session_scope(engine) as session:
         task = get_task(session=session, name=task_name)
-        labels = labels_frame(quality_repo.rater_labels(session=session, task_id=task.id,
-                                                        start=low, end=high))
-        consensus_rows = quality_repo.consensus_rows(session=session, task_id=task.id,
-                                                     start=low, end=high)
-        daily = quality_repo.throughput_per_day(
-            session=session, task_id=task.id, k=task.overlap_k, start=low, end=high,
-            labeled_days=labels["day"].tolist())  # the same labels, read above
-        waiting = quality_repo.waiting_for_adjudication(session=session, task_id=task.id)
+    # Reads that do not need the labels start first and run beside the labels' read and the
+    # metrics (on PostgreSQL; see read_aside); those about the items labeled follow that read.
+    completed_read = read_aside(engine, lambda session: quality_repo.completion_days(
+        session=session, task_id=task.id, k=task.overlap_k, start=low, end=high))
+    waiting_read = read_aside(engine, lambda session: quality_repo.waiting_for_adjudication(
+        session=session, task_id=task.id))
+    with session_scope(engine) as session:
+        rows = quality_repo.rater_labels(session=session, task_id=task.id, start=low, end=high)
+    item_ids = sorted({row[1] for row in rows})
+    gold_read = read_aside(engine, lambda session: quality_repo.gold_labels(
+        session=session, item_ids=item_ids))
+    consensus_read = read_aside(engine, lambda session: quality_repo.consensus_rows(
+        session=session, task_id=task.id,
+        item_ids=None if low is None and high is None else item_ids))
+    labels = labels_frame(rows)
     ratings = ratings_of(labels)
+    task_labels = list(task.labels)
+    extra = sorted(set(ratings["label"]) - set(task_labels))  # labels since removed from the set
+    coded = coded_ratings(ratings, labels=task_labels + extra)  # once, for every measure below
+    metrics = {**overall(coded, ordinal_order=task_labels if task.ordered else None),
+               "agreement_by_week": agreement_by_week(labels, coded),
+               "kappa_pairs": kappa_pairs(coded),
+               "label_distribution": label_distribution(labels)}
+    ds_accuracy = rater_accuracy_ds(coded)
+    consensus_rows = consensus_read.result()
     reference = consensus_reference(consensus_rows)
     decided = {r["item_id"]: r["value"] for r in consensus_rows
                if r["method"] in FINAL_METHODS and r["value"] is not None}
-    task_labels = list(task.labels)
-    extra = sorted(set(ratings["label"]) - set(task_labels))  # labels since removed from the set
     return QualityReport(
         task=task.name, start=start, end=end, labels=tuple(task_labels + extra),
         agreement_threshold=task.agreement_threshold,
         gold_accuracy_threshold=task.gold_accuracy_threshold,
         min_gold_answers=task.min_gold_answers,
         n_labels=len(labels), n_raters=labels["rater"].nunique(),
-        n_items=labels["item_id"].nunique(), waiting_for_adjudication=waiting,
-        **overall(ratings, ordinal_order=task_labels if task.ordered else None),
-        agreement_by_week=agreement_by_week(labels),
-        raters=rater_table(labels, decided, agreement_threshold=task.agreement_threshold,
+        n_items=labels["item_id"].nunique(), waiting_for_adjudication=waiting_read.result(),
+        raters=rater_table(with_gold(labels, gold_read.result()), decided,
+                           agreement_threshold=task.agreement_threshold,
                            gold_accuracy_threshold=task.gold_accuracy_threshold,
-                           min_gold_answers=task.min_gold_answers,
-                           ds_accuracy=rater_accuracy_ds(ratings)),
-        kappa_pairs=kappa_pairs(ratings, labels=task_labels + extra),
-        label_distribution=label_distribution(labels),
+                           min_gold_answers=task.min_gold_answers, ds_accuracy=ds_accuracy,
+                           ratings=ratings),
         confusion=confusion(ratings, {**dict.fromkeys(tied_items(consensus_rows)), **reference}),
-        throughput=throughput(daily, start=start, end=end,
+        throughput=throughput(labeled_days=labels["day"].tolist(),
+                              completed_days=completed_read.result(), start=start, end=end,
                               today=datetime.now(UTC).date()),
+        **metrics,
     )

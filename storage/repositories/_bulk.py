@@ -46,6 +46,22 @@ def id_list(*, session: Session, statement: Any) -> list[int]:
     return sorted(session.execute(statement).scalars())
 
 
+def plain_rows(*, session: Session, statement: Any) -> list[tuple[Any, ...]]:
+    """The rows of ``statement`` as tuples, for reads of tens of thousands of rows.
+
+    On PostgreSQL they are the driver's own rows (psycopg already returns Python values):
+    SQLAlchemy binds the parameters, but its per-row result processing is skipped, which took
+    0.30 s of 0.33 s for a week's 48,000 labels at a million prompts (0.13 s without). Elsewhere
+    SQLAlchemy's rows, whose processors SQLite needs (it stores dates as text)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return [tuple(row) for row in session.execute(statement)]
+    result = session.connection().execute(statement)
+    try:
+        return result.cursor.fetchall()
+    finally:
+        result.close()
+
+
 def insert_ignoring_conflicts(
     *, session: Session, table: Any, rows: Iterable[dict[str, Any]], conflict_columns: list[str]
 ) -> None:
