@@ -21,7 +21,8 @@ Then it times the service functions a user's action calls (median and worst of `
 ``next_item`` and ``upcoming`` for raters (with ``submit`` between), ``select_batch`` (the first
 one loads the task's vectors into memory and scores every item under the serving model; later
 ones walk those kept scores: reported apart as ``select_batch_cold_s``), the Label
-quality page's ``quality_report`` for one week (its consensus refresh reported apart), the
+quality page's ``quality_report`` for one week (alone, and as a visit runs it: with the
+consensus refresh beside its reads, here with nothing new; the refresh is also timed alone), the
 Adjudicate page's ``adjudication.cases``, ``export_task`` of every label as CSV, Parquet and
 Label Studio JSON, each in a process of its own (its peak resident memory above what it held
 before the export, sampled every 10 ms), ``erase_end_user``, and the consensus refresh
@@ -425,7 +426,13 @@ def _time_quality(engine: Engine, info: dict[str, Any], repeats: int) -> dict[st
     took, report = _times(lambda _: quality_report(
         engine=engine, actor=OPERATOR, task_name=info["task"], start=start, end=end,
         refresh=False), repeats)
-    return {**_summary("quality_week", took), "quality_week_labels": report.n_labels}
+    # a page visit also brings the consensus up to date (here with nothing new), beside the
+    # report's reads
+    visits, _ = _times(lambda _: quality_report(
+        engine=engine, actor=OPERATOR, task_name=info["task"], start=start, end=end,
+        refresh=True), repeats)
+    return {**_summary("quality_week", took), **_summary("quality_week_visit", visits),
+            "quality_week_labels": report.n_labels}
 
 
 def _time_recompute(engine: Engine, info: dict[str, Any], name: str, what: str

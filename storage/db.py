@@ -156,34 +156,40 @@ def write_scope(engine: Engine) -> Iterator[Session]:
         yield session
 
 
-_ASIDE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="workbench-read-aside")
+_ASIDE = ThreadPoolExecutor(max_workers=8, thread_name_prefix="workbench-aside")
+"""Shared by every caller; its work never waits on other work of its own, so a full pool only
+queues."""
 
 
-def _read(engine: Engine, read: Callable[[Session], T]) -> T:
-    with session_scope(engine) as session:
-        return read(session)
+def run_aside(engine: Engine, unit: Callable[[], T]) -> Future[T]:
+    """Start ``unit()``, which opens its own sessions, beside what the caller does next;
+    ``result()`` on the returned future gives what it returned or raises what it raised.
 
-
-def read_aside(engine: Engine, read: Callable[[Session], T]) -> Future[T]:
-    """Start ``read(session)``, a read-only unit of work in a session of its own, beside what
-    the caller does next; ``result()`` on the returned future gives what it returned or raises
-    what it raised.
-
-    On PostgreSQL it runs in a worker thread on a connection of its own, so the server answers
-    it while the caller reads or computes something else (a report's independent queries). Each
-    such read sees what committed before it started, as every statement does under READ
-    COMMITTED anyway. On SQLite it runs at once in the caller's thread: the reads are
-    in-process, and an in-memory database is one connection per thread.
+    On PostgreSQL it runs in a worker thread, on connections of its own, so the server answers
+    it while the caller reads or computes something else (a report's independent queries). On
+    SQLite it runs at once in the caller's thread: the reads are in-process, and an in-memory
+    database is one connection per thread.
     """
     if not is_sqlite(engine):
-        return _ASIDE.submit(_read, engine, read)
+        return _ASIDE.submit(unit)
     future: Future[T] = Future()
     try:
-        future.set_result(_read(engine, read))
+        future.set_result(unit())
     except Exception as exc:  # handed to the caller through the future, as the thread would
         future.set_exception(exc)
     return future
 
+
+def read_aside(engine: Engine, read: Callable[[Session], T]) -> Future[T]:
+    """``run_aside`` of ``read(session)``, a read-only unit of work in a session of its own.
+    Each such read sees what committed before it started, as every statement does under READ
+    COMMITTED anyway."""
+
+    def unit() -> T:
+        with session_scope(engine) as session:
+            return read(session)
+
+    return run_aside(engine, unit)
 
 def alembic_config(engine: Engine) -> Config:
     cfg = Config()

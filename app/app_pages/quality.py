@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from app import auth, resources
-from app.components.consensus import refresh_once
+from app.components.consensus import mark_fresh, refresh_due
 from app.components.quality_charts import (
     agreement_by_week_chart,
     confusion_chart,
@@ -187,9 +187,11 @@ def render() -> None:
                       "new labels.")
     try:
         with st.spinner("Computing agreement…"):
-            refresh_once(task_name, actor=user, force=force)
+            # the refresh runs beside the report's reads (quality_report(refresh=True))
             report = quality_report(engine=resources.engine(), actor=user, task_name=task_name,
-                                    start=days[0], end=days[1], refresh=False)
+                                    start=days[0], end=days[1],
+                                    refresh=refresh_due(task_name, force=force))
+            mark_fresh(task_name)
     except SERVICE_ERRORS as exc:
         st.error(describe(exc))
         return

@@ -18,10 +18,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from typing import Any
 
 import pandas as pd
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from labeling.exceptions import LabelingError
 from labeling.metrics.rater_quality import (
@@ -40,7 +42,7 @@ from labeling.metrics.rater_quality import (
 from labeling.project.authz import Actor, Capability, requires
 from labeling.project.tasks import get_task
 from labeling.review.consensus import FINAL_METHODS, recompute
-from storage.db import read_aside, session_scope
+from storage.db import read_aside, run_aside, session_scope
 from storage.repositories import quality as quality_repo
 
 
@@ -141,14 +143,23 @@ def day_bounds(start: date | None, end: date | None) -> tuple[datetime | None, d
     return low, high
 
 
+def _consensus_and_backlog(session: Session, *, task_id: int, item_ids: list[int] | None
+                           ) -> tuple[list[dict[str, Any]], int]:
+    """The stored consensus rows of ``item_ids`` (all the task's with ``None``), and how many
+    items wait for a reviewer now."""
+    return (quality_repo.consensus_rows(session=session, task_id=task_id, item_ids=item_ids),
+            quality_repo.waiting_for_adjudication(session=session, task_id=task_id))
+
+
 @requires(Capability.view_quality)
 def quality_report(*, engine: Engine, actor: Actor, task_name: str, start: date | None,
                    end: date | None, refresh: bool = True) -> QualityReport:
     """The quality report of ``task_name`` over the UTC days ``start``..``end`` (inclusive),
     raters named (for leads and admins: ``view_quality``).
 
-    With ``refresh`` it recomputes and stores the task's consensus first, so it reflects every
-    label; without, it reads the stored consensus (a page refreshes once per visit).
+    With ``refresh`` it recomputes and stores the task's consensus (beside reading the labels),
+    and reads it once stored, so it reflects every label; without, it reads the stored consensus
+    (a page refreshes once per visit).
 
     Raises
     ------
@@ -157,24 +168,23 @@ def quality_report(*, engine: Engine, actor: Actor, task_name: str, start: date 
         that cannot be measured (``RatingsError``).
     """
     low, high = day_bounds(start, end)
-    if refresh:
-        recompute(engine=engine, actor=actor, task_name=task_name)
     with session_scope(engine) as session:
         task = get_task(session=session, name=task_name)
-    # Reads that do not need the labels start first and run beside the labels' read and the
-    # metrics (on PostgreSQL; see read_aside); those about the items labeled follow that read.
+    # What does not need the labels starts first and runs beside the labels' read and the
+    # measures that need no consensus (on PostgreSQL; see run_aside): the consensus refresh,
+    # the completions and the backlog. The consensus rows are read once the refresh is done.
+    refreshed = run_aside(engine, lambda: recompute(engine=engine, actor=actor,
+                                                    task_name=task_name)) if refresh else None
     completed_read = read_aside(engine, lambda session: quality_repo.completion_days(
         session=session, task_id=task.id, k=task.overlap_k, start=low, end=high))
-    waiting_read = read_aside(engine, lambda session: quality_repo.waiting_for_adjudication(
-        session=session, task_id=task.id))
     with session_scope(engine) as session:
         rows = quality_repo.rater_labels(session=session, task_id=task.id, start=low, end=high)
     item_ids = sorted({row[1] for row in rows})
     gold_read = read_aside(engine, lambda session: quality_repo.gold_labels(
         session=session, item_ids=item_ids))
-    consensus_read = read_aside(engine, lambda session: quality_repo.consensus_rows(
-        session=session, task_id=task.id,
-        item_ids=None if low is None and high is None else item_ids))
+    consensus_of_items = partial(_consensus_and_backlog, task_id=task.id,
+                                 item_ids=None if low is None and high is None else item_ids)
+    consensus_read = None if refreshed is not None else read_aside(engine, consensus_of_items)
     labels = labels_frame(rows)
     ratings = ratings_of(labels)
     task_labels = list(task.labels)
@@ -185,7 +195,10 @@ def quality_report(*, engine: Engine, actor: Actor, task_name: str, start: date 
                "kappa_pairs": kappa_pairs(coded),
                "label_distribution": label_distribution(labels)}
     ds_accuracy = rater_accuracy_ds(coded)
-    consensus_rows = consensus_read.result()
+    if consensus_read is None:  # read once the refresh has stored it
+        refreshed.result()
+        consensus_read = read_aside(engine, consensus_of_items)
+    consensus_rows, waiting = consensus_read.result()
     reference = consensus_reference(consensus_rows)
     decided = {r["item_id"]: r["value"] for r in consensus_rows
                if r["method"] in FINAL_METHODS and r["value"] is not None}
@@ -195,7 +208,7 @@ def quality_report(*, engine: Engine, actor: Actor, task_name: str, start: date 
         gold_accuracy_threshold=task.gold_accuracy_threshold,
         min_gold_answers=task.min_gold_answers,
         n_labels=len(labels), n_raters=labels["rater"].nunique(),
-        n_items=labels["item_id"].nunique(), waiting_for_adjudication=waiting_read.result(),
+        n_items=labels["item_id"].nunique(), waiting_for_adjudication=waiting,
         raters=rater_table(with_gold(labels, gold_read.result()), decided,
                            agreement_threshold=task.agreement_threshold,
                            gold_accuracy_threshold=task.gold_accuracy_threshold,

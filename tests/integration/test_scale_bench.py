@@ -8,10 +8,11 @@ from bench.scale_postgres import run
 KEYS = (
     "prompts", "labels", "load_s", "select_batch_cold_s", "select_batch_median_s",
     "select_batch_max_s", "next_item_median_s", "next_item_max_s", "upcoming_median_s",
-    "quality_week_median_s", "quality_week_max_s", "adjudicate_queue_median_s",
-    "adjudicate_queue_max_s", "export_s", "export_rows", "export_peak_rss_delta_mib",
-    "erasure_median_s", "erasure_max_s", "export_parquet_s", "export_parquet_peak_rss_delta_mib",
-    "export_label_studio_s", "export_label_studio_peak_rss_delta_mib", "consensus_refresh_s",
+    "quality_week_median_s", "quality_week_max_s", "quality_week_visit_median_s",
+    "adjudicate_queue_median_s", "adjudicate_queue_max_s", "export_s", "export_rows",
+    "export_peak_rss_delta_mib", "erasure_median_s", "erasure_max_s", "export_parquet_s",
+    "export_parquet_peak_rss_delta_mib", "export_label_studio_s",
+    "export_label_studio_peak_rss_delta_mib", "consensus_refresh_s",
     "consensus_refresh_new_labels_s", "consensus_refresh_unchanged_s",
 )
 
