@@ -28,69 +28,79 @@ posterior takes."""
 @dataclass(frozen=True)
 class DawidSkeneFit:
     """A fitted model over ``n_labels`` label codes (codes no rating used get zero posterior and
-    prior)."""
+    prior). A rater's confusion is kept only for the labels they said, one row per (rater,
+    label said) pair, as crowd-kit keeps it: a crowd of a thousand raters over 150 labels would
+    otherwise hold 22 million mostly empty cells."""
 
     posteriors: np.ndarray
     """Items x labels: P(true label | ratings)."""
     priors: np.ndarray
     """Labels: the share of items of each true label."""
+    pair_rater: np.ndarray
+    """Per (rater, said) pair: the rater's code."""
+    pair_said: np.ndarray
+    """Per pair: the label code said."""
     errors: np.ndarray
-    """Raters x said x true: P(rater says ``said`` | true label); zero for labels the rater
-    never said."""
-    used: np.ndarray
-    """Raters x said: whether the rater said that label at least once."""
+    """Pairs x true labels: P(the rater says the pair's label | true label)."""
+    n_raters: int
     iterations: int
 
+    def confusions(self) -> np.ndarray:
+        """Raters x said x true: the errors as full matrices (zero for labels never said)."""
+        n_labels = len(self.priors)
+        full = np.zeros((self.n_raters, n_labels, n_labels))
+        full[self.pair_rater, self.pair_said] = self.errors
+        return full
+
     def rater_accuracy(self) -> np.ndarray:
-        """Per rater: ``sum_k prior_k * P(says k | true k)`` over the labels the rater used."""
-        diagonal = np.diagonal(self.errors, axis1=1, axis2=2)  # raters x labels
-        return (diagonal * self.priors[None, :] * self.used).sum(axis=1)
+        """Per rater: ``sum_k prior_k * P(says k | true k)`` over the labels the rater said."""
+        correct = self.errors[np.arange(len(self.pair_said)), self.pair_said]
+        return np.bincount(self.pair_rater, weights=self.priors[self.pair_said] * correct,
+                           minlength=self.n_raters)
 
 
 class _Ratings:
-    """Rows of (item, rater, said) over ``k`` label codes as an items x (rater, said) matrix:
-    each step is a product with it, not a pass over the rows."""
+    """Rows of (item, rater, said) over ``k`` label codes as an items x (rater, said) pairs
+    matrix: each step is a product with it, not a pass over the rows."""
 
     def __init__(self, item: np.ndarray, rater: np.ndarray, said: np.ndarray, *,
                  n_items: int, n_raters: int, k: int) -> None:
         self.n_items, self.n_raters, self.k, self.n_rows = n_items, n_raters, k, len(item)
-        pair = rater * k + said  # (rater, said) as one code
-        self.used = np.zeros(n_raters * k, dtype=bool)
-        self.used[pair] = True
-        self.said_by = sparse.csr_array((np.ones(len(item)), (item, pair)),
-                                        shape=(n_items, n_raters * k))
+        pairs, pair = np.unique(rater * k + said, return_inverse=True)
+        self.pair_rater, self.pair_said = np.divmod(pairs, k)
+        n_pairs = len(pairs)
+        self.said_by = sparse.csr_array((np.ones(len(item)), (item, pair.reshape(-1))),
+                                        shape=(n_items, n_pairs))
         self.pairs_of = self.said_by.T.tocsr()
+        self.rater_of = sparse.csr_array(
+            (np.ones(n_pairs), (self.pair_rater, np.arange(n_pairs))), shape=(n_raters, n_pairs))
         self.per_item = np.bincount(item, minlength=n_items).astype(float)
+        self.item, self.said = item, said
 
     def majority_shares(self) -> np.ndarray:
-        counts = (self.said_by @ np.tile(np.eye(self.k), (self.n_raters, 1)))
+        counts = np.bincount(self.item * self.k + self.said,
+                             minlength=self.n_items * self.k).reshape(self.n_items, self.k)
         return counts / counts.sum(axis=1, keepdims=True)
 
     def m_step(self, posteriors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """P(said | true) for (rater, said) x true over the pairs a rater used, and the
-        posterior mass behind it."""
+        """P(said | true) per (rater, said) pair and true label, and the posterior mass behind
+        it."""
         mass = self.pairs_of @ posteriors
-        counts = np.where(self.used[:, None], np.maximum(mass, FLOOR), 0.0)
-        per_rater = counts.reshape(self.n_raters, self.k, self.k)
-        return (per_rater / per_rater.sum(axis=1, keepdims=True)).reshape(-1, self.k), mass
-
-    def log_errors(self, errors: np.ndarray) -> np.ndarray:
-        """``log errors`` with 0 for unused pairs (which no rating reads)."""
-        with np.errstate(divide="ignore"):
-            return np.where(self.used[:, None], np.log(errors), 0.0)
+        counts = np.maximum(mass, FLOOR)
+        return counts / (self.rater_of @ counts)[self.pair_rater], mass
 
     def e_step(self, priors: np.ndarray, errors: np.ndarray) -> np.ndarray:
         log_likelihood = (np.log(np.maximum(priors, FLOOR))[None, :]
-                          + self.said_by @ self.log_errors(errors))
+                          + self.said_by @ np.log(errors))
         scaled = np.exp(log_likelihood - log_likelihood.max(axis=1, keepdims=True))
         return scaled / scaled.sum(axis=1, keepdims=True)
 
     def lower_bound(self, posteriors: np.ndarray, priors: np.ndarray, errors: np.ndarray,
                     mass: np.ndarray) -> float:
         """The evidence lower bound per rating, as crowd-kit computes it: the expected log
-        joint of every rating under ``posteriors`` (``mass`` sums them per (rater, said)),
-        plus the posteriors' entropy."""
-        expectation = float((mass * self.log_errors(errors)).sum()
+        joint of every rating under ``posteriors`` (``mass`` sums them per pair), plus the
+        posteriors' entropy."""
+        expectation = float((mass * np.log(errors)).sum()
                             + (np.log(np.maximum(priors, FLOOR))
                                * (self.per_item @ posteriors)).sum())
         floored = np.maximum(posteriors, FLOOR)
@@ -105,7 +115,7 @@ def fit_dawid_skene(item: np.ndarray, rater: np.ndarray, label: np.ndarray, *, n
     at least once; a rater rates an item once).
 
     Only the label codes some rating used take part, as in crowd-kit, which sees the labels in
-    its data; the others come back with zero posterior, prior and error.
+    its data; the others come back with zero posterior and prior.
     """
     if len(item) == 0:
         raise ValueError("Dawid-Skene needs at least one rating")
@@ -125,21 +135,13 @@ def fit_dawid_skene(item: np.ndarray, rater: np.ndarray, label: np.ndarray, *, n
         if new_bound - bound < tol:
             break
         bound = new_bound
-    return _spread(codes, n_labels, posteriors, np.maximum(priors, FLOOR),
-                   errors.reshape(n_raters, len(codes), len(codes)),
-                   rows.used.reshape(n_raters, len(codes)), iterations)
-
-
-def _spread(codes: np.ndarray, n_labels: int, posteriors: np.ndarray, priors: np.ndarray,
-            errors: np.ndarray, used: np.ndarray, iterations: int) -> DawidSkeneFit:
-    """The fit over the used ``codes`` placed among all ``n_labels`` codes."""
-    full_posteriors = np.zeros((posteriors.shape[0], n_labels))
+    # back from the used codes to all n_labels codes
+    full_posteriors = np.zeros((n_items, n_labels))
     full_posteriors[:, codes] = posteriors
     full_priors = np.zeros(n_labels)
-    full_priors[codes] = priors
-    full_errors = np.zeros((errors.shape[0], n_labels, n_labels))
-    full_errors[np.ix_(np.arange(errors.shape[0]), codes, codes)] = errors
-    full_used = np.zeros((used.shape[0], n_labels), dtype=bool)
-    full_used[:, codes] = used
-    return DawidSkeneFit(posteriors=full_posteriors, priors=full_priors, errors=full_errors,
-                         used=full_used, iterations=iterations)
+    full_priors[codes] = np.maximum(priors, FLOOR)
+    full_errors = np.zeros((len(rows.pair_said), n_labels))
+    full_errors[:, codes] = errors
+    return DawidSkeneFit(posteriors=full_posteriors, priors=full_priors,
+                         pair_rater=rows.pair_rater, pair_said=codes[rows.pair_said],
+                         errors=full_errors, n_raters=n_raters, iterations=iterations)

@@ -51,8 +51,8 @@ def _assert_same_as_crowdkit(coded):
     assert fit.iterations == len(model.loss_history_)
     np.testing.assert_allclose(fit.posteriors, posteriors, atol=1e-9)
     np.testing.assert_allclose(fit.priors, priors, atol=1e-9)
-    np.testing.assert_allclose(fit.errors, _crowdkit_errors(model, coded.n_raters,
-                                                            coded.n_labels), atol=1e-9)
+    np.testing.assert_allclose(fit.confusions(), _crowdkit_errors(model, coded.n_raters,
+                                                                  coded.n_labels), atol=1e-9)
     return fit
 
 
@@ -81,7 +81,7 @@ def test_labels_no_rating_used_get_nothing_and_the_rest_match():
     coded = prepare_ratings(ratings, labels=["x", "y", "z"])  # "y" declared, never said
     fit = _assert_same_as_crowdkit(coded)
     assert fit.priors[1] == 0 and (fit.posteriors[:, 1] == 0).all()
-    assert not fit.used[:, 1].any()
+    assert 1 not in fit.pair_said and not fit.confusions()[:, 1, :].any()
 
 
 def test_the_aggregators_rater_accuracy_is_read_from_the_fitted_tables():
