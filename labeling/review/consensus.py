@@ -137,15 +137,26 @@ def _changed_since(session: Session, task: Task, state: tuple[int, int, int], ba
 
 @requires(Capability.read_tasks)
 def recompute(*, engine: Engine, actor: Actor, task_name: str) -> ConsensusSummary:
-    """Bring the task's consensus up to date with its labels (decided items stay as decided),
-    and count its rows.
+    """Bring the task's consensus up to date with its labels (``bring_up_to_date``) and count
+    its rows by state."""
+    bring_up_to_date(engine=engine, actor=actor, task_name=task_name)
+    with session_scope(engine) as session:
+        task = get_task(session=session, name=task_name)
+        counts = consensus_repo.counts(session=session, task_id=task.id)
+        method = task.aggregation
+    return ConsensusSummary(task=task_name, method=method, **counts)
+
+
+@requires(Capability.read_tasks)
+def bring_up_to_date(*, engine: Engine, actor: Actor, task_name: str) -> None:
+    """Bring the task's consensus up to date with its labels (decided items stay as decided).
 
     Incremental: a refresh with no label new or changed since the last one computes nothing,
     and, for an item-local aggregation (majority vote), one after new labels computes only the
     items they touched; a change of settings, a send-back, an erasure, or Dawid-Skene with
-    any new label computes the whole task. It changes no label and returns counts only, and
-    reviewers (Adjudicate), leads and admins (Quality, training) all need it: the one
-    capability they share is ``read_tasks``.
+    any new label computes the whole task. It changes no label, and reviewers (Adjudicate),
+    leads and admins (Quality, training) all need it: the one capability they share is
+    ``read_tasks``.
     """
     for attempt in range(RECOMPUTE_ATTEMPTS):
         now = utcnow()
@@ -175,9 +186,6 @@ def recompute(*, engine: Engine, actor: Actor, task_name: str) -> ConsensusSumma
             consensus_repo.record_refresh(session=session, task_id=task.id, state=state,
                                           basis=basis)
             break
-    with session_scope(engine) as session:
-        counts = consensus_repo.counts(session=session, task_id=task.id)
-    return ConsensusSummary(task=task_name, method=task.aggregation, **counts)
 
 
 @dataclass(frozen=True)

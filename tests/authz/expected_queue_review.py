@@ -21,6 +21,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     # Derived state refreshed on the visits of reviewers (Adjudicate), leads and admins (Quality,
     # training): read_tasks is the one capability they share, so raters hold it too.
     "labeling.review.consensus.recompute": EVERYONE,
+    "labeling.review.consensus.bring_up_to_date": EVERYONE,
     "labeling.review.label_issues.find_suspects": LEADS_ADMINS,
     "labeling.review.label_issues.send_back": LEADS_ADMINS,
     "labeling.review.quality.quality_report": LEADS_ADMINS,
