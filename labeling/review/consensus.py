@@ -109,10 +109,11 @@ def _computed_rows(session: Session, task: Task, now, items_since: int | None = 
 
 def _basis(session: Session, task: Task) -> str:
     """What the consensus rows depend on besides the labels: the aggregation and its settings,
-    and the items with their extra raters (a send-back or an erasure changes them)."""
-    items, extra = item_repo.consensus_basis(session=session, task_id=task.id)
+    the deletions of the task's items (an erasure) and their extra raters (a send-back), read
+    from the database each time (``task`` may be a detached copy from an earlier read)."""
+    deleted, extra = item_repo.consensus_basis(session=session, task_id=task.id)
     return json.dumps([task.aggregation, task.overlap_k, task.confidence_threshold,
-                       task.agreement_threshold, items, extra])
+                       task.agreement_threshold, "deleted", deleted, extra])
 
 
 def _changed_since(session: Session, task: Task, state: tuple[int, int, int], basis: str

@@ -8,6 +8,7 @@ import random
 import pytest
 from sqlmodel import delete, select
 
+from labeling.project.importing import import_file
 from labeling.project.tasks import update_settings
 from labeling.queue import assignments as queue
 from labeling.review import consensus
@@ -15,7 +16,15 @@ from labeling.review.consensus import recompute
 from labeling.review.label_issues import Suspect, send_back
 from storage.db import session_scope
 from storage.models import Consensus, ConsensusRefresh, Label
-from tests.factories import CLI, acting, label_all, make_account, make_queue_task
+from storage.repositories import privacy as privacy_repo
+from tests.factories import (
+    CLI,
+    acting,
+    label_all,
+    make_account,
+    make_queue_task,
+    write_jsonl,
+)
 
 FIELDS = ("value", "method", "confidence", "agreement", "n_labels", "settled",
           "needs_adjudication", "suspect")
@@ -104,6 +113,26 @@ def test_many_rounds_of_incremental_refreshes_equal_a_full_recompute(engine, enc
                              value=rng.choice(["mood", "sleep", "workout"]))
         recompute(engine=engine, actor=CLI, task_name="music")
     assert any(since is not None for since, _ in computed)
+    assert _rows(engine) == _full(engine)
+
+
+def test_imported_prompts_change_nothing_and_an_erasure_recomputes_everything(
+        labeled, computed, encoder, tmp_path):
+    """New prompts have no labels, so the consensus has nothing to compute (counting the items
+    made every import recompute the whole task); an erasure deletes items with their labels,
+    and the next refresh computes the whole task again."""
+    engine, _ = labeled
+    recompute(engine=engine, actor=CLI, task_name="music")
+    path = write_jsonl(tmp_path / "more.jsonl", [{"text": f"rainy sunday jazz {i}"}
+                                                 for i in range(5)])
+    import_file(engine=engine, task_name="music", path=path, encoder=encoder, actor=CLI)
+    recompute(engine=engine, actor=CLI, task_name="music")
+    assert [since for since, _ in computed] == [None]
+    with session_scope(engine) as session:
+        privacy_repo.delete_linked(session=session, item_ids=[4], flag_ids=[], decision_ids=[],
+                                   impression_ids=[], vector_hashes=[])
+    recompute(engine=engine, actor=CLI, task_name="music")
+    assert computed[-1] == (None, set(range(1, 13)) - {4})
     assert _rows(engine) == _full(engine)
 
 
