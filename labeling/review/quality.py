@@ -201,8 +201,8 @@ def _report(*, engine: Engine, actor: Actor, task_name: str, start: date | None,
     with session_scope(engine) as session:
         task = get_task(session=session, name=task_name)
     # What does not need the labels starts first and runs beside the labels' read and the
-    # measures that need no consensus (on PostgreSQL; see run_aside): the consensus refresh,
-    # the completions and the backlog. The consensus rows are read once the refresh is done.
+    # measures that need no consensus (on PostgreSQL; see run_aside): the consensus refresh
+    # and the completions. The consensus rows and the backlog are read once it is done.
     refreshed = run_aside(engine, lambda: bring_up_to_date(
         engine=engine, actor=actor, task_name=task_name)) if refresh else None
     completed_read = read_aside(engine, lambda session: quality_repo.completion_days(
