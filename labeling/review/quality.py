@@ -100,10 +100,9 @@ class QualityReport:
 OBJECT_COLUMNS = frozenset({"rater", "value", "submitted_at"})
 
 
-def labels_frame(rows: list[tuple[Any, ...]], gold: Mapping[int, str] | None = None
-                 ) -> pd.DataFrame:
-    """Repository rows as a frame with ``day`` and ``week`` (Monday) as UTC dates, and each
-    label's ``gold_label`` (``with_gold``).
+def labels_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """Repository rows as a frame with ``day`` and ``week`` (Monday) as UTC dates (the items'
+    gold answers are added by ``with_gold`` once read).
 
     Built column by column, the submission times kept as Python datetimes (letting pandas turn
     48,000 zoned datetimes into its own type took 0.4 s) and the strings as Python strings (the
@@ -113,7 +112,7 @@ def labels_frame(rows: list[tuple[Any, ...]], gold: Mapping[int, str] | None = N
     frame = pd.DataFrame({
         name: pd.Series(values, dtype=object) if name in OBJECT_COLUMNS else list(values)
         for name, values in zip(names, columns, strict=True)})
-    return with_days(with_gold(frame, gold or {}))
+    return with_days(frame)
 
 
 def with_gold(labels: pd.DataFrame, gold: Mapping[int, str]) -> pd.DataFrame:
