@@ -83,9 +83,18 @@ CLAIM_POLL_SECONDS = 0.2
 def _selection_claim(engine: Engine, task_name: str) -> Iterator[None]:
     """Hold the task's selection claim (``task.selecting_until``, in the database, so across
     processes and app instances): one batch selection at a time per task. Waits while another
-    runs; a claim left by a crashed process runs out after ``CLAIM_SECONDS``."""
+    runs; a claim left by a crashed process runs out after ``CLAIM_SECONDS``.
+
+    Before each try it loads the task's serving model into this process (a cache hit when
+    loaded), so that the claim is never held while a model loads: the first load in a process
+    (skops' import and the file) took 3-9 s of CPU on a busy 2-core machine, and inside the
+    claim it held every other rater's refill for that long. A promotion while this caller
+    waits is loaded while it waits."""
     deadline = time.monotonic() + CLAIM_SECONDS + 30
     while True:
+        with session_scope(engine) as session:
+            serving_classifier(session=session,
+                               task_id=get_task(session=session, name=task_name).id)
         with write_scope(engine) as session:
             task = get_task(session=session, name=task_name)
             now = utcnow()
@@ -219,8 +228,6 @@ def _running_low(*, engine: Engine, actor: Actor, task_name: str, now: datetime)
     """Whether the active batches are low: fewer free slots than half a batch's, or than
     ``PREFETCH`` for each recently active rater, or fewer than ``low_water`` items left for the
     acting rater (their leases included)."""
-    with session_scope(engine) as session:  # load the serving model before raters need it
-        serving_classifier(session=session, task_id=get_task(session=session, name=task_name).id)
     with write_scope(engine) as session:
         task = get_task(session=session, name=task_name)
         retire_stale(session=session, task=task, now=now)

@@ -155,7 +155,9 @@ def _lease_run(*, engine, task_name, rater_id, n, now, rng) -> tuple[list[_Lease
     with write_scope(engine) as session:
         task = get_task(session=session, name=task_name)
         retire_stale(session=session, task=task, now=now)
-        held = queue_repo.open_leases(session=session, task_id=task.id, rater_id=rater_id)
+        # (a run-out lease another transaction is expiring right now still reads as open)
+        held = [a for a in queue_repo.open_leases(session=session, task_id=task.id,
+                                                  rater_id=rater_id) if a.expires_at > now]
         state = "ok"
         while len(held) < n:
             picked = _pick(session, task, rater_id, rng)

@@ -30,11 +30,23 @@ def _live_leases(item_id_column) -> Any:
 
 
 def expire_leases(*, session: Session, task_id: int, now: datetime) -> int:
-    result = session.execute(
-        update(Assignment)
+    """Mark the task's run-out leases expired, skipping rows another transaction holds (on
+    PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite has one writer at a time).
+
+    Every lease decision runs this, so with a plain ``UPDATE`` raters queued behind each other
+    on the same run-out rows (each waited for the one before to commit). A skipped row still
+    reads as leased in this transaction, so it counts as load: never an item over its k.
+    """
+    run_out = (
+        select(Assignment.id)
         .where(Assignment.task_id == task_id, Assignment.status == LEASED,
                Assignment.expires_at < now)
+        .with_for_update(skip_locked=True)
+    )
+    result = session.execute(
+        update(Assignment).where(Assignment.id.in_(run_out.scalar_subquery()))
         .values(status="expired")
+        .execution_options(synchronize_session=False)
     )
     return result.rowcount or 0
 

@@ -185,6 +185,35 @@ def test_refill_after_a_retrain_replaces_the_old_models_batches(setup, tmp_path)
     assert all(item.suggestion.label in {"mood", "workout"} for item in run.items)
 
 
+def test_a_refill_loads_the_serving_model_before_it_takes_the_selection_claim(
+        setup, tmp_path, monkeypatch):
+    """Loading a model can take seconds in a fresh process; while one rater's refill holds the
+    task's selection claim, every other rater's refill waits, so no load happens inside it."""
+    from labeling.lifecycle import model_files, registry
+
+    engine, encoder, (ana, ben, *_) = setup
+    for _ in range(8):
+        for rater in (ana, ben):
+            item = queue.next_item(engine=engine, actor=acting(rater), task_name="music",
+                                   encoder=encoder, rng=random.Random(0))
+            queue.submit(engine=engine, actor=acting(rater), assignment_id=item.assignment_id,
+                         value="mood" if item.item_id % 2 else "workout")
+    retrain(engine=engine, task_name="music", encoder=encoder, models_dir=tmp_path / "models",
+            actor=CLI)
+    claimed_while_loading = []
+    load = model_files.load_model
+
+    def watched_load(path, *, expected_sha256):
+        with session_scope(engine) as session:
+            claimed_while_loading.append(session.exec(select(Task.selecting_until)).one())
+        return load(path, expected_sha256=expected_sha256)
+
+    monkeypatch.setattr(model_files, "load_model", watched_load)
+    monkeypatch.setattr(registry, "MODEL_CACHE", model_files.ModelCache())  # a fresh process
+    _refill(setup, acting(ana))
+    assert claimed_while_loading == [None]
+
+
 def test_workbench_train_selects_the_next_batch_for_the_raters(workbench_env, tmp_path):
     engine = make_engine(workbench_env)
     make_task(engine)

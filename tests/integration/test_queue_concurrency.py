@@ -5,12 +5,15 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter
+from datetime import timedelta
 
+import pytest
+from sqlalchemy import text
 from sqlmodel import select
 
 from labeling.queue import assignments as queue
-from storage.db import session_scope
-from storage.models import Label
+from storage.db import is_sqlite, session_scope
+from storage.models import Label, utcnow
 from tests.factories import acting, make_account, make_queue_task, run_together
 
 RATERS = 8
@@ -49,3 +52,38 @@ def test_eight_concurrent_raters_never_exceed_k_or_repeat_or_lose_a_label(engine
     assert set(per_item.values()) == {K} and len(per_item) == ITEMS  # the queue is empty
     pairs = Counter((item, rater) for _, item, rater in stored)
     assert max(pairs.values()) == 1  # no rater labels an item twice
+
+
+def test_a_lease_decision_does_not_wait_for_leases_another_transaction_is_expiring(
+        engine, encoder, tmp_path):
+    """Every lease decision expires the task's run-out leases. While one transaction holds
+    those rows, another rater's decision skips them (PostgreSQL ``SKIP LOCKED``) instead of
+    queueing behind it, and a run never shows a lease that has run out."""
+    if is_sqlite(engine):
+        pytest.skip("SQLite has one writer at a time: no transaction to wait for")
+    make_queue_task(engine, encoder, tmp_path, n_items=12, batch_size=6, k=2)
+    ana, bob = make_account(engine, username="ana"), make_account(engine, username="bob")
+    held = queue.next_item(engine=engine, task_name="music", actor=acting(ana),
+                           encoder=encoder, rng=random.Random(0))
+    with engine.begin() as connection:  # ana's lease runs out
+        connection.execute(text("UPDATE assignment SET expires_at = :past WHERE id = :id"),
+                           {"past": utcnow() - timedelta(minutes=5), "id": held.assignment_id})
+    expiring = engine.connect()
+    transaction = expiring.begin()
+    try:  # another transaction is expiring it and has not committed
+        expiring.execute(text("UPDATE assignment SET status = 'expired' WHERE id = :id"),
+                         {"id": held.assignment_id})
+        runs = run_together(
+            lambda: queue.upcoming(engine=engine, task_name="music", actor=acting(bob),
+                                   encoder=encoder, n=2),
+            lambda: queue.upcoming(engine=engine, task_name="music", actor=acting(ana),
+                                   encoder=encoder, n=2), timeout=10)
+        waited = [run for run in runs if run is None]
+    finally:
+        transaction.rollback()
+        expiring.close()
+    assert not waited, "a lease decision waited for the other transaction to end"
+    assert not [run for run in runs if isinstance(run, Exception)], runs
+    bobs, anas = runs
+    assert len(bobs.items) == 2 and len(anas.items) == 2
+    assert held.assignment_id not in {item.assignment_id for item in anas.items}
