@@ -11,11 +11,12 @@ for a selection.
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -77,13 +78,18 @@ def _labeled(*, session: Session, task: Task, encoder: Encoder, rng: np.random.G
 CLAIM_SECONDS = 300.0
 """How long a batch selection holds the task's claim at most (a crashed one frees it then)."""
 CLAIM_POLL_SECONDS = 0.2
+WANTED_EVERY = 5
 
 
 @contextmanager
-def _selection_claim(engine: Engine, task_name: str) -> Iterator[None]:
+def _selection_claim(engine: Engine, task_name: str, *,
+                     wanted: Callable[[], bool] | None = None) -> Iterator[bool]:
     """Hold the task's selection claim (``task.selecting_until``, in the database, so across
     processes and app instances): one batch selection at a time per task. Waits while another
-    runs; a claim left by a crashed process runs out after ``CLAIM_SECONDS``.
+    runs; a claim left by a crashed process runs out after ``CLAIM_SECONDS``. Yields whether
+    it holds the claim: with ``wanted``, a waiter that no longer wants it (checked every
+    ``WANTED_EVERY`` tries) stops waiting and yields ``False``. (16 raters' refills waited in
+    line for one claim, and most found on their turn that another's batch had been enough.)
 
     Before each try it loads the task's serving model into this process (a cache hit when
     loaded), so that the claim is never held while a model loads: the first load in a process
@@ -91,7 +97,10 @@ def _selection_claim(engine: Engine, task_name: str) -> Iterator[None]:
     claim it held every other rater's refill for that long. A promotion while this caller
     waits is loaded while it waits."""
     deadline = time.monotonic() + CLAIM_SECONDS + 30
-    while True:
+    for tries in itertools.count(1):
+        if wanted is not None and tries % WANTED_EVERY == 0 and not wanted():
+            yield False
+            return
         with session_scope(engine) as session:
             serving_classifier(session=session,
                                task_id=get_task(session=session, name=task_name).id)
@@ -111,7 +120,7 @@ def _selection_claim(engine: Engine, task_name: str) -> Iterator[None]:
             task_repo.release_selection(session=session, task_id=task_id)
 
     try:
-        yield
+        yield True
     finally:
         again_on_conflict(release)  # a claim left held would stop selections for minutes
 
@@ -257,9 +266,10 @@ def refill(
     """Select the task's next batch ahead of need when the active batches run low; return
     whether a batch was selected (``False``: enough is left, or the pool is empty).
 
-    At most one selection runs at a time per task: a second caller waits for the first and then
-    finds enough left. Safe to call from a background thread; called when ``upcoming`` says
-    ``needs_batch`` and right after a retrain (which may retire the old model's batches).
+    At most one selection runs at a time per task: a second caller waits for the first, and
+    stops waiting (or finds on its turn) once enough is left. Safe to call from a background
+    thread; called when ``upcoming`` says ``needs_batch`` and right after a retrain (which may
+    retire the old model's batches).
     """
     now = now or utcnow()
 
@@ -269,6 +279,11 @@ def refill(
         return _select(engine=engine, task_name=task_name, encoder=encoder, now=now,
                        rng=None) is not None
 
-    with _selection_lock(engine, task_name), _selection_claim(engine, task_name):
+    def still_low() -> bool:
+        return again_on_conflict(lambda: _running_low(engine=engine, actor=actor,
+                                                      task_name=task_name, now=now))
+
+    with _selection_lock(engine, task_name), \
+            _selection_claim(engine, task_name, wanted=still_low) as claimed:
         # PostgreSQL may break a deadlock with raters' hand-outs by rolling a step back
-        return again_on_conflict(select_if_low)
+        return claimed and again_on_conflict(select_if_low)

@@ -368,6 +368,23 @@ def test_a_claim_left_by_a_crashed_selection_runs_out(setup, monkeypatch):
     assert time.monotonic() - started >= 0.5 and _batches(engine) == 1
 
 
+def test_a_refill_waiting_for_the_claim_stops_once_enough_is_left(setup, monkeypatch):
+    """Raters' refills wait in line for one claim; a waiter whose need another's batch has met
+    leaves the line instead of taking the claim in turn."""
+    from labeling.queue import batches
+
+    engine, _, (ana, *_) = setup
+    monkeypatch.setattr(batches, "CLAIM_POLL_SECONDS", 0.05)
+    assert _refill(setup, CLI)  # a whole batch: not low
+    with session_scope(engine) as session:
+        task = session.exec(select(Task)).one()
+        task.selecting_until = utcnow() + timedelta(seconds=60)  # another selection runs
+        session.add(task)
+    started = time.monotonic()
+    assert not _refill(setup, acting(ana))
+    assert time.monotonic() - started < 10 and _batches(engine) == 1
+
+
 def test_the_database_refuses_an_item_in_two_active_batches(setup):
     from sqlalchemy.exc import IntegrityError
 
