@@ -161,14 +161,19 @@ def test_refill_selects_once_under_two_concurrent_callers(setup):
     assert not _refill(setup, acting(ana))  # a whole batch of free slots is not low
 
 
-def test_refill_after_a_retrain_replaces_the_old_models_batches(setup, tmp_path):
-    engine, encoder, (ana, ben, *_) = setup
+def _label_eight_each(setup, raters) -> None:
+    engine, encoder, _ = setup
     for _ in range(8):
-        for rater in (ana, ben):
+        for rater in raters:
             item = queue.next_item(engine=engine, actor=acting(rater), task_name="music",
                                    encoder=encoder, rng=random.Random(0))
             queue.submit(engine=engine, actor=acting(rater), assignment_id=item.assignment_id,
                          value="mood" if item.item_id % 2 else "workout")
+
+
+def test_refill_after_a_retrain_replaces_the_old_models_batches(setup, tmp_path):
+    engine, encoder, (ana, ben, *_) = setup
+    _label_eight_each(setup, (ana, ben))
     _refill(setup, CLI)
     assert not _refill(setup, CLI)  # topped up: not low
     batches = _batches(engine)
@@ -192,12 +197,7 @@ def test_a_refill_loads_the_serving_model_before_it_takes_the_selection_claim(
     from labeling.lifecycle import model_files, registry
 
     engine, encoder, (ana, ben, *_) = setup
-    for _ in range(8):
-        for rater in (ana, ben):
-            item = queue.next_item(engine=engine, actor=acting(rater), task_name="music",
-                                   encoder=encoder, rng=random.Random(0))
-            queue.submit(engine=engine, actor=acting(rater), assignment_id=item.assignment_id,
-                         value="mood" if item.item_id % 2 else "workout")
+    _label_eight_each(setup, (ana, ben))
     retrain(engine=engine, task_name="music", encoder=encoder, models_dir=tmp_path / "models",
             actor=CLI)
     claimed_while_loading = []
