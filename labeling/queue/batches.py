@@ -91,19 +91,21 @@ def _selection_claim(engine: Engine, task_name: str, *,
     ``WANTED_EVERY`` tries) stops waiting and yields ``False``. (16 raters' refills waited in
     line for one claim, and most found on their turn that another's batch had been enough.)
 
-    Before each try it loads the task's serving model into this process (a cache hit when
-    loaded), so that the claim is never held while a model loads: the first load in a process
-    (skops' import and the file) took 3-9 s of CPU on a busy 2-core machine, and inside the
-    claim it held every other rater's refill for that long. A promotion while this caller
-    waits is loaded while it waits."""
+    Before the first try, and every ``WANTED_EVERY`` tries after, it loads the task's serving
+    model into this process (a cache hit when loaded), so that the claim is never held while a
+    model loads: the first load in a process (skops' import and the file) took 3-9 s of CPU on
+    a busy 2-core machine, and inside the claim it held every other rater's refill for that
+    long. A promotion while this caller waits is loaded while it waits.
+    """
     deadline = time.monotonic() + CLAIM_SECONDS + 30
-    for tries in itertools.count(1):
-        if wanted is not None and tries % WANTED_EVERY == 0 and not wanted():
-            yield False
-            return
-        with session_scope(engine) as session:
-            serving_classifier(session=session,
-                               task_id=get_task(session=session, name=task_name).id)
+    for tries in itertools.count(0):
+        if tries % WANTED_EVERY == 0:  # the first try, then about once a second
+            if tries and wanted is not None and not wanted():
+                yield False
+                return
+            with session_scope(engine) as session:
+                serving_classifier(session=session,
+                                   task_id=get_task(session=session, name=task_name).id)
         with write_scope(engine) as session:
             task = get_task(session=session, name=task_name)
             now = utcnow()
