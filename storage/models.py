@@ -21,6 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy import true as sa_true
 from sqlmodel import Field, SQLModel
 
@@ -107,6 +108,8 @@ class TaskBase(SQLModel):
     collect_preview_prompts: bool = Field(
         default=True, sa_column_kwargs={"server_default": sa_true()})
     """Prompts typed in the preview join this task's labeling pool (redacted)."""
+    self_training: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
+    """Retraining adds the model's confident predictions on unlabeled items as pseudo-labels."""
 
 
 class Task(TaskBase, table=True):

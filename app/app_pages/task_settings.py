@@ -65,6 +65,11 @@ def _settings_form(task: TaskInfo, user: auth.SignedIn) -> None:
                                key="set_collect_preview",
                                help="Prompts typed in the Preview join this task's labeling "
                                     "pool (PII redacted, users pseudonymised).")
+        self_training = right.toggle(
+            "Self-training", value=task.self_training, key="set_self_training",
+            help="Retraining also learns from unlabeled items: the model's own confident "
+                 "predictions on them join training as pseudo-labels at half weight. Not used "
+                 "by an intent task with an out-of-scope label.")
         saved = st.form_submit_button("Save settings", type="primary", key="save_settings")
     if not saved:
         return
@@ -73,7 +78,8 @@ def _settings_form(task: TaskInfo, user: auth.SignedIn) -> None:
                "batch_size": batch_size, "show_suggestions": suggestions,
                "aggregation": aggregation, "agreement_threshold": agreement,
                "confidence_threshold": confidence, "collect_preview_prompts": collect,
-               "gold_accuracy_threshold": gold_accuracy, "min_gold_answers": min_gold}
+               "gold_accuracy_threshold": gold_accuracy, "min_gold_answers": min_gold,
+               "self_training": self_training}
     try:
         task_service.update_settings(engine=resources.engine(), task_name=task.name,
                                      changes=changes, actor=user)

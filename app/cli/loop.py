@@ -21,7 +21,7 @@ SHOWN_FIELDS = ("name", "kind", "labels", "ordered", "oos_label", "overlap_k", "
                 "lease_seconds", "strategy", "batch_size", "show_suggestions",
                 "agreement_threshold", "confidence_threshold", "aggregation", "text_features",
                 "safe_label", "collect_preview_prompts", "gold_accuracy_threshold",
-                "min_gold_answers", "guideline_version")
+                "min_gold_answers", "self_training", "guideline_version")
 
 
 def task_show(name: str) -> None:
@@ -61,6 +61,10 @@ def task_set(
         bool | None, typer.Option("--collect-preview/--no-collect-preview",
                                   help="preview prompts join this task's pool")
     ] = None,
+    self_training: Annotated[
+        bool | None, typer.Option("--self-training/--no-self-training",
+                                  help="retraining adds pseudo-labels of unlabeled items")
+    ] = None,
 ) -> None:
     """Change a task's queue, consensus and gold settings."""
     changes = {
@@ -68,7 +72,7 @@ def task_set(
         "strategy": strategy, "batch_size": batch_size, "show_suggestions": suggestions,
         "aggregation": aggregation, "agreement_threshold": agreement_threshold,
         "confidence_threshold": confidence_threshold, "text_features": text_features,
-        "collect_preview_prompts": collect_preview,
+        "collect_preview_prompts": collect_preview, "self_training": self_training,
         "gold_accuracy_threshold": gold_accuracy_threshold, "min_gold_answers": min_gold_answers,
     }
     changes = {k: v for k, v in changes.items() if v is not None}
@@ -127,6 +131,8 @@ def simulate(
     text_col: Annotated[str, typer.Option(help="text column")] = "text",
     label_col: Annotated[str, typer.Option(help="label column")] = "label",
     encoder: common.EncoderOption = None,
+    self_training: Annotated[bool, typer.Option(
+        "--self-training", help="train as a task with self-training on")] = False,
 ) -> None:
     """Replay active learning on a labeled file and write each strategy's learning curve."""
     pool_texts, pool_labels = read_labeled_file(data, text_col=text_col, label_col=label_col)
@@ -146,7 +152,7 @@ def simulate(
     runs = run(X_pool=X_pool, y_pool=pool_labels, X_test=X_test, y_test=test_labels,
                strategies=[s.strip() for s in strategies if s.strip()], seed_size=seed_size,
                batch=batch, budgets=_int_list(budgets, "--budgets"),
-               seeds=_int_list(seeds, "--seeds"))
+               seeds=_int_list(seeds, "--seeds"), self_training=self_training)
     paths = write_outputs(runs, out)
     typer.echo(summarise(runs).to_string(index=False))
     typer.echo("wrote " + ", ".join(str(p) for p in paths.values()), err=True)

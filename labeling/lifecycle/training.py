@@ -32,7 +32,14 @@ from labeling.ml.evaluation import (
     evaluate_model,
     unsafe_scores,
 )
-from labeling.ml.fitting import TARGET_OOS_RECALL, describe_fit, fit_for_task
+from labeling.ml.fitting import (
+    MAX_PSEUDO_ROWS,
+    PSEUDO_LABEL_THRESHOLD,
+    PSEUDO_LABEL_WEIGHT,
+    TARGET_OOS_RECALL,
+    describe_fit,
+    fit_for_task,
+)
 from labeling.ml.splits import (
     EVAL_SHARE,
     OOS_VAL_SHARE,
@@ -104,6 +111,24 @@ def split_for_training(*, session: Session, task: Task, share: float = EVAL_SHAR
     )
 
 
+def unlabeled_texts(*, session: Session, task: Task, share: float = EVAL_SHARE, seed: int = 0,
+                    limit: int = MAX_PSEUDO_ROWS) -> list[str]:
+    """Texts of the task's items that self-training may pseudo-label: no settled label, no gold
+    answer, and outside the frozen evaluation split's hash range (an item labeled later may
+    land in the split, and must not have trained the models it scores); a seeded sample of
+    ``limit`` when there are more."""
+    settled = settled_labels(session=session, task=task)
+    items = [i for i in item_repo.list_for_task(session=session, task_id=task.id)
+             if i.id not in settled and i.gold_label is None]
+    held = in_eval_split(task_name=task.name, text_hashes=[i.text_hash for i in items],
+                         gold=[False] * len(items), share=share)
+    texts = [i.text for i, h in zip(items, held, strict=True) if not h]
+    if len(texts) > limit:
+        keep = np.sort(np.random.default_rng(seed).choice(len(texts), limit, replace=False))
+        texts = [texts[i] for i in keep]
+    return texts
+
+
 def split_overlap(*, task_name: str, train: TrainingSet, hashes: list[str]) -> list[int]:
     """The training items that the frozen evaluation split (at ``EVAL_SHARE``) holds out once
     their task and class are big enough: a version trained on them must not be scored on them
@@ -162,18 +187,23 @@ def _safety_thresholds(task: Task, proba: np.ndarray | None, labels: list[str],
 
 
 def _fit(X_train, train: TrainingSet, hashes: list[str], *, task: Task, seed: int,
-         options: dict) -> _Fitted:
+         options: dict, unlabeled: np.ndarray | None = None) -> _Fitted:
     """The calibrated embedding model, and the text-feature model over it where the task
     asks for one; with the thresholds a safety task decides by."""
     oos_label = task.oos_label if task.kind == "intent" else None
     val = validation_rows(task_name=task.name, text_hashes=hashes, labels=train.labels,
                           share=options["val_share"], oos_label=oos_label)
     fitted = fit_for_task(X_train, train.labels, val_rows=val, oos_label=oos_label,
-                          target_oos_recall=options["target_oos_recall"], seed=seed)
+                          target_oos_recall=options["target_oos_recall"], seed=seed,
+                          unlabeled=unlabeled)
     base = make_classifier(seed=seed)
     settings = {"C": base.C, "class_weight": base.class_weight,
                 "temperature": _temperature(fitted.model),
-                "text_features": task.text_features, **describe_fit(fitted)}
+                "text_features": task.text_features, **describe_fit(fitted),
+                "self_training": task.self_training, "n_pseudo": fitted.n_pseudo}
+    if fitted.n_pseudo:
+        settings.update({"class_weight": None, "pseudo_threshold": PSEUDO_LABEL_THRESHOLD,
+                         "pseudo_weight": PSEUDO_LABEL_WEIGHT})
     model, held_proba = fitted.model, fitted.val_proba
     held_labels = list(np.asarray(train.labels, dtype=object)[fitted.held_rows])
     if task.text_features:
@@ -195,11 +225,12 @@ def _temperature(model: Any) -> float:
 
 
 def _fit_and_evaluate(X_train, train: TrainingSet, hashes: list[str], X_eval,
-                      held: EvaluationSet, *, task: Task, seed: int, options: dict
-                      ) -> tuple[Any, dict[str, Any]]:
+                      held: EvaluationSet, *, task: Task, seed: int, options: dict,
+                      unlabeled: np.ndarray | None = None) -> tuple[Any, dict[str, Any]]:
     start = time.perf_counter()
     oos_label = task.oos_label if task.kind == "intent" else None
-    fitted = _fit(X_train, train, hashes, task=task, seed=seed, options=options)
+    fitted = _fit(X_train, train, hashes, task=task, seed=seed, options=options,
+                  unlabeled=unlabeled)
     notes = fitted.notes
     if not held.labels:
         notes.append("too few items for an evaluation split: evaluated on the training data "
@@ -254,13 +285,17 @@ def retrain(
             held = EvaluationSet(item_ids=[], texts=[], labels=[], n_gold=0)
         _check_classes(task_name, train.labels)
         X = embed_texts(session=session, encoder=encoder, texts=train.texts + held.texts)
+        pool = (unlabeled_texts(session=session, task=task, share=eval_share, seed=seed)
+                if task.self_training else [])
+        unlabeled = (embed_texts(session=session, encoder=encoder, texts=pool)
+                     if task.self_training else None)
         session.expunge(task)
     overlap = split_overlap(task_name=task_name, train=train, hashes=hashes)
     options = {"eval_share": eval_share, "val_share": val_share,
                "target_oos_recall": target_oos_recall}
     model, metrics = _fit_and_evaluate(X[: len(train.texts)], train, hashes,
                                        X[len(train.texts):], held, task=task, seed=seed,
-                                       options=options)
+                                       options=options, unlabeled=unlabeled)
     trained_by = authz.audit_name(actor)
     # The file first, named by its content: a row only ever points at a complete file, and a
     # concurrent training can never overwrite it.

@@ -6,7 +6,10 @@ the temperature, the in-scope score's standardisation and the out-of-scope thres
 that serves is the average of the fold models, so the threshold is tuned on the scores of the
 kind of model that serves (not a first-pass model refitted afterwards). Other tasks
 (``fit_calibrated``) fit on the non-validation rows, take the temperature from the validation
-rows, then refit warm on all rows.
+rows, then refit warm on all rows. Where the task trains with its unlabeled prompts too
+(``self_training``), ``fit_calibrated`` adds the first fit's confident predictions on them as
+pseudo-labels at a lower weight (``pseudo_labels``), fits again, and takes the temperature from
+that fit.
 """
 
 from __future__ import annotations
@@ -60,6 +63,15 @@ CROSS_FOLDS = 5
 FOLD_WORKERS = 2
 """Fold models fitted at once (each on one BLAS thread): the cross-fit of CLINC150's 12,100
 training rows took 8.7 s one fold at a time and 5.8 to 6.4 s two at a time on 2 cores."""
+PSEUDO_LABEL_THRESHOLD = 0.5
+"""Calibrated probability an unlabeled prompt's top class needs to join training as its
+pseudo-label. Chosen on CLINC150's ``val`` split (``bench/al_clinc.py --self-training
+--eval-split val``); see the README's active-learning figures."""
+PSEUDO_LABEL_WEIGHT = 0.5
+"""Weight of a pseudo-labeled row in the fit (a rater's label weighs 1)."""
+MAX_PSEUDO_ROWS = 20_000
+"""Unlabeled prompts read for pseudo-labels at most (a seeded sample of a larger pool): the
+fit's time grows with its rows."""
 
 
 def _convergence_notes(model: FastLogisticRegression, fit: str) -> list[str]:
@@ -84,15 +96,90 @@ class FitResult:
     """
     oos_curve: list[dict[str, float]] = field(default_factory=list)
     """In-scope accuracy against out-of-scope recall over thresholds, out of fold."""
+    n_pseudo: int = 0
+    """Unlabeled rows that joined training as pseudo-labels (``pseudo_labels``)."""
+
+
+def pseudo_labels(model: Any, unlabeled: np.ndarray, *, seed: int = 0,
+                  threshold: float = PSEUDO_LABEL_THRESHOLD,
+                  max_rows: int = MAX_PSEUDO_ROWS) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of ``unlabeled`` whose top calibrated probability under ``model`` is at least
+    ``threshold``, with that class as their label (self-training; a seeded sample of
+    ``max_rows`` rows is read from a larger pool).
+
+    Self-training adds what a model already predicts confidently about the pool: with the
+    items active learning asks for (the uncertain ones) it fills in the easy bulk of each class
+    that raters are never shown. On CLINC150 with margin sampling it raised ``val`` accuracy
+    from 0.935 to 0.942 at 1,500 labels (README).
+    """
+    rows = np.asarray(unlabeled, dtype=np.float32)
+    if len(rows) > max_rows:
+        keep = np.random.default_rng(seed).choice(len(rows), max_rows, replace=False)
+        rows = rows[np.sort(keep)]
+    if not len(rows):
+        return rows, np.empty(0, dtype=object)
+    proba = predict_proba_fast(model, rows)
+    top = proba.argmax(axis=1)
+    sure = proba[np.arange(len(top)), top] >= threshold
+    return rows[sure], np.asarray(model.classes_, dtype=object)[top[sure]]
+
+
+@dataclass(frozen=True)
+class _Pseudo:
+    """Pseudo-labeled rows to train with (none: empty) and their row weights."""
+    X: np.ndarray
+    y: np.ndarray
+
+    def extend(self, X: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+        """``fit_logistic`` arguments for ``(X, labels)`` plus these rows: unweighted classes
+        and the pseudo-labels' lower weight, or the rows as they are when there are none."""
+        if not len(self.y):
+            return {"X": X, "y": labels}
+        return {"X": np.vstack([np.asarray(X, dtype=np.float32), self.X]),
+                "y": np.concatenate([labels, self.y]),
+                "sample_weight": np.r_[np.ones(len(labels)),
+                                       np.full(len(self.y), PSEUDO_LABEL_WEIGHT)]}
+
+    def classifier(self, seed: int) -> FastLogisticRegression:
+        """Balanced class weights for the raters' labels alone; with pseudo-labels the pool's
+        own class mix weighs instead (their rows outnumber the labels)."""
+        return make_classifier(seed=seed, class_weight=None if len(self.y) else "balanced")
+
+
+def _self_train(model: TemperatureScaledClassifier, X: np.ndarray, labels: np.ndarray, *,
+                val_rows: np.ndarray, unlabeled: np.ndarray | None, seed: int
+                ) -> tuple[TemperatureScaledClassifier, _Pseudo, list[str]]:
+    """Refit the non-validation rows with ``model``'s pseudo-labels of ``unlabeled`` and take
+    the temperature again from the validation rows; ``model`` as it is without any."""
+    none = _Pseudo(np.empty((0, X.shape[1]), dtype=np.float32), np.empty(0, dtype=object))
+    if unlabeled is None or not len(unlabeled):
+        return model, none, []
+    pseudo = _Pseudo(*pseudo_labels(model, unlabeled, seed=seed))
+    if not len(pseudo.y):
+        return model, none, [f"self-training: none of {len(unlabeled)} unlabeled rows reached "
+                             f"a probability of {PSEUDO_LABEL_THRESHOLD}"]
+    fit_rows = ~val_rows
+    base = fit_logistic(pseudo.classifier(seed), warm_start=model.estimator,
+                        **pseudo.extend(X[fit_rows], labels[fit_rows]))
+    model = TemperatureScaledClassifier(base)
+    if val_rows.any():
+        model.fit(X[val_rows], labels[val_rows])
+    return model, pseudo, _convergence_notes(base, "the self-training fit")
 
 
 def fit_calibrated(X: np.ndarray, y: list[str], *, val_rows: np.ndarray, oos_label: str | None,
                    target_oos_recall: float = TARGET_OOS_RECALL, seed: int = 0,
-                   refit: bool = True) -> FitResult:
+                   refit: bool = True, unlabeled: np.ndarray | None = None) -> FitResult:
     """Logistic regression on the non-validation rows, its temperature and out-of-scope
     threshold fitted on the validation rows, then (``refit``) refitted on all rows from the
     first fit's weights, keeping the temperature and threshold. A fit whose solver stopped
-    before converging adds a note (and its ``ConvergenceWarning`` is passed on)."""
+    before converging adds a note (and its ``ConvergenceWarning`` is passed on).
+
+    With ``unlabeled`` rows (self-training), the first calibrated fit pseudo-labels them
+    (``pseudo_labels``); the non-validation rows are fitted again with the pseudo-labeled rows
+    at ``PSEUDO_LABEL_WEIGHT``, and that fit gives the temperature, the threshold and the start
+    of the refit, which keeps the pseudo-labeled rows.
+    """
     labels = np.asarray(y, dtype=object)
     notes: list[str] = []
     base = fit_logistic(make_classifier(seed=seed), X[~val_rows], labels[~val_rows])
@@ -102,6 +189,9 @@ def fit_calibrated(X: np.ndarray, y: list[str], *, val_rows: np.ndarray, oos_lab
         model.fit(X[val_rows], labels[val_rows])
     else:
         notes.append("no validation rows: temperature left at 1.0")
+    model, pseudo, more = _self_train(model, X, labels, val_rows=val_rows, unlabeled=unlabeled,
+                                      seed=seed)
+    notes += more
     threshold = None
     val_proba = predict_proba_fast(model, X[val_rows]) if val_rows.any() else None
     if oos_label is not None:
@@ -117,11 +207,13 @@ def fit_calibrated(X: np.ndarray, y: list[str], *, val_rows: np.ndarray, oos_lab
             notes.append("no out-of-scope validation examples: threshold 0 (only the "
                          "out-of-scope class rejects)")
     if refit and val_rows.any():
-        full = fit_logistic(make_classifier(seed=seed), X, labels, warm_start=base)
+        full = fit_logistic(pseudo.classifier(seed), warm_start=model.estimator,
+                            **pseudo.extend(X, labels))
         notes += _convergence_notes(full, "the refit on all rows")
         model = TemperatureScaledClassifier(full, temperature=model.temperature)
     return FitResult(model=model, oos_threshold=threshold, n_val=int(val_rows.sum()),
-                     notes=notes, val_proba=val_proba, held_rows=val_rows)
+                     notes=notes, val_proba=val_proba, held_rows=val_rows,
+                     n_pseudo=len(pseudo.y))
 
 
 def cross_folds(labels: np.ndarray, *, folds: int = CROSS_FOLDS) -> int:
@@ -213,16 +305,25 @@ def fit_cross_fitted(X: np.ndarray, y: list[str], *, oos_label: str,
 
 
 def fit_for_task(X: np.ndarray, y: list[str], *, val_rows: np.ndarray, oos_label: str | None,
-                 target_oos_recall: float = TARGET_OOS_RECALL, seed: int = 0) -> FitResult:
+                 target_oos_recall: float = TARGET_OOS_RECALL, seed: int = 0,
+                 unlabeled: np.ndarray | None = None) -> FitResult:
     """``fit_cross_fitted`` for a task with an out-of-scope label whose classes all have two
-    rows or more, else ``fit_calibrated``."""
+    rows or more, else ``fit_calibrated`` (self-trained on ``unlabeled`` if given).
+
+    A cross-fitted task does not self-train: the pool's prompts of kinds it has never seen out
+    of scope would come back as pseudo-labeled in-scope rows and teach it to accept them.
+    """
     labels = np.asarray(y, dtype=object)
     folds = cross_folds(labels) if oos_label is not None else 0
     if folds >= 2:
-        return fit_cross_fitted(X, y, oos_label=oos_label, target_oos_recall=target_oos_recall,
-                                seed=seed, folds=folds)
+        fitted = fit_cross_fitted(X, y, oos_label=oos_label,
+                                  target_oos_recall=target_oos_recall, seed=seed, folds=folds)
+        if unlabeled is not None:
+            fitted.notes.append("self-training is off for a task with an out-of-scope label: "
+                                "trained on the raters' labels alone")
+        return fitted
     return fit_calibrated(X, y, val_rows=val_rows, oos_label=oos_label,
-                          target_oos_recall=target_oos_recall, seed=seed)
+                          target_oos_recall=target_oos_recall, seed=seed, unlabeled=unlabeled)
 
 
 def describe_fit(result: FitResult) -> dict[str, Any]:
@@ -247,6 +348,9 @@ class TaskTrainer(ClassifierMixin, BaseEstimator):
         The fits' seed.
     target_oos_recall, val_share
         As in training.
+    self_training
+        Train with pseudo-labels of the pool's unlabeled rows, as a task with
+        ``self_training`` on does (``fit(X, y, unlabeled=...)``; the simulation passes them).
 
     Attributes
     ----------
@@ -256,25 +360,32 @@ class TaskTrainer(ClassifierMixin, BaseEstimator):
         Its out-of-scope threshold (``None`` without an out-of-scope label).
     notes_
         What the fit reported (e.g. a fold that did not converge).
+    n_pseudo_
+        Pool rows that trained as pseudo-labels (0 without self-training).
     """
 
     def __init__(self, *, oos_label: str | None = None, seed: int = 0,
-                 target_oos_recall: float = TARGET_OOS_RECALL, val_share: float = VAL_SHARE
-                 ) -> None:
+                 target_oos_recall: float = TARGET_OOS_RECALL, val_share: float = VAL_SHARE,
+                 self_training: bool = False) -> None:
         self.oos_label = oos_label
         self.seed = seed
         self.target_oos_recall = target_oos_recall
         self.val_share = val_share
+        self.self_training = self_training
 
-    def fit(self, X: np.ndarray, y: Any) -> TaskTrainer:
+    def fit(self, X: np.ndarray, y: Any, unlabeled: np.ndarray | None = None) -> TaskTrainer:
+        """Train on ``(X, y)``; with ``self_training``, ``unlabeled`` rows give pseudo-labels
+        (ignored otherwise)."""
         labels = [str(v) for v in y]
         hashes = [hashlib.sha256(np.ascontiguousarray(row).tobytes()).hexdigest() for row in X]
         val = validation_rows(task_name="simulation", text_hashes=hashes, labels=labels,
                               share=self.val_share, oos_label=self.oos_label)
         result = fit_for_task(X, labels, val_rows=val, oos_label=self.oos_label,
-                              target_oos_recall=self.target_oos_recall, seed=self.seed)
+                              target_oos_recall=self.target_oos_recall, seed=self.seed,
+                              unlabeled=unlabeled if self.self_training else None)
         self.model_, self.oos_threshold_, self.notes_ = (
             result.model, result.oos_threshold, list(result.notes))
+        self.n_pseudo_ = result.n_pseudo
         return self
 
     @property

@@ -22,7 +22,7 @@ from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import _check_sample_weight, validate_data
 from threadpoolctl import threadpool_limits
 
 MAX_LINE_SEARCH = 50
@@ -77,7 +77,10 @@ class FastLogisticRegression(LogisticRegression):
     stopping: L-BFGS also stops (converged) when the loss no longer falls by a relative 2.2e-9
     (scipy's ``ftol``; scikit-learn's 64 machine epsilons are below a float32 loss's precision).
 
-    Everything else (two classes, ``sample_weight``, sparse input, another solver, penalty,
+    ``sample_weight`` multiplies each row's weight, as in scikit-learn (with ``"balanced"``, the
+    class weights come from the weighted class counts).
+
+    Everything else (two classes, sparse input, another solver, penalty,
     ``class_weight`` dict, ``fit_intercept=False``, ``C=inf``, ``dual`` or ``n_jobs``) is fitted
     by ``LogisticRegression.fit`` itself.
 
@@ -107,14 +110,14 @@ class FastLogisticRegression(LogisticRegression):
         y
             ``(n,)`` labels.
         sample_weight
-            Per-row weights; given, the fit is ``LogisticRegression.fit``'s.
+            ``(n,)`` non-negative per-row weights (``None``: all 1).
         """
         return self._fit(X, y, sample_weight=sample_weight,
                          init=self if self.warm_start else None)
 
-    def _fast_path_applies(self, X: Any, sample_weight: Any) -> bool:
+    def _fast_path_applies(self, X: Any) -> bool:
         """Whether the settings and input are ones the float32 path fits exactly."""
-        return (sample_weight is None and not sparse.issparse(X) and self.solver == "lbfgs"
+        return (not sparse.issparse(X) and self.solver == "lbfgs"
                 and self.penalty == "deprecated" and self.l1_ratio == 0
                 and self.fit_intercept and not self.dual and self.n_jobs is None
                 and self.class_weight in ("balanced", None) and self.C < np.inf)
@@ -123,17 +126,19 @@ class FastLogisticRegression(LogisticRegression):
              init: LogisticRegression | None) -> FastLogisticRegression:
         """The fit, starting from ``init``'s weights where it has the same classes and width."""
         self._validate_params()
-        if not self._fast_path_applies(X, sample_weight):
+        if not self._fast_path_applies(X):
             return self._fit_by_scikit_learn(X, y, sample_weight)
         X_checked, y_checked = validate_data(self, X, y, dtype=np.float32, order="C")
         check_classification_targets(y_checked)
         classes, y_index = np.unique(y_checked, return_inverse=True)
         if len(classes) < 3:
             return self._fit_by_scikit_learn(X, y, sample_weight)
-        n, dim = X_checked.shape
-        k = len(classes)
-        counts = np.bincount(y_index, minlength=k)
-        weights = (n / (k * counts))[y_index] if self.class_weight == "balanced" else np.ones(n)
+        dim, k = X_checked.shape[1], len(classes)
+        weights = _check_sample_weight(sample_weight, X_checked, dtype=np.float64,
+                                       ensure_non_negative=True)
+        if self.class_weight == "balanced":  # scikit-learn's compute_class_weight, weighted
+            counts = np.bincount(y_index, weights=weights, minlength=k)
+            weights = weights * (weights.sum() / (k * counts))[y_index]
         total = float(weights.sum())
         with threadpool_limits(limits=FIT_BLAS_THREADS, user_api="blas"):
             result = minimize(_loss_and_gradient, _start(init, classes, dim), jac=True,
@@ -178,7 +183,8 @@ def _start(init: LogisticRegression | None, classes: np.ndarray, dim: int) -> np
 
 
 def fit_logistic(model: FastLogisticRegression, X: np.ndarray, y: Any, *,
-                 warm_start: LogisticRegression | None = None) -> FastLogisticRegression:
+                 warm_start: LogisticRegression | None = None,
+                 sample_weight: np.ndarray | None = None) -> FastLogisticRegression:
     """Fit ``model`` (from ``make_classifier``), from ``warm_start``'s weights if given.
 
     Parameters
@@ -188,6 +194,8 @@ def fit_logistic(model: FastLogisticRegression, X: np.ndarray, y: Any, *,
     warm_start
         A fitted logistic regression with the same classes and features to start from (a refit
         on more rows then takes a few iterations); otherwise the fit starts from zeros.
+    sample_weight
+        ``(n,)`` per-row weights, as ``FastLogisticRegression.fit`` takes them.
 
     Returns
     -------
@@ -202,4 +210,4 @@ def fit_logistic(model: FastLogisticRegression, X: np.ndarray, y: Any, *,
     if not isinstance(model, FastLogisticRegression):
         raise TypeError(f"fit_logistic needs a FastLogisticRegression (make_classifier()), "
                         f"got {type(model).__name__}")
-    return model._fit(X, y, sample_weight=None, init=warm_start)
+    return model._fit(X, y, sample_weight=sample_weight, init=warm_start)

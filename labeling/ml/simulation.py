@@ -98,7 +98,9 @@ def _replay(
     rows, elapsed, query_seconds = [], 0.0, 0.0
     while True:
         start = time.perf_counter()
-        model = make_model(seed=seed).fit(X_pool[labeled], list(y_pool[labeled]))
+        model = make_model(seed=seed)
+        pool = {"unlabeled": X_pool[~labeled]} if getattr(model, "self_training", False) else {}
+        model = model.fit(X_pool[labeled], list(y_pool[labeled]), **pool)
         elapsed += time.perf_counter() - start
         count = int(labeled.sum())
         if count in budgets:
@@ -132,12 +134,14 @@ def simulate(
     make_model: ModelFactory | None = None,
     oos_label: str | None = None,
     progress: ProgressCallback | None = None,
+    self_training: bool = False,
 ) -> pd.DataFrame:
     """Replay pool-based active learning for each strategy and seed; score on the test set.
 
     For each seed, the seed set is one random sample of ``seed_size`` pool items, the same for
     every strategy, so the curves differ only by strategy. Each round fits ``make_model`` on
-    the labeled items, lets the strategy pick ``batch`` more and adds their pool labels.
+    the labeled items (a model with ``self_training`` also gets the rest of the pool as
+    ``unlabeled``), lets the strategy pick ``batch`` more and adds their pool labels.
 
     Parameters
     ----------
@@ -145,11 +149,14 @@ def simulate(
         Labeled counts to evaluate at; each must be ``seed_size + k * batch`` and fit the pool.
     make_model
         ``make_model(seed=seed)`` gives an unfitted classifier; by default the product's
-        training, ``TaskTrainer(oos_label=oos_label, seed=seed)``.
+        training, ``TaskTrainer(oos_label=oos_label, seed=seed, self_training=self_training)``.
     oos_label
         The out-of-scope label, if the data has one: adds ``in_scope_accuracy`` (test items
         whose true label is not it, right only when not rejected) and ``oos_recall`` (of those
         that are, the share predicted as it or rejected by the product's threshold).
+    self_training
+        Train as a task with self-training on (the default factory's ``TaskTrainer`` gets the
+        rest of the pool as unlabeled rows each round).
 
     Returns
     -------
@@ -165,7 +172,7 @@ def simulate(
     """
     if make_model is None:
         def make_model(*, seed: int) -> TaskTrainer:
-            return TaskTrainer(oos_label=oos_label, seed=seed)
+            return TaskTrainer(oos_label=oos_label, seed=seed, self_training=self_training)
     data = _check_data(X_pool, y_pool, X_test, y_test)
     budgets = _check_budgets(budgets, seed_size=seed_size, batch=batch, pool_size=len(data[0]))
     for name in strategies:

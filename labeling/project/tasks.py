@@ -61,6 +61,7 @@ class TaskInfo:
     collect_preview_prompts: bool = True
     gold_accuracy_threshold: float = 0.8
     min_gold_answers: int = 5
+    self_training: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def _info(session: Session, task: Task) -> TaskInfo:
         guideline_version=guideline.version if guideline else None,
         collect_preview_prompts=task.collect_preview_prompts,
         gold_accuracy_threshold=task.gold_accuracy_threshold,
-        min_gold_answers=task.min_gold_answers,
+        min_gold_answers=task.min_gold_answers, self_training=task.self_training,
     )
 
 
@@ -273,7 +274,7 @@ SETTINGS_RULES: dict[str, tuple[type, float, float]] = {
 
 
 def _checked_setting(name: str, value: Any) -> Any:
-    if name in {"show_suggestions", "text_features", "collect_preview_prompts"}:
+    if name in {"show_suggestions", "text_features", "collect_preview_prompts", "self_training"}:
         return bool(value)
     if name == "strategy":
         get_strategy(str(value))  # ValueError lists the valid names
@@ -283,7 +284,7 @@ def _checked_setting(name: str, value: Any) -> Any:
         return str(value)
     if name not in SETTINGS_RULES:
         valid = ", ".join([*SETTINGS_RULES, "strategy", "aggregation", "show_suggestions",
-                           "text_features", "collect_preview_prompts"])
+                           "text_features", "collect_preview_prompts", "self_training"])
         raise TaskDefinitionError(f"unknown setting {name!r}; settings: {valid}")
     kind, low, high = SETTINGS_RULES[name]
     try:

@@ -106,12 +106,13 @@ def test_account_create_reads_the_password_from_stdin(cli_db):
 
 def test_task_settings_and_guideline_versions_from_the_cli(cli_db, tmp_path):
     ok = run("task", "set", "music", "--overlap-k", "3", "--strategy", "entropy",
-             "--aggregation", "dawid_skene", "--suggestions", "--no-collect-preview")
+             "--aggregation", "dawid_skene", "--suggestions", "--no-collect-preview",
+             "--self-training")
     assert ok.exit_code == 0, ok.output
     shown = dict(line.split("\t", 1) for line in run("task", "show", "music").stdout.splitlines())
     assert (shown["overlap_k"], shown["strategy"], shown["aggregation"],
             shown["show_suggestions"]) == ("3", "entropy", "dawid_skene", "True")
-    assert shown["collect_preview_prompts"] == "False"
+    assert (shown["collect_preview_prompts"], shown["self_training"]) == ("False", "True")
     before = snapshot(cli_db)
     bad = run("task", "set", "music", "--overlap-k", "4", "--strategy", "vibes")
     assert bad.exit_code == 1 and "valid" in bad.stderr and "margin" in bad.stderr

@@ -11,12 +11,19 @@ from typer.testing import CliRunner
 
 from app.cli import app
 from labeling.lifecycle.model_files import load_model
-from labeling.lifecycle.training import evaluate_file, retrain, split_for_training
+from labeling.lifecycle.training import (
+    evaluate_file,
+    retrain,
+    split_for_training,
+    unlabeled_texts,
+)
 from labeling.ml.calibration import TemperatureScaledClassifier
 from labeling.ml.classifier import predict_proba_fast
+from labeling.ml.encoders import text_hash
 from labeling.ml.scope import ScopedClassifier
+from labeling.ml.splits import in_eval_split
 from labeling.project.importing import import_file
-from labeling.project.tasks import get_task
+from labeling.project.tasks import get_task, update_settings
 from storage.db import make_engine, session_scope
 from storage.models import ModelVersion
 from tests.factories import (
@@ -156,3 +163,35 @@ def test_cli_train_and_evaluate(workbench_env, tmp_path):
     assert json.loads(shown.output)["oos"]["n_oos"] == 4
     missing = runner.invoke(app, ["evaluate", "--task", "nope", "--data", str(test)])
     assert missing.exit_code == 1
+
+
+def test_a_self_training_task_pseudo_labels_only_its_unlabeled_items(engine, encoder, tmp_path):
+    """Self-training reads the items with no settled label, no gold answer, and outside the
+    evaluation split's hash range; retraining records how many joined as pseudo-labels."""
+    make_task(engine, labels=LABELS, oos_label=None)
+    labeled, gold, free = _rows(60), _rows(4, start=900), _rows(40, start=500)
+    import_file(engine=engine, actor=CLI, task_name="music", encoder=encoder,
+                path=write_jsonl(tmp_path / "labeled.jsonl", labeled), label_col="label")
+    import_file(engine=engine, actor=CLI, task_name="music", encoder=encoder,
+                path=write_jsonl(tmp_path / "gold.jsonl", gold), label_col="label", gold=True)
+    import_file(engine=engine, actor=CLI, task_name="music", encoder=encoder,
+                path=write_jsonl(tmp_path / "free.jsonl", [{"text": r["text"]} for r in free]))
+    plain = retrain(engine=engine, task_name="music", encoder=encoder,
+                    models_dir=tmp_path / "m", actor=CLI)
+    assert plain.metrics["settings"]["self_training"] is False
+    assert plain.metrics["settings"]["n_pseudo"] == 0
+    update_settings(engine=engine, task_name="music", changes={"self_training": True},
+                    actor=CLI)
+    with session_scope(engine) as session:
+        task = get_task(session=session, name="music")
+        texts = unlabeled_texts(session=session, task=task)
+        held = in_eval_split(task_name="music", text_hashes=[text_hash(r["text"]) for r in free],
+                             gold=[False] * len(free))
+    assert sorted(texts) == sorted(r["text"] for r, h in zip(free, held, strict=True) if not h)
+    assert 0 < held.sum() < len(free)  # some of the free items lie in the split's range
+    trained = retrain(engine=engine, task_name="music", encoder=encoder,
+                      models_dir=tmp_path / "m", actor=CLI)
+    settings = trained.metrics["settings"]
+    assert settings["self_training"] is True and 0 < settings["n_pseudo"] <= len(texts)
+    assert settings["class_weight"] is None and settings["pseudo_weight"] == 0.5
+    assert trained.n_train == plain.n_train  # pseudo-labels are not counted as labels

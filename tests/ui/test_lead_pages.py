@@ -50,6 +50,8 @@ def test_lead_changes_queue_settings(lead_app):
     at.slider(key="set_confidence").set_value(0.8)
     assert at.toggle(key="set_collect_preview").value is True
     at.toggle(key="set_collect_preview").set_value(False)
+    assert at.toggle(key="set_self_training").value is False
+    at.toggle(key="set_self_training").set_value(True)
     at.button(key="save_settings").click()
     at.run()
     assert "Settings saved." in at.success[0].value
@@ -57,7 +59,7 @@ def test_lead_changes_queue_settings(lead_app):
         task = session.exec(select(Task)).one()
     assert (task.overlap_k, task.strategy, task.show_suggestions) == (3, "entropy", True)
     assert (task.aggregation, task.confidence_threshold) == ("dawid_skene", 0.8)
-    assert task.collect_preview_prompts is False
+    assert task.collect_preview_prompts is False and task.self_training is True
 
 
 def test_lead_changes_the_gold_settings(lead_app):

@@ -116,18 +116,38 @@ def test_many_classes_never_take_scikit_learns_fit(small, monkeypatch):
     assert model.n_features_in_ == DIM
 
 
-def test_two_classes_and_sample_weights_fall_back_to_scikit_learn(small):
+def test_two_classes_fall_back_to_scikit_learn(small):
     X, y = small["X"], small["y"]
     pair = np.isin(y, ["intent_000", "intent_001"])
     ours = make_classifier().fit(X[pair], y[pair])
     theirs = LogisticRegression(**make_classifier().get_params()).fit(X[pair], y[pair])
     np.testing.assert_array_equal(ours.coef_, theirs.coef_)
     assert ours.converged_ and ours.coef_.shape == (1, DIM)
-    weights = np.linspace(0.5, 2.0, len(y))
-    weighted = make_classifier().fit(X, y, sample_weight=weights)
-    np.testing.assert_allclose(
-        weighted.coef_,
-        LogisticRegression(**make_classifier().get_params()).fit(X, y, weights).coef_)
+
+
+@pytest.mark.parametrize("class_weight", ["balanced", None])
+def test_sample_weights_take_the_fast_fit_and_match_scikit_learn(small, monkeypatch,
+                                                                  class_weight):
+    """Row weights (self-training's pseudo-labels) multiply the class weights, and balanced
+    class weights come from the weighted counts, as in scikit-learn."""
+    X, y = small["X"], small["y"]
+    weights = np.where(np.arange(len(y)) % 3 == 0, 0.25, 1.0)
+    settings = {**make_classifier().get_params(), "class_weight": class_weight, "tol": 1e-6,
+                "max_iter": 2000}
+    with threadpool_limits(limits=1, user_api="blas"):
+        theirs = LogisticRegression(**settings).fit(X, y, sample_weight=weights)
+    plain = FastLogisticRegression(**settings).fit(X, y)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("LogisticRegression.fit was called")
+
+    monkeypatch.setattr(LogisticRegression, "fit", refuse)
+    ours = FastLogisticRegression(**settings).fit(X, y, sample_weight=weights)
+    assert ours.converged_
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=0.01)
+    assert np.abs(plain.predict_proba(X) - theirs.predict_proba(X)).max() > 0.05  # weights count
+    with pytest.raises(ValueError, match="[Nn]egative"):
+        FastLogisticRegression(**settings).fit(X, y, sample_weight=-weights)
 
 
 def test_bad_parameters_are_refused_as_by_scikit_learn(small):
