@@ -73,6 +73,7 @@ def _table(versions: Sequence[ModelInfo]) -> pd.DataFrame:
             "trained at (UTC)": f"{v.trained_at:%Y-%m-%d %H:%M}",
             "trained by": v.trained_by or DASH,
             "n_train": _fmt(figure(m, "n_train"), "{:.0f}"),
+            "pseudo-labels": _fmt((v.settings or {}).get("n_pseudo") or None, "{:.0f}"),
             "accuracy": _fmt(figure(m, "accuracy")),
             "macro-F1": _fmt(figure(m, "macro_f1")),
             "ECE": _fmt(figure(m, "ece")),
@@ -112,7 +113,9 @@ def _train(task_name: str, user: auth.SignedIn) -> None:
     metrics = getattr(result, "metrics", None) or {}
     evaluated = (f", macro-F1 {_fmt(figure(metrics, 'macro_f1'))} on {metrics['n_eval']} "
                  "held-out items" if metrics.get("n_eval") else "")
-    _done(f"Model v{result.version} trained on {result.n_train} labels "
+    pseudo = (metrics.get("settings") or {}).get("n_pseudo")
+    self_trained = f" and {pseudo} pseudo-labels of unlabeled items" if pseudo else ""
+    _done(f"Model v{result.version} trained on {result.n_train} labels{self_trained} "
           f"({len(result.classes)} classes{evaluated}); " +
           ("it serves now: the queue selects with it." if result.serving else
            "it waits for promotion (compare it below, then promote it)."))

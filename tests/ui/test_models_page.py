@@ -133,6 +133,16 @@ def test_versions_without_evaluation_show_dashes(labelled):
     assert not at.get("vega_lite_chart") and not at.error
 
 
+def test_the_table_shows_how_many_pseudo_labels_a_self_trained_version_used(labelled):
+    _train_twice(labelled)
+    with session_scope(labelled) as session:
+        model = session.exec(select(ModelVersion).where(ModelVersion.version == 2)).one()
+        model.settings = {**model.settings, "self_training": True, "n_pseudo": 120}
+        session.add(model)
+    table = _table(_page())
+    assert (table["v1"]["pseudo-labels"], table["v2"]["pseudo-labels"]) == ("—", "120")
+
+
 @pytest.fixture
 def imported(sqlite_env, tmp_path, monkeypatch):
     """255 imported labels in three classes (a held-out split of about 50) and two versions;
