@@ -109,8 +109,8 @@ def pseudo_labels(model: Any, unlabeled: np.ndarray, *, seed: int = 0,
 
     Self-training adds what a model already predicts confidently about the pool: with the
     items active learning asks for (the uncertain ones) it fills in the easy bulk of each class
-    that raters are never shown. On CLINC150 with margin sampling it raised ``val`` accuracy
-    from 0.935 to 0.942 at 1,500 labels (README).
+    that raters are never shown. On CLINC150 with margin sampling it raised test accuracy from
+    0.931 to 0.940 at 1,500 labels and from 0.953 to 0.957 at 3,000 (README).
     """
     rows = np.asarray(unlabeled, dtype=np.float32)
     if len(rows) > max_rows:
@@ -126,7 +126,7 @@ def pseudo_labels(model: Any, unlabeled: np.ndarray, *, seed: int = 0,
 
 @dataclass(frozen=True)
 class _Pseudo:
-    """Pseudo-labeled rows to train with (none: empty) and their row weights."""
+    """Pseudo-labeled rows to train with (none: empty)."""
     X: np.ndarray
     y: np.ndarray
 
@@ -310,20 +310,24 @@ def fit_for_task(X: np.ndarray, y: list[str], *, val_rows: np.ndarray, oos_label
     """``fit_cross_fitted`` for a task with an out-of-scope label whose classes all have two
     rows or more, else ``fit_calibrated`` (self-trained on ``unlabeled`` if given).
 
-    A cross-fitted task does not self-train: the pool's prompts of kinds it has never seen out
-    of scope would come back as pseudo-labeled in-scope rows and teach it to accept them.
+    A task with an out-of-scope label does not self-train: the pool's prompts of kinds it has
+    never seen out of scope would come back as pseudo-labeled in-scope rows and teach it to
+    accept them.
     """
     labels = np.asarray(y, dtype=object)
+    refused = oos_label is not None and unlabeled is not None
     folds = cross_folds(labels) if oos_label is not None else 0
     if folds >= 2:
         fitted = fit_cross_fitted(X, y, oos_label=oos_label,
                                   target_oos_recall=target_oos_recall, seed=seed, folds=folds)
-        if unlabeled is not None:
-            fitted.notes.append("self-training is off for a task with an out-of-scope label: "
-                                "trained on the raters' labels alone")
-        return fitted
-    return fit_calibrated(X, y, val_rows=val_rows, oos_label=oos_label,
-                          target_oos_recall=target_oos_recall, seed=seed, unlabeled=unlabeled)
+    else:
+        fitted = fit_calibrated(X, y, val_rows=val_rows, oos_label=oos_label,
+                                target_oos_recall=target_oos_recall, seed=seed,
+                                unlabeled=None if refused else unlabeled)
+    if refused:
+        fitted.notes.append("self-training is off for a task with an out-of-scope label: "
+                            "trained on the raters' labels alone")
+    return fitted
 
 
 def describe_fit(result: FitResult) -> dict[str, Any]:

@@ -66,12 +66,18 @@ def test_self_training_learns_from_the_unlabeled_rows(world):
     assert unsure.n_pseudo == 0 and not unsure.notes
 
 
-def test_a_cross_fitted_task_with_an_out_of_scope_label_does_not_self_train(world):
-    y = ["oos" if label in {"c6", "c7"} else label for label in world["y"]]
-    result = fit_for_task(world["X"], y, val_rows=world["val"], oos_label="oos",
+@pytest.mark.parametrize("rows_a_class", [4, 1])  # cross-fitted, and too small for folds
+def test_a_task_with_an_out_of_scope_label_does_not_self_train(world, rows_a_class):
+    keep = np.flatnonzero(np.arange(len(world["y"])) % 4 < rows_a_class)
+    y = ["oos" if world["y"][i] in {"c6", "c7"} else world["y"][i] for i in keep]
+    val = world["val"][keep] if rows_a_class > 1 else np.zeros(len(keep), dtype=bool)
+    result = fit_for_task(world["X"][keep], y, val_rows=val, oos_label="oos",
                           unlabeled=world["pool"])
     assert result.n_pseudo == 0
     assert any("self-training is off" in note for note in result.notes)
+    plain = fit_for_task(world["X"][keep], y, val_rows=val, oos_label=None,
+                         unlabeled=world["pool"])
+    assert plain.n_pseudo > 0  # the same rows without an out-of-scope label do self-train
 
 
 def test_the_simulation_gives_a_self_training_model_the_rest_of_the_pool(world):
