@@ -65,11 +65,15 @@ def _settings_form(task: TaskInfo, user: auth.SignedIn) -> None:
                                key="set_collect_preview",
                                help="Prompts typed in the Preview join this task's labeling "
                                     "pool (PII redacted, users pseudonymised).")
-        self_training = right.toggle(
+        st.subheader("Training")
+        self_training = st.toggle(
             "Self-training", value=task.self_training, key="set_self_training",
             help="Retraining also learns from unlabeled items: the model's own confident "
                  "predictions on them join training as pseudo-labels at half weight. Not used "
                  "by an intent task with an out-of-scope label.")
+        if task.kind == "intent" and task.oos_label:
+            st.caption(f"This task has an out-of-scope label ({task.oos_label}): it trains on "
+                       "the raters' labels alone, whether or not self-training is on.")
         saved = st.form_submit_button("Save settings", type="primary", key="save_settings")
     if not saved:
         return

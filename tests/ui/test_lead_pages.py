@@ -51,6 +51,8 @@ def test_lead_changes_queue_settings(lead_app):
     assert at.toggle(key="set_collect_preview").value is True
     at.toggle(key="set_collect_preview").set_value(False)
     assert at.toggle(key="set_self_training").value is False
+    # the queue task has an out-of-scope label: the page says self-training would not be used
+    assert any("trains on the raters' labels alone" in c.value for c in at.caption)
     at.toggle(key="set_self_training").set_value(True)
     at.button(key="save_settings").click()
     at.run()
