@@ -65,8 +65,8 @@ FOLD_WORKERS = 2
 training rows took 8.7 s one fold at a time and 5.8 to 6.4 s two at a time on 2 cores."""
 PSEUDO_LABEL_THRESHOLD = 0.5
 """Calibrated probability an unlabeled prompt's top class needs to join training as its
-pseudo-label. Chosen on CLINC150's ``val`` split (``bench/al_clinc.py --self-training
---eval-split val``); see the README's active-learning figures."""
+pseudo-label. Chosen on CLINC150's ``val`` split (``bench/al_clinc.py --eval-split val``); see
+the README's active-learning figures."""
 PSEUDO_LABEL_WEIGHT = 0.5
 """Weight of a pseudo-labeled row in the fit (a rater's label weighs 1)."""
 MAX_PSEUDO_ROWS = 20_000
