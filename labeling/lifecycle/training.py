@@ -32,14 +32,8 @@ from labeling.ml.evaluation import (
     evaluate_model,
     unsafe_scores,
 )
-from labeling.ml.fitting import (
-    MAX_PSEUDO_ROWS,
-    PSEUDO_LABEL_THRESHOLD,
-    PSEUDO_LABEL_WEIGHT,
-    TARGET_OOS_RECALL,
-    describe_fit,
-    fit_for_task,
-)
+from labeling.ml.fitting import TARGET_OOS_RECALL, describe_fit, fit_for_task
+from labeling.ml.self_training import MAX_PSEUDO_ROWS, PSEUDO_LABEL_THRESHOLD, PSEUDO_LABEL_WEIGHT
 from labeling.ml.splits import (
     EVAL_SHARE,
     OOS_VAL_SHARE,

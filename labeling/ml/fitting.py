@@ -8,8 +8,8 @@ kind of model that serves (not a first-pass model refitted afterwards). Other ta
 (``fit_calibrated``) fit on the non-validation rows, take the temperature from the validation
 rows, then refit warm on all rows. Where the task trains with its unlabeled prompts too
 (``self_training``), ``fit_calibrated`` adds the first fit's confident predictions on them as
-pseudo-labels at a lower weight (``pseudo_labels``), fits again, and takes the temperature from
-that fit.
+pseudo-labels at a lower weight (``labeling.ml.self_training``), fits again, and takes the
+temperature from that fit.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from labeling.ml.scope import (
     scope_scores_if_any,
     standardisation,
 )
+from labeling.ml.self_training import self_train
 from labeling.ml.splits import VAL_SHARE, validation_rows
 
 TARGET_OOS_RECALL = 0.9
@@ -63,17 +64,6 @@ CROSS_FOLDS = 5
 FOLD_WORKERS = 2
 """Fold models fitted at once (each on one BLAS thread): the cross-fit of CLINC150's 12,100
 training rows took 8.7 s one fold at a time and 5.8 to 6.4 s two at a time on 2 cores."""
-PSEUDO_LABEL_THRESHOLD = 0.5
-"""Calibrated probability an unlabeled prompt's top class needs to join training as its
-pseudo-label. Chosen on CLINC150's ``val`` split (``bench/al_clinc.py --eval-split val``); see
-the README's active-learning figures."""
-PSEUDO_LABEL_WEIGHT = 0.5
-"""Weight of a pseudo-labeled row in the fit (a rater's label weighs 1)."""
-MAX_PSEUDO_ROWS = 20_000
-"""Unlabeled prompts read for pseudo-labels at most (a seeded sample of a larger pool): the
-fit's time grows with its rows."""
-
-
 def _convergence_notes(model: FastLogisticRegression, fit: str) -> list[str]:
     """A note if ``model``'s solver stopped before converging (``converged_`` is false)."""
     if getattr(model, "converged_", True):
@@ -97,74 +87,7 @@ class FitResult:
     oos_curve: list[dict[str, float]] = field(default_factory=list)
     """In-scope accuracy against out-of-scope recall over thresholds, out of fold."""
     n_pseudo: int = 0
-    """Unlabeled rows that joined training as pseudo-labels (``pseudo_labels``)."""
-
-
-def pseudo_labels(model: Any, unlabeled: np.ndarray, *, seed: int = 0,
-                  threshold: float = PSEUDO_LABEL_THRESHOLD,
-                  max_rows: int = MAX_PSEUDO_ROWS) -> tuple[np.ndarray, np.ndarray]:
-    """The rows of ``unlabeled`` whose top calibrated probability under ``model`` is at least
-    ``threshold``, with that class as their label (self-training; a seeded sample of
-    ``max_rows`` rows is read from a larger pool).
-
-    Self-training adds what a model already predicts confidently about the pool: with the
-    items active learning asks for (the uncertain ones) it fills in the easy bulk of each class
-    that raters are never shown. On CLINC150 with margin sampling it raised test accuracy from
-    0.931 to 0.940 at 1,500 labels and from 0.953 to 0.957 at 3,000 (README).
-    """
-    rows = np.asarray(unlabeled, dtype=np.float32)
-    if len(rows) > max_rows:
-        keep = np.random.default_rng(seed).choice(len(rows), max_rows, replace=False)
-        rows = rows[np.sort(keep)]
-    if not len(rows):
-        return rows, np.empty(0, dtype=object)
-    proba = predict_proba_fast(model, rows)
-    top = proba.argmax(axis=1)
-    sure = proba[np.arange(len(top)), top] >= threshold
-    return rows[sure], np.asarray(model.classes_, dtype=object)[top[sure]]
-
-
-@dataclass(frozen=True)
-class _Pseudo:
-    """Pseudo-labeled rows to train with (none: empty)."""
-    X: np.ndarray
-    y: np.ndarray
-
-    def extend(self, X: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
-        """``fit_logistic`` arguments for ``(X, labels)`` plus these rows: unweighted classes
-        and the pseudo-labels' lower weight, or the rows as they are when there are none."""
-        if not len(self.y):
-            return {"X": X, "y": labels}
-        return {"X": np.vstack([np.asarray(X, dtype=np.float32), self.X]),
-                "y": np.concatenate([labels, self.y]),
-                "sample_weight": np.r_[np.ones(len(labels)),
-                                       np.full(len(self.y), PSEUDO_LABEL_WEIGHT)]}
-
-    def classifier(self, seed: int) -> FastLogisticRegression:
-        """Balanced class weights for the raters' labels alone; with pseudo-labels the pool's
-        own class mix weighs instead (their rows outnumber the labels)."""
-        return make_classifier(seed=seed, class_weight=None if len(self.y) else "balanced")
-
-
-def _self_train(model: TemperatureScaledClassifier, X: np.ndarray, labels: np.ndarray, *,
-                val_rows: np.ndarray, unlabeled: np.ndarray | None, seed: int
-                ) -> tuple[TemperatureScaledClassifier, _Pseudo, list[str]]:
-    """Refit the non-validation rows with ``model``'s pseudo-labels of ``unlabeled`` and take
-    the temperature again from the validation rows; ``model`` as it is without any."""
-    none = _Pseudo(np.empty((0, X.shape[1]), dtype=np.float32), np.empty(0, dtype=object))
-    if unlabeled is None or not len(unlabeled):
-        return model, none, []
-    pseudo = _Pseudo(*pseudo_labels(model, unlabeled, seed=seed))
-    if not len(pseudo.y):
-        return model, none, [f"self-training: none of {len(unlabeled)} unlabeled rows reached "
-                             f"a probability of {PSEUDO_LABEL_THRESHOLD}"]
-    fit_rows = ~val_rows
-    base = fit_logistic(pseudo.classifier(seed), warm_start=model.estimator,
-                        **pseudo.extend(X[fit_rows], labels[fit_rows]))
-    model = TemperatureScaledClassifier(base)
-    if val_rows.any():
-        model.fit(X[val_rows], labels[val_rows])
-    return model, pseudo, _convergence_notes(base, "the self-training fit")
+    """Unlabeled rows that joined training as pseudo-labels (``self_training``)."""
 
 
 def fit_calibrated(X: np.ndarray, y: list[str], *, val_rows: np.ndarray, oos_label: str | None,
@@ -175,10 +98,10 @@ def fit_calibrated(X: np.ndarray, y: list[str], *, val_rows: np.ndarray, oos_lab
     first fit's weights, keeping the temperature and threshold. A fit whose solver stopped
     before converging adds a note (and its ``ConvergenceWarning`` is passed on).
 
-    With ``unlabeled`` rows (self-training), the first calibrated fit pseudo-labels them
-    (``pseudo_labels``); the non-validation rows are fitted again with the pseudo-labeled rows
-    at ``PSEUDO_LABEL_WEIGHT``, and that fit gives the temperature, the threshold and the start
-    of the refit, which keeps the pseudo-labeled rows.
+    With ``unlabeled`` rows (self-training, ``labeling.ml.self_training``), the first calibrated
+    fit pseudo-labels them; the non-validation rows are fitted again with the pseudo-labeled rows
+    at a lower weight, and that fit gives the temperature, the threshold and the start of the
+    refit, which keeps the pseudo-labeled rows.
     """
     labels = np.asarray(y, dtype=object)
     notes: list[str] = []
@@ -189,9 +112,11 @@ def fit_calibrated(X: np.ndarray, y: list[str], *, val_rows: np.ndarray, oos_lab
         model.fit(X[val_rows], labels[val_rows])
     else:
         notes.append("no validation rows: temperature left at 1.0")
-    model, pseudo, more = _self_train(model, X, labels, val_rows=val_rows, unlabeled=unlabeled,
-                                      seed=seed)
+    model, pseudo, more = self_train(model, X, labels, val_rows=val_rows, unlabeled=unlabeled,
+                                     seed=seed)
     notes += more
+    if len(pseudo.y):
+        notes += _convergence_notes(model.estimator, "the self-training fit")
     threshold = None
     val_proba = predict_proba_fast(model, X[val_rows]) if val_rows.any() else None
     if oos_label is not None:
@@ -207,8 +132,8 @@ def fit_calibrated(X: np.ndarray, y: list[str], *, val_rows: np.ndarray, oos_lab
             notes.append("no out-of-scope validation examples: threshold 0 (only the "
                          "out-of-scope class rejects)")
     if refit and val_rows.any():
-        full = fit_logistic(pseudo.classifier(seed), warm_start=model.estimator,
-                            **pseudo.extend(X, labels))
+        full = fit_logistic(make_classifier(seed=seed, class_weight=pseudo.class_weight),
+                            warm_start=model.estimator, **pseudo.extend(X, labels))
         notes += _convergence_notes(full, "the refit on all rows")
         model = TemperatureScaledClassifier(full, temperature=model.temperature)
     return FitResult(model=model, oos_threshold=threshold, n_val=int(val_rows.sum()),

@@ -7,13 +7,8 @@ import pytest
 from sklearn.datasets import make_blobs
 
 from labeling.ml.classifier import make_classifier, predict_fast, predict_proba_fast
-from labeling.ml.fitting import (
-    PSEUDO_LABEL_THRESHOLD,
-    TaskTrainer,
-    fit_calibrated,
-    fit_for_task,
-    pseudo_labels,
-)
+from labeling.ml.fitting import TaskTrainer, fit_calibrated, fit_for_task
+from labeling.ml.self_training import PSEUDO_LABEL_THRESHOLD, pseudo_labels
 from labeling.ml.simulation import simulate
 
 
