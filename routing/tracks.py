@@ -155,7 +155,7 @@ def _is_slice(value: Any) -> bool:
 def _known_form(name: str, spec: Any) -> bool:
     """A column name; ``{"column": C}`` with an optional ``"slice": [A, B]`` (integers or
     null); ``{"value": V}`` with a text, number, true/false or null; for tags
-    ``{"columns": [C, ...]}``."""
+    ``{"columns": [C, ...]}`` (one column or more)."""
     if isinstance(spec, str):
         return True
     if not isinstance(spec, dict):
@@ -165,8 +165,8 @@ def _known_form(name: str, spec: Any) -> bool:
                                                      _is_slice(spec["slice"]))
     if "value" in spec:
         return spec["value"] is None or isinstance(spec["value"], str | int | float | bool)
-    return name == "tags" and isinstance(spec.get("columns"), list) and all(
-        isinstance(c, str) for c in spec["columns"])
+    return name == "tags" and isinstance(spec.get("columns"), list) and bool(
+        spec["columns"]) and all(isinstance(c, str) for c in spec["columns"])
 
 
 def _column(frame: pd.DataFrame, path: Path, name: str) -> pd.Series:

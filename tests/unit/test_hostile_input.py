@@ -365,6 +365,7 @@ def test_any_mapping_is_read_or_refused(fields, wrap):
 @pytest.mark.parametrize("spec", [
     {"column": []}, {"column": "track_album_release_date", "slice": 5},
     {"column": "track_album_release_date", "slice": ["a", "b"]}, {"columns": 5}, [1],
+    {"columns": []},  # found by hypothesis: tags from no column at all
 ])
 def test_a_mapping_of_an_unknown_shape_is_refused(tmp_path, spec):
     mapping = json.loads((EXAMPLE_MAPPINGS / "spotify_songs.json").read_text())
