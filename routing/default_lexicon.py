@@ -1,6 +1,7 @@
 """Version 1 of the slot lexicon: words and slang people type, mapped to the values of the
 intent task's slots (the same values raters choose on the Label page, so the lexicon can be
-measured against their labels). Durations and seed artists are parsed, not listed here."""
+measured against their labels), plus a few slots only the ranker reads (``RANKER_SLOTS``).
+Durations and seed artists are parsed, not listed here."""
 
 from __future__ import annotations
 
@@ -8,15 +9,28 @@ BLOCKED = "(none)"
 """A value that sets nothing: the phrase only stops a shorter one ("house party" is not the
 genre house)."""
 
+RANKER_SLOTS = ("occasion", "acoustic")
+"""Slots the ranker reads that the intent task does not ask raters for (like the parsed ``bpm``
+and ``year``), so the lexicon's quality is never measured on them."""
+
 PHRASES: dict[tuple[str, str], tuple[str, ...]] = {
     ("mood", "calm"): ("calm", "mellow", "peaceful", "soothing", "relaxing", "relaxed",
-                       "serene", "gentle", "soft", "quiet"),
+                       "serene", "gentle", "soft", "quiet", "relax", "relaxation", "unwind",
+                       "unwinding", "calming", "tranquil", "spa", "zen",
+                       # Spanish, Portuguese, French, German
+                       "relajante", "tranquila", "tranquilo", "relaxante", "calme",
+                       "entspannt", "entspannend", "entspannen", "relajarse", "relaxar",
+                       "detente"),
     ("mood", "chill"): ("chill", "chilled", "chillout", "chill out", "laid back", "laid-back",
                         "easy going", "vibey", "low key", "lowkey"),
     ("mood", "happy"): ("happy", "cheerful", "feel good", "feel-good", "upbeat", "sunny",
-                        "joyful", "cheer me up", "good vibes"),
+                        "joyful", "cheer me up", "good vibes", "good mood", "positive vibes",
+                        "feliz", "alegre", "heureux", "fröhlich"),
     ("mood", "sad"): ("sad", "heartbroken", "heartbreak", "crying", "cry", "tearjerker",
-                      "breakup", "break up", "down bad", "in my feels"),
+                      "breakup", "break up", "down bad", "in my feels", "feeling down",
+                      "feeling low", "feeling blue", "depressed", "depressing", "heartache",
+                      "grief", "grieving", "sorrow", "tears", "triste", "tristes",
+                      "traurig"),
     ("mood", "energetic"): ("energetic", "hype", "hyped", "pumped", "pump up", "lit",
                             "banger", "bangers", "turnt", "high octane"),
     ("mood", "angry"): ("angry", "rage", "furious", "mad", "pissed off"),
@@ -32,13 +46,15 @@ PHRASES: dict[tuple[str, str], tuple[str, ...]] = {
     ("mood", "euphoric"): ("euphoric", "ecstatic", "on top of the world"),
     ("mood", "anxious"): ("anxious", "stressed", "nervous", "overwhelmed"),
     ("mood", "cozy"): ("cozy", "cosy", "warm blanket", "snug", "hygge"),
-    ("activity", "studying"): ("study", "studying", "homework", "revision", "exam", "exams"),
+    ("activity", "studying"): ("study", "studying", "homework", "revision", "exam", "exams",
+                               "estudiar", "estudar", "lernen"),
     ("activity", "coding"): ("coding", "programming", "debugging", "code"),
     ("activity", "reading"): ("reading", "read a book"),
     ("activity", "working"): ("work", "working", "office", "deep work", "focus", "focused",
                               "concentration", "concentrate"),
     ("activity", "working_out"): ("workout", "work out", "working out", "gym", "training",
-                                  "exercise", "cardio"),
+                                  "exercise", "cardio", "entrenar", "entrenamiento", "gimnasio",
+                                  "treino"),
     ("activity", "running"): ("running", "run", "jog", "jogging", "5k", "10k", "marathon"),
     ("activity", "lifting"): ("lifting", "weights", "deadlift", "bench press", "leg day"),
     ("activity", "cycling"): ("cycling", "bike ride", "spin class", "biking"),
@@ -53,19 +69,21 @@ PHRASES: dict[tuple[str, str], tuple[str, ...]] = {
     ("activity", "road_trip"): ("road trip", "roadtrip"),
     ("activity", "gaming"): ("gaming", "video games", "game night"),
     ("activity", "sleeping"): ("sleep", "sleeping", "bedtime", "fall asleep", "insomnia",
-                               "nap"),
+                               "nap", "lullaby", "lullabies", "dormir", "schlafen"),
     ("activity", "meditating"): ("meditation", "meditate", "meditating", "mindfulness"),
     ("activity", "showering"): ("shower", "showering"),
     ("activity", "getting_ready"): ("getting ready", "pregame", "pre-game", "pregaming"),
     ("activity", "dinner"): ("dinner", "dinner party"),
-    ("activity", "dancing"): ("dance", "dancing", "dance floor", "club"),
+    ("activity", "dancing"): ("dance", "dancing", "dance floor", "club", "bailar", "dançar",
+                              "danser", "tanzen"),
     ("activity", "waking_up"): ("wake up", "waking up", "wake me up", "morning alarm"),
     ("genre", "pop"): ("pop",),
     ("genre", "rock"): ("rock", "classic rock", "hard rock"),
     ("genre", "hip hop"): ("hip hop", "hip-hop", "hiphop", "rap", "trap", "drill",
                            "gangster rap"),
     ("genre", "r&b"): ("r&b", "rnb", "r and b", "neo soul"),
-    ("genre", "edm"): ("edm", "electronic", "electro", "dubstep", "big room"),
+    ("genre", "edm"): ("edm", "electronic", "electro", "dubstep", "big room", "tropical house",
+                       "electro house"),
     ("genre", "house"): ("house", "deep house", "tech house"),
     ("genre", "techno"): ("techno",),
     ("genre", "latin"): ("latin", "salsa", "bachata", "tropical"),
@@ -115,6 +133,11 @@ PHRASES: dict[tuple[str, str], tuple[str, ...]] = {
                            "female vocals", "male vocals", "vocalists", "vocals front"),
     ("vocals", "no_preference"): ("lyrics or no lyrics", "vocals or instrumental",
                                   "instrumental or vocals", "vocals or not"),
+    # slots for the ranker only (raters are not asked for them; see ``RANKER_SLOTS``)
+    ("occasion", "party"): ("party", "parties", "partying", "rave", "fiesta", "festa", "fête"),
+    ("occasion", BLOCKED): ("dinner party", "dinner parties", "tea party"),
+    ("acoustic", "more"): ("acoustic", "unplugged", "piano", "acoustic guitar", "stripped back",
+                           "stripped down"),
     ("explicit", "avoid"): ("no explicit", "clean", "clean version", "radio edit",
                             "family friendly", "kid friendly", "for kids", "no swearing"),
     ("explicit", "allow"): ("explicit", "uncensored", "dirty version"),

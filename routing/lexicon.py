@@ -4,11 +4,11 @@ A prompt is normalised (``labeling.text.normalise``), then every lexicon phrase 
 whole words; one phrase may set several slots ("bangers": mood=energetic and energy=high);
 within a slot the longest match wins where two overlap and the earliest value is kept; a
 match right after "not", "no", "without" or "less" is dropped ("not sad"). Durations are
-parsed ("45 minutes", "an hour", "1.5 hours" -> ``duration``), a BPM gives the tempo and a
-year its decade; a seed artist is read after "like", "similar to", "by", "in the style of" and
-matched fuzzily against the catalogue's artists with ``rapidfuzz`` ("like daft pnk" -> Daft
-Punk), and its name is then no other slot's ("daft punk" is not the genre punk). Every slot
-keeps the span of the prompt it came from.
+parsed ("45 minutes", "an hour and a half" -> ``duration``), a BPM gives the tempo (and
+``bpm``) and a year its decade (and ``year``); a seed artist is read after "like", "similar
+to", "by", "in the style of" and matched fuzzily against the catalogue's artists with
+``rapidfuzz`` ("like daft pnk" -> Daft Punk), and its name is then no other slot's ("daft
+punk" is not the genre punk). Every slot keeps the span of the prompt it came from.
 
 The lexicon is data: each change (``add_phrase``, ``remove_phrase``) stores a new version of
 the whole list and an audit event; the first use stores ``routing.default_lexicon`` as
@@ -55,6 +55,14 @@ ARTIST_STOP = re.compile(r"\s+(?:but|for|with|and|or|to|while|when|at|in|on|from
 DURATION = re.compile(
     r"(?<![a-z0-9.])(?P<number>\d+(?:\.\d+)?|an?|one|two|three|half an?)\s*-?\s*"
     r"(?P<unit>hours?|hrs?|h|minutes?|mins?|m)(?![a-z0-9])")
+_HOURS = r"(?P<hours>\d+|an?|one|two|three)"
+COMPOUND_DURATION = re.compile(
+    rf"(?<![a-z0-9.])(?:{_HOURS}\s*-?\s*(?:hours?|hrs?|h)\s*(?:and\s+)?"
+    r"(?:(?P<half>a half)|(?P<minutes>\d{1,2})\s*(?:minutes?|mins?|m)(?![a-z0-9]))"
+    r"|(?P<compact_hours>\d)h(?P<compact_minutes>[0-5]\d)(?![a-z0-9])"
+    r"|(?P<whole>\d+|one|two|three)\s+and\s+a\s+half\s+(?:hours?|hrs?)(?![a-z0-9]))")
+"""Two-part durations: "an hour and a half", "1 hour 30 minutes", "1h30", "two and a half
+hours"."""
 WORD_NUMBERS = {"a": 1.0, "an": 1.0, "one": 1.0, "two": 2.0, "three": 3.0, "half a": 0.5,
                 "half an": 0.5}
 MAX_PHRASE = 80
@@ -173,8 +181,29 @@ def duration_value(minutes: float) -> str:
 
 def duration_minutes(value: str) -> float | None:
     """Minutes in a duration value (``duration_value``'s output or a rater's "2 hours")."""
-    match = DURATION.search(normalise(value).text)
-    return _minutes(match["number"], match["unit"]) if match else None
+    spans = _duration_spans(normalise(value).text)
+    return spans[0][2] if spans else None
+
+
+def _compound_minutes(match: re.Match[str]) -> float | None:
+    if match["compact_hours"]:
+        return int(match["compact_hours"]) * 60 + int(match["compact_minutes"])
+    if match["whole"]:
+        return (_minutes(match["whole"], "hours") or 0) + 30
+    hours = _minutes(match["hours"], "hours")
+    if hours is None:
+        return None
+    return hours + (30 if match["half"] else int(match["minutes"]))
+
+
+def _duration_spans(text: str) -> list[tuple[int, int, float]]:
+    """(start, end, minutes) of every duration in ``text``, in order; a two-part duration is
+    read whole ("an hour and a half" is 90 minutes, not an hour)."""
+    found = [(m.start(), m.end(), _compound_minutes(m)) for m in COMPOUND_DURATION.finditer(text)]
+    found += [(m.start(), m.end(), _minutes(m["number"], m["unit"]))
+              for m in DURATION.finditer(text)
+              if not any(s < m.end() and m.start() < e for s, e, _ in found)]
+    return sorted((s, e, minutes) for s, e, minutes in found if minutes is not None)
 
 
 BPM = re.compile(r"(?<![a-z0-9.])(?P<bpm>\d{2,3})\s*bpm(?![a-z0-9])")
@@ -184,7 +213,8 @@ DECADES = {1960: "60s", 1970: "70s", 1980: "80s", 1990: "90s", 2000: "2000s", 20
 
 
 def _numbers(normalised: Normalised) -> list[tuple[int, int, str, str]]:
-    """Tempo from a BPM ("180 bpm" -> fast, and bpm=180) and era from a year ("2008" -> 2000s)."""
+    """Tempo from a BPM ("180 bpm" -> fast, and bpm=180) and era from a year ("2008" -> 2000s,
+    and year=2008, for a ranker that can aim at the year itself)."""
     out = []
     for match in BPM.finditer(normalised.text):
         bpm = int(match["bpm"])
@@ -197,16 +227,15 @@ def _numbers(normalised: Normalised) -> list[tuple[int, int, str, str]]:
         era = DECADES.get(year // 10 * 10, "recent" if year >= 2020 else None)
         if era:
             out.append((match.start(), match.end(), "era", era))
+            out.append((match.start(), match.end(), "year", str(year)))
     return out
 
 
 def _durations(normalised: Normalised) -> list[tuple[int, int, str]]:
     out = []
-    for match in DURATION.finditer(normalised.text):
-        minutes = _minutes(match["number"], match["unit"])
-        if minutes is None or not 5 <= minutes <= 600:
-            continue
-        out.append((match.start(), match.end(), duration_value(minutes)))
+    for start, end, minutes in _duration_spans(normalised.text):
+        if 5 <= minutes <= 600:
+            out.append((start, end, duration_value(minutes)))
     return out
 
 

@@ -7,6 +7,9 @@ from __future__ import annotations
 FEATURES = ("energy", "valence", "danceability", "acousticness", "instrumentalness",
             "speechiness", "tempo", "loudness")
 """Audio features compared by percentile within the catalogue."""
+RANKED_FIELDS = (*FEATURES, "year")
+"""What a profile term may name: the audio features and the release year (nostalgic -> the
+catalogue's older tracks); the year is not an audio feature, so track similarity leaves it out."""
 
 LOW, HIGH, MID = "low", "high", "mid"
 Term = tuple[str, str, float]
@@ -34,6 +37,7 @@ PROFILES: dict[str, dict[str, tuple[Term, ...]]] = {
                      ("danceability", HIGH, 0.5)),
         "anxious": (("energy", LOW, 0.8), ("tempo", LOW, 0.3)),
         "cozy": (("acousticness", HIGH, 0.7), ("energy", LOW, 0.5)),
+        "nostalgic": (("year", LOW, 1.0),),
     },
     "activity": {
         **{focus: (("instrumentalness", HIGH, 1.0), ("speechiness", LOW, 1.0),
@@ -66,6 +70,8 @@ PROFILES: dict[str, dict[str, tuple[Term, ...]]] = {
     "energy": {"low": (("energy", LOW, 1.0), ("loudness", LOW, 0.3)),
                "medium": (("energy", MID, 1.0),),
                "high": (("energy", HIGH, 1.0), ("loudness", HIGH, 0.3))},
+    "occasion": {"party": (("danceability", HIGH, 1.0), ("energy", HIGH, 0.6),
+                           ("valence", HIGH, 0.3))},
     "acoustic": {"more": (("acousticness", HIGH, 1.0),), "less": (("acousticness", LOW, 1.0),)},
     "vocals": {"instrumental": (("instrumentalness", HIGH, 1.0), ("speechiness", LOW, 0.5)),
                "vocals": (("instrumentalness", LOW, 1.0),)},

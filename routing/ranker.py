@@ -12,10 +12,11 @@ Every track gets a score from four parts, weighted by a named ``RankerConfig``:
 * **context and session**: the time of day, and the session's skips (artists sink) and saves
   (tracks like them rise), the most recent weighing most.
 
-Genre, era, explicit, vocals and tempo slots are filters where the catalogue has enough tracks that
-pass them (``min_pool``), else they fall back to a strong preference. The best ``pool`` tracks
-are then ordered by maximal marginal relevance (MMR) over audio-feature similarity, with at most
-``max_per_artist`` tracks per artist, and cut to the requested duration or to ``size`` tracks.
+Genre, era, year, explicit, vocals and tempo slots are filters where the catalogue has enough
+tracks that pass them (``min_pool``, the rarest filter first), else they fall back to a strong
+preference. The best ``pool`` tracks are then ordered by maximal marginal relevance (MMR) over
+audio-feature similarity, with at most ``max_per_artist`` tracks per artist, and cut to the
+requested duration or to ``size`` tracks.
 Every track carries a short reason ("calm: energy 0.21").
 """
 
@@ -41,6 +42,7 @@ from routing.profiles import (
     HIGH,
     LOW,
     PROFILES,
+    RANKED_FIELDS,
     RECENT_YEARS,
     TEMPO_FILTERS,
     Term,
@@ -66,7 +68,8 @@ class RankerConfig:
     pool: int = 300
     """How many of the best-scored tracks MMR chooses from."""
     min_pool: int = 40
-    """A filter (genre, era, explicit, vocals) applies only if this many tracks pass it."""
+    """A filter (genre, era, year, explicit, vocals, tempo) applies only if this many tracks
+    pass it."""
     retrieve: int = 400
     """How many tracks each retrieval list (BM25, dense) returns."""
     exploration: float = 0.0
@@ -119,8 +122,8 @@ class CatalogueArrays:
         self.artists = self.tracks["artist"].astype(str).to_numpy(dtype=object)
         codes, self.artist_names = pd.factorize(self.tracks["artist"].astype(str))
         self.artist_codes = np.asarray(codes)
-        self.raw = {f: self.tracks[f].to_numpy(dtype=np.float64) for f in FEATURES}
-        self.percentile = {f: _percentiles(self.raw[f]) for f in FEATURES}
+        self.raw = {f: self.tracks[f].to_numpy(dtype=np.float64) for f in RANKED_FIELDS}
+        self.percentile = {f: _percentiles(self.raw[f]) for f in RANKED_FIELDS}
         self.year = self.tracks["year"].to_numpy(dtype=np.int64)
         self.duration_ms = self.tracks["duration_ms"].to_numpy(dtype=np.int64)
         self.explicit = self.tracks["explicit"].to_numpy(dtype=bool)
@@ -402,13 +405,16 @@ def rescore(parts: Mapping[str, np.ndarray], config: RankerConfig) -> np.ndarray
 def _apply_filters(arrays: CatalogueArrays, slots: Mapping[str, str], mask: np.ndarray, *,
                    config: RankerConfig, avoid_explicit: bool
                    ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Genre, era, explicit, vocals and tempo as filters; each that leaves fewer than
+    """Genre, era, year, explicit, vocals and tempo as filters; each that leaves fewer than
     ``config.min_pool`` tracks becomes a preference instead (explicit is always a filter)."""
     filters: list[tuple[str, np.ndarray | None]] = []
     if slots.get("genre"):
         filters.append((f"genre={slots['genre']}", arrays.genre_mask(slots["genre"])))
     if slots.get("era"):
         filters.append((f"era={slots['era']}", arrays.era_mask(slots["era"])))
+    year = _number(slots.get("year"))
+    if year:  # "songs from 1985": that year where the catalogue has enough of it
+        filters.append((f"year={slots['year']}", arrays.year == int(year)))
     if avoid_explicit or slots.get("explicit") == "avoid":
         filters.append(("explicit=avoid", ~arrays.explicit))
     if slots.get("vocals") == "instrumental":
@@ -423,9 +429,11 @@ def _apply_filters(arrays: CatalogueArrays, slots: Mapping[str, str], mask: np.n
                         (arrays.raw["tempo"] >= low) & (arrays.raw["tempo"] <= high)))
     relaxed: list[str] = []
     preference = np.zeros(arrays.size)
+    # the rarest first: where two cannot both hold, the more specific ask is kept ("sixties
+    # pop": the sixties, with pop preferred, not pop with a few sixties tracks)
+    filters = sorted((f for f in filters if f[1] is not None),
+                     key=lambda f: int((mask & f[1]).sum()))
     for name, passing in filters:
-        if passing is None:
-            continue
         if name == "explicit=avoid" or int((mask & passing).sum()) >= config.min_pool:
             mask = mask & passing
         else:
@@ -465,7 +473,7 @@ def _reasons(arrays: CatalogueArrays, rows: np.ndarray, terms: Sequence[tuple[st
     weighted = [(part.values[rows] * part.weight).tolist() for part in parts]
     features = {term[0] for _, term in terms} | ({"tempo"} if slots.get("bpm") else set())
     raw = {feature: arrays.raw[feature][rows].tolist() for feature in features}
-    years = arrays.year[rows].tolist() if slots.get("era") else []
+    years = arrays.year[rows].tolist() if slots.get("era") or slots.get("year") else []
     genres = [arrays.genre_names[code] for code in arrays.genre_codes[rows].tolist()] \
         if slots.get("genre") else []
     out = []
@@ -473,7 +481,9 @@ def _reasons(arrays: CatalogueArrays, rows: np.ndarray, terms: Sequence[tuple[st
         bits = _term_bits(terms, [w[j] for w in weighted], raw, j)
         if slots.get("bpm"):
             bits.append(f"{slots['bpm']} BPM asked: {raw['tempo'][j]:.0f} BPM")
-        if slots.get("era"):
+        if slots.get("year"):
+            bits.append(f"{slots['year']} asked: {int(years[j])}")
+        elif slots.get("era"):
             bits.append(f"{slots['era']}: {int(years[j])}")
         if slots.get("genre"):
             bits.append(f"genre: {genres[j]}")
@@ -498,7 +508,8 @@ def _term_bits(terms: Sequence[tuple[str, Term]], weighted: list[float],
         label, (feature, _, _) = terms[i]
         value = raw[feature][j]
         shown = f"{value:.0f} BPM" if feature == "tempo" else \
-            f"{value:.1f} dB" if feature == "loudness" else f"{value:.2f}"
+            f"{value:.1f} dB" if feature == "loudness" else \
+            f"{value:.0f}" if feature == "year" else f"{value:.2f}"
         bits.append(f"{label}: {feature} {shown}" if feature not in ("tempo", "loudness")
                     else f"{label}: {shown}")
     return bits

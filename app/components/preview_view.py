@@ -13,7 +13,7 @@ from app.components.untrusted import as_html
 
 BAR_FEATURES = ("energy", "valence", "danceability", "acousticness", "instrumentalness")
 SLOT_COLOURS = {"mood": "#fde2e4", "activity": "#e2ece9", "genre": "#dfe7fd",
-                "era": "#fff1c1", "artist": "#f0e4ff", "duration": "#e8f4d9",
+                "era": "#fff1c1", "year": "#fff1c1", "artist": "#f0e4ff", "duration": "#e8f4d9",
                 "tempo": "#ffe5cc", "bpm": "#ffe5cc", "energy": "#ffe5cc", "vocals": "#e0f7fa",
                 "explicit": "#eeeeee"}
 
@@ -27,7 +27,7 @@ def marked_slots(text: str, slots: Sequence[Mapping[str, Any]]) -> str:
     out, cursor = [], 0
     for start, end, slot, value in spans:
         if start < cursor:
-            continue  # overlapping spans (bpm and tempo share one): the first is shown
+            continue  # overlapping spans (bpm and tempo, year and era): the first is shown
         colour = SLOT_COLOURS.get(slot, "#eeeeee")
         label = as_html(f"{slot}={value}")
         out.append(as_html(text[cursor:start]))

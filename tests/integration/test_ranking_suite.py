@@ -145,6 +145,16 @@ CASES: list[tuple[str, list[Check]]] = [
     ("chill lofi beats", [below("energy", 0.7)]),
     ("sad 2010s pop", [years(2010, 2019), genre("pop"), below("valence", 0.7)]),
     ("energetic 80s pop", [years(1980, 1989), genre("pop"), above("energy", 0.5)]),
+    ("spa relaxation", [below("energy")]),
+    ("songs for when I'm feeling down", [below("valence", 0.7)]),
+    ("música para dormir", [below("energy", 0.7)]),
+    ("rap from 2019", [years(2019, 2019, 0.7), genre("hip hop")]),
+    ("songs from 1985", [years(1985, 1985, 0.6)]),
+    ("sixties pop", [years(1960, 1969, 0.8)]),
+    ("old school r&b", [genre("r&b"), years(1950, 2005, 0.7)]),
+    ("instrumental piano", [above("instrumentalness"), above("acousticness", 0.5)]),
+    ("party anthems", [above("danceability", 0.5)]),
+    ("an hour and a half of study music", [minutes(90), above("instrumentalness", 0.5)]),
 ]
 
 

@@ -55,6 +55,33 @@ def test_a_filter_too_few_tracks_pass_becomes_a_preference():
     assert len(chosen) == 20
 
 
+def test_where_two_filters_cannot_both_hold_the_rarer_one_is_kept():
+    # 88 tracks from the 1970s, 356 pop tracks, 35 both: "70s pop" keeps the seventies and
+    # prefers pop, rather than pop with a few seventies tracks
+    playlist, chosen = top({"genre": "pop", "era": "70s"})
+    assert playlist.relaxed == ["genre=pop"]
+    assert chosen["year"].between(1970, 1979).all()
+    assert (chosen["genre"] == "pop").mean() >= 0.6  # the preference (diversity takes some)
+    before = top({"genre": "pop", "era": "70s"}, config=with_changes(CONFIGS["balanced"],
+                                                                     min_pool=20))
+    assert before[0].relaxed == []  # 35 pass both, enough for a pool of 20
+
+
+def test_a_year_keeps_that_years_tracks_and_says_so():
+    playlist, chosen = top({"era": "2020s", "year": "2024"})
+    assert playlist.relaxed == [] and (chosen["year"] == 2024).all()
+    assert all("2024 asked: 2024" in t.reason for t in playlist.tracks)
+    playlist, chosen = top({"year": "1968"})  # six such tracks: a preference
+    assert playlist.relaxed == ["year=1968"] and len(chosen) == 20
+    assert (chosen["year"] == 1968).sum() >= 4
+
+
+def test_nostalgic_prefers_the_catalogues_older_tracks():
+    playlist, chosen = top({"mood": "nostalgic"})
+    assert chosen["year"].mean() < TRACKS["year"].quantile(0.25)
+    assert any("nostalgic: year" in t.reason for t in playlist.tracks)
+
+
 def test_no_explicit_removes_explicit_tracks_always():
     _, chosen = top({"genre": "hip hop", "explicit": "avoid"})
     assert TRACKS.loc[TRACKS["genre"] == "hip hop", "explicit"].any()
