@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -74,7 +75,14 @@ CALM_SLOTS: dict[str, str] = {"mood": "calm", "energy": "low"}
 CONTENT_SLOTS = frozenset({"mood", "activity", "genre", "era", "artist", "tempo", "energy",
                            "vocals"})
 """Slots that make a request musical: an out-of-scope prompt with one ("play jazz and set a
-timer") is served for its music part."""
+timer") is served for its music part, if the slot names music itself (``MUSIC_SLOTS``) or the
+prompt has a music word (``MUSIC_WORDS``): a year or a word like "boss" alone is not a music
+request ("who won the world cup in 2018", "schedule a meeting with my boss")."""
+MUSIC_SLOTS = frozenset({"genre", "artist"})
+MUSIC_WORDS = re.compile(
+    r"(?<![a-z0-9])(?:music|musique|musik|musica|songs?|tracks?|tunes?|playlists?|albums?|"
+    r"play|playing|listen|listening|beats|mix|mixtape|jams?|bangers?|soundtrack|singles?|"
+    r"radio|artists?|bands?|singers?|hits)(?![a-z0-9])")
 MUSIC_PART_MESSAGE = "I can only help with the music part of that; here is a playlist for it."
 CACHE_SIZE = 4_096
 WARM_UP_PROMPT = "upbeat songs for a morning run"
@@ -178,6 +186,13 @@ class CachingEncoder:
             if not texts:
                 return np.zeros((0, self.dim), dtype=np.float32)
             return np.stack([self._memo[t] for t in texts])
+
+
+def _music_part(text: str, slots: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether a prompt asks for music besides whatever else it asks (``CONTENT_SLOTS``)."""
+    named = {s["slot"] for s in slots} & CONTENT_SLOTS
+    return bool(named & MUSIC_SLOTS) or (bool(named) and MUSIC_WORDS.search(fold(text))
+                                         is not None)
 
 
 def _prompt_id(text: str) -> str:
@@ -336,7 +351,7 @@ class Router:
                 slots.append({"slot": slot, "value": value, "start": -1, "end": -1, "text": "",
                               "source": "refinement"})
         t = lap("slots", t)
-        music_part = any(s["slot"] in CONTENT_SLOTS for s in slots)
+        music_part = _music_part(redacted, slots)
         if intent is not None and intent["abstain"] == "out_of_scope" and not music_part \
                 and not slot_overrides:
             return self._answer(redacted, truncated, start, timings, safety=verdict,

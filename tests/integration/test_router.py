@@ -122,6 +122,12 @@ def test_out_of_scope_is_answered_politely_unless_there_is_a_music_part(router):
     mixed = strict.route("play some jazz and set a timer", use_cache=False)
     assert mixed.decision.fallback is None and mixed.decision.message == MUSIC_PART_MESSAGE
     assert mixed.tracks
+    # a slot alone is a music part only if it names music or the prompt has a music word
+    for prompt in ("who won the world cup in 2018", "schedule a meeting with my boss"):
+        answer = strict.route(prompt, use_cache=False)
+        assert answer.decision.slot_values() and answer.decision.fallback == "out_of_scope"
+    for prompt in ("set a timer and play something happy", "what time is it, 90s songs"):
+        assert strict.route(prompt, use_cache=False).decision.fallback is None
 
 
 def test_ambiguous_is_a_separate_reason(router):
