@@ -9,7 +9,7 @@ BLOCKED = "(none)"
 """A value that sets nothing: the phrase only stops a shorter one ("house party" is not the
 genre house)."""
 
-RANKER_SLOTS = ("occasion", "acoustic")
+RANKER_SLOTS = ("occasion", "acoustic", "popularity", "length")
 """Slots the ranker reads that the intent task does not ask raters for (like the parsed ``bpm``
 and ``year``), so the lexicon's quality is never measured on them."""
 
@@ -36,7 +36,7 @@ PHRASES: dict[tuple[str, str], tuple[str, ...]] = {
     ("mood", "angry"): ("angry", "rage", "furious", "mad", "pissed off"),
     ("mood", "romantic"): ("romantic", "love songs", "date night", "sensual", "slow jams"),
     ("mood", "nostalgic"): ("nostalgic", "nostalgia", "throwback", "throwbacks",
-                            "old school", "oldies"),
+                            "old school", "oldies", "classic", "classics"),
     ("mood", "melancholic"): ("melancholic", "melancholy", "bittersweet", "wistful", "moody"),
     ("mood", "hopeful"): ("hopeful", "uplifting", "inspiring", "motivational"),
     ("mood", "confident"): ("confident", "boss", "main character", "swagger"),
@@ -74,8 +74,8 @@ PHRASES: dict[tuple[str, str], tuple[str, ...]] = {
     ("activity", "showering"): ("shower", "showering"),
     ("activity", "getting_ready"): ("getting ready", "pregame", "pre-game", "pregaming"),
     ("activity", "dinner"): ("dinner", "dinner party"),
-    ("activity", "dancing"): ("dance", "dancing", "dance floor", "club", "bailar", "dançar",
-                              "danser", "tanzen"),
+    ("activity", "dancing"): ("dance", "dancing", "dance floor", "club", "danceable", "groovy",
+                              "bailar", "dançar", "danser", "tanzen"),
     ("activity", "waking_up"): ("wake up", "waking up", "wake me up", "morning alarm"),
     ("genre", "pop"): ("pop",),
     ("genre", "rock"): ("rock", "classic rock", "hard rock"),
@@ -120,7 +120,7 @@ PHRASES: dict[tuple[str, str], tuple[str, ...]] = {
                         "wind dwn", "soft", "quiet", "gentle", "mellow", "tone it down",
                         "less energy", "low key", "lowkey", "decompress", "soothing"),
     ("energy", "medium"): ("medium energy", "moderate energy"),
-    ("energy", "high"): ("high energy", "intense", "powerful", "explosive", "upbeat",
+    ("energy", "high"): ("high energy", "loud", "intense", "powerful", "explosive", "upbeat",
                          "bangers", "banger", "go hard", "goes hard", "hit harder",
                          "hits hard", "turn up", "turnt", "beast mode", "louder", "heavier",
                          "epic", "keep the energy up", "doesn't let up", "pump up", "hype"),
@@ -136,6 +136,16 @@ PHRASES: dict[tuple[str, str], tuple[str, ...]] = {
     # slots for the ranker only (raters are not asked for them; see ``RANKER_SLOTS``)
     ("occasion", "party"): ("party", "parties", "partying", "rave", "fiesta", "festa", "fête"),
     ("occasion", BLOCKED): ("dinner party", "dinner parties", "tea party"),
+    ("popularity", "high"): ("popular", "hits", "top hits", "biggest hits", "chart hits",
+                             "charts", "chart toppers", "mainstream", "trending",
+                             "most streamed"),
+    ("popularity", "low"): ("underground", "hidden gems", "deep cuts", "obscure", "lesser known",
+                            "undiscovered", "under the radar", "not mainstream",
+                            "nothing mainstream", "non mainstream", "niche"),
+    ("length", "short"): ("short songs", "short tracks", "shorter songs", "quick songs",
+                          "short ones"),
+    ("length", "long"): ("long songs", "long tracks", "longer songs", "extended mixes",
+                         "extended versions"),
     ("acoustic", "more"): ("acoustic", "unplugged", "piano", "acoustic guitar", "stripped back",
                            "stripped down"),
     ("explicit", "avoid"): ("no explicit", "clean", "clean version", "radio edit",

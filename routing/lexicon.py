@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,16 +40,23 @@ from storage.models import LexiconVersion
 from storage.repositories import audit
 from storage.repositories import routing as routing_repo
 
-NEGATIONS = frozenset({"not", "no", "without", "less", "never", "dont", "don't"})
-NEGATED_PHRASES_OK = ("no ", "without ", "not ")
+NEGATIONS = frozenset({"not", "no", "without", "less", "never", "dont", "don't", "nothing"})
+NEGATED_PHRASES_OK = ("no ", "without ", "not ", "nothing ")
 """Phrases that carry their own negation ("no vocals") are not dropped by it."""
-PARSED_SLOTS = ("duration", "artist")
+PARSED_SLOTS = ("duration", "artist", "avoid_artist")
 ARTIST_SCORE = 88
 ARTIST_WORDS = 6
 """The longest artist name looked up after a cue word, in words ("like" in a long prompt is
 followed by the rest of the sentence; a fuzzy search with all of it costs milliseconds)."""
 ARTIST_CUES = re.compile(r"(?:(?<![a-z0-9])(?:sounds? like|similar to|in the style of|songs by|"
                          r"music by|tracks by|more from|like|by))\s+(?P<name>[^,.;!?]+)")
+AVOID_CUES = re.compile(r"(?:(?<![a-z0-9])(?:nothing by|nothing from|no songs by|not by|no more|"
+                        r"anything but|other than|except|excluding|without|minus|no|not))"
+                        r"\s+(?P<name>[^,.;!?]+)")
+"""Cue words before an artist the listener does not want ("hip hop but no Drake")."""
+COMMON_WORDS = frozenset({"the", "a", "an", "of", "and", "my", "me", "you", "your", "i", "it",
+                          "to", "in", "on", "is", "be", "this", "that", "more", "any", "one"})
+"""Words too common to narrow a typo search ("the" is in thousands of artists' names)."""
 ARTIST_STOP = re.compile(r"\s+(?:but|for|with|and|or|to|while|when|at|in|on|from|that|"
                          r"playlist|songs?|music|vibes?|please)(?![a-z0-9]).*$")
 DURATION = re.compile(
@@ -63,9 +70,17 @@ COMPOUND_DURATION = re.compile(
     r"|(?P<whole>\d+|one|two|three)\s+and\s+a\s+half\s+(?:hours?|hrs?)(?![a-z0-9]))")
 """Two-part durations: "an hour and a half", "1 hour 30 minutes", "1h30", "two and a half
 hours"."""
+TRACK_LENGTH = re.compile(
+    r"(?<![a-z0-9])(?:(?P<short>under|less than|shorter than|below|max|at most)|"
+    r"(?P<long>over|more than|longer than|at least))\s+(?P<minutes>\d{1,2})"
+    r"\s*(?:minutes?|mins?|m)(?![a-z0-9])")
+"""A length for each track, not the playlist: "songs under 3 minutes", "tracks over 6 minutes"
+(up to ``MAX_TRACK_MINUTES``)."""
+MAX_TRACK_MINUTES = 10
 WORD_NUMBERS = {"a": 1.0, "an": 1.0, "one": 1.0, "two": 2.0, "three": 3.0, "half a": 0.5,
                 "half an": 0.5}
 MAX_PHRASE = 80
+ARTIST_SLOTS = ("artist", "avoid_artist")
 
 
 class LexiconError(LabelingError):
@@ -139,17 +154,19 @@ class Lexicon:
         candidates += [(s, e, "duration", v, "duration") for s, e, v in _durations(normalised)]
         candidates += [(s, e, slot, v, slot) for s, e, slot, v in _numbers(normalised)]
         if artists is not None:
-            candidates += [(s, e, "artist", v, "artist")
-                           for s, e, v in artists.find(normalised)]
-        # A seed artist's name is taken whole first ("daft punk" is not the genre punk); then
+            avoided = artists.find_avoided(normalised, not_names=self._by_first.keys())
+            candidates += [(s, e, "artist", v, "artist") for s, e, v in artists.find(normalised)
+                           if not any(s < a_end and a_start < e for a_start, a_end, _ in avoided)]
+            candidates += [(s, e, "avoid_artist", v, "avoid_artist") for s, e, v in avoided]
+        # An artist's name is taken whole first ("daft punk" is not the genre punk); then
         # within each slot the longest phrase wins an overlap; then the earliest value counts.
-        artist_spans = [(c[0], c[1]) for c in candidates if c[2] == "artist"]
+        artist_spans = [(c[0], c[1]) for c in candidates if c[2] in ARTIST_SLOTS]
         taken: dict[str, list[tuple[int, int]]] = {}
         kept = []
         for start, end, slot, value, source in sorted(candidates,
                                                       key=lambda c: (c[0] - c[1], c[0])):
             spans = taken.setdefault(slot, [])
-            blocked = spans if slot == "artist" else [*spans, *artist_spans]
+            blocked = spans if slot in ARTIST_SLOTS else [*spans, *artist_spans]
             if any(start < e and s < end for s, e in blocked):
                 continue
             spans.append((start, end))
@@ -207,7 +224,19 @@ def _duration_spans(text: str) -> list[tuple[int, int, float]]:
 
 
 BPM = re.compile(r"(?<![a-z0-9.])(?P<bpm>\d{2,3})\s*bpm(?![a-z0-9])")
-YEAR = re.compile(r"(?<![a-z0-9.'])(?P<year>19[5-9]\d|20[0-3]\d)(?![a-z0-9])")
+_Y = r"(?:19[5-9]\d|20[0-3]\d)"
+YEAR = re.compile(rf"(?<![a-z0-9.'])(?P<year>{_Y})(?![a-z0-9])")
+YEAR_RANGE = re.compile(
+    rf"(?<![a-z0-9])(?:(?:between|from)\s+(?P<low>{_Y})\s*(?:and|to|-|until|till)\s*"
+    rf"(?P<high>{_Y})"
+    rf"|(?P<low_only>{_Y})\s*(?:-|to)\s*(?P<high_only>{_Y})"
+    rf"|(?P<before>before|pre|prior to|earlier than|older than)\s*-?\s*(?P<before_year>{_Y})"
+    rf"|(?P<until>until|till|up to|up until|no later than)\s+(?P<until_year>{_Y})"
+    rf"|(?P<after>after|post|later than|newer than)\s*-?\s*(?P<after_year>{_Y})"
+    rf"|(?P<since>since|from)\s+(?P<since_year>{_Y})\s*(?:on|onwards?|and later|or later)?"
+    rf"|(?P<plus>{_Y})\s*(?:onwards?|and later|or later|and newer|\+))(?![a-z0-9])")
+"""Years as a range: "between 1990 and 1995", "1990-1995", "before 1980", "until 1999",
+"after 2015", "since 2015", "2015 onwards". A plain "from 1985" is that year itself."""
 MIN_BPM, MAX_BPM = 40, 250
 DECADES = {1960: "60s", 1970: "70s", 1980: "80s", 1990: "90s", 2000: "2000s", 2010: "2010s"}
 
@@ -222,7 +251,15 @@ def _numbers(normalised: Normalised) -> list[tuple[int, int, str, str]]:
         out.append((match.start(), match.end(), "tempo", tempo))
         if MIN_BPM <= bpm <= MAX_BPM:  # the number itself, for a ranker that can aim at it
             out.append((match.start(), match.end(), "bpm", str(bpm)))
+    out += [(start, end, "length", value) for start, end, value in _track_lengths(normalised.text)]
+    ranges = _year_ranges(normalised.text)
+    for start, end, low, high in ranges:
+        out.append((start, end, "years", f"{low or ''}-{high or ''}"))
+        if low and high and low // 10 == high // 10 and low // 10 * 10 in DECADES:
+            out.append((start, end, "era", DECADES[low // 10 * 10]))
     for match in YEAR.finditer(normalised.text):
+        if any(s <= match.start() < e for s, e, _, _ in ranges):
+            continue  # part of a range, not that year
         year = int(match["year"])
         era = DECADES.get(year // 10 * 10, "recent" if year >= 2020 else None)
         if era:
@@ -231,9 +268,46 @@ def _numbers(normalised: Normalised) -> list[tuple[int, int, str, str]]:
     return out
 
 
+def _track_lengths(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, ``short`` or ``long``) of each per-track length ("under 3 minutes")."""
+    return [(m.start(), m.end(), "short" if m["short"] else "long")
+            for m in TRACK_LENGTH.finditer(text)
+            if int(m["minutes"]) <= MAX_TRACK_MINUTES]
+
+
+def _year_ranges(text: str) -> list[tuple[int, int, int | None, int | None]]:
+    """(start, end, first year or None, last year or None) of each year range in ``text``."""
+    out = []
+    for match in YEAR_RANGE.finditer(text):
+        groups = {k: int(v) for k, v in match.groupdict().items() if v and v[0].isdigit()}
+        if "low" in groups or "low_only" in groups:
+            low = groups.get("low", groups.get("low_only"))
+            high = groups.get("high", groups.get("high_only"))
+            if low > high:
+                low, high = high, low
+        elif "before_year" in groups:
+            low, high = None, groups["before_year"] - 1
+        elif "until_year" in groups:
+            low, high = None, groups["until_year"]
+        elif "after_year" in groups:
+            low, high = groups["after_year"] + 1, None
+        elif "since_year" in groups and match["since"] == "since":
+            low, high = groups["since_year"], None
+        elif "since_year" in groups and match.group(0).strip() == match["since"] + " " + str(
+                groups["since_year"]):
+            continue  # "from 1985": that year
+        else:
+            low, high = groups.get("since_year", groups.get("plus")), None
+        out.append((match.start(), match.end(), low, high))
+    return out
+
+
 def _durations(normalised: Normalised) -> list[tuple[int, int, str]]:
     out = []
+    per_track = _track_lengths(normalised.text)
     for start, end, minutes in _duration_spans(normalised.text):
+        if any(s <= start < e for s, e, _ in per_track):
+            continue  # "songs under 3 minutes" is each song's length
         if 5 <= minutes <= 600:
             out.append((start, end, duration_value(minutes)))
     return out
@@ -274,19 +348,47 @@ class ArtistIndex:
         return rows[best[2]] if best is not None else None
 
     def find(self, normalised: Normalised) -> list[tuple[int, int, str]]:
+        """(start, end, artist) of each artist named after a cue word ("like", "by")."""
         out = []
-        for cue in ARTIST_CUES.finditer(normalised.text):
-            name = ARTIST_STOP.sub("", cue["name"]).strip()
-            if not name:
-                continue
-            name = " ".join(name.split()[:ARTIST_WORDS])  # a name, not the rest of the prompt
+        for start, name in _named(ARTIST_CUES, normalised.text):
             index = self._exact.get(name)  # typed exactly: no fuzzy search over every name
             if index is None:
                 index = self._fuzzy(name)
             if index is not None:
-                start = cue.start("name")
                 out.append((start, start + len(name), self.names[index]))
         return out
+
+    def find_avoided(self, normalised: Normalised, *, not_names: Iterable[str] = ()
+                     ) -> list[tuple[int, int, str]]:
+        """(start, end, artist) of each artist the prompt does not want ("no Drake", "anything
+        but Ed Sheeran"): typed exactly, or with a typo in a name that shares a word with it
+        (plain edit distance over those only: "no" precedes so much else that a search over
+        every name would cost each such prompt milliseconds). Words that start like a lexicon
+        phrase (``not_names``: "no vocals", "not sad") are the lexicon's, never an artist."""
+        words, out = set(not_names), []
+        for start, name in _named(AVOID_CUES, normalised.text):
+            if name.split()[0] in words:
+                continue
+            index = self._exact.get(name)
+            if index is None:  # a typo: among the names that share a word with it
+                rows = sorted({i for word in set(name.split()) - COMMON_WORDS
+                               for i in self._by_word.get(word, ())})
+                best = process.extractOne(name, [self._folded[i] for i in rows],
+                                          scorer=fuzz.ratio, score_cutoff=ARTIST_SCORE)
+                index = None if best is None else rows[best[2]]
+            if index is not None:
+                out.append((start, start + len(name), self.names[index]))
+        return out
+
+
+def _named(cues: re.Pattern[str], text: str) -> list[tuple[int, str]]:
+    """(start, name) of the words after each cue, up to a stop word and ``ARTIST_WORDS`` words."""
+    out = []
+    for cue in cues.finditer(text):
+        name = ARTIST_STOP.sub("", cue["name"]).strip()
+        if name:
+            out.append((cue.start("name"), " ".join(name.split()[:ARTIST_WORDS])))
+    return out
 
 
 # --- versions ---------------------------------------------------------------------------------

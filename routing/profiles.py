@@ -7,9 +7,10 @@ from __future__ import annotations
 FEATURES = ("energy", "valence", "danceability", "acousticness", "instrumentalness",
             "speechiness", "tempo", "loudness")
 """Audio features compared by percentile within the catalogue."""
-RANKED_FIELDS = (*FEATURES, "year")
-"""What a profile term may name: the audio features and the release year (nostalgic -> the
-catalogue's older tracks); the year is not an audio feature, so track similarity leaves it out."""
+RANKED_FIELDS = (*FEATURES, "year", "popularity", "duration_ms")
+"""What a profile term may name: the audio features, the release year (nostalgic -> the
+catalogue's older tracks), popularity ("deep cuts") and track length ("short songs"); these
+three are not audio features, so track similarity leaves them out."""
 
 LOW, HIGH, MID = "low", "high", "mid"
 Term = tuple[str, str, float]
@@ -70,6 +71,8 @@ PROFILES: dict[str, dict[str, tuple[Term, ...]]] = {
     "energy": {"low": (("energy", LOW, 1.0), ("loudness", LOW, 0.3)),
                "medium": (("energy", MID, 1.0),),
                "high": (("energy", HIGH, 1.0), ("loudness", HIGH, 0.3))},
+    "popularity": {"high": (("popularity", HIGH, 1.0),), "low": (("popularity", LOW, 1.0),)},
+    "length": {"short": (("duration_ms", LOW, 1.0),), "long": (("duration_ms", HIGH, 1.0),)},
     "occasion": {"party": (("danceability", HIGH, 1.0), ("energy", HIGH, 0.6),
                            ("valence", HIGH, 0.3))},
     "acoustic": {"more": (("acousticness", HIGH, 1.0),), "less": (("acousticness", LOW, 1.0),)},

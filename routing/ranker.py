@@ -12,16 +12,17 @@ Every track gets a score from four parts, weighted by a named ``RankerConfig``:
 * **context and session**: the time of day, and the session's skips (artists sink) and saves
   (tracks like them rise), the most recent weighing most.
 
-Genre, era, year, explicit, vocals and tempo slots are filters where the catalogue has enough
-tracks that pass them (``min_pool``, the rarest filter first), else they fall back to a strong
-preference. The best ``pool`` tracks are then ordered by maximal marginal relevance (MMR) over
-audio-feature similarity, with at most ``max_per_artist`` tracks per artist, and cut to the
-requested duration or to ``size`` tracks.
-Every track carries a short reason ("calm: energy 0.21").
+Genre, era, year (or years), explicit, vocals and tempo slots are filters where the catalogue
+has enough tracks that pass them (``min_pool``, the rarest filter first), else they fall back to
+a strong preference. The best ``pool`` tracks are then ordered by maximal marginal relevance
+(MMR) over audio-feature similarity, with at most ``max_per_artist`` tracks per artist, and cut
+to the requested duration or to ``size`` tracks. Every track carries a short reason ("calm:
+energy 0.21").
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -405,8 +406,26 @@ def rescore(parts: Mapping[str, np.ndarray], config: RankerConfig) -> np.ndarray
 def _apply_filters(arrays: CatalogueArrays, slots: Mapping[str, str], mask: np.ndarray, *,
                    config: RankerConfig, avoid_explicit: bool
                    ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Genre, era, year, explicit, vocals and tempo as filters; each that leaves fewer than
+    """Genre, era, years, explicit, vocals and tempo as filters; each that leaves fewer than
     ``config.min_pool`` tracks becomes a preference instead (explicit is always a filter)."""
+    filters = _filters(arrays, slots, avoid_explicit=avoid_explicit)
+    relaxed: list[str] = []
+    preference = np.zeros(arrays.size)
+    # the rarest first: where two cannot both hold, the more specific ask is kept ("sixties
+    # pop": the sixties, with pop preferred, not pop with a few sixties tracks)
+    filters.sort(key=lambda f: int((mask & f[1]).sum()))
+    for name, passing in filters:
+        if name == "explicit=avoid" or int((mask & passing).sum()) >= config.min_pool:
+            mask = mask & passing
+        else:
+            relaxed.append(name)
+            preference += passing.astype(np.float64)
+    return mask, preference, relaxed
+
+
+def _filters(arrays: CatalogueArrays, slots: Mapping[str, str], *, avoid_explicit: bool
+             ) -> list[tuple[str, np.ndarray]]:
+    """(name, passing) of each filter the slots ask for, in the slots' order."""
     filters: list[tuple[str, np.ndarray | None]] = []
     if slots.get("genre"):
         filters.append((f"genre={slots['genre']}", arrays.genre_mask(slots["genre"])))
@@ -415,6 +434,11 @@ def _apply_filters(arrays: CatalogueArrays, slots: Mapping[str, str], mask: np.n
     year = _number(slots.get("year"))
     if year:  # "songs from 1985": that year where the catalogue has enough of it
         filters.append((f"year={slots['year']}", arrays.year == int(year)))
+    years = year_range(slots.get("years"))
+    if years:  # "before 1980", "since 2015", "1990-1995"
+        low, high = years
+        filters.append((f"years={slots['years']}",
+                        (arrays.year >= (low or 0)) & (arrays.year <= (high or 9999))))
     if avoid_explicit or slots.get("explicit") == "avoid":
         filters.append(("explicit=avoid", ~arrays.explicit))
     if slots.get("vocals") == "instrumental":
@@ -427,19 +451,17 @@ def _apply_filters(arrays: CatalogueArrays, slots: Mapping[str, str], mask: np.n
         low, high = TEMPO_FILTERS[slots["tempo"]]
         filters.append((f"tempo={slots['tempo']}",
                         (arrays.raw["tempo"] >= low) & (arrays.raw["tempo"] <= high)))
-    relaxed: list[str] = []
-    preference = np.zeros(arrays.size)
-    # the rarest first: where two cannot both hold, the more specific ask is kept ("sixties
-    # pop": the sixties, with pop preferred, not pop with a few sixties tracks)
-    filters = sorted((f for f in filters if f[1] is not None),
-                     key=lambda f: int((mask & f[1]).sum()))
-    for name, passing in filters:
-        if name == "explicit=avoid" or int((mask & passing).sum()) >= config.min_pool:
-            mask = mask & passing
-        else:
-            relaxed.append(name)
-            preference += passing.astype(np.float64)
-    return mask, preference, relaxed
+    return [(name, passing) for name, passing in filters if passing is not None]
+
+
+def year_range(value: str | None) -> tuple[int | None, int | None] | None:
+    """The (first, last) years of a ``years`` slot such as ``1990-1995``, ``-1979`` or ``2016-``
+    (None where open), or None if it is not one."""
+    match = re.fullmatch(r"\s*(\d{4})?\s*-\s*(\d{4})?\s*", value or "")
+    if match is None or not any(match.groups()):
+        return None
+    low, high = (int(g) if g else None for g in match.groups())
+    return low, high
 
 
 def _number(value: str | None) -> float | None:
@@ -473,7 +495,8 @@ def _reasons(arrays: CatalogueArrays, rows: np.ndarray, terms: Sequence[tuple[st
     weighted = [(part.values[rows] * part.weight).tolist() for part in parts]
     features = {term[0] for _, term in terms} | ({"tempo"} if slots.get("bpm") else set())
     raw = {feature: arrays.raw[feature][rows].tolist() for feature in features}
-    years = arrays.year[rows].tolist() if slots.get("era") or slots.get("year") else []
+    asked = slots.get("year") or slots.get("years")
+    years = arrays.year[rows].tolist() if slots.get("era") or asked else []
     genres = [arrays.genre_names[code] for code in arrays.genre_codes[rows].tolist()] \
         if slots.get("genre") else []
     out = []
@@ -481,8 +504,8 @@ def _reasons(arrays: CatalogueArrays, rows: np.ndarray, terms: Sequence[tuple[st
         bits = _term_bits(terms, [w[j] for w in weighted], raw, j)
         if slots.get("bpm"):
             bits.append(f"{slots['bpm']} BPM asked: {raw['tempo'][j]:.0f} BPM")
-        if slots.get("year"):
-            bits.append(f"{slots['year']} asked: {int(years[j])}")
+        if asked:
+            bits.append(f"{asked} asked: {int(years[j])}")
         elif slots.get("era"):
             bits.append(f"{slots['era']}: {int(years[j])}")
         if slots.get("genre"):
@@ -509,9 +532,10 @@ def _term_bits(terms: Sequence[tuple[str, Term]], weighted: list[float],
         value = raw[feature][j]
         shown = f"{value:.0f} BPM" if feature == "tempo" else \
             f"{value:.1f} dB" if feature == "loudness" else \
-            f"{value:.0f}" if feature == "year" else f"{value:.2f}"
-        bits.append(f"{label}: {feature} {shown}" if feature not in ("tempo", "loudness")
-                    else f"{label}: {shown}")
+            f"{int(value) // 60_000}:{int(value) // 1000 % 60:02d}" if feature == "duration_ms" \
+            else f"{value:.0f}" if feature in ("year", "popularity") else f"{value:.2f}"
+        bits.append(f"{label}: {shown}" if feature in ("tempo", "loudness", "duration_ms")
+                    else f"{label}: {feature} {shown}")
     return bits
 
 

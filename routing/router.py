@@ -358,7 +358,8 @@ class Router:
                                 intent=intent, slots=slots, fallback="out_of_scope",
                                 message=OUT_OF_SCOPE_MESSAGE, playlist=None, config=config)
         values = {s["slot"]: s["value"] for s in slots}
-        query = _without_spans(redacted, [m for m in matches if m.slot == "artist"])
+        query = _without_spans(redacted, [m for m in matches
+                                          if m.slot in ("artist", "avoid_artist")])
         retrieved = self.catalogue.index.retrieve(query, self._dense_query(vector, values))
         relevance = np.zeros(self.catalogue.arrays.size)
         relevance[retrieved.rows] = retrieved.relevance
@@ -371,7 +372,8 @@ class Router:
             self.catalogue.arrays, slots=values, relevance=relevance, config=chosen,
             context=context, target_minutes=duration_minutes(values.get("duration", "")),
             avoid_explicit=verdict.verdict == REVIEW,
-            exclude_rows=self._rows(exclude_ids),
+            exclude_rows=[*self._rows(exclude_ids),
+                          *self._avoided_rows(values.get("avoid_artist"), retrieved.rows)],
             seed_rows=[*self._artist_rows(values.get("artist")), *self._rows(seed_ids)],
             prior=self.catalogue.arrays.artist_genre_prior(values["artist"])
             if values.get("artist") and not values.get("genre") else None, rng=self.rng)
@@ -417,6 +419,18 @@ class Router:
         if not artist:
             return []
         return np.flatnonzero(self.catalogue.arrays.artist_mask(artist)).tolist()
+
+    def _avoided_rows(self, artist: str | None, retrieved: np.ndarray) -> list[int]:
+        """Rows of an artist the listener does not want: theirs, and the retrieved tracks that
+        name them in the title ("Loyal (feat. Drake)"; retrieval found those by the name)."""
+        if not artist:
+            return []
+        arrays = self.catalogue.arrays
+        name = fold(artist)
+        titles = arrays.tracks["title"].iloc[retrieved].tolist()
+        featured = [int(r) for r, title in zip(retrieved.tolist(), titles, strict=True)
+                    if name in fold(str(title))]
+        return [*np.flatnonzero(arrays.artist_mask(artist)).tolist(), *featured]
 
     def _rows(self, ids: Sequence[str]) -> list[int]:
         row_of = self.catalogue.arrays.row_of

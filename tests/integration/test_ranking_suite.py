@@ -88,6 +88,20 @@ def title_contains(word: str, share: float) -> Check:
     return lambda top, _: top["title"].str.lower().str.contains(word).mean() >= share
 
 
+def no_artist(name: str) -> Check:
+    return lambda top, _: not (top["artist"] == name).any()
+
+
+def popularity(high: bool) -> Check:
+    if high:
+        return lambda top, all_: top["popularity"].mean() >= all_["popularity"].quantile(0.75)
+    return lambda top, all_: top["popularity"].mean() <= all_["popularity"].median()
+
+
+def each_under(minutes: float, share: float = 0.7) -> Check:
+    return lambda top, _: (top["duration_ms"] < minutes * 60_000).mean() >= share
+
+
 def same_genre_as(artist: str, share: float = 0.6) -> Check:
     def check(top: pd.DataFrame, all_: pd.DataFrame) -> bool:
         home = all_.loc[all_["artist"] == artist, "genre"].mode().iloc[0]
@@ -155,6 +169,16 @@ CASES: list[tuple[str, list[Check]]] = [
     ("instrumental piano", [above("instrumentalness"), above("acousticness", 0.5)]),
     ("party anthems", [above("danceability", 0.5)]),
     ("an hour and a half of study music", [minutes(90), above("instrumentalness", 0.5)]),
+    ("hip hop but no Drake", [no_artist("Drake"), genre("hip hop")]),
+    ("pop without Taylor Swift", [no_artist("Taylor Swift"), genre("pop")]),
+    ("underground hip hop", [popularity(high=False), genre("hip hop")]),
+    ("deep cuts, nothing mainstream", [popularity(high=False)]),
+    ("the most popular songs right now", [popularity(high=True)]),
+    ("songs from before 1980", [years(1950, 1979, 0.9)]),
+    ("rock since 2015", [years(2015, 2020, 0.9), genre("rock")]),
+    ("songs under 3 minutes", [each_under(3)]),
+    ("classic hip hop", [genre("hip hop"), years(1985, 2005, 0.5)]),
+    ("loud music", [above("loudness", 0.5)]),
 ]
 
 

@@ -261,3 +261,20 @@ def test_the_lexicon_is_measured_on_the_slots_raters_labeled(project):
     assert rows["duration"]["recall"] >= 0.9 and rows["era"]["recall"] >= 0.8
     assert all(row["labeled"] > 0 for row in rows.values())
     assert 0.5 <= rows["genre"]["precision"] <= 1.0
+
+
+def test_an_artist_the_prompt_does_not_want_is_left_out(router, monkeypatch):
+    frame = router.catalogue.tracks
+    artist = frame["artist"].value_counts().index[0]
+    sought = router.route(f"songs by {artist}", use_cache=False)
+    assert sum(t["artist"] == artist for t in sought.tracks) == 2  # the most per artist
+    avoided = router.route(f"anything but {artist}", use_cache=False)
+    assert avoided.decision.slot_values()["avoid_artist"] == artist
+    assert artist not in [t["artist"] for t in avoided.tracks]
+    # a retrieved track naming them in its title goes too
+    row = int(frame.index[frame["artist"] != artist][0])
+    featured = frame.copy()
+    featured.loc[row, "title"] = f"A Song (feat. {artist})"
+    monkeypatch.setattr(router.catalogue.arrays, "tracks", featured)
+    assert router._avoided_rows(artist, np.asarray([row])) == [
+        *np.flatnonzero(frame["artist"] == artist).tolist(), row]

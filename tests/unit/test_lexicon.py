@@ -45,6 +45,16 @@ def slots(text: str) -> dict[str, str]:
     ("unplugged", {"acoustic": "more"}),
     ("música para dormir", {"activity": "sleeping"}),
     ("musique triste pour danser", {"mood": "sad", "activity": "dancing"}),
+    ("songs from before 1980", {"years": "-1979"}),
+    ("music after 2015, nothing mainstream", {"years": "2016-", "popularity": "low"}),
+    ("rock since 2015", {"genre": "rock", "years": "2015-"}),
+    ("hits between 1990 and 1995", {"years": "1990-1995", "era": "90s",
+                                    "popularity": "high"}),
+    ("from 2010 onwards", {"years": "2010-"}),
+    ("songs under 3 minutes", {"length": "short"}),
+    ("an hour of songs under 4 minutes", {"duration": "1 hour", "length": "short"}),
+    ("deep cuts", {"popularity": "low"}),
+    ("classic hip hop", {"mood": "nostalgic", "genre": "hip hop"}),
     ("clean songs for the kids", {"explicit": "avoid"}),
     ("gym bangers", {"activity": "working_out", "mood": "energetic", "energy": "high"}),
 ])
@@ -148,3 +158,20 @@ def test_a_short_artist_name_does_not_match_inside_a_longer_word(prompt, artist)
     index = ArtistIndex(["REMI", "RH", "DY", "Rene Ablaze", "Indyah", "Daft Punk"])
     assert {m.slot: m.value for m in LEXICON.match(prompt, artists=index)}.get("artist") \
         == artist
+
+
+def test_an_artist_after_a_negation_is_avoided_not_sought():
+    artists = ArtistIndex(["Drake", "Taylor Swift", "Daft Punk", "Future", "Sad", "Vocals"])
+
+    def read(text):
+        return {m.slot: m.value for m in LEXICON.match(text, artists=artists)}
+
+    assert read("hip hop but no Drake") == {"genre": "hip hop", "avoid_artist": "Drake"}
+    assert read("pop without taylor swfit") == {"genre": "pop", "avoid_artist": "Taylor Swift"}
+    assert read("nothing by drake please") == {"avoid_artist": "Drake"}  # not "by Drake"
+    assert read("songs like Drake but not Future") == {"artist": "Drake",
+                                                       "avoid_artist": "Future"}
+    assert read("no daft punk") == {"avoid_artist": "Daft Punk"}  # the name whole: not punk
+    # words the lexicon reads are never artists, even where an artist has that name
+    assert read("no vocals") == {"vocals": "instrumental"}
+    assert read("not sad") == {}

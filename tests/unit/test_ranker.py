@@ -76,6 +76,29 @@ def test_a_year_keeps_that_years_tracks_and_says_so():
     assert (chosen["year"] == 1968).sum() >= 4
 
 
+def test_a_year_range_keeps_the_years_in_it():
+    playlist, before = top({"years": "-1989"})
+    assert before["year"].max() <= 1989 and "years=-1989" not in playlist.relaxed
+    assert all("-1989 asked:" in t.reason for t in playlist.tracks)
+    _, since = top({"years": "2021-"})
+    assert since["year"].min() >= 2021
+    _, between = top({"years": "1990-1995"})
+    assert between["year"].between(1990, 1995).all()
+    assert top({"years": "soon"})[0].relaxed == []  # not a range: ignored
+
+
+def test_popularity_and_track_length_are_ranked_by_percentile():
+    _, popular = top({"popularity": "high"})
+    _, deep = top({"popularity": "low"})
+    assert popular["popularity"].mean() > TRACKS["popularity"].quantile(0.8)
+    assert deep["popularity"].mean() < TRACKS["popularity"].quantile(0.2)
+    playlist, short = top({"length": "short"})
+    _, long = top({"length": "long"})
+    assert short["duration_ms"].max() < long["duration_ms"].min()
+    assert any("short: " in t.reason and ":" in t.reason.split("short: ")[1]
+               for t in playlist.tracks)  # "short: 2:31"
+
+
 def test_nostalgic_prefers_the_catalogues_older_tracks():
     playlist, chosen = top({"mood": "nostalgic"})
     assert chosen["year"].mean() < TRACKS["year"].quantile(0.25)
