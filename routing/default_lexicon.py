@@ -148,8 +148,9 @@ PHRASES: dict[tuple[str, str], tuple[str, ...]] = {
                          "extended versions"),
     ("acoustic", "more"): ("acoustic", "unplugged", "piano", "acoustic guitar", "stripped back",
                            "stripped down"),
-    ("explicit", "avoid"): ("no explicit", "clean", "clean version", "radio edit",
-                            "family friendly", "kid friendly", "for kids", "no swearing"),
+    ("explicit", "avoid"): ("no explicit", "nothing explicit", "clean", "clean version",
+                            "radio edit", "family friendly", "kid friendly", "for kids",
+                            "no swearing"),
     ("explicit", "allow"): ("explicit", "uncensored", "dirty version"),
 }
 

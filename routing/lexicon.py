@@ -233,7 +233,7 @@ YEAR_RANGE = re.compile(
     rf"|(?P<before>before|pre|prior to|earlier than|older than)\s*-?\s*(?P<before_year>{_Y})"
     rf"|(?P<until>until|till|up to|up until|no later than)\s+(?P<until_year>{_Y})"
     rf"|(?P<after>after|post|later than|newer than)\s*-?\s*(?P<after_year>{_Y})"
-    rf"|(?P<since>since|from)\s+(?P<since_year>{_Y})\s*(?:on|onwards?|and later|or later)?"
+    rf"|(?P<since>since|from)\s+(?P<since_year>{_Y})\s*(?P<onward>onwards?|and later|or later)?"
     rf"|(?P<plus>{_Y})\s*(?:onwards?|and later|or later|and newer|\+))(?![a-z0-9])")
 """Years as a range: "between 1990 and 1995", "1990-1995", "before 1980", "until 1999",
 "after 2015", "since 2015", "2015 onwards". A plain "from 1985" is that year itself."""
@@ -291,13 +291,12 @@ def _year_ranges(text: str) -> list[tuple[int, int, int | None, int | None]]:
             low, high = None, groups["until_year"]
         elif "after_year" in groups:
             low, high = groups["after_year"] + 1, None
-        elif "since_year" in groups and match["since"] == "since":
+        elif "since_year" in groups:
+            if match["since"] == "from" and not match["onward"]:
+                continue  # "from 1985": that year
             low, high = groups["since_year"], None
-        elif "since_year" in groups and match.group(0).strip() == match["since"] + " " + str(
-                groups["since_year"]):
-            continue  # "from 1985": that year
         else:
-            low, high = groups.get("since_year", groups.get("plus")), None
+            low, high = groups["plus"], None
         out.append((match.start(), match.end(), low, high))
     return out
 

@@ -51,6 +51,8 @@ def slots(text: str) -> dict[str, str]:
     ("hits between 1990 and 1995", {"years": "1990-1995", "era": "90s",
                                     "popularity": "high"}),
     ("from 2010 onwards", {"years": "2010-"}),
+    ("songs from 1985 on the radio", {"era": "80s", "year": "1985"}),
+    ("pop, nothing explicit", {"genre": "pop", "explicit": "avoid"}),
     ("songs under 3 minutes", {"length": "short"}),
     ("an hour of songs under 4 minutes", {"duration": "1 hour", "length": "short"}),
     ("deep cuts", {"popularity": "low"}),
