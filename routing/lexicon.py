@@ -223,7 +223,9 @@ def _duration_spans(text: str) -> list[tuple[int, int, float]]:
     return sorted((s, e, minutes) for s, e, minutes in found if minutes is not None)
 
 
-BPM = re.compile(r"(?<![a-z0-9.])(?P<bpm>\d{2,3})\s*bpm(?![a-z0-9])")
+BPM = re.compile(r"(?<![a-z0-9.])(?:(?:between\s+)?(?P<low>\d{2,3})\s*(?:-|to|and)\s*)?"
+                 r"(?P<bpm>\d{2,3})\s*bpm(?![a-z0-9])")
+"""A tempo in BPM, or a range of them ("between 120 and 130 bpm": aimed at its middle)."""
 _Y = r"(?:19[5-9]\d|20[0-3]\d)"
 YEAR = re.compile(rf"(?<![a-z0-9.'])(?P<year>{_Y})(?![a-z0-9])")
 YEAR_RANGE = re.compile(
@@ -246,7 +248,8 @@ def _numbers(normalised: Normalised) -> list[tuple[int, int, str, str]]:
     and year=2008, for a ranker that can aim at the year itself)."""
     out = []
     for match in BPM.finditer(normalised.text):
-        bpm = int(match["bpm"])
+        bpm = int(match["bpm"]) if not match["low"] else round(
+            (int(match["low"]) + int(match["bpm"])) / 2)
         tempo = "slow" if bpm < 90 else "fast" if bpm >= 120 else "medium"
         out.append((match.start(), match.end(), "tempo", tempo))
         if MIN_BPM <= bpm <= MAX_BPM:  # the number itself, for a ranker that can aim at it

@@ -71,6 +71,15 @@ PROFILES: dict[str, dict[str, tuple[Term, ...]]] = {
     "energy": {"low": (("energy", LOW, 1.0), ("loudness", LOW, 0.3)),
                "medium": (("energy", MID, 1.0),),
                "high": (("energy", HIGH, 1.0), ("loudness", HIGH, 0.3))},
+    # genres with a sound of their own: the sound counts too, so a catalogue that does not
+    # label them ("heavy metal" in a catalogue without a metal genre) still answers in kind
+    "genre": {"metal": (("energy", HIGH, 1.0), ("loudness", HIGH, 0.6), ("valence", LOW, 0.3)),
+              "punk": (("energy", HIGH, 1.0), ("tempo", HIGH, 0.4)),
+              "ambient": (("energy", LOW, 1.0), ("instrumentalness", HIGH, 0.7)),
+              "classical": (("acousticness", HIGH, 1.0), ("instrumentalness", HIGH, 0.7),
+                            ("speechiness", LOW, 0.3)),
+              "lo-fi": (("energy", LOW, 0.7), ("instrumentalness", HIGH, 0.4)),
+              "jazz": (("acousticness", HIGH, 0.5), ("instrumentalness", HIGH, 0.3))},
     "popularity": {"high": (("popularity", HIGH, 1.0),), "low": (("popularity", LOW, 1.0),)},
     "length": {"short": (("duration_ms", LOW, 1.0),), "long": (("duration_ms", HIGH, 1.0),)},
     "occasion": {"party": (("danceability", HIGH, 1.0), ("energy", HIGH, 0.6),

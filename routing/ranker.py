@@ -246,9 +246,13 @@ def _term_score(arrays: CatalogueArrays, term: Term) -> np.ndarray:
 
 
 def constraint_terms(slots: Mapping[str, str]) -> list[tuple[str, Term]]:
-    """(slot label, term) for every profile term the slots call for, e.g. ("calm", energy low)."""
+    """(slot label, term) for every profile term the slots call for, e.g. ("calm", energy low).
+    A usable BPM replaces the tempo slot it came with (the BPM filter aims at it; "fast" would
+    push every track to the top of its window)."""
     out = []
     for slot, value in slots.items():
+        if slot == "tempo" and _number(slots.get("bpm")):
+            continue
         for term in PROFILES.get(slot, {}).get(value, ()):
             out.append((value.replace("_", " "), term))
     return out
@@ -447,7 +451,7 @@ def _filters(arrays: CatalogueArrays, slots: Mapping[str, str], *, avoid_explici
     if bpm:
         filters.append((f"bpm={slots['bpm']}",
                         np.abs(arrays.raw["tempo"] - bpm) <= BPM_TOLERANCE * bpm))
-    if slots.get("tempo") in TEMPO_FILTERS:
+    if slots.get("tempo") in TEMPO_FILTERS and not bpm:  # a BPM says more than a range
         low, high = TEMPO_FILTERS[slots["tempo"]]
         filters.append((f"tempo={slots['tempo']}",
                         (arrays.raw["tempo"] >= low) & (arrays.raw["tempo"] <= high)))

@@ -179,6 +179,9 @@ CASES: list[tuple[str, list[Check]]] = [
     ("songs under 3 minutes", [each_under(3)]),
     ("classic hip hop", [genre("hip hop"), years(1985, 2005, 0.5)]),
     ("loud music", [above("loudness", 0.5)]),
+    ("between 120 and 130 bpm", [lambda top, _: top["tempo"].between(115, 135).mean() >= 0.8]),
+    ("popular rap songs", [genre("hip hop"), popularity(high=True)]),
+    ("feel good 70s music", [years(1970, 1979), above("valence", 0.5)]),
 ]
 
 

@@ -53,6 +53,7 @@ def slots(text: str) -> dict[str, str]:
     ("from 2010 onwards", {"years": "2010-"}),
     ("songs from 1985 on the radio", {"era": "80s", "year": "1985"}),
     ("pop, nothing explicit", {"genre": "pop", "explicit": "avoid"}),
+    ("between 120 and 130 bpm", {"bpm": "125", "tempo": "fast"}),
     ("songs under 3 minutes", {"length": "short"}),
     ("an hour of songs under 4 minutes", {"duration": "1 hour", "length": "short"}),
     ("deep cuts", {"popularity": "low"}),

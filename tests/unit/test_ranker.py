@@ -9,7 +9,14 @@ import pytest
 
 from routing.catalogue import generate_demo_catalogue
 from routing.context import Context
-from routing.ranker import CONFIGS, CatalogueArrays, RankerConfig, rank, with_changes
+from routing.ranker import (
+    CONFIGS,
+    CatalogueArrays,
+    RankerConfig,
+    constraint_terms,
+    rank,
+    with_changes,
+)
 from routing.retrieval import HybridIndex, descriptors, reciprocal_rank_fusion
 
 TRACKS = pd.DataFrame(generate_demo_catalogue(3200))
@@ -208,6 +215,23 @@ def test_a_bpm_keeps_tracks_near_that_tempo_and_says_so():
     playlist, chosen = top({"tempo": "fast", "bpm": "150"})
     assert (abs(chosen["tempo"] - 150) <= 12).all()
     assert all("150 BPM asked" in t.reason for t in playlist.tracks)
+
+
+def test_a_bpm_outranks_the_tempo_range_it_came_with():
+    # "between 120 and 130 bpm" reads as tempo=fast (130 BPM and up) and bpm=125
+    playlist, chosen = top({"tempo": "fast", "bpm": "125"})
+    assert chosen["tempo"].between(115, 135).all() and (chosen["tempo"] < 130).any()
+    assert playlist.relaxed == []
+
+
+def test_a_genre_with_a_sound_of_its_own_asks_for_it_too():
+    assert ("metal", ("energy", "high", 1.0)) in constraint_terms({"genre": "metal"})
+    without_metal = TRACKS[TRACKS["genre"] != "metal"].reset_index(drop=True)
+    playlist = rank(CatalogueArrays(without_metal), slots={"genre": "metal"},
+                    relevance=np.zeros(len(without_metal)))
+    chosen = without_metal.iloc[[t.row for t in playlist.tracks]]
+    assert playlist.relaxed == ["genre=metal"]
+    assert chosen["energy"].mean() > without_metal["energy"].quantile(0.75)
 
 
 def test_fast_and_slow_are_tempo_ranges():
