@@ -468,6 +468,15 @@ def year_range(value: str | None) -> tuple[int | None, int | None] | None:
     return low, high
 
 
+def _years_label(value: str | None) -> str | None:
+    """How a ``years`` slot reads in a reason: "up to 1994", "2016 on", "1990-1995"."""
+    years = year_range(value)
+    if years is None:
+        return None
+    low, high = years
+    return f"up to {high}" if low is None else f"{low} on" if high is None else f"{low}-{high}"
+
+
 def _number(value: str | None) -> float | None:
     try:
         return float(value) if value else None
@@ -499,7 +508,7 @@ def _reasons(arrays: CatalogueArrays, rows: np.ndarray, terms: Sequence[tuple[st
     weighted = [(part.values[rows] * part.weight).tolist() for part in parts]
     features = {term[0] for _, term in terms} | ({"tempo"} if slots.get("bpm") else set())
     raw = {feature: arrays.raw[feature][rows].tolist() for feature in features}
-    asked = slots.get("year") or slots.get("years")
+    asked = slots.get("year") or _years_label(slots.get("years"))
     years = arrays.year[rows].tolist() if slots.get("era") or asked else []
     genres = [arrays.genre_names[code] for code in arrays.genre_codes[rows].tolist()] \
         if slots.get("genre") else []
