@@ -182,3 +182,41 @@ def test_the_bench_logs_over_its_pool_and_serves_the_targets_over_theirs():
     assert all(t.exploration == 0.3 and t != logging for t in targets.values())
     default, _ = configurations(exploration=0.3, size=5)
     assert default.pool == CONFIGS["balanced"].pool
+
+
+def _row(browsing, target, estimator, coverage, mse):
+    return {"browsing": browsing, "target": target, "estimator": estimator,
+            "coverage": coverage, "mse": mse}
+
+
+def test_the_bench_judges_coverage_only_where_an_estimator_assumption_holds():
+    from bench.ope_simulated import verdicts
+
+    results = [
+        {"browsing": "cascade", "truth": {"a": 1.0, "b": 1.0},
+         "rows": [_row("cascade", "a", "independent_position", 0.70, 0.04),
+                  _row("cascade", "b", "independent_position", 0.96, 0.01),
+                  _row("cascade", "a", "reward_interaction", 0.94, 0.02),
+                  _row("cascade", "b", "reward_interaction", 0.92, 0.015),
+                  _row("cascade", "a", "ips", 0.95, 0.05),
+                  _row("cascade", "b", "ips", 0.95, 0.05)]},
+        {"browsing": "position", "truth": {"a": 1.0, "b": 1.0},
+         "rows": [_row("position", "a", "independent_position", 0.92, 0.01),
+                  _row("position", "b", "independent_position", 0.94, 0.01),
+                  _row("position", "a", "reward_interaction", 0.90, 0.02),
+                  _row("position", "b", "reward_interaction", 0.96, 0.02),
+                  _row("position", "a", "ips", 0.86, 0.05),
+                  _row("position", "b", "ips", 0.98, 0.05)]},
+    ]
+    refusals = [{"refused": "no exploration"}, {"refused": "no exploration"}]
+    lines = "\n".join(verdicts(results, refusals))
+    # the position-based estimator's 0.70 under a cascade is shown, not judged
+    assert "independent_position    lowest 0.92 (position, a); under cascade users" in lines
+    assert "as low as 0.70: met" in lines
+    # IPS assumes only support: its 0.86 under position-based users is judged and fails
+    assert "ips                     lowest 0.86 (position, a): NOT met" in lines
+    assert "on every target where its assumption holds: NOT met (ips)" in lines
+    # RIPS beats IIPS on one of two targets and on the mean (0.0175 against 0.025)
+    assert "lower on 1 of 2 targets; mean over targets 0.017500 vs 0.025000: met" in lines
+    assert "without exploration 2 of 2 estimates refused: met" in lines
+    assert "NOT met" in verdicts(results, [{"refused": None}])[-1]
