@@ -9,7 +9,7 @@ BLOCKED = "(none)"
 """A value that sets nothing: the phrase only stops a shorter one ("house party" is not the
 genre house)."""
 
-RANKER_SLOTS = ("occasion", "acoustic", "popularity", "length")
+RANKER_SLOTS = ("occasion", "acoustic", "popularity", "length", "danceability")
 """Slots the ranker reads that the intent task does not ask raters for (like the parsed ``bpm``
 and ``year``), so the lexicon's quality is never measured on them."""
 

@@ -3,7 +3,11 @@
 A prompt is normalised (``labeling.text.normalise``), then every lexicon phrase is matched on
 whole words; one phrase may set several slots ("bangers": mood=energetic and energy=high);
 within a slot the longest match wins where two overlap and the earliest value is kept; a
-match right after "not", "no", "without" or "less" is dropped ("not sad"). Durations are
+phrase after a negation ("not", "no", "without", "less", "nothing", "don't", "anything but",
+with up to three words such as "too", "very" or "want" between) is turned into its opposite
+where the slot has one ("not too loud": energy=low; "no sad songs": mood=happy; "not
+instrumental": vocals=vocals; ``OPPOSITES``) and dropped where it has none ("not jazz"), and
+the router leaves the negated words out of retrieval's query. Durations are
 parsed ("45 minutes", "an hour and a half" -> ``duration``), a BPM gives the tempo (and
 ``bpm``) and a year its decade (and ``year``); a seed artist is read after "like", "similar
 to", "by", "in the style of" and matched fuzzily against the catalogue's artists with
@@ -40,9 +44,38 @@ from storage.models import LexiconVersion
 from storage.repositories import audit
 from storage.repositories import routing as routing_repo
 
-NEGATIONS = frozenset({"not", "no", "without", "less", "never", "dont", "don't", "nothing"})
+NEGATIONS = frozenset({"not", "no", "without", "less", "never", "dont", "don't", "nothing",
+                       "none", "isn't", "isnt", "aren't", "arent", "avoid", "hate", "zero"})
+NEGATION_PAIRS = frozenset({("anything", "but"), ("do", "not"), ("other", "than")})
+"""Two-word negations ("anything but sad")."""
+NEGATION_GAP = frozenset({"too", "very", "so", "that", "overly", "really", "super", "at", "all",
+                          "particularly", "any", "anything", "much", "more", "want", "need",
+                          "like", "something", "stuff", "the", "a", "for", "be", "it",
+                          "songs", "music", "tracks", "of", "kinda", "sort"})
+"""Words that may stand between a negation and what it negates ("not too loud", "I don't want
+anything sad"); at most ``NEGATION_REACH`` of them."""
+NEGATION_REACH = 3
 NEGATED_PHRASES_OK = ("no ", "without ", "not ", "nothing ")
-"""Phrases that carry their own negation ("no vocals") are not dropped by it."""
+"""Phrases that carry their own negation ("no vocals") are not negated again."""
+OPPOSITES: dict[tuple[str, str], tuple[str, str]] = {
+    ("energy", "high"): ("energy", "low"), ("energy", "low"): ("energy", "high"),
+    ("tempo", "fast"): ("tempo", "slow"), ("tempo", "slow"): ("tempo", "fast"),
+    ("mood", "sad"): ("mood", "happy"), ("mood", "melancholic"): ("mood", "happy"),
+    ("mood", "dark"): ("mood", "happy"), ("mood", "lonely"): ("mood", "happy"),
+    ("mood", "angry"): ("mood", "calm"), ("mood", "anxious"): ("mood", "calm"),
+    ("mood", "energetic"): ("mood", "calm"), ("mood", "calm"): ("mood", "energetic"),
+    ("mood", "chill"): ("mood", "energetic"),
+    ("vocals", "instrumental"): ("vocals", "vocals"),
+    ("vocals", "vocals"): ("vocals", "instrumental"),
+    ("popularity", "high"): ("popularity", "low"), ("popularity", "low"): ("popularity", "high"),
+    ("length", "long"): ("length", "short"), ("length", "short"): ("length", "long"),
+    ("explicit", "allow"): ("explicit", "avoid"),
+    ("activity", "dancing"): ("danceability", "low"),
+    ("occasion", "party"): ("danceability", "low"),
+}
+"""What a negated phrase asks for, where its slot has an opposite: "not too loud" is quiet,
+"nothing sad" is cheerful, "not energetic" is calm. A negated value not listed here ("not
+jazz", "not for studying", "not happy": sad or only calm?) sets nothing."""
 PARSED_SLOTS = ("duration", "artist", "avoid_artist")
 ARTIST_SCORE = 88
 ARTIST_WORDS = 6
@@ -128,12 +161,26 @@ class Lexicon:
                     (number, entry, _pattern(entry["phrase"]), words[1:], negatable))
 
     @staticmethod
-    def _negated(normalised: Normalised, start: int) -> bool:
-        before = normalised.text[:start].split()
-        return bool(before) and before[-1] in NEGATIONS
+    def _negation_start(text: str, start: int) -> int | None:
+        """Where the negation of the phrase at ``start`` begins (``None``: not negated)."""
+        words = list(re.finditer(r"\S+", text[:start]))
+        for gap in range(min(NEGATION_REACH, len(words)) + 1):
+            if gap and words[-gap].group().strip(",.;!?") not in NEGATION_GAP:
+                return None
+            if len(words) <= gap:
+                return None
+            cue = words[-gap - 1]
+            if cue.group().strip(",.;!?") in NEGATIONS and not cue.group().endswith((",", ".")):
+                return cue.start()
+            if len(words) > gap + 1 and (words[-gap - 2].group(), cue.group()) in NEGATION_PAIRS:
+                return words[-gap - 2].start()
+        return None
 
-    def _phrase_matches(self, normalised: Normalised) -> list[tuple[int, int, dict]]:
-        text, found = normalised.text, []
+    def _phrase_matches(self, normalised: Normalised
+                        ) -> tuple[list[tuple[int, int, dict]], list[tuple[int, int, dict]]]:
+        """The phrases found, in the lexicon's order, and the negated ones with the span from
+        their negation."""
+        text, found, negated = normalised.text, [], []
         for first, compiled in self._by_first.items():
             if first not in text:
                 continue
@@ -141,16 +188,31 @@ class Lexicon:
                 if not all(word in text for word in rest):
                     continue
                 for match in pattern.finditer(text):
-                    if not (negatable and self._negated(normalised, match.start())):
+                    cue = self._negation_start(text, match.start()) if negatable else None
+                    if cue is None:
                         found.append((number, match.start(), match.end(), entry))
+                    else:
+                        negated.append((number, cue, match.end(), entry))
         found.sort(key=lambda f: f[0])  # in the lexicon's order, as before the index
-        return [(start, end, entry) for _, start, end, entry in found]
+        negated.sort(key=lambda f: f[0])
+        return ([(start, end, entry) for _, start, end, entry in found],
+                [(start, end, entry) for _, start, end, entry in negated])
 
     def match(self, text: str, *, artists: ArtistIndex | None = None) -> list[SlotMatch]:
         """The slots of ``text``: one value per slot (the first the prompt names)."""
+        return self.parse(text, artists=artists)[0]
+
+    def parse(self, text: str, *, artists: ArtistIndex | None = None
+              ) -> tuple[list[SlotMatch], list[tuple[int, int]]]:
+        """The slots of ``text`` and the spans of ``text`` that negate a phrase ("not too
+        loud"), whether or not the negation set a slot (what retrieval should not look for)."""
         normalised = normalise(text)
+        found, negated = self._phrase_matches(normalised)
         candidates = [(s, e, entry["slot"], entry["value"], entry["id"])
-                      for s, e, entry in self._phrase_matches(normalised)]
+                      for s, e, entry in found]
+        candidates += [(s, e, *OPPOSITES[(entry["slot"], entry["value"])], f"not:{entry['id']}")
+                       for s, e, entry in negated
+                       if (entry["slot"], entry["value"]) in OPPOSITES]
         candidates += [(s, e, "duration", v, "duration") for s, e, v in _durations(normalised)]
         candidates += [(s, e, slot, v, slot) for s, e, slot, v in _numbers(normalised)]
         if artists is not None:
@@ -178,7 +240,8 @@ class Lexicon:
                 o_start, o_end = normalised.span(start, end)
                 chosen[slot] = SlotMatch(slot, value, o_start, o_end, text[o_start:o_end],
                                          source)
-        return sorted(chosen.values(), key=lambda m: m.start)
+        spans = sorted({normalised.span(s, e) for s, e, _ in negated})
+        return sorted(chosen.values(), key=lambda m: m.start), spans
 
 
 def _minutes(number: str, unit: str) -> float | None:

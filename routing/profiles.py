@@ -84,6 +84,7 @@ PROFILES: dict[str, dict[str, tuple[Term, ...]]] = {
     "length": {"short": (("duration_ms", LOW, 1.0),), "long": (("duration_ms", HIGH, 1.0),)},
     "occasion": {"party": (("danceability", HIGH, 1.0), ("energy", HIGH, 0.6),
                            ("valence", HIGH, 0.3))},
+    "danceability": {"low": (("danceability", LOW, 1.0), ("energy", LOW, 0.3))},
     "acoustic": {"more": (("acousticness", HIGH, 1.0),), "less": (("acousticness", LOW, 1.0),)},
     "vocals": {"instrumental": (("instrumentalness", HIGH, 1.0), ("speechiness", LOW, 0.5)),
                "vocals": (("instrumentalness", LOW, 1.0),)},

@@ -252,9 +252,11 @@ class HybridIndex(SparseIndex):
     def vectors_of(self, rows: Sequence[int]) -> np.ndarray:
         return self.dense_index.vectors_of(rows)
 
-    def retrieve(self, query: str, vector: np.ndarray, *, k: int = 400) -> Retrieved:
-        """The union of both lists, fused by reciprocal rank."""
-        sparse, dense = self.sparse(query, k), self.dense(vector, k)
+    def retrieve(self, query: str, vector: np.ndarray | None, *, k: int = 400) -> Retrieved:
+        """The union of both lists, fused by reciprocal rank (no dense list without a
+        ``vector``)."""
+        sparse = self.sparse(query, k)
+        dense = np.zeros(0, dtype=np.int64) if vector is None else self.dense(vector, k)
         fused = reciprocal_rank_fusion([sparse, dense], self.size)
         rows = np.flatnonzero(fused != 0)  # both lists' rows, ascending (np.union1d: 0.2 ms)
         order = rows[np.argsort(-fused[rows], kind="stable")]

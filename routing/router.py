@@ -343,7 +343,7 @@ class Router:
         timings["encode"] = round(timings["encode"] + in_gate, 3)
         intent = self._intent(redacted, vector)
         t = lap("intent", t)
-        matches = self.lexicon.match(redacted, artists=self.catalogue.artists)
+        matches, negated = self.lexicon.parse(redacted, artists=self.catalogue.artists)
         slots = [m.as_dict() for m in matches]
         for slot, value in slot_overrides.items():
             slots = [s for s in slots if s["slot"] != slot]
@@ -358,9 +358,17 @@ class Router:
                                 intent=intent, slots=slots, fallback="out_of_scope",
                                 message=OUT_OF_SCOPE_MESSAGE, playlist=None, config=config)
         values = {s["slot"]: s["value"] for s in slots}
-        query = _without_spans(redacted, [m for m in matches
-                                          if m.slot in ("artist", "avoid_artist")])
-        retrieved = self.catalogue.index.retrieve(query, self._dense_query(vector, values))
+        query = _without_spans(redacted, [*(m for m in matches
+                                            if m.slot in ("artist", "avoid_artist")),
+                                          *(_Span(s, e) for s, e in negated)])
+        dense: np.ndarray | None = vector
+        if negated:  # the encoder reads "not sad" as sad: ask for the rest, or nothing
+            again = time.perf_counter()
+            dense = self.encoder.encode([query])[0] if fold(query) else None
+            spent = time.perf_counter() - again
+            timings["encode"] = round(timings["encode"] + spent * 1000, 3)
+            t += spent  # an encoding, not retrieval
+        retrieved = self.catalogue.index.retrieve(query, self._dense_query(dense, values))
         relevance = np.zeros(self.catalogue.arrays.size)
         relevance[retrieved.rows] = retrieved.relevance
         t = lap("retrieval", t)
@@ -407,12 +415,15 @@ class Router:
         return {"intent": top, "confidence": round(p1, 4), "alternatives": ranked[1:],
                 "abstain": abstain, "nearest": nearest}
 
-    def _dense_query(self, vector: np.ndarray, values: dict[str, str]) -> np.ndarray:
+    def _dense_query(self, vector: np.ndarray | None, values: dict[str, str]
+                     ) -> np.ndarray | None:
+        """The prompt's vector, moved towards a seed artist's tracks (``None``: no dense list,
+        when a prompt only said what it does not want)."""
         rows = self._artist_rows(values.get("artist"))
         if not rows:
             return vector
         centroid = self.catalogue.index.vectors_of(rows).mean(axis=0)
-        combined = vector + 2.0 * centroid
+        combined = 2.0 * centroid if vector is None else vector + 2.0 * centroid
         return combined / (np.linalg.norm(combined) or 1.0)
 
     def _artist_rows(self, artist: str | None) -> list[int]:
@@ -516,9 +527,22 @@ class Router:
                                    "target_ms": None}, playlist=playlist)
 
 
+@dataclass(frozen=True)
+class _Span:
+    start: int
+    end: int
+
+
 def _without_spans(text: str, matches: Sequence[Any]) -> str:
     """``text`` without the spans of ``matches`` and the cue words before them ("like")."""
-    for match in sorted(matches, key=lambda m: -m.start):
+    kept: list[Any] = []
+    for match in sorted(matches, key=lambda m: (m.start, -m.end)):  # overlapping spans: one
+        if kept and match.start < kept[-1].end:
+            if match.end > kept[-1].end:
+                kept[-1] = _Span(kept[-1].start, match.end)
+            continue
+        kept.append(match)
+    for match in sorted(kept, key=lambda m: -m.start):
         text = text[:match.start] + " " + text[match.end:]
     for cue in (" like ", " similar to ", " by ", " in the style of "):
         text = f" {text} ".replace(cue, " ").strip()

@@ -182,6 +182,13 @@ CASES: list[tuple[str, list[Check]]] = [
     ("between 120 and 130 bpm", [lambda top, _: top["tempo"].between(115, 135).mean() >= 0.8]),
     ("popular rap songs", [genre("hip hop"), popularity(high=True)]),
     ("feel good 70s music", [years(1970, 1979), above("valence", 0.5)]),
+    # negations ask for the opposite, and retrieval does not look for the negated words
+    ("not too loud, something mellow", [below("energy")]),
+    ("songs that are not sad", [above("valence")]),
+    ("not danceable", [below("danceability")]),
+    ("rock that isn't too fast", [genre("rock"), below("tempo")]),
+    ("I don't want anything upbeat, just some indie", [genre("indie"), below("energy")]),
+    ("no slow songs for the gym", [above("energy"), above("tempo")]),
 ]
 
 

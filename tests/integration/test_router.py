@@ -278,3 +278,35 @@ def test_an_artist_the_prompt_does_not_want_is_left_out(router, monkeypatch):
     monkeypatch.setattr(router.catalogue.arrays, "tracks", featured)
     assert router._avoided_rows(artist, np.asarray([row])) == [
         *np.flatnonzero(frame["artist"] == artist).tolist(), row]
+
+
+def test_retrieval_looks_for_what_is_left_when_the_prompt_negates(router, monkeypatch):
+    """The encoder reads "not sad" as sad: the dense and sparse queries drop the negated
+    words, and a prompt that only says what it does not want gets no dense list at all."""
+    seen: list[tuple[str, bool]] = []
+    retrieve = router.catalogue.index.retrieve
+
+    def spy(query, vector, **kw):
+        seen.append((query, vector is None))
+        return retrieve(query, vector, **kw)
+
+    monkeypatch.setattr(router.catalogue.index, "retrieve", spy)
+    encoded: list[str] = []
+    encode = router.encoder.encode
+    monkeypatch.setattr(router.encoder, "encode", lambda texts: (encoded.extend(texts),
+                                                                 encode(texts))[1])
+    result = router.route("rock songs that are not sad", use_cache=False)
+    assert result.decision.slot_values()["mood"] == "happy"
+    assert seen[-1] == ("rock songs that are", False)
+    assert encoded[-1] == "rock songs that are"
+    calm = router.route("nothing too upbeat, music please", use_cache=False)
+    assert calm.decision.slot_values() == {"energy": "low"}
+    assert seen[-1] == (", music please", False) and calm.tracks
+    frame = router.catalogue.tracks
+    assert np.mean([t["energy"] for t in calm.tracks]) < frame["energy"].mean()
+    # nothing left to look for: no dense list (the prompt's vector would find the upbeat)
+    assert router._dense_query(None, {}) is None
+    retrieved = retrieve("", None)
+    assert len(retrieved.rows) == 0 and (retrieved.dense_rank == -1).all()
+    sparse_only = retrieve("rock", None)
+    assert len(sparse_only.rows) and (sparse_only.dense_rank == -1).all()

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from labeling.dataio.demo_content import load_intent_task
 from routing.default_lexicon import BLOCKED, RANKER_SLOTS, default_entries
-from routing.lexicon import ArtistIndex, Lexicon, duration_minutes, duration_value
+from routing.lexicon import OPPOSITES, ArtistIndex, Lexicon, duration_minutes, duration_value
 from routing.profiles import PROFILES
 
 LEXICON = Lexicon(1, default_entries())
@@ -65,9 +65,52 @@ def test_default_lexicon_reads_values(prompt, expected):
     assert slots(prompt) == expected
 
 
-def test_negated_phrase_fills_no_slot():
-    assert "mood" not in slots("not sad songs")
-    assert slots("happy, not sad")["mood"] == "happy"
+def test_a_negated_phrase_asks_for_its_opposite_or_for_nothing():
+    assert slots("not sad songs") == {"mood": "happy"}
+    assert slots("happy, not sad")["mood"] == "happy"  # the first value named still wins
+    assert "genre" not in slots("not jazz")  # a genre has no opposite
+
+
+@pytest.mark.parametrize(("prompt", "expected"), [
+    ("not too loud, something mellow", {"energy": "low", "mood": "calm"}),
+    ("nothing too upbeat", {"energy": "low"}),  # upbeat's mood (happy) has no opposite
+    ("I don't want anything sad", {"mood": "happy"}),
+    ("anything but sad", {"mood": "happy"}),
+    ("songs that aren't energetic", {"mood": "calm"}),
+    ("not instrumental", {"vocals": "vocals"}),
+    ("fast songs, not slow", {"tempo": "fast"}),
+    ("hip hop but nothing too fast", {"genre": "hip hop", "tempo": "slow"}),
+    ("not danceable", {"danceability": "low"}),
+    ("avoid explicit songs", {"explicit": "avoid"}),
+    # not negations: "nothing but" means only; a full stop or comma ends the negation
+    ("nothing but chill", {"mood": "chill"}),
+    ("no. sad songs please", {"mood": "sad"}),
+    ("no, sad songs please", {"mood": "sad"}),
+    # too far from the negation, or other words between
+    ("not a fan of the radio, give me sad songs", {"mood": "sad"}),
+    ("no vocals, happy piano", {"vocals": "instrumental", "mood": "happy", "acoustic": "more"}),
+])
+def test_negations_reach_past_a_few_small_words(prompt, expected):
+    assert slots(prompt) == expected
+
+
+def test_the_negated_spans_are_returned_in_the_prompt_s_own_characters():
+    prompt = "Hip-Hop, but NOTHING too FAST!"
+    matches, negated = LEXICON.parse(prompt)
+    assert [prompt[s:e] for s, e in negated] == ["NOTHING too FAST"]
+    tempo = next(m for m in matches if m.slot == "tempo")
+    assert (tempo.value, tempo.text) == ("slow", "NOTHING too FAST")
+    assert tempo.source.startswith("not:")
+    assert LEXICON.parse("no vocals please")[1] == []  # a phrase that is its own negation
+
+
+def test_every_opposite_is_a_value_someone_reads():
+    schema = load_intent_task()["slots"]
+    for slot, value in OPPOSITES.values():
+        if slot in RANKER_SLOTS:
+            assert value in PROFILES[slot], (slot, value)
+        else:
+            assert value in schema[slot]["values"], (slot, value)
 
 
 def test_longer_phrase_wins_and_blockers_stop_shorter_ones():
@@ -177,4 +220,4 @@ def test_an_artist_after_a_negation_is_avoided_not_sought():
     assert read("no daft punk") == {"avoid_artist": "Daft Punk"}  # the name whole: not punk
     # words the lexicon reads are never artists, even where an artist has that name
     assert read("no vocals") == {"vocals": "instrumental"}
-    assert read("not sad") == {}
+    assert read("not sad") == {"mood": "happy"}  # the lexicon's negation, not "no Sad"
