@@ -76,7 +76,7 @@ OPPOSITES: dict[tuple[str, str], tuple[str, str]] = {
 """What a negated phrase asks for, where its slot has an opposite: "not too loud" is quiet,
 "nothing sad" is cheerful, "not energetic" is calm. A negated value not listed here ("not
 jazz", "not for studying", "not happy": sad or only calm?) sets nothing."""
-PARSED_SLOTS = ("duration", "artist", "avoid_artist")
+PARSED_SLOTS = ("duration", "count", "artist", "avoid_artist")
 ARTIST_SCORE = 88
 ARTIST_WORDS = 6
 """The longest artist name looked up after a cue word, in words ("like" in a long prompt is
@@ -214,7 +214,9 @@ class Lexicon:
                        for s, e, entry in negated
                        if (entry["slot"], entry["value"]) in OPPOSITES]
         candidates += [(s, e, "duration", v, "duration") for s, e, v in _durations(normalised)]
-        candidates += [(s, e, slot, v, slot) for s, e, slot, v in _numbers(normalised)]
+        candidates += [(s, e, slot, v, slot) for s, e, slot, v in _numbers(normalised)
+                       if not (slot == "count" and artists is not None
+                               and artists.named_before(normalised.text, s))]
         if artists is not None:
             avoided = artists.find_avoided(normalised, not_names=self._by_first.keys())
             candidates += [(s, e, "artist", v, "artist") for s, e, v in artists.find(normalised)
@@ -303,6 +305,17 @@ YEAR_RANGE = re.compile(
 """Years as a range: "between 1990 and 1995", "1990-1995", "before 1980", "until 1999",
 "after 2015", "since 2015", "2015 onwards". A plain "from 1985" is that year itself."""
 MIN_BPM, MAX_BPM = 40, 250
+COUNT_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+               "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15,
+               "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "a dozen": 12}
+_COUNT_GAP = (r"(?:(?!(?:hours?|hrs?|h|minutes?|mins?|m|of|from|by|like|to|in|and|or|"
+              r"per|at)\b)[a-z&'-]+\s+){0,2}")
+TRACK_COUNT = re.compile(
+    r"(?<![a-z0-9.])(?P<n>\d{1,3}|" + "|".join(COUNT_WORDS) + r")(?:\s*-\s*|\s+)" + _COUNT_GAP
+    + r"(?:songs?|tracks?|tunes|bangers|hits|jams)(?![a-z0-9])")
+"""How many tracks the list should hold: "10 songs", "a 30-track playlist", "five tunes",
+"5 chill rock songs" (up to two words between, not "2 hours of songs")."""
+MAX_COUNT = 100
 DECADES = {1960: "60s", 1970: "70s", 1980: "80s", 1990: "90s", 2000: "2000s", 2010: "2010s"}
 
 
@@ -318,6 +331,8 @@ def _numbers(normalised: Normalised) -> list[tuple[int, int, str, str]]:
         if MIN_BPM <= bpm <= MAX_BPM:  # the number itself, for a ranker that can aim at it
             out.append((match.start(), match.end(), "bpm", str(bpm)))
     out += [(start, end, "length", value) for start, end, value in _track_lengths(normalised.text)]
+    out += [(m.start(), m.end(), "count", str(n)) for m in TRACK_COUNT.finditer(normalised.text)
+            if 1 <= (n := COUNT_WORDS.get(m["n"]) or int(m["n"])) <= MAX_COUNT]
     ranges = _year_ranges(normalised.text)
     for start, end, low, high in ranges:
         out.append((start, end, "years", f"{low or ''}-{high or ''}"))
@@ -399,6 +414,16 @@ class ArtistIndex:
         for i, folded in enumerate(self._folded):
             for word in set(folded.split()):
                 self._by_word.setdefault(word, []).append(i)
+
+    def named_before(self, text: str, start: int) -> bool:
+        """Whether the number at ``start`` of ``text`` ends an artist's name with the words
+        before it ("maroon 5 songs", "sum 41 songs" are not five or 41 songs)."""
+        number = text[start:].split()[0] if text[start:].split() else ""
+        number = re.match(r"\w+", number)
+        words = text[:start].split()
+        return number is not None and any(
+            " ".join([*words[-n:], number.group()]) in self._exact
+            for n in range(1, min(3, len(words)) + 1))
 
     def _fuzzy(self, name: str) -> int | None:
         best = process.extractOne(name, self._folded, scorer=fuzz.ratio,

@@ -372,13 +372,10 @@ class Router:
         relevance = np.zeros(self.catalogue.arrays.size)
         relevance[retrieved.rows] = retrieved.relevance
         t = lap("retrieval", t)
-        chosen = config or CONFIGS[INTENT_CONFIGS.get(intent["intent"] if intent else "",
-                                                      DEFAULT_CONFIG)]
-        if exploration > 0:
-            chosen = replace(chosen, exploration=exploration)
+        chosen, minutes = _configuration(config, intent, values, exploration=exploration)
         playlist = rank(
             self.catalogue.arrays, slots=values, relevance=relevance, config=chosen,
-            context=context, target_minutes=duration_minutes(values.get("duration", "")),
+            context=context, target_minutes=minutes,
             avoid_explicit=verdict.verdict == REVIEW,
             exclude_rows=[*self._rows(exclude_ids),
                           *self._avoided_rows(values.get("avoid_artist"), retrieved.rows)],
@@ -525,6 +522,20 @@ class Router:
                            ranker={"name": "balanced", "version": 1, "relaxed": [],
                                    "total_ms": playlist.total_ms if playlist else 0,
                                    "target_ms": None}, playlist=playlist)
+
+
+def _configuration(config: RankerConfig | None, intent: dict | None, values: dict[str, str],
+                   *, exploration: float) -> tuple[RankerConfig, float | None]:
+    """The ranker configuration a prompt is served with (the caller's, else its intent's) and
+    the minutes to fit: "10 songs" asks for that many tracks, whatever a duration says."""
+    chosen = config or CONFIGS[INTENT_CONFIGS.get(intent["intent"] if intent else "",
+                                                  DEFAULT_CONFIG)]
+    if exploration > 0:
+        chosen = replace(chosen, exploration=exploration)
+    count = int(values["count"]) if values.get("count", "").isdigit() else None
+    if count:
+        return replace(chosen, size=count, pool=max(chosen.pool, count)), None
+    return chosen, duration_minutes(values.get("duration", ""))
 
 
 @dataclass(frozen=True)

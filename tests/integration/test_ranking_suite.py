@@ -189,6 +189,7 @@ CASES: list[tuple[str, list[Check]]] = [
     ("rock that isn't too fast", [genre("rock"), below("tempo")]),
     ("I don't want anything upbeat, just some indie", [genre("indie"), below("energy")]),
     ("no slow songs for the gym", [above("energy"), above("tempo")]),
+    ("give me 10 songs for running", [lambda top, _: len(top) == 10, above("energy")]),
 ]
 
 

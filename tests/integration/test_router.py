@@ -310,3 +310,11 @@ def test_retrieval_looks_for_what_is_left_when_the_prompt_negates(router, monkey
     assert len(retrieved.rows) == 0 and (retrieved.dense_rank == -1).all()
     sparse_only = retrieve("rock", None)
     assert len(sparse_only.rows) and (sparse_only.dense_rank == -1).all()
+
+
+def test_a_number_of_songs_sets_the_list_s_length_over_a_duration(router):
+    ten = router.route("10 songs of rock music", use_cache=False)
+    assert ten.decision.slot_values()["count"] == "10" and len(ten.tracks) == 10
+    both = router.route("5 rock songs, about 2 hours", use_cache=False)
+    assert both.decision.slot_values()["duration"] == "2 hours" and len(both.tracks) == 5
+    assert len(router.route("rock songs, about 2 hours", use_cache=False).tracks) > 20

@@ -104,6 +104,31 @@ def test_the_negated_spans_are_returned_in_the_prompt_s_own_characters():
     assert LEXICON.parse("no vocals please")[1] == []  # a phrase that is its own negation
 
 
+@pytest.mark.parametrize(("prompt", "expected"), [
+    ("give me 10 songs for running", {"count": "10", "activity": "running"}),
+    ("a 30-track playlist", {"count": "30"}),
+    ("five tunes please", {"count": "5"}),
+    ("a dozen jams", {"count": "12"}),
+    ("500 songs", {}),  # more than a list holds: not a count
+    ("0 songs", {}),
+    ("90s songs", {"era": "90s"}),
+    ("1 hour of 80s hits", {"duration": "1 hour", "era": "80s", "popularity": "high"}),
+    ("2 hours of songs", {"duration": "2 hours"}),
+    ("5 chill rock songs", {"count": "5", "mood": "chill", "genre": "rock"}),
+])
+def test_a_number_of_songs_is_the_list_s_length(prompt, expected):
+    assert slots(prompt) == expected
+
+
+def test_a_number_that_ends_an_artist_s_name_is_not_a_count():
+    artists = ArtistIndex(["Maroon 5", "Sum 41", "3 Doors Down"])
+    read = lambda text: {m.slot: m.value for m in LEXICON.match(text, artists=artists)}  # noqa: E731
+    assert "count" not in read("maroon 5 songs")
+    assert "count" not in read("Sum 41 songs please")
+    assert read("10 songs like maroon 5") == {"count": "10", "artist": "Maroon 5"}
+    assert read("5 songs") == {"count": "5"}
+
+
 def test_every_opposite_is_a_value_someone_reads():
     schema = load_intent_task()["slots"]
     for slot, value in OPPOSITES.values():
