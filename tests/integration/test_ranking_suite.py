@@ -190,6 +190,9 @@ CASES: list[tuple[str, list[Check]]] = [
     ("I don't want anything upbeat, just some indie", [genre("indie"), below("energy")]),
     ("no slow songs for the gym", [above("energy"), above("tempo")]),
     ("give me 10 songs for running", [lambda top, _: len(top) == 10, above("energy")]),
+    ("rainy day music", [below("energy"), above("acousticness")]),
+    ("summer vibes", [above("valence")]),
+    ("loud and aggressive", [above("energy"), below("valence", 0.5)]),
 ]
 
 

@@ -60,6 +60,9 @@ def slots(text: str) -> dict[str, str]:
     ("classic hip hop", {"mood": "nostalgic", "genre": "hip hop"}),
     ("clean songs for the kids", {"explicit": "avoid"}),
     ("gym bangers", {"activity": "working_out", "mood": "energetic", "energy": "high"}),
+    ("rainy day music", {"mood": "cozy"}),
+    ("summer vibes", {"mood": "happy"}),
+    ("loud and aggressive", {"energy": "high", "mood": "angry"}),
 ])
 def test_default_lexicon_reads_values(prompt, expected):
     assert slots(prompt) == expected
