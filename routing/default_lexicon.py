@@ -24,7 +24,7 @@ PHRASES: dict[tuple[str, str], tuple[str, ...]] = {
     ("mood", "chill"): ("chill", "chilled", "chillout", "chill out", "laid back", "laid-back",
                         "easy going", "vibey", "low key", "lowkey"),
     ("mood", "happy"): ("happy", "cheerful", "feel good", "feel-good", "upbeat", "sunny",
-                        "summer vibes", "summery", "summer", "sunshine",
+                        "summer vibes", "summery", "sunshine",
                         "joyful", "cheer me up", "good vibes", "good mood", "positive vibes",
                         "feliz", "alegre", "heureux", "fröhlich"),
     ("mood", "sad"): ("sad", "heartbroken", "heartbreak", "crying", "cry", "tearjerker",
