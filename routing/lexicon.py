@@ -143,6 +143,30 @@ def _pattern(phrase: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![a-z0-9]){body}(?![a-z0-9])")
 
 
+INFLECTED_SLOTS = ("mood", "energy", "tempo")
+"""Slots whose one-word phrases also match as comparatives and superlatives ("saddest",
+"calmer", "chillest", "happiest"): adjectives, unlike an activity's "runner"."""
+
+
+NOT_ADJECTIVES = frozenset({"lit", "rage", "cry", "boss", "zen", "spa", "hype", "relax",
+                            "unwind", "grief", "tears", "breakup", "banger", "bangers"})
+"""One-word mood and energy phrases that are nouns or verbs ("a rager", "litter")."""
+
+
+def inflections(word: str) -> tuple[str, ...]:
+    """A one-word adjective's comparative and superlative ("sad": "sadder", "saddest";
+    "happy": "happier", "happiest"; "gentle": "gentler", "gentlest")."""
+    if len(word) < 3 or not word.isalpha() or word in NOT_ADJECTIVES:
+        return ()
+    if word.endswith("e"):
+        return word + "r", word + "st"
+    if word.endswith("y") and word[-2] not in "aeiou":
+        return word[:-1] + "ier", word[:-1] + "iest"
+    if word[-1] not in "aeiouwxy" and word[-2] in "aeiou" and word[-3] not in "aeiou":
+        return word + word[-1] + "er", word + word[-1] + "est"  # sad, hot, mad
+    return word + "er", word + "est"
+
+
 class Lexicon:
     """One version of the lexicon, compiled."""
 
@@ -153,12 +177,19 @@ class Lexicon:
         # per distinct first word instead of a regular-expression scan per entry
         self._by_first: dict[str, list[tuple[int, dict, re.Pattern[str], tuple[str, ...], bool]]]
         self._by_first = {}
+        listed = {normalise(e["phrase"]).text for e in entries}
         for number, entry in enumerate(entries):
             words = tuple(normalise(entry["phrase"]).text.split())
-            if words:  # whether a negation before it drops it
-                negatable = not " ".join(words).startswith(NEGATED_PHRASES_OK)
-                self._by_first.setdefault(words[0], []).append(
-                    (number, entry, _pattern(entry["phrase"]), words[1:], negatable))
+            if not words:
+                continue
+            negatable = not " ".join(words).startswith(NEGATED_PHRASES_OK)
+            forms = [words[0]]
+            if len(words) == 1 and entry["slot"] in INFLECTED_SLOTS:
+                forms += [form for form in inflections(words[0]) if form not in listed]
+            for form in forms:  # whether a negation before it drops it
+                self._by_first.setdefault(form, []).append(
+                    (number, entry, _pattern(form if form != words[0] else entry["phrase"]),
+                     words[1:], negatable))
 
     @staticmethod
     def _negation_start(text: str, start: int) -> int | None:

@@ -193,6 +193,7 @@ CASES: list[tuple[str, list[Check]]] = [
     ("rainy day music", [below("energy"), above("acousticness")]),
     ("summer vibes", [above("valence")]),
     ("loud and aggressive", [above("energy"), below("valence", 0.5)]),
+    ("the saddest songs ever", [below("valence")]),
 ]
 
 

@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 
 from labeling.dataio.demo_content import load_intent_task
 from routing.default_lexicon import BLOCKED, RANKER_SLOTS, default_entries
-from routing.lexicon import OPPOSITES, ArtistIndex, Lexicon, duration_minutes, duration_value
+from routing.lexicon import (
+    OPPOSITES,
+    ArtistIndex,
+    Lexicon,
+    duration_minutes,
+    duration_value,
+    inflections,
+)
 from routing.profiles import PROFILES
 
 LEXICON = Lexicon(1, default_entries())
@@ -130,6 +137,26 @@ def test_a_number_that_ends_an_artist_s_name_is_not_a_count():
     assert "count" not in read("Sum 41 songs please")
     assert read("10 songs like maroon 5") == {"count": "10", "artist": "Maroon 5"}
     assert read("5 songs") == {"count": "5"}
+
+
+@pytest.mark.parametrize(("prompt", "expected"), [
+    ("the saddest songs ever", {"mood": "sad"}),
+    ("something calmer", {"mood": "calm"}),
+    ("the happiest songs you have", {"mood": "happy"}),
+    ("not the loudest", {"energy": "low"}),
+    ("litter box", {}),  # "lit" is slang, not an adjective to compare
+    ("a rager", {}),
+])
+def test_comparatives_and_superlatives_of_mood_words(prompt, expected):
+    assert slots(prompt) == expected
+
+
+def test_inflections():
+    assert inflections("sad") == ("sadder", "saddest")
+    assert inflections("happy") == ("happier", "happiest")
+    assert inflections("gentle") == ("gentler", "gentlest")
+    assert inflections("loud") == ("louder", "loudest")
+    assert inflections("lo-fi") == () and inflections("lit") == ()
 
 
 def test_every_opposite_is_a_value_someone_reads():
