@@ -224,7 +224,9 @@ def upcoming(
                 raise
             _wait(attempt)  # PostgreSQL broke a deadlock by rolling this decision back
             continue
-        if state == "busy" and not leases and attempt < last:
+        if state == "busy" and len(leases) < n and attempt < last:
+            # Another rater's decision holds the rows this run would be topped up from (their
+            # locks last one short transaction): a run short of ``n`` is topped up, not shown.
             _wait(attempt)
             continue
         exhausted = state == "exhausted"

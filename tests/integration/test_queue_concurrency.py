@@ -87,3 +87,31 @@ def test_a_lease_decision_does_not_wait_for_leases_another_transaction_is_expiri
     bobs, anas = runs
     assert len(bobs.items) == 2 and len(anas.items) == 2
     assert held.assignment_id not in {item.assignment_id for item in anas.items}
+
+
+def test_a_run_short_because_another_decision_holds_the_rows_is_topped_up(engine, encoder,
+                                                                          tmp_path):
+    """Two raters deciding at once can lock each other's next candidates (``SKIP LOCKED``):
+    the rater whose run came up short waits for those rows instead of showing a short run."""
+    if is_sqlite(engine):
+        pytest.skip("SQLite has one writer at a time: no row locks to skip")
+    make_queue_task(engine, encoder, tmp_path, n_items=12, batch_size=6, k=2)
+    ana, bob = make_account(engine, username="ana"), make_account(engine, username="bob")
+    queue.next_item(engine=engine, task_name="music", actor=acting(ana), encoder=encoder,
+                    rng=random.Random(0))  # selects the first batch
+    with engine.connect() as connection:
+        batch = connection.execute(text(
+            "SELECT item_id FROM selection WHERE active ORDER BY item_id")).scalars().all()
+    assert len(batch) == 6
+    deciding = engine.connect()  # another decision holds all but one of the batch's rows
+    transaction = deciding.begin()
+    deciding.execute(text("SELECT id FROM item WHERE id = ANY(:ids) FOR UPDATE"),
+                     {"ids": list(batch[1:])})
+    released = threading.Timer(0.5, lambda: (transaction.rollback(), deciding.close()))
+    released.start()
+    try:
+        run = queue.upcoming(engine=engine, task_name="music", actor=acting(bob),
+                             encoder=encoder, n=2)
+    finally:
+        released.join()
+    assert len(run.items) == 2 and len({item.item_id for item in run.items}) == 2
