@@ -9,7 +9,7 @@ BLOCKED = "(none)"
 """A value that sets nothing: the phrase only stops a shorter one ("house party" is not the
 genre house)."""
 
-RANKER_SLOTS = ("occasion", "acoustic", "popularity", "length", "danceability")
+RANKER_SLOTS = ("occasion", "acoustic", "popularity", "length", "danceability", "speech")
 """Slots the ranker reads that the intent task does not ask raters for (like the parsed ``bpm``
 and ``year``), so the lexicon's quality is never measured on them."""
 
@@ -64,7 +64,9 @@ PHRASES: dict[tuple[str, str], tuple[str, ...]] = {
     ("activity", "hiking"): ("hiking", "hike", "trail"),
     ("activity", "walking"): ("walk", "walking", "stroll"),
     ("activity", "cooking"): ("cooking", "cook", "baking", "in the kitchen"),
-    ("activity", "cleaning"): ("cleaning", "chores", "tidying"),
+    ("activity", "cleaning"): ("cleaning", "chores", "tidying", "clean the house",
+                               "clean my room", "clean my house", "clean the kitchen",
+                               "clean up", "cleaning up", "deep clean"),
     ("activity", "driving"): ("driving", "drive", "night drive", "in the car"),
     ("activity", "commuting"): ("commute", "commuting", "on the train", "on the bus",
                                 "subway"),
@@ -83,19 +85,24 @@ PHRASES: dict[tuple[str, str], tuple[str, ...]] = {
     ("genre", "rock"): ("rock", "classic rock", "hard rock"),
     ("genre", "hip hop"): ("hip hop", "hip-hop", "hiphop", "rap", "trap", "drill",
                            "gangster rap"),
-    ("genre", "r&b"): ("r&b", "rnb", "r and b", "neo soul"),
+    ("genre", "r&b"): ("r&b", "rnb", "r and b", "neo soul", "slow jams", "slow jam"),
     ("genre", "edm"): ("edm", "electronic", "electro", "dubstep", "big room", "tropical house",
                        "electro house"),
-    ("genre", "house"): ("house", "deep house", "tech house"),
+    ("genre", "house"): ("house", "deep house", "tech house", "house music", "the house music"),
     ("genre", "techno"): ("techno",),
-    ("genre", "latin"): ("latin", "salsa", "bachata", "tropical"),
+    ("genre", "latin"): ("latin", "salsa", "bachata", "tropical", "latin pop", "spanish pop",
+                         "spanish songs", "spanish music", "in spanish", "en espanol",
+                         "en español", "latino", "latina"),
     ("genre", "reggaeton"): ("reggaeton",),
     ("genre", "afrobeats"): ("afrobeats", "afrobeat", "amapiano"),
     ("genre", "jazz"): ("jazz", "jazzy", "bebop", "swing"),
     ("genre", "classical"): ("classical", "orchestral", "symphony", "piano sonata"),
     ("genre", "lo-fi"): ("lo-fi", "lofi", "lo fi", "lo-fi hip hop", "lofi hip hop",
                          "lofi beats", "chillhop"),
-    ("genre", BLOCKED): ("house party", "house parties", "house music party"),
+    ("genre", BLOCKED): ("house party", "house parties", "house music party",
+                         # a home, not the genre ("cleaning the house")
+                         "the house", "my house", "our house", "your house", "a house",
+                         "this house", "his house", "her house", "their house"),
     ("genre", "indie"): ("indie", "indie rock", "indie pop", "alternative", "alt"),
     ("genre", "metal"): ("metal", "heavy metal", "metalcore"),
     ("genre", "country"): ("country", "bluegrass"),
@@ -125,7 +132,8 @@ PHRASES: dict[tuple[str, str], tuple[str, ...]] = {
     ("energy", "high"): ("high energy", "loud", "intense", "powerful", "explosive", "upbeat",
                          "bangers", "banger", "go hard", "goes hard", "hit harder",
                          "hits hard", "turn up", "turnt", "beast mode", "louder", "heavier",
-                         "epic", "keep the energy up", "doesn't let up", "pump up", "hype"),
+                         "epic", "keep the energy up", "doesn't let up", "pump up", "hype",
+                         "heavy", "wake me up"),
     ("vocals", "instrumental"): ("instrumental", "instrumentals", "instrumntal", "no vocals",
                                  "no vocal", "no lyrics", "no words",
                                  "without lyrics", "without vocals", "no singing",
@@ -148,11 +156,13 @@ PHRASES: dict[tuple[str, str], tuple[str, ...]] = {
                           "short ones"),
     ("length", "long"): ("long songs", "long tracks", "longer songs", "extended mixes",
                          "extended versions"),
+    ("speech", "spoken"): ("spoken word", "spoken-word", "slam poetry", "poetry"),
     ("acoustic", "more"): ("acoustic", "unplugged", "piano", "acoustic guitar", "stripped back",
                            "stripped down"),
     ("explicit", "avoid"): ("no explicit", "nothing explicit", "clean", "clean version",
                             "radio edit", "family friendly", "kid friendly", "for kids",
                             "no swearing"),
+    ("explicit", BLOCKED): ("to clean", "clean the", "clean my", "clean up", "clean out"),
     ("explicit", "allow"): ("explicit", "uncensored", "dirty version"),
 }
 

@@ -76,7 +76,7 @@ OPPOSITES: dict[tuple[str, str], tuple[str, str]] = {
 """What a negated phrase asks for, where its slot has an opposite: "not too loud" is quiet,
 "nothing sad" is cheerful, "not energetic" is calm. A negated value not listed here ("not
 jazz", "not for studying", "not happy": sad or only calm?) sets nothing."""
-PARSED_SLOTS = ("duration", "count", "artist", "avoid_artist")
+PARSED_SLOTS = ("duration", "count", "artist", "avoid_artist", "title")
 ARTIST_SCORE = 88
 ARTIST_WORDS = 6
 """The longest artist name looked up after a cue word, in words ("like" in a long prompt is
@@ -114,6 +114,27 @@ WORD_NUMBERS = {"a": 1.0, "an": 1.0, "one": 1.0, "two": 2.0, "three": 3.0, "half
                 "half an": 0.5}
 MAX_PHRASE = 80
 ARTIST_SLOTS = ("artist", "avoid_artist")
+OWNING_SLOTS = (*ARTIST_SLOTS, "title")
+"""Slots whose span is no other slot's: an artist's name ("daft punk" is not the genre punk)
+and a word asked for in the titles ("dance in the title" is not the activity dancing)."""
+_QUOTE = "[\"'\u2018\u2019\u201c\u201d]?"
+TITLE_WORD = re.compile(
+    r"(?<![a-z0-9])(?:with|having|containing|contain|contains|has|have)\s+"
+    rf"(?:the\s+words?\s+|a\s+)?{_QUOTE}(?P<word>[a-z0-9][a-z0-9' -]{{0,30}}?){_QUOTE}\s+"
+    r"in\s+(?:the|their|its|the song'?s|the track'?s)?\s*(?:titles?|names?)(?![a-z0-9])"
+    r"|(?<![a-z0-9])(?:titles?|names?)\s+(?:with|containing|that contains?|including|"
+    rf"that (?:has|have))\s+(?:the\s+words?\s+)?{_QUOTE}(?P<after>[a-z0-9][a-z0-9'-]{{0,30}})")
+"""A word asked for in the titles: "songs with dance in the title", "tracks with the word
+'rain' in their names", "titles containing love"."""
+TITLE_NAMED = re.compile(
+    r"(?<![a-z0-9])(?:songs?|tracks?|music|anything|something)\s+(?:called|titled|named)\s+"
+    rf"{_QUOTE}(?P<name>[^,.;!?\"\u201c\u201d]{{1,60}})")
+"""A title asked for by name: "songs called hello", "a track titled 'love story'"."""
+TITLE_STOP = re.compile(r"(?:['\u2019\u201d]\s*$)|\s+(?:but|for|with|and|or|to|while|when|at|"
+                        r"in|on|from|that|by|playlist|songs?|music|vibes?|please)(?![a-z0-9]).*$")
+TITLE_WORDS = 4
+NOT_TITLES = frozenset({"after", "for", "like", "by", "from", "in", "on", "as"})
+"""Words that start no asked-for title ("songs named after cities")."""
 
 
 class LexiconError(LabelingError):
@@ -248,20 +269,22 @@ class Lexicon:
         candidates += [(s, e, slot, v, slot) for s, e, slot, v in _numbers(normalised)
                        if not (slot == "count" and artists is not None
                                and artists.named_before(normalised.text, s))]
+        candidates += [(s, e, "title", v, "title") for s, e, v in _titles(normalised.text)]
         if artists is not None:
             avoided = artists.find_avoided(normalised, not_names=self._by_first.keys())
             candidates += [(s, e, "artist", v, "artist") for s, e, v in artists.find(normalised)
                            if not any(s < a_end and a_start < e for a_start, a_end, _ in avoided)]
             candidates += [(s, e, "avoid_artist", v, "avoid_artist") for s, e, v in avoided]
-        # An artist's name is taken whole first ("daft punk" is not the genre punk); then
-        # within each slot the longest phrase wins an overlap; then the earliest value counts.
-        artist_spans = [(c[0], c[1]) for c in candidates if c[2] in ARTIST_SLOTS]
+        # An artist's name or a title word is taken whole first ("daft punk" is not the genre
+        # punk); then within each slot the longest phrase wins an overlap; then the earliest
+        # value counts.
+        owned = [(c[0], c[1]) for c in candidates if c[2] in OWNING_SLOTS]
         taken: dict[str, list[tuple[int, int]]] = {}
         kept = []
         for start, end, slot, value, source in sorted(candidates,
                                                       key=lambda c: (c[0] - c[1], c[0])):
             spans = taken.setdefault(slot, [])
-            blocked = spans if slot in ARTIST_SLOTS else [*spans, *artist_spans]
+            blocked = spans if slot in OWNING_SLOTS else [*spans, *owned]
             if any(start < e and s < end for s, e in blocked):
                 continue
             spans.append((start, end))
@@ -377,6 +400,21 @@ def _numbers(normalised: Normalised) -> list[tuple[int, int, str, str]]:
         if era:
             out.append((match.start(), match.end(), "era", era))
             out.append((match.start(), match.end(), "year", str(year)))
+    return out
+
+
+def _titles(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, words) of each word or name asked for in the titles; the span covers the
+    whole ask ("with dance in the title"), so none of its words sets another slot."""
+    out = []
+    for match in TITLE_WORD.finditer(text):
+        word = " ".join((match["word"] or match["after"]).split())
+        if word and len(word.split()) <= TITLE_WORDS:
+            out.append((match.start(), match.end(), word))
+    for match in TITLE_NAMED.finditer(text):
+        name = TITLE_STOP.sub("", match["name"]).strip(" '\u2019\u201d")
+        if name and len(name.split()) <= TITLE_WORDS and name.split()[0] not in NOT_TITLES:
+            out.append((match.start(), match.start("name") + len(name), name))
     return out
 
 

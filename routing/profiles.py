@@ -85,6 +85,7 @@ PROFILES: dict[str, dict[str, tuple[Term, ...]]] = {
     "occasion": {"party": (("danceability", HIGH, 1.0), ("energy", HIGH, 0.6),
                            ("valence", HIGH, 0.3))},
     "danceability": {"low": (("danceability", LOW, 1.0), ("energy", LOW, 0.3))},
+    "speech": {"spoken": (("speechiness", HIGH, 1.0), ("instrumentalness", LOW, 0.3))},
     "acoustic": {"more": (("acousticness", HIGH, 1.0),), "less": (("acousticness", LOW, 1.0),)},
     "vocals": {"instrumental": (("instrumentalness", HIGH, 1.0), ("speechiness", LOW, 0.5)),
                "vocals": (("instrumentalness", LOW, 1.0),)},
@@ -100,7 +101,7 @@ GENRE_ALIASES: dict[str, tuple[str, ...]] = {
     "latin": ("latin", "tropical", "salsa", "bachata"),
     "funk": ("funk", "disco"),
     "punk": ("punk", "emo"),
-    "metal": ("metal", "metalcore"),
+    "metal": ("metal", "metalcore", "hard rock"),
     "classical": ("classical", "orchestral"),
 }
 """Words a track's genre or tags may use for a genre slot value (others match themselves)."""

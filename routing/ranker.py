@@ -12,7 +12,8 @@ Every track gets a score from four parts, weighted by a named ``RankerConfig``:
 * **context and session**: the time of day, and the session's skips (artists sink) and saves
   (tracks like them rise), the most recent weighing most.
 
-Genre, era, year (or years), explicit, vocals and tempo slots are filters where the catalogue
+Genre, era, year (or years), a word asked for in the titles, explicit, vocals and tempo slots
+are filters where the catalogue
 has enough tracks that pass them (``min_pool``, the rarest filter first), else they fall back to
 a strong preference. The best ``pool`` tracks are then ordered by maximal marginal relevance
 (MMR) over audio-feature similarity, with at most ``max_per_artist`` tracks per artist, and cut
@@ -86,6 +87,9 @@ class RankerConfig:
         return asdict(self)
 
 
+TITLE_CACHE = 256
+"""Title-word masks kept per catalogue (the cache holds a few fixed arrays besides)."""
+
 CONFIGS: dict[str, RankerConfig] = {
     "balanced": RankerConfig(),
     "discovery": RankerConfig(name="discovery", popularity=0.0, novelty=0.5, mmr_lambda=0.65,
@@ -141,6 +145,7 @@ class CatalogueArrays:
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
         self.unit_features = matrix / np.where(norms == 0, 1.0, norms)
         self._genre_masks: dict[str, np.ndarray] = {}
+        self._titles: pd.Series | None = None
         self.cache: dict[tuple, np.ndarray] = {}
         """Per-track arrays that do not depend on the request (term scores, base scores)."""
         genre_codes, genre_names = pd.factorize(self.tracks["genre"].astype(str))
@@ -184,6 +189,22 @@ class CatalogueArrays:
                                   count=len(self._genre_uniques))
             self._genre_masks[genre] = passing[self._genre_codes]
         return self._genre_masks[genre]
+
+    def title_mask(self, words: str) -> np.ndarray:
+        """Tracks whose title holds ``words`` as whole words (a plural too: "dance" finds
+        "Dances"), folded like prompts (cached per asked-for words)."""
+        key = ("title", fold(words))
+        if key not in self.cache:
+            if self._titles is None:
+                self._titles = pd.Series([fold(t) for t in self.tracks["title"].astype(str)],
+                                         dtype=object)
+            pattern = rf"(?<![a-z0-9]){re.escape(key[1])}(?:s|es)?(?![a-z0-9])"
+            if len(self.cache) > TITLE_CACHE:  # prompts ask for any words: keep it bounded
+                for old in [k for k in self.cache if k[0] == "title"]:
+                    del self.cache[old]
+            self.cache[key] = self._titles.str.contains(pattern, regex=True).to_numpy(
+                dtype=bool)
+        return self.cache[key]
 
     def era_mask(self, era: str) -> np.ndarray | None:
         if era == "recent":
@@ -410,8 +431,9 @@ def rescore(parts: Mapping[str, np.ndarray], config: RankerConfig) -> np.ndarray
 def _apply_filters(arrays: CatalogueArrays, slots: Mapping[str, str], mask: np.ndarray, *,
                    config: RankerConfig, avoid_explicit: bool
                    ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Genre, era, years, explicit, vocals and tempo as filters; each that leaves fewer than
-    ``config.min_pool`` tracks becomes a preference instead (explicit is always a filter)."""
+    """Genre, era, years, title words, explicit, vocals and tempo as filters; each that leaves
+    fewer than ``config.min_pool`` tracks becomes a preference instead (explicit is always a
+    filter)."""
     filters = _filters(arrays, slots, avoid_explicit=avoid_explicit)
     relaxed: list[str] = []
     preference = np.zeros(arrays.size)
@@ -435,6 +457,8 @@ def _filters(arrays: CatalogueArrays, slots: Mapping[str, str], *, avoid_explici
         filters.append((f"genre={slots['genre']}", arrays.genre_mask(slots["genre"])))
     if slots.get("era"):
         filters.append((f"era={slots['era']}", arrays.era_mask(slots["era"])))
+    if slots.get("title"):  # "songs with dance in the title"
+        filters.append((f"title={slots['title']}", arrays.title_mask(slots["title"])))
     year = _number(slots.get("year"))
     if year:  # "songs from 1985": that year where the catalogue has enough of it
         filters.append((f"year={slots['year']}", arrays.year == int(year)))
@@ -512,9 +536,11 @@ def _reasons(arrays: CatalogueArrays, rows: np.ndarray, terms: Sequence[tuple[st
     years = arrays.year[rows].tolist() if slots.get("era") or asked else []
     genres = [arrays.genre_names[code] for code in arrays.genre_codes[rows].tolist()] \
         if slots.get("genre") else []
+    titled_rows = arrays.title_mask(slots["title"])[rows].tolist() if slots.get("title") else []
     out = []
     for j in range(len(rows)):
         bits = _term_bits(terms, [w[j] for w in weighted], raw, j)
+        titled = bool(titled_rows) and titled_rows[j]
         if slots.get("bpm"):
             bits.append(f"{slots['bpm']} BPM asked: {raw['tempo'][j]:.0f} BPM")
         if asked:
@@ -523,6 +549,8 @@ def _reasons(arrays: CatalogueArrays, rows: np.ndarray, terms: Sequence[tuple[st
             bits.append(f"{slots['era']}: {int(years[j])}")
         if slots.get("genre"):
             bits.append(f"genre: {genres[j]}")
+        if titled:
+            bits.append(f"title: {slots['title']}")
         if seed is not None:
             bits.append(f"like your pick: similarity {seed[j]:.2f}")
         if relevance[j] > 0.5 or not bits:

@@ -16,7 +16,8 @@ SLOT_COLOURS = {"mood": "#fde2e4", "activity": "#e2ece9", "genre": "#dfe7fd",
                 "era": "#fff1c1", "year": "#fff1c1", "years": "#fff1c1",
                 "avoid_artist": "#f0e4ff", "artist": "#f0e4ff", "duration": "#e8f4d9",
                 "tempo": "#ffe5cc", "bpm": "#ffe5cc", "energy": "#ffe5cc", "vocals": "#e0f7fa",
-                "danceability": "#ffe5cc", "count": "#e8f4d9", "explicit": "#eeeeee"}
+                "danceability": "#ffe5cc", "count": "#e8f4d9", "explicit": "#eeeeee",
+                "title": "#e8eaf6", "speech": "#e0f7fa"}
 
 
 def marked_slots(text: str, slots: Sequence[Mapping[str, Any]]) -> str:

@@ -194,6 +194,15 @@ CASES: list[tuple[str, list[Check]]] = [
     ("summer vibes", [above("valence")]),
     ("loud and aggressive", [above("energy"), below("valence", 0.5)]),
     ("the saddest songs ever", [below("valence")]),
+    # a fifth round of probes (3 December)
+    ("songs with dance in the title", [title_contains("dance", 0.8)]),
+    ("songs called hello", [title_contains("hello", 0.7)]),  # the file has 15 of them
+    ("heavy metal", [above("energy"), above("loudness", 0.5)]),
+    ("spoken word", [above("speechiness")]),
+    ("spanish pop", [genre("latin")]),
+    ("slow jams", [genre("r&b"), below("energy")]),
+    ("songs for cleaning the house", [above("energy", 0.5), above("valence", 0.5)]),
+    ("wake me up", [above("energy", 0.5)]),
 ]
 
 

@@ -175,6 +175,28 @@ def test_longer_phrase_wins_and_blockers_stop_shorter_ones():
     assert slots("90s hip hop for a house party")["genre"] == "hip hop"
 
 
+def test_a_home_is_not_the_genre_house_nor_cleaning_it_a_clean_version():
+    assert slots("songs for cleaning the house") == {"activity": "cleaning"}
+    assert slots("songs to clean the house to") == {"activity": "cleaning"}
+    assert slots("clean rap to clean up to") == {"explicit": "avoid", "genre": "hip hop",
+                                                 "activity": "cleaning"}
+    assert slots("chill music around my house") == {"mood": "chill"}
+    assert slots("play the house music from ibiza")["genre"] == "house"
+
+
+@pytest.mark.parametrize(("prompt", "expected"), [
+    ("songs with dance in the title", {"title": "dance"}),
+    ("tracks with the word 'rain' in their names", {"title": "rain"}),
+    ("90s songs with love in the title", {"era": "90s", "title": "love"}),
+    ("titles containing night", {"title": "night"}),
+    ("songs called hello by the weeknd", {"title": "hello", "artist": "The Weeknd"}),
+    ("a track titled \"love story\" please", {"title": "love story"}),
+    ("songs named after cities", {}),
+])
+def test_words_asked_for_in_the_titles_own_their_span(prompt, expected):
+    assert slots(prompt) == expected
+
+
 def test_first_value_of_a_slot_wins():
     assert slots("70s and 80s rock")["era"] == "70s"
     assert slots("sad love songs")["mood"] == "sad"

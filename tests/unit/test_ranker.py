@@ -55,6 +55,20 @@ def test_genre_and_era_filter():
     assert chosen["year"].between(1990, 1999).all()
 
 
+def test_a_word_asked_for_in_the_titles_filters_whole_words_and_plurals():
+    titles = TRACKS.copy()
+    titles.loc[range(0, 3000, 50), "title"] = [f"Dance {i}" if i % 2 else f"Last Dances {i}"
+                                               for i in range(60)]
+    titles.loc[range(1, 2001, 50), "title"] = [f"Danceable {i}" for i in range(40)]  # no
+    arrays = CatalogueArrays(titles)
+    playlist = rank(arrays, slots={"title": "dance"}, relevance=NONE)
+    chosen = titles.iloc[[t.row for t in playlist.tracks]]
+    assert playlist.relaxed == [] and len(chosen) == 20
+    assert chosen["title"].str.contains(r"^(?:Dance|Last Dances) ").all()
+    assert all("title: dance" in t.reason for t in playlist.tracks)
+    assert arrays.title_mask("dance").sum() == 60
+
+
 def test_a_filter_too_few_tracks_pass_becomes_a_preference():
     playlist, chosen = top({"genre": "techno", "era": "60s"})  # techno began in 1988
     assert playlist.relaxed == ["era=60s"]
