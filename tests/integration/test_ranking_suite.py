@@ -203,6 +203,8 @@ CASES: list[tuple[str, list[Check]]] = [
     ("slow jams", [genre("r&b"), below("energy")]),
     ("songs for cleaning the house", [above("energy", 0.5), above("valence", 0.5)]),
     ("wake me up", [above("energy", 0.5)]),
+    ("top 40", [popularity(high=True)]),
+    ("music for a funeral", [below("valence"), below("energy")]),
 ]
 
 
