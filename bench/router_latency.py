@@ -501,7 +501,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="router_latency-"))
     encoder = make_encoder(args.encoder, cache_dir=work / "encoders")
     encoder.encode(["warm up the model"])
-    print(f"machine   {os.cpu_count()} cores, {load()}; encoder {encoder.name} (raw, CPU)")
+    print(f"machine   {os.cpu_count()} cores, {load()}; encoder {encoder.name} (raw, CPU); "
+          f"OMP_NUM_THREADS {os.environ.get('OMP_NUM_THREADS', 'unset')} (1 puts the dense "
+          "scan on one core)")
     router, tracks, vectors, pairs = spotify_part(args, encoder, work)
     if args.million:
         million_part(args, router, tracks, vectors, pairs)

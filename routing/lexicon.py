@@ -133,6 +133,8 @@ TITLE_NAMED = re.compile(
 TITLE_STOP = re.compile(r"(?:['\u2019\u201d]\s*$)|\s+(?:but|for|with|and|or|to|while|when|at|"
                         r"in|on|from|that|by|playlist|songs?|music|vibes?|please)(?![a-z0-9]).*$")
 TITLE_WORDS = 4
+TITLE_CUE_WORDS = ("title", "name", "called")
+"""A word one of which every title ask holds ("titled" and "named" contain two of them)."""
 NOT_TITLES = frozenset({"after", "for", "like", "by", "from", "in", "on", "as"})
 """Words that start no asked-for title ("songs named after cities")."""
 
@@ -406,7 +408,9 @@ def _numbers(normalised: Normalised) -> list[tuple[int, int, str, str]]:
 def _titles(text: str) -> list[tuple[int, int, str]]:
     """(start, end, words) of each word or name asked for in the titles; the span covers the
     whole ask ("with dance in the title"), so none of its words sets another slot."""
-    out = []
+    out: list[tuple[int, int, str]] = []
+    if not any(cue in text for cue in TITLE_CUE_WORDS):  # most prompts: no regular expression
+        return out
     for match in TITLE_WORD.finditer(text):
         word = " ".join((match["word"] or match["after"]).split())
         if word and len(word.split()) <= TITLE_WORDS:
