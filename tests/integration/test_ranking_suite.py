@@ -205,6 +205,7 @@ CASES: list[tuple[str, list[Check]]] = [
     ("wake me up", [above("energy", 0.5)]),
     ("top 40", [popularity(high=True)]),
     ("music for a funeral", [below("valence"), below("energy")]),
+    ("low tempo r&b", [genre("r&b"), below("tempo", 0.7)]),
 ]
 
 
