@@ -73,7 +73,7 @@ NEUTRAL_SLOTS: dict[str, str] = {"energy": "medium"}
 CALM_SLOTS: dict[str, str] = {"mood": "calm", "energy": "low"}
 """The fallback list for a prompt blocked as self-harm: the message promises calm music."""
 CONTENT_SLOTS = frozenset({"mood", "activity", "genre", "era", "artist", "tempo", "energy",
-                           "vocals"})
+                           "vocals", "title", "speech"})
 """Slots that make a request musical: an out-of-scope prompt with one ("play jazz and set a
 timer") is served for its music part, if the slot names music itself (``MUSIC_SLOTS``) or the
 prompt has a music word (``MUSIC_WORDS``): a year or a word like "boss" alone is not a music
