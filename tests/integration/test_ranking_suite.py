@@ -206,6 +206,11 @@ CASES: list[tuple[str, list[Check]]] = [
     ("top 40", [popularity(high=True)]),
     ("music for a funeral", [below("valence"), below("energy")]),
     ("low tempo r&b", [genre("r&b"), below("tempo", 0.7)]),
+    ("give me some bops", [above("valence")]),
+    ("emotional rap", [genre("hip hop"), below("valence", 0.7)]),
+    ("grime", [genre("hip hop")]),
+    ("music for a long flight", [below("energy", 0.7)]),
+    ("hiit workout", [above("energy")]),
 ]
 
 

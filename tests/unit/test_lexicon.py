@@ -197,6 +197,18 @@ def test_words_asked_for_in_the_titles_own_their_span(prompt, expected):
     assert slots(prompt) == expected
 
 
+@pytest.mark.parametrize(("prompt", "expected"), [
+    ("songs for a long flight", {"activity": "flying"}),
+    ("HIIT workout songs", {"activity": "hiit"}),
+    ("background music for writing my thesis", {"activity": "writing"}),
+    ("music while writing code", {"activity": "coding"}),
+    ("playlist for gardening", {"activity": "gardening"}),
+    ("music for sketching", {"activity": "painting"}),
+])
+def test_every_activity_raters_choose_has_phrases(prompt, expected):
+    assert slots(prompt) == expected
+
+
 def test_first_value_of_a_slot_wins():
     assert slots("70s and 80s rock")["era"] == "70s"
     assert slots("sad love songs")["mood"] == "sad"
