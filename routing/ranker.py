@@ -13,12 +13,11 @@ Every track gets a score from four parts, weighted by a named ``RankerConfig``:
   (tracks like them rise), the most recent weighing most.
 
 Genre, era, year (or years), a word asked for in the titles, explicit, vocals and tempo slots
-are filters where the catalogue
-has enough tracks that pass them (``min_pool``, the rarest filter first), else they fall back to
-a strong preference. The best ``pool`` tracks are then ordered by maximal marginal relevance
-(MMR) over audio-feature similarity, with at most ``max_per_artist`` tracks per artist, and cut
-to the requested duration or to ``size`` tracks. Every track carries a short reason ("calm:
-energy 0.21").
+are filters where the catalogue has enough tracks that pass them (``min_pool``, the rarest
+filter first), else they fall back to a strong preference. The best ``pool`` tracks are then
+ordered by maximal marginal relevance (MMR) over audio-feature similarity, with at most
+``max_per_artist`` tracks per artist, and cut to the requested duration or to ``size`` tracks.
+Every track carries a short reason ("calm: energy 0.21").
 """
 
 from __future__ import annotations
@@ -88,7 +87,7 @@ class RankerConfig:
 
 
 TITLE_CACHE = 256
-"""Title-word masks kept per catalogue (the cache holds a few fixed arrays besides)."""
+"""Title-word masks kept per catalogue."""
 
 CONFIGS: dict[str, RankerConfig] = {
     "balanced": RankerConfig(),
@@ -146,6 +145,7 @@ class CatalogueArrays:
         self.unit_features = matrix / np.where(norms == 0, 1.0, norms)
         self._genre_masks: dict[str, np.ndarray] = {}
         self._titles: pd.Series | None = None
+        self._title_masks: dict[str, np.ndarray] = {}
         self.cache: dict[tuple, np.ndarray] = {}
         """Per-track arrays that do not depend on the request (term scores, base scores)."""
         genre_codes, genre_names = pd.factorize(self.tracks["genre"].astype(str))
@@ -193,18 +193,17 @@ class CatalogueArrays:
     def title_mask(self, words: str) -> np.ndarray:
         """Tracks whose title holds ``words`` as whole words (a plural too: "dance" finds
         "Dances"), folded like prompts (cached per asked-for words)."""
-        key = ("title", fold(words))
-        if key not in self.cache:
+        key = fold(words)
+        masks = self._title_masks
+        if key not in masks:
             if self._titles is None:
                 self._titles = pd.Series([fold(t) for t in self.tracks["title"].astype(str)],
                                          dtype=object)
-            pattern = rf"(?<![a-z0-9]){re.escape(key[1])}(?:s|es)?(?![a-z0-9])"
-            if len(self.cache) > TITLE_CACHE:  # prompts ask for any words: keep it bounded
-                for old in [k for k in self.cache if k[0] == "title"]:
-                    del self.cache[old]
-            self.cache[key] = self._titles.str.contains(pattern, regex=True).to_numpy(
-                dtype=bool)
-        return self.cache[key]
+            pattern = rf"(?<![a-z0-9]){re.escape(key)}(?:s|es)?(?![a-z0-9])"
+            if len(masks) >= TITLE_CACHE:  # prompts ask for any words: start a new cache
+                masks = self._title_masks = {}  # (replaced, not emptied: other threads read it)
+            masks[key] = self._titles.str.contains(pattern, regex=True).to_numpy(dtype=bool)
+        return masks[key]
 
     def era_mask(self, era: str) -> np.ndarray | None:
         if era == "recent":
