@@ -68,6 +68,7 @@ from routing.catalogue_index import CatalogueIndex  # noqa: E402
 from routing.default_lexicon import BLOCKED, PHRASES  # noqa: E402
 from routing.retrieval import dense_descriptors  # noqa: E402
 from routing.router import Router  # noqa: E402
+from routing.title_index import TitleIndex  # noqa: E402
 from routing.tracks import EXAMPLE_MAPPINGS, import_catalogue, load_catalogue  # noqa: E402
 from safety.sources import AILUMINATE_FILE, CLINC_FILE, DEFAULT_DATA  # noqa: E402
 from storage.db import make_engine, migrate  # noqa: E402
@@ -394,6 +395,23 @@ def write_records(path: Path | None, part: str, kinds: list[str], prompts: list[
                                   "category": result.decision.safety["category"]}) + "\n")
 
 
+def title_asks(tracks: pd.DataFrame, *, seed: int, words: int = 100) -> str:
+    """The title index's build (done by the router's warm-up) and ``words`` new title words
+    asked for ("songs with X in the title"), on a fresh index over ``tracks``."""
+    index = TitleIndex(tracks["title"])
+    start = time.perf_counter()
+    _, _, by_word = index.build()
+    built = time.perf_counter() - start
+    asked = random.Random(seed).sample(sorted(by_word), min(words, len(by_word)))
+    times = []
+    for word in asked:
+        start = time.perf_counter()
+        index.mask(word)
+        times.append((time.perf_counter() - start) * 1000)
+    return (f"title index build (warm-up) {built:6.2f} s; a new title word p50 / p95 "
+            f"{pct(times, 50):.2f} / {pct(times, 95):.2f} ms ({len(asked)} words)")
+
+
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -435,6 +453,7 @@ def spotify_part(args, encoder, work: Path
     print_stages(results)
     print("  per kind of prompt")
     print_kinds(kinds, prompts, routes, encodes)
+    print(f"  {title_asks(tracks, seed=args.seed)}")
     print(f"  {load()}")
     write_records(args.records, "spotify", kinds, prompts, routes, results)
     print("  outcomes")
@@ -477,6 +496,13 @@ def million_part(args, realistic: Router, tracks: pd.DataFrame, vectors: np.ndar
     print("  per kind of prompt")
     print_kinds(kinds, prompts, routes, np.zeros(0))
     write_records(args.records, "million", kinds, prompts, routes, results)
+    frame = router.catalogue.tracks
+    print(f"  {title_asks(frame, seed=args.seed)}")
+    print(f"    (the tiled titles repeat Spotify's: {frame['title'].nunique():,} distinct; with "
+          "each title made distinct by a number:)")
+    numbered = frame.assign(title=frame["title"].astype(str) + " "
+                            + pd.Series(np.arange(len(frame)), index=frame.index).astype(str))
+    print(f"  {title_asks(numbered, seed=args.seed)}")
     print(f"  peak memory (ru_maxrss)      {peak_mb():8.0f} MB  (before the 1M build: "
           f"{before:.0f} MB)")
     print(f"  {load()}")

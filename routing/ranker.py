@@ -49,6 +49,7 @@ from routing.profiles import (
     Term,
 )
 from routing.retrieval import top_rows
+from routing.title_index import TitleIndex
 
 
 @dataclass(frozen=True)
@@ -85,9 +86,6 @@ class RankerConfig:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-
-TITLE_CACHE = 256
-"""Title-word masks kept per catalogue."""
 
 CONFIGS: dict[str, RankerConfig] = {
     "balanced": RankerConfig(),
@@ -144,8 +142,7 @@ class CatalogueArrays:
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
         self.unit_features = matrix / np.where(norms == 0, 1.0, norms)
         self._genre_masks: dict[str, np.ndarray] = {}
-        self._titles: pd.Series | None = None
-        self._title_masks: dict[str, np.ndarray] = {}
+        self.titles = TitleIndex(self.tracks["title"])
         self.cache: dict[tuple, np.ndarray] = {}
         """Per-track arrays that do not depend on the request (term scores, base scores)."""
         genre_codes, genre_names = pd.factorize(self.tracks["genre"].astype(str))
@@ -192,18 +189,8 @@ class CatalogueArrays:
 
     def title_mask(self, words: str) -> np.ndarray:
         """Tracks whose title holds ``words`` as whole words (a plural too: "dance" finds
-        "Dances"), folded like prompts (cached per asked-for words)."""
-        key = fold(words)
-        masks = self._title_masks
-        if key not in masks:
-            if self._titles is None:
-                self._titles = pd.Series([fold(t) for t in self.tracks["title"].astype(str)],
-                                         dtype=object)
-            pattern = rf"(?<![a-z0-9]){re.escape(key)}(?:s|es)?(?![a-z0-9])"
-            if len(masks) >= TITLE_CACHE:  # prompts ask for any words: start a new cache
-                masks = self._title_masks = {}  # (replaced, not emptied: other threads read it)
-            masks[key] = self._titles.str.contains(pattern, regex=True).to_numpy(dtype=bool)
-        return masks[key]
+        "Dances"), folded like prompts (``routing.title_index``)."""
+        return self.titles.mask(words)
 
     def era_mask(self, era: str) -> np.ndarray | None:
         if era == "recent":

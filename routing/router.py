@@ -248,10 +248,12 @@ class Router:
                    margin=margin, seed=seed)
 
     def warm(self) -> None:
-        """Route one prompt past the cache, so that lazy loading (the PII recognisers, model
-        files) is not counted in the first real prompt's stage timings."""
+        """Route one prompt past the cache and build the catalogue's title index, so that lazy
+        loading (the PII recognisers, model files, folded titles) is not counted in the first
+        real prompt's stage timings."""
         self._route(WARM_UP_PROMPT, truncated=False, context=NO_CONTEXT, config=None,
                     slot_overrides={}, exclude_ids=(), seed_ids=(), start=time.perf_counter())
+        self.catalogue.arrays.titles.build()
 
     def versions(self) -> dict[str, Any]:
         info = self.catalogue.info

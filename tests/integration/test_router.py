@@ -17,7 +17,7 @@ from labeling.lifecycle.training import retrain
 from labeling.ml.encoders import HashingEncoder
 from routing.context import Context
 from routing.lexicon import add_phrase
-from routing.ranker import CONFIGS, rank
+from routing.ranker import CONFIGS, CatalogueArrays, rank
 from routing.router import (
     DISPLAY_FIELDS,
     MUSIC_PART_MESSAGE,
@@ -155,6 +155,13 @@ def test_a_failing_stage_answers_with_the_neutral_list(router, monkeypatch):
     result = broken.route("happy pop", use_cache=False)
     assert result.decision.fallback == "error" and "index gone" in result.decision.error
     assert result.tracks
+
+
+def test_warming_up_builds_the_title_index_the_first_title_ask_would_wait_for(router):
+    catalogue = replace(router.catalogue, arrays=CatalogueArrays(router.catalogue.tracks))
+    assert not catalogue.arrays.titles.built
+    _copy(router, catalogue=catalogue).warm()
+    assert catalogue.arrays.titles.built
 
 
 def test_refinements_are_explicit_and_idempotent(router):
