@@ -6,13 +6,14 @@ within a slot the longest match wins where two overlap and the earliest value is
 phrase after a negation ("not", "no", "without", "less", "nothing", "don't", "anything but",
 with up to three words such as "too", "very" or "want" between) is turned into its opposite
 where the slot has one ("not too loud": energy=low; "no sad songs": mood=happy; "not
-instrumental": vocals=vocals; ``OPPOSITES``) and dropped where it has none ("not jazz"), and
-the router leaves the negated words out of retrieval's query. Durations are
-parsed ("45 minutes", "an hour and a half" -> ``duration``), a BPM gives the tempo (and
-``bpm``) and a year its decade (and ``year``); a seed artist is read after "like", "similar
-to", "by", "in the style of" and matched fuzzily against the catalogue's artists with
-``rapidfuzz`` ("like daft pnk" -> Daft Punk), and its name is then no other slot's ("daft
-punk" is not the genre punk). Every slot keeps the span of the prompt it came from.
+instrumental": vocals=vocals; ``OPPOSITES``), a negated genre is one to leave out ("no pop":
+avoid_genre=pop), other negated values are dropped ("not for studying"), and the router
+leaves the negated words out of retrieval's query. Durations are parsed ("45 minutes", "an
+hour and a half" -> ``duration``), a BPM gives the tempo (and ``bpm``) and a year its decade
+(and ``year``); a seed artist is read after "like", "similar to", "by", "in the style of" and
+matched fuzzily against the catalogue's artists with ``rapidfuzz`` ("like daft pnk" -> Daft
+Punk), and its name is then no other slot's ("daft punk" is not the genre punk). Every slot
+keeps the span of the prompt it came from.
 
 The lexicon is data: each change (``add_phrase``, ``remove_phrase``) stores a new version of
 the whole list and an audit event; the first use stores ``routing.default_lexicon`` as
@@ -74,8 +75,9 @@ OPPOSITES: dict[tuple[str, str], tuple[str, str]] = {
     ("occasion", "party"): ("danceability", "low"),
 }
 """What a negated phrase asks for, where its slot has an opposite: "not too loud" is quiet,
-"nothing sad" is cheerful, "not energetic" is calm. A negated value not listed here ("not
-jazz", "not for studying", "not happy": sad or only calm?) sets nothing."""
+"nothing sad" is cheerful, "not energetic" is calm. A negated genre is one to leave out
+("upbeat but no pop": ``avoid_genre``). Another negated value ("not for studying", "not happy":
+sad or only calm?) sets nothing."""
 PARSED_SLOTS = ("duration", "count", "artist", "avoid_artist", "title")
 ARTIST_SCORE = 88
 ARTIST_WORDS = 6
@@ -263,10 +265,11 @@ class Lexicon:
         normalised = normalise(text)
         found, negated = self._phrase_matches(normalised)
         candidates = [(s, e, entry["slot"], entry["value"], entry["id"])
-                      for s, e, entry in found]
+                      for s, e, entry in _outside_negations(found, negated)]
         candidates += [(s, e, *OPPOSITES[(entry["slot"], entry["value"])], f"not:{entry['id']}")
                        for s, e, entry in negated
                        if (entry["slot"], entry["value"]) in OPPOSITES]
+        candidates += _avoided_genres(negated)
         candidates += [(s, e, "duration", v, "duration") for s, e, v in _durations(normalised)]
         candidates += [(s, e, slot, v, slot) for s, e, slot, v in _numbers(normalised)
                        if not (slot == "count" and artists is not None
@@ -298,8 +301,25 @@ class Lexicon:
                 o_start, o_end = normalised.span(start, end)
                 chosen[slot] = SlotMatch(slot, value, o_start, o_end, text[o_start:o_end],
                                          source)
+        asked, avoided = chosen.get("genre"), chosen.get("avoid_genre")
+        if asked and avoided and asked.value == avoided.value:  # "hip hop but not trap":
+            del chosen["avoid_genre"]                           # trap is hip hop; the ask wins
         spans = sorted({normalised.span(s, e) for s, e, _ in negated})
         return sorted(chosen.values(), key=lambda m: m.start), spans
+
+
+def _outside_negations(found: list, negated: list) -> list:
+    """The phrases found that no negated phrase of their slot holds ("no pop punk" is not the
+    genre punk)."""
+    return [(start, end, entry) for start, end, entry in found
+            if not any(n_start <= start and end <= n_end and other["slot"] == entry["slot"]
+                       for n_start, n_end, other in negated)]
+
+
+def _avoided_genres(negated: list) -> list[tuple[int, int, str, str, str]]:
+    """Negated genres, as ones to leave out ("upbeat but no pop")."""
+    return [(start, end, "avoid_genre", entry["value"], f"not:{entry['id']}")
+            for start, end, entry in negated if entry["slot"] == "genre"]
 
 
 def _minutes(number: str, unit: str) -> float | None:

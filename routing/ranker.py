@@ -441,6 +441,9 @@ def _filters(arrays: CatalogueArrays, slots: Mapping[str, str], *, avoid_explici
     filters: list[tuple[str, np.ndarray | None]] = []
     if slots.get("genre"):
         filters.append((f"genre={slots['genre']}", arrays.genre_mask(slots["genre"])))
+    if slots.get("avoid_genre"):  # "upbeat songs but no pop"
+        filters.append((f"avoid_genre={slots['avoid_genre']}",
+                        ~arrays.genre_mask(slots["avoid_genre"])))
     if slots.get("era"):
         filters.append((f"era={slots['era']}", arrays.era_mask(slots["era"])))
     if slots.get("title"):  # "songs with dance in the title"
@@ -453,6 +456,14 @@ def _filters(arrays: CatalogueArrays, slots: Mapping[str, str], *, avoid_explici
         low, high = years
         filters.append((f"years={slots['years']}",
                         (arrays.year >= (low or 0)) & (arrays.year <= (high or 9999))))
+    filters += _sound_filters(arrays, slots, avoid_explicit=avoid_explicit)
+    return [(name, passing) for name, passing in filters if passing is not None]
+
+
+def _sound_filters(arrays: CatalogueArrays, slots: Mapping[str, str], *, avoid_explicit: bool
+                   ) -> list[tuple[str, np.ndarray | None]]:
+    """The filters on what the tracks sound like: explicit lyrics, vocals, tempo."""
+    filters: list[tuple[str, np.ndarray | None]] = []
     if avoid_explicit or slots.get("explicit") == "avoid":
         filters.append(("explicit=avoid", ~arrays.explicit))
     if slots.get("vocals") == "instrumental":
@@ -465,7 +476,7 @@ def _filters(arrays: CatalogueArrays, slots: Mapping[str, str], *, avoid_explici
         low, high = TEMPO_FILTERS[slots["tempo"]]
         filters.append((f"tempo={slots['tempo']}",
                         (arrays.raw["tempo"] >= low) & (arrays.raw["tempo"] <= high)))
-    return [(name, passing) for name, passing in filters if passing is not None]
+    return filters
 
 
 def year_range(value: str | None) -> tuple[int | None, int | None] | None:

@@ -13,6 +13,7 @@ from app.components.untrusted import as_html
 
 BAR_FEATURES = ("energy", "valence", "danceability", "acousticness", "instrumentalness")
 SLOT_COLOURS = {"mood": "#fde2e4", "activity": "#e2ece9", "genre": "#dfe7fd",
+                "avoid_genre": "#dfe7fd",
                 "era": "#fff1c1", "year": "#fff1c1", "years": "#fff1c1",
                 "avoid_artist": "#f0e4ff", "artist": "#f0e4ff", "duration": "#e8f4d9",
                 "tempo": "#ffe5cc", "bpm": "#ffe5cc", "energy": "#ffe5cc", "vocals": "#e0f7fa",

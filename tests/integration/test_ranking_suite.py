@@ -72,6 +72,11 @@ def genre(name: str, share: float = 0.8) -> Check:
     return check
 
 
+def no_genre(name: str) -> Check:
+    any_of = genre(name, share=1e-9)  # true once a single track is of the genre
+    return lambda top, all_: not any_of(top, all_)
+
+
 def none_explicit(top: pd.DataFrame, _: pd.DataFrame) -> bool:
     return not top["explicit"].any()
 
@@ -211,6 +216,10 @@ CASES: list[tuple[str, list[Check]]] = [
     ("grime", [genre("hip hop")]),
     ("music for a long flight", [below("energy", 0.7)]),
     ("hiit workout", [above("energy")]),
+    # a sixth round (3 December): a genre to leave out
+    ("upbeat songs but no pop", [above("energy"), above("valence"), no_genre("pop")]),
+    ("workout music, no rap", [above("energy"), no_genre("hip hop")]),
+    ("chill music but not r&b", [below("energy"), no_genre("r&b")]),
 ]
 
 

@@ -78,7 +78,21 @@ def test_default_lexicon_reads_values(prompt, expected):
 def test_a_negated_phrase_asks_for_its_opposite_or_for_nothing():
     assert slots("not sad songs") == {"mood": "happy"}
     assert slots("happy, not sad")["mood"] == "happy"  # the first value named still wins
-    assert "genre" not in slots("not jazz")  # a genre has no opposite
+    assert slots("not jazz") == {"avoid_genre": "jazz"}  # a genre has no opposite: left out
+
+
+@pytest.mark.parametrize(("prompt", "expected"), [
+    ("upbeat songs but no pop", {"energy": "high", "mood": "happy", "avoid_genre": "pop"}),
+    ("no rap, just rock", {"avoid_genre": "hip hop", "genre": "rock"}),
+    ("rock, not pop", {"genre": "rock", "avoid_genre": "pop"}),
+    ("no pop punk", {"avoid_genre": "punk"}),  # the negation holds all of "pop punk"
+    ("hip hop but not trap", {"genre": "hip hop"}),  # trap is hip hop: the ask wins
+    ("songs for cleaning the house, no house music",
+     {"activity": "cleaning", "avoid_genre": "house"}),
+    ("not sad pop songs", {"mood": "happy", "genre": "pop"}),  # "sad" is negated, not "pop"
+])
+def test_a_negated_genre_is_one_to_leave_out(prompt, expected):
+    assert slots(prompt) == expected
 
 
 @pytest.mark.parametrize(("prompt", "expected"), [

@@ -55,6 +55,14 @@ def test_genre_and_era_filter():
     assert chosen["year"].between(1990, 1999).all()
 
 
+def test_a_genre_to_leave_out_is_left_out():
+    _, with_pop = top({"mood": "happy"})
+    assert (with_pop["genre"] == "pop").any()  # the same ask otherwise picks pop
+    playlist, chosen = top({"mood": "happy", "avoid_genre": "pop"})
+    assert playlist.relaxed == [] and len(chosen) == 20
+    assert not (chosen["genre"] == "pop").any()
+
+
 def test_a_word_asked_for_in_the_titles_filters_whole_words_and_plurals():
     titles = TRACKS.copy()
     titles.loc[range(0, 3000, 50), "title"] = [f"Dance {i}" if i % 2 else f"Last Dances {i}"
