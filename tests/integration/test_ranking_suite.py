@@ -220,6 +220,16 @@ CASES: list[tuple[str, list[Check]]] = [
     ("upbeat songs but no pop", [above("energy"), above("valence"), no_genre("pop")]),
     ("workout music, no rap", [above("energy"), no_genre("hip hop")]),
     ("chill music but not r&b", [below("energy"), no_genre("r&b")]),
+    # settings and occasions that ask for a sound
+    ("songs for a candlelit bath", [below("energy")]),
+    ("sunset on the beach", [below("energy")]),
+    ("campfire songs", [above("acousticness")]),
+    ("after work drinks", [below("energy")]),
+    ("hangover cure", [below("energy")]),
+    ("bbq in the backyard", [above("valence")]),
+    ("moving on after a breakup", [above("valence", 0.5)]),
+    ("friday night out", [above("danceability")]),
+    ("spooky songs", [below("valence")]),
 ]
 
 

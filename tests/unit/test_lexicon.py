@@ -70,6 +70,14 @@ def slots(text: str) -> dict[str, str]:
     ("rainy day music", {"mood": "cozy"}),
     ("summer vibes", {"mood": "happy"}),
     ("loud and aggressive", {"energy": "high", "mood": "angry"}),
+    ("songs for a candlelit bath", {"mood": "calm"}),  # the longer phrase: not romantic
+    ("music for a candlelit dinner", {"mood": "romantic", "activity": "dinner"}),
+    ("slow songs to unwind after work", {"tempo": "slow", "mood": "calm"}),  # no work
+    ("after work drinks", {"mood": "chill"}),
+    ("campfire songs", {"acoustic": "more"}),
+    ("friday night out", {"occasion": "party"}),
+    ("moving on after a breakup", {"mood": "hopeful"}),  # the first mood named
+    ("empowering anthems", {"mood": "confident"}),
 ])
 def test_default_lexicon_reads_values(prompt, expected):
     assert slots(prompt) == expected
