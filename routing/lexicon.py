@@ -45,7 +45,7 @@ from storage.models import LexiconVersion
 from storage.repositories import audit
 from storage.repositories import routing as routing_repo
 
-NEGATIONS = frozenset({"not", "no", "without", "less", "never", "dont", "don't", "nothing",
+NEGATIONS = frozenset({"not", "no", "without", "less", "fewer", "never", "dont", "don't", "nothing",
                        "none", "isn't", "isnt", "aren't", "arent", "avoid", "hate", "zero"})
 NEGATION_PAIRS = frozenset({("anything", "but"), ("do", "not"), ("other", "than")})
 """Two-word negations ("anything but sad")."""

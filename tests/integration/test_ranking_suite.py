@@ -230,6 +230,9 @@ CASES: list[tuple[str, list[Check]]] = [
     ("moving on after a breakup", [above("valence", 0.5)]),
     ("friday night out", [above("danceability")]),
     ("spooky songs", [below("valence")]),
+    ("remixes of popular songs", [title_contains("remix", 0.8), popularity(high=True)]),
+    ("3am thoughts", [below("valence"), below("energy")]),
+    ("good morning songs", [above("valence")]),
 ]
 
 
