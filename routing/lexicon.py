@@ -368,7 +368,8 @@ BPM = re.compile(r"(?<![a-z0-9.])(?:(?:between\s+)?(?P<low>\d{2,3})\s*(?:-|to|an
                  r"(?P<bpm>\d{2,3})\s*bpm(?![a-z0-9])")
 """A tempo in BPM, or a range of them ("between 120 and 130 bpm": aimed at its middle)."""
 _Y = r"(?:19[5-9]\d|20[0-3]\d)"
-YEAR = re.compile(rf"(?<![a-z0-9.'])(?P<year>{_Y})(?![a-z0-9])")
+YEAR = re.compile(rf"(?<![a-z0-9.'])(?P<year>{_Y})(?P<decade>'s)?(?![a-z0-9])")
+"""A year ("songs from 1985"); "the 1990's" is a decade (a lexicon phrase), not the year 1990."""
 YEAR_RANGE = re.compile(
     rf"(?<![a-z0-9])(?:(?:between|from)\s+(?P<low>{_Y})\s*(?:and|to|-|until|till)\s*"
     rf"(?P<high>{_Y})"
@@ -418,6 +419,8 @@ def _numbers(normalised: Normalised) -> list[tuple[int, int, str, str]]:
         if any(s <= match.start() < e for s, e, _, _ in ranges):
             continue  # part of a range, not that year
         year = int(match["year"])
+        if match["decade"] and year % 10 == 0:
+            continue
         era = DECADES.get(year // 10 * 10, "recent" if year >= 2020 else None)
         if era:
             out.append((match.start(), match.end(), "era", era))

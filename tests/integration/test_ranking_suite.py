@@ -233,6 +233,7 @@ CASES: list[tuple[str, list[Check]]] = [
     ("remixes of popular songs", [title_contains("remix", 0.8), popularity(high=True)]),
     ("3am thoughts", [below("valence"), below("energy")]),
     ("good morning songs", [above("valence")]),
+    ("90's hip-hop", [years(1990, 1999), genre("hip hop")]),
 ]
 
 

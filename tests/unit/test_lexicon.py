@@ -85,6 +85,11 @@ def slots(text: str) -> dict[str, str]:
     ("3am thoughts", {"mood": "melancholic"}),
     ("good morning songs", {"activity": "waking_up"}),
     ("fewer sad songs", {"mood": "happy"}),
+    ("90's hip-hop", {"era": "90s", "genre": "hip hop"}),  # a decade with an apostrophe
+    ("the 1990's", {"era": "90s"}),  # the decade, not the year 1990
+    ("1985's best songs", {"era": "80s", "year": "1985"}),
+    ("00's pop", {"era": "2000s", "genre": "pop"}),
+    ("3 hours of background music", {"duration": "3 hours", "mood": "chill"}),
 ])
 def test_default_lexicon_reads_values(prompt, expected):
     assert slots(prompt) == expected
@@ -229,7 +234,7 @@ def test_words_asked_for_in_the_titles_own_their_span(prompt, expected):
 @pytest.mark.parametrize(("prompt", "expected"), [
     ("songs for a long flight", {"activity": "flying"}),
     ("HIIT workout songs", {"activity": "hiit"}),
-    ("background music for writing my thesis", {"activity": "writing"}),
+    ("background music for writing my thesis", {"activity": "writing", "mood": "chill"}),
     ("music while writing code", {"activity": "coding"}),
     ("playlist for gardening", {"activity": "gardening"}),
     ("music for sketching", {"activity": "painting"}),
