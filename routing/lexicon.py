@@ -84,7 +84,18 @@ ARTIST_WORDS = 6
 """The longest artist name looked up after a cue word, in words ("like" in a long prompt is
 followed by the rest of the sentence; a fuzzy search with all of it costs milliseconds)."""
 ARTIST_CUES = re.compile(r"(?:(?<![a-z0-9])(?:sounds? like|similar to|in the style of|songs by|"
-                         r"music by|tracks by|more from|like|by))\s+(?P<name>[^,.;!?]+)")
+                         r"music by|tracks by|more from|fans of|a fan of|inspired by|"
+                         r"influenced by|like|by))\s+(?P<name>[^,.;!?]+)")
+POSSESSIVE = re.compile(r"(?<![a-z0-9'])(?P<name>[a-z0-9][a-z0-9 &.$!-]*?)'s(?![a-z0-9])")
+"""An artist named with a possessive ("eminem's best songs", "queen's greatest hits"): looked up
+exactly (no typos), the last one to ``ARTIST_WORDS`` words before it, longest first."""
+NOT_POSSESSORS = frozenset({
+    "today", "tonight", "yesterday", "tomorrow", "week", "weekend", "month", "year", "night",
+    "summer", "winter", "spring", "autumn", "world", "everyone", "everybody", "nobody", "mom",
+    "dad", "mum", "mother", "father", "valentine", "let", "that", "what", "there", "here", "he",
+    "she", "who", "where", "how", "why", "when", "one", "life", "love", "party", "girl", "boy"})
+"""Words before "'s" that are contractions or time and people words ("today's hits", "that's
+sad", "mom's favourites"), never an artist one word long."""
 AVOID_CUES = re.compile(r"(?:(?<![a-z0-9])(?:nothing by|nothing from|no songs by|not by|no more|"
                         r"anything but|other than|except|excluding|without|minus|no|not))"
                         r"\s+(?P<name>[^,.;!?]+)")
@@ -277,7 +288,9 @@ class Lexicon:
         candidates += [(s, e, "title", v, "title") for s, e, v in _titles(normalised.text)]
         if artists is not None:
             avoided = artists.find_avoided(normalised, not_names=self._by_first.keys())
-            candidates += [(s, e, "artist", v, "artist") for s, e, v in artists.find(normalised)
+            found_artists = [*artists.find(normalised),
+                             *artists.find_possessive(normalised, not_names=self._by_first)]
+            candidates += [(s, e, "artist", v, "artist") for s, e, v in found_artists
                            if not any(s < a_end and a_start < e for a_start, a_end, _ in avoided)]
             candidates += [(s, e, "avoid_artist", v, "avoid_artist") for s, e, v in avoided]
         # An artist's name or a title word is taken whole first ("daft punk" is not the genre
@@ -542,6 +555,25 @@ class ArtistIndex:
                 index = self._fuzzy(name)
             if index is not None:
                 out.append((start, start + len(name), self.names[index]))
+        return out
+
+    def find_possessive(self, normalised: Normalised, *, not_names: Iterable[str] = ()
+                        ) -> list[tuple[int, int, str]]:
+        """(start, end, artist) of each artist named exactly before "'s" ("eminem's best"),
+        never a common word, a number or a word that starts a lexicon phrase ("today's
+        hits", "80's rock")."""
+        if "'s" not in normalised.text:
+            return []
+        words, out = set(not_names) | COMMON_WORDS | NOT_POSSESSORS, []
+        for match in POSSESSIVE.finditer(normalised.text):
+            before = match["name"].split()[-ARTIST_WORDS:]
+            end = match.end("name")
+            for n in range(len(before), 0, -1):
+                name = " ".join(before[-n:])
+                index = self._exact.get(name)
+                if index is not None and not (n == 1 and (name in words or name.isdigit())):
+                    out.append((end - len(name), end, self.names[index]))
+                    break
         return out
 
     def find_avoided(self, normalised: Normalised, *, not_names: Iterable[str] = ()

@@ -234,6 +234,9 @@ CASES: list[tuple[str, list[Check]]] = [
     ("3am thoughts", [below("valence"), below("energy")]),
     ("good morning songs", [above("valence")]),
     ("90's hip-hop", [years(1990, 1999), genre("hip hop")]),
+    ("eminem's best songs", [artist_share("Eminem", 0.1), same_genre_as("Eminem")]),
+    ("music for fans of Arctic Monkeys", [artist_share("Arctic Monkeys", 0.1),
+                                          same_genre_as("Arctic Monkeys")]),
 ]
 
 

@@ -347,3 +347,22 @@ def test_an_artist_after_a_negation_is_avoided_not_sought():
     # words the lexicon reads are never artists, even where an artist has that name
     assert read("no vocals") == {"vocals": "instrumental"}
     assert read("not sad") == {"mood": "happy"}  # the lexicon's negation, not "no Sad"
+
+
+def test_an_artist_named_with_a_possessive_or_for_fans_of_is_sought():
+    artists = ArtistIndex(["Eminem", "Queen", "Kendrick Lamar", "Arctic Monkeys", "Today", "80",
+                           "Focus", "Sad"])
+
+    def read(text):
+        return {m.slot: m.value for m in LEXICON.match(text, artists=artists)}
+
+    assert read("eminem's best songs") == {"artist": "Eminem"}
+    assert read("play some of kendrick lamar's hits")["artist"] == "Kendrick Lamar"
+    assert read("Queen’s greatest hits") == {"artist": "Queen", "popularity": "high"}
+    assert read("music for fans of arctic monkees") == {"artist": "Arctic Monkeys"}  # a typo
+    assert read("songs inspired by queen") == {"artist": "Queen"}
+    # a possessive must name the artist exactly, and never a common or a lexicon word
+    assert "artist" not in read("eminen's best songs")
+    assert read("today's hits") == {"popularity": "high"}
+    assert read("80's rock") == {"era": "80s", "genre": "rock"}
+    assert read("sad's the mood") == {"mood": "sad"}
