@@ -89,6 +89,11 @@ ARTIST_CUES = re.compile(r"(?:(?<![a-z0-9])(?:sounds? like|similar to|in the sty
 POSSESSIVE = re.compile(r"(?<![a-z0-9'])(?P<name>[a-z0-9][a-z0-9 &.$!-]*?)'s(?![a-z0-9])")
 """An artist named with a possessive ("eminem's best songs", "queen's greatest hits"): looked up
 exactly (no typos), the last one to ``ARTIST_WORDS`` words before it, longest first."""
+NAME_BEFORE = re.compile(r"(?<![a-z0-9])(?:greatest hits|hits|songs|tracks|vibes|type beat|"
+                         r"classics|essentials|deep cuts|playlist|radio)(?![a-z0-9])")
+"""Words after an artist typed with no cue ("kendrick lamar vibes", "taylor swift hits"): the
+name before them is an artist where it is exact and two words or more (one word would catch
+the artists named like ordinary words: "rain songs", "focus music")."""
 NOT_POSSESSORS = frozenset({
     "today", "tonight", "yesterday", "tomorrow", "week", "weekend", "month", "year", "night",
     "summer", "winter", "spring", "autumn", "world", "everyone", "everybody", "nobody", "mom",
@@ -289,7 +294,8 @@ class Lexicon:
         if artists is not None:
             avoided = artists.find_avoided(normalised, not_names=self._by_first.keys())
             found_artists = [*artists.find(normalised),
-                             *artists.find_possessive(normalised, not_names=self._by_first)]
+                             *artists.find_possessive(normalised, not_names=self._by_first),
+                             *artists.find_before(normalised, not_names=self._by_first)]
             candidates += [(s, e, "artist", v, "artist") for s, e, v in found_artists
                            if not any(s < a_end and a_start < e for a_start, a_end, _ in avoided)]
             candidates += [(s, e, "avoid_artist", v, "avoid_artist") for s, e, v in avoided]
@@ -572,6 +578,25 @@ class ArtistIndex:
                 name = " ".join(before[-n:])
                 index = self._exact.get(name)
                 if index is not None and not (n == 1 and (name in words or name.isdigit())):
+                    out.append((end - len(name), end, self.names[index]))
+                    break
+        return out
+
+    def find_before(self, normalised: Normalised, *, not_names: Iterable[str] = ()
+                    ) -> list[tuple[int, int, str]]:
+        """(start, end, artist) of each artist of two words or more named exactly before
+        ``NAME_BEFORE`` ("kendrick lamar vibes"), unless all its words are common or start a
+        lexicon phrase ("deep sleep songs")."""
+        words, out = set(not_names) | COMMON_WORDS, []
+        text = normalised.text
+        for match in NAME_BEFORE.finditer(text):
+            before = text[:match.start()].split()[-ARTIST_WORDS:]
+            for n in range(len(before), 1, -1):
+                name = " ".join(before[-n:])
+                index = self._exact.get(name)
+                if index is not None and not all(word in words for word in before[-n:]):
+                    end = match.start() - (len(text[:match.start()]) -
+                                           len(text[:match.start()].rstrip()))
                     out.append((end - len(name), end, self.names[index]))
                     break
         return out

@@ -237,6 +237,10 @@ CASES: list[tuple[str, list[Check]]] = [
     ("eminem's best songs", [artist_share("Eminem", 0.1), same_genre_as("Eminem")]),
     ("music for fans of Arctic Monkeys", [artist_share("Arctic Monkeys", 0.1),
                                           same_genre_as("Arctic Monkeys")]),
+    ("kendrick lamar vibes", [artist_share("Kendrick Lamar", 0.1),
+                              same_genre_as("Kendrick Lamar", 0.5)]),
+    ("taylor swift hits", [artist_share("Taylor Swift", 0.1), same_genre_as("Taylor Swift"),
+                           popularity(high=True)]),
 ]
 
 

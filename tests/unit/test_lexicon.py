@@ -366,3 +366,18 @@ def test_an_artist_named_with_a_possessive_or_for_fans_of_is_sought():
     assert read("today's hits") == {"popularity": "high"}
     assert read("80's rock") == {"era": "80s", "genre": "rock"}
     assert read("sad's the mood") == {"mood": "sad"}
+
+
+def test_an_artist_of_two_words_or_more_typed_exactly_before_hits_or_vibes_is_sought():
+    artists = ArtistIndex(["Kendrick Lamar", "Taylor Swift", "The Weeknd", "Deep Sleep", "Rain",
+                           "Queen"])
+
+    def read(text):
+        return {m.slot: m.value for m in LEXICON.match(text, artists=artists)}
+
+    assert read("kendrick lamar vibes") == {"artist": "Kendrick Lamar"}
+    assert read("taylor swift hits") == {"artist": "Taylor Swift", "popularity": "high"}
+    assert read("the weeknd songs") == {"artist": "The Weeknd"}
+    assert "artist" not in read("kendrik lamar vibes")  # no cue word: exact names only
+    assert read("deep sleep songs") == {"activity": "sleeping"}  # lexicon words, not a name
+    assert read("rain songs") == {} and read("queen greatest hits") == {"popularity": "high"}
