@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -231,6 +231,9 @@ class Lexicon:
                 self._by_first.setdefault(form, []).append(
                     (number, entry, _pattern(form if form != words[0] else entry["phrase"]),
                      words[1:], negatable))
+        # words never an artist's whole name: fixed per version, not built per prompt
+        self._not_artists = frozenset(self._by_first) | COMMON_WORDS
+        self._not_possessors = self._not_artists | NOT_POSSESSORS
 
     @staticmethod
     def _negation_start(text: str, start: int) -> int | None:
@@ -294,8 +297,8 @@ class Lexicon:
         if artists is not None:
             avoided = artists.find_avoided(normalised, not_names=self._by_first.keys())
             found_artists = [*artists.find(normalised),
-                             *artists.find_possessive(normalised, not_names=self._by_first),
-                             *artists.find_before(normalised, not_names=self._by_first)]
+                             *artists.find_possessive(normalised, not_names=self._not_possessors),
+                             *artists.find_before(normalised, not_names=self._not_artists)]
             candidates += [(s, e, "artist", v, "artist") for s, e, v in found_artists
                            if not any(s < a_end and a_start < e for a_start, a_end, _ in avoided)]
             candidates += [(s, e, "avoid_artist", v, "avoid_artist") for s, e, v in avoided]
@@ -563,43 +566,45 @@ class ArtistIndex:
                 out.append((start, start + len(name), self.names[index]))
         return out
 
-    def find_possessive(self, normalised: Normalised, *, not_names: Iterable[str] = ()
+    def _exact_tail(self, before: str, end: int, *, shortest: int,
+                    refuse: Callable[[list[str]], bool]) -> tuple[int, int, str] | None:
+        """(start, end, artist) of the longest exact artist name, ``shortest`` to
+        ``ARTIST_WORDS`` words, that ends ``before`` (the prompt's text up to ``end``), unless
+        ``refuse`` turns down its words."""
+        words = before.split()[-ARTIST_WORDS:]
+        for n in range(len(words), shortest - 1, -1):
+            name = " ".join(words[-n:])
+            index = self._exact.get(name)
+            if index is not None and not refuse(words[-n:]):
+                return end - len(name), end, self.names[index]
+        return None
+
+    def find_possessive(self, normalised: Normalised, *,
+                        not_names: frozenset[str] = COMMON_WORDS | NOT_POSSESSORS
                         ) -> list[tuple[int, int, str]]:
         """(start, end, artist) of each artist named exactly before "'s" ("eminem's best"),
-        never a common word, a number or a word that starts a lexicon phrase ("today's
-        hits", "80's rock")."""
+        never a number or one of ``not_names`` alone (common, time and people words and the
+        words that start a lexicon phrase: "today's hits", "80's rock")."""
         if "'s" not in normalised.text:
             return []
-        words, out = set(not_names) | COMMON_WORDS | NOT_POSSESSORS, []
-        for match in POSSESSIVE.finditer(normalised.text):
-            before = match["name"].split()[-ARTIST_WORDS:]
-            end = match.end("name")
-            for n in range(len(before), 0, -1):
-                name = " ".join(before[-n:])
-                index = self._exact.get(name)
-                if index is not None and not (n == 1 and (name in words or name.isdigit())):
-                    out.append((end - len(name), end, self.names[index]))
-                    break
-        return out
+        found = (self._exact_tail(match["name"], match.end("name"), shortest=1,
+                                  refuse=lambda words: len(words) == 1 and (
+                                      words[0] in not_names or words[0].isdigit()))
+                 for match in POSSESSIVE.finditer(normalised.text))
+        return [artist for artist in found if artist is not None]
 
-    def find_before(self, normalised: Normalised, *, not_names: Iterable[str] = ()
+    def find_before(self, normalised: Normalised, *, not_names: frozenset[str] = COMMON_WORDS
                     ) -> list[tuple[int, int, str]]:
         """(start, end, artist) of each artist of two words or more named exactly before
-        ``NAME_BEFORE`` ("kendrick lamar vibes"), unless all its words are common or start a
-        lexicon phrase ("deep sleep songs")."""
-        words, out = set(not_names) | COMMON_WORDS, []
-        text = normalised.text
+        ``NAME_BEFORE`` ("kendrick lamar vibes"), unless all its words are ``not_names``
+        (common words and the words that start a lexicon phrase: "deep sleep songs")."""
+        text, found = normalised.text, []
         for match in NAME_BEFORE.finditer(text):
-            before = text[:match.start()].split()[-ARTIST_WORDS:]
-            for n in range(len(before), 1, -1):
-                name = " ".join(before[-n:])
-                index = self._exact.get(name)
-                if index is not None and not all(word in words for word in before[-n:]):
-                    end = match.start() - (len(text[:match.start()]) -
-                                           len(text[:match.start()].rstrip()))
-                    out.append((end - len(name), end, self.names[index]))
-                    break
-        return out
+            before = text[:match.start()].rstrip()
+            found.append(self._exact_tail(
+                before, len(before), shortest=2,
+                refuse=lambda words: all(word in not_names for word in words)))
+        return [artist for artist in found if artist is not None]
 
     def find_avoided(self, normalised: Normalised, *, not_names: Iterable[str] = ()
                      ) -> list[tuple[int, int, str]]:
