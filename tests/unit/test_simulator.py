@@ -4,6 +4,7 @@ refusals without exploration, and estimates that find the truth (pure, no databa
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -186,7 +187,7 @@ def test_the_bench_logs_over_its_pool_and_serves_the_targets_over_theirs():
 
 def _row(browsing, target, estimator, coverage, mse):
     return {"browsing": browsing, "target": target, "estimator": estimator,
-            "coverage": coverage, "mse": mse}
+            "coverage": coverage, "mse": mse, "runs": 50}
 
 
 def test_the_bench_judges_coverage_only_where_an_estimator_assumption_holds():
@@ -214,9 +215,30 @@ def test_the_bench_judges_coverage_only_where_an_estimator_assumption_holds():
     assert "independent_position    lowest 0.92 (position, a); under cascade users" in lines
     assert "as low as 0.70: met" in lines
     # IPS assumes only support: its 0.86 under position-based users is judged and fails
-    assert "ips                     lowest 0.86 (position, a): NOT met" in lines
+    assert ("ips                     lowest 0.86 (position, a): NOT met (the chance an "
+            "exact 95% interval covers as rarely: 1.2%)") in lines
+    # 10 judged figures (the position-based estimator's two under a cascade are not)
+    assert "would pass all 10 judged figures of 50 runs in 68% of benches" in lines
     assert "on every target where its assumption holds: NOT met (ips)" in lines
     # RIPS beats IIPS on one of two targets and on the mean (0.0175 against 0.025)
     assert "lower on 1 of 2 targets; mean over targets 0.017500 vs 0.025000: met" in lines
     assert "without exploration 2 of 2 estimates refused: met" in lines
     assert "NOT met" in verdicts(results, [{"refused": None}])[-1]
+
+
+def _binomial_cdf(k, n, p):
+    return sum(math.comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(k + 1))
+
+
+def test_the_bench_says_how_often_an_exact_interval_misses_by_chance():
+    from bench.ope_simulated import calibrated_chance, calibrated_pass_chance
+
+    # 43 of 50 covered: 7 or more misses where 2.5 are expected
+    assert calibrated_chance(43, 50) == pytest.approx(_binomial_cdf(43, 50, 0.95))
+    assert calibrated_chance(43, 50) == pytest.approx(0.0118, abs=1e-4)
+    assert calibrated_chance(50, 50) == pytest.approx(1.0)
+    # meeting 0.90 of 50 runs means at least 45 covered
+    one = 1 - _binomial_cdf(44, 50, 0.95)
+    assert calibrated_pass_chance(1, 50) == pytest.approx(one)
+    assert calibrated_pass_chance(25, 50) == pytest.approx(one ** 25)
+    assert calibrated_pass_chance(25, 50) < 0.4 < calibrated_pass_chance(10, 50)
