@@ -4,6 +4,7 @@
                                   [--size 5] [--logging-pool 300] [--browsing cascade position]
                                   [--rounds 1000]
                                   [--out DIR]
+    python -m bench.ope_simulated --calibration 100 [--calibration-pool 200000] [--rounds 400]
 
 For each browsing model, a scenario of 40 demo prompts over the demo catalogue and 1,000
 simulated users is built once (``routing.simulation``). The logging configuration is
@@ -30,6 +31,10 @@ each check's verdict. Coverage is judged where an estimator's assumption holds
 under a cascade they are biased by design (the very bias that makes the reward-interaction
 estimator's error lower there); their cascade coverage is printed, not judged. The MSE check
 is printed per target and as the mean over the targets.
+
+With ``--calibration RESAMPLES`` the bench instead checks each interval against its own
+estimand (``calibration``): resamples of one big log, so that an interval too narrow for its
+estimator can be told from an estimator biased from the truth.
 """
 
 from __future__ import annotations
@@ -47,8 +52,8 @@ from scipy import stats
 
 from labeling.dataio.demo_content import load_intent_prompts
 from routing.catalogue import generate_demo_catalogue
-from routing.counterfactual import PolicySamples, estimate_all, replay_log
-from routing.offpolicy import CONFIDENCE
+from routing.counterfactual import PolicySamples, estimate_all, replay_log, terms_for
+from routing.offpolicy import CONFIDENCE, ESTIMATORS, SupportError, Terms, estimate
 from routing.ranker import CONFIGS, RankerConfig
 from routing.simulation import BROWSING, Experiment, UserModel, build_scenario, log_sessions
 
@@ -86,7 +91,8 @@ def configurations(*, exploration: float, size: int, logging_pool: int = LOGGING
     return logging, targets
 
 
-def run_model(browsing: str, args: argparse.Namespace) -> dict:
+def prepare(browsing: str, args: argparse.Namespace) -> Experiment:
+    """The scenario, the logging configuration, the targets and their true values."""
     logging, targets = configurations(exploration=args.exploration, size=args.size,
                                       logging_pool=args.logging_pool)
     tracks = pd.DataFrame(generate_demo_catalogue())
@@ -97,10 +103,16 @@ def run_model(browsing: str, args: argparse.Namespace) -> dict:
                               seed=args.seed)
     experiment = Experiment.prepare(scenario, logging, targets, samples=args.samples,
                                     truth_sessions=TRUTH_SESSIONS, seed=args.seed)
-    prepared = time.perf_counter() - started
     print(f"\n== {browsing} users: truth "
           + ", ".join(f"{n} {v:.4f}" for n, v in experiment.truth.items())
-          + f" (prepared in {prepared:.0f} s)", flush=True)
+          + f" (prepared in {time.perf_counter() - started:.0f} s)", flush=True)
+    return experiment
+
+
+def run_model(browsing: str, args: argparse.Namespace) -> dict:
+    started = time.perf_counter()
+    experiment = prepare(browsing, args)
+    prepared = time.perf_counter() - started
     found: dict[tuple[str, str], list] = {}
     started = time.perf_counter()
     for run in range(args.runs):
@@ -131,6 +143,51 @@ def run_model(browsing: str, args: argparse.Namespace) -> dict:
     _print_rows(rows)
     return {"browsing": browsing, "truth": experiment.truth, "rows": rows,
             "seconds": time.perf_counter() - started + prepared}
+
+
+def calibration(browsing: str, args: argparse.Namespace) -> list[dict]:
+    """Each estimator's interval against its own estimand rather than the truth.
+
+    One log of ``--calibration-pool`` sessions stands for the population: each of
+    ``--calibration`` resamples of ``--sessions`` sessions from it (with replacement) gets the
+    estimator's interval, which should cover the whole log's estimate in 95% of them. This
+    tells an interval too narrow for its estimator (it misses here too) from an estimator
+    biased from the truth (it covers here and misses the truth): the two causes the coverage
+    of the truth mixes."""
+    experiment = prepare(browsing, args)
+    rng = np.random.default_rng(args.seed + 7)
+    log, _ = log_sessions(experiment.scenario, experiment.logging,
+                          sessions=args.calibration_pool, rng=rng)
+    rows = []
+    for target in experiment.targets:
+        replayed = replay_log(experiment.scenario.arrays, experiment.scenario.candidates, log,
+                              logging=experiment.logging_samples,
+                              target=experiment.target_samples[target])
+        for estimator in ESTIMATORS:
+            terms = terms_for(estimator, log, replayed)
+            estimand = estimate(estimator, terms, rounds=1).value
+            intervals = []
+            for _ in range(args.calibration):
+                rows_drawn = rng.integers(0, len(log.context), args.sessions)
+                drawn = Terms(terms.numerator[rows_drawn], terms.denominator[rows_drawn],
+                              terms.weights[rows_drawn])
+                try:
+                    found = estimate(estimator, drawn, rounds=args.rounds,
+                                     seed=int(rng.integers(2 ** 31)))
+                    intervals.append((found.low, found.high))
+                except SupportError:
+                    intervals.append((np.nan, np.nan))
+            low, high = np.array(intervals).T
+            rows.append({"browsing": browsing, "target": target, "estimator": estimator,
+                         "estimand": estimand, "truth": experiment.truth[target],
+                         "coverage": float(np.mean((low <= estimand) & (estimand <= high))),
+                         "refused": int(np.isnan(low).sum()),
+                         "width": float(np.nanmean(high - low))})
+            r = rows[-1]
+            print(f"  {target:<17} {estimator:<23} covers its estimand {r['coverage']:.2f}"
+                  f" (width {r['width']:.4f}, {r['refused']} refused); estimand - truth "
+                  f"{r['estimand'] - r['truth']:+.4f}", flush=True)
+    return rows
 
 
 def _go_on(args: argparse.Namespace) -> dict:
@@ -299,7 +356,18 @@ def main(argv: list[str] | None = None) -> int:
                         f"(default {' '.join(map(str, UserModel().go_on))})")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--calibration", type=int, default=0, metavar="RESAMPLES",
+                        help="instead of the runs: each interval against its own estimand, "
+                        "over this many resamples of one big log (see calibration)")
+    parser.add_argument("--calibration-pool", type=int, default=200_000, metavar="SESSIONS")
     args = parser.parse_args(argv)
+    if args.calibration:
+        found = [row for browsing in args.browsing for row in calibration(browsing, args)]
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = args.out / "ope_calibration.json"
+        path.write_text(json.dumps(found, indent=1), encoding="utf-8")
+        print(f"\nwritten: {path}")
+        return 0
     print(f"{args.runs} runs of {args.sessions:,} sessions; logging balanced at exploration "
           f"{args.exploration}, lists of {args.size}, {args.rounds} bootstrap rounds; cascade "
           "users go on after a save, like, skip, nothing: "
