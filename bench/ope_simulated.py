@@ -241,9 +241,9 @@ def verdicts(results: list[dict], refusals: list[dict]) -> list[str]:
         figures += len(judged)
         chance = calibrated_chance(round(worst["coverage"] * worst["runs"]), worst["runs"])
         lines.append(f"  coverage {estimator:<23} lowest {worst['coverage']:.2f} "
-                     f"({worst['browsing']}, {worst['target']}){note}: "
-                     f"{'met' if ok else 'NOT met'} (the chance an exact 95% interval covers "
-                     f"as rarely: {chance:.1%})")
+                     f"({worst['browsing']}, {worst['target']}){note}: " + (
+                         "met" if ok else "NOT met (the chance an exact 95% interval covers as "
+                         f"rarely: {f'{chance:.1%}' if chance >= 0.001 else 'under 0.1%'})"))
     lines.append(f"  every estimator covers the truth in at least {COVERAGE_GOAL:.0%} of the runs "
                  f"on every target where its assumption holds: "
                  f"{'met' if not failed else 'NOT met (' + ', '.join(failed) + ')'}")

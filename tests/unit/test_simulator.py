@@ -219,6 +219,11 @@ def test_the_bench_judges_coverage_only_where_an_estimator_assumption_holds():
             "exact 95% interval covers as rarely: 1.2%)") in lines
     # 10 judged figures (the position-based estimator's two under a cascade are not)
     assert "would pass all 10 judged figures of 50 runs in 68% of benches" in lines
+    assert "as low as 0.70: met\n" in lines  # a met figure needs no chance beside it
+    low = "\n".join(verdicts([{**results[1], "rows": [
+        _row("position", "a", "ips", 0.80, 0.05)]}], refusals))
+    assert ("ips                     lowest 0.80 (position, a): NOT met (the chance an exact "
+            "95% interval covers as rarely: under 0.1%)") in low
     assert "on every target where its assumption holds: NOT met (ips)" in lines
     # RIPS beats IIPS on one of two targets and on the mean (0.0175 against 0.025)
     assert "lower on 1 of 2 targets; mean over targets 0.017500 vs 0.025000: met" in lines
