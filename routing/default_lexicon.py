@@ -110,7 +110,7 @@ PHRASES: dict[tuple[str, str], tuple[str, ...]] = {
                            "gangster rap", "grime", "uk rap", "emo rap"),
     ("genre", "r&b"): ("r&b", "rnb", "r and b", "neo soul", "slow jams", "slow jam"),
     ("genre", "edm"): ("edm", "electronic", "electro", "dubstep", "big room", "tropical house",
-                       "electro house"),
+                       "electro house", "synthwave", "synth wave", "retrowave"),
     ("genre", "house"): ("house", "deep house", "tech house", "house music", "the house music"),
     ("genre", "techno"): ("techno",),
     ("genre", "latin"): ("latin", "salsa", "bachata", "tropical", "latin pop", "spanish pop",
@@ -193,7 +193,8 @@ PHRASES: dict[tuple[str, str], tuple[str, ...]] = {
                            "stripped down", "campfire", "bonfire", "around the fire"),
     ("explicit", "avoid"): ("no explicit", "nothing explicit", "clean", "clean version",
                             "radio edit", "family friendly", "kid friendly", "for kids",
-                            "no swearing"),
+                            "kids", "kids songs", "children", "childrens", "children's",
+                            "toddler", "toddlers", "no swearing"),
     ("explicit", BLOCKED): ("to clean", "clean the", "clean my", "clean up", "clean out"),
     ("explicit", "allow"): ("explicit", "uncensored", "dirty version"),
 }

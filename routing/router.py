@@ -79,6 +79,10 @@ timer") is served for its music part, if the slot names music itself (``MUSIC_SL
 prompt has a music word (``MUSIC_WORDS``): a year or a word like "boss" alone is not a music
 request ("who won the world cup in 2018", "schedule a meeting with my boss")."""
 MUSIC_SLOTS = frozenset({"genre", "artist"})
+UNSEARCHED_SLOTS = frozenset({"artist", "avoid_artist", "explicit"})
+"""Slots whose words the sparse search leaves out: artists are found by name already, and a
+filter's words are no content ("kids party songs" should not rank a track titled "Kids";
+"clean rap" not one titled "Clean")."""
 MUSIC_WORDS = re.compile(
     r"(?<![a-z0-9])(?:music|musique|musik|musica|songs?|tracks?|tunes?|playlists?|albums?|"
     r"play|playing|listen|listening|beats|mix|mixtape|jams?|bangers?|soundtrack|singles?|"
@@ -360,8 +364,7 @@ class Router:
                                 intent=intent, slots=slots, fallback="out_of_scope",
                                 message=OUT_OF_SCOPE_MESSAGE, playlist=None, config=config)
         values = {s["slot"]: s["value"] for s in slots}
-        query = _without_spans(redacted, [*(m for m in matches
-                                            if m.slot in ("artist", "avoid_artist")),
+        query = _without_spans(redacted, [*(m for m in matches if m.slot in UNSEARCHED_SLOTS),
                                           *(_Span(s, e) for s, e in negated)])
         dense: np.ndarray | None = vector
         if negated:  # the encoder reads "not sad" as sad: ask for the rest, or nothing

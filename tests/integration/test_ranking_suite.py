@@ -241,6 +241,10 @@ CASES: list[tuple[str, list[Check]]] = [
                               same_genre_as("Kendrick Lamar", 0.5)]),
     ("taylor swift hits", [artist_share("Taylor Swift", 0.1), same_genre_as("Taylor Swift"),
                            popularity(high=True)]),
+    # seventh round: children as a filter, a genre the file names in its playlists
+    ("kids party songs", [none_explicit, above("danceability")]),
+    ("songs my children can listen to", [none_explicit]),
+    ("dreamy synthwave", [genre("edm")]),
 ]
 
 

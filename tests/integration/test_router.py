@@ -326,3 +326,21 @@ def test_a_number_of_songs_sets_the_list_s_length_over_a_duration(router):
     both = router.route("5 rock songs, about 2 hours", use_cache=False)
     assert both.decision.slot_values()["duration"] == "2 hours" and len(both.tracks) == 5
     assert len(router.route("rock songs, about 2 hours", use_cache=False).tracks) > 20
+
+
+def test_the_sparse_search_leaves_out_the_words_of_a_filter(router, monkeypatch):
+    """ "kids" asks for clean songs, not for tracks titled "Kids": the explicit slot's words
+    are no search words, while the other slots' words stay."""
+    seen: list[str] = []
+    retrieve = router.catalogue.index.retrieve
+
+    def spy(query, vector, **kw):
+        seen.append(query)
+        return retrieve(query, vector, **kw)
+
+    monkeypatch.setattr(router.catalogue.index, "retrieve", spy)
+    result = router.route("kids party songs", use_cache=False)
+    assert result.decision.slot_values() == {"explicit": "avoid", "occasion": "party"}
+    assert "kids" not in seen[-1] and "party songs" in seen[-1]
+    router.route("clean rap", use_cache=False)
+    assert "clean" not in seen[-1] and "rap" in seen[-1]

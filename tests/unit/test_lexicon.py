@@ -48,6 +48,9 @@ def slots(text: str) -> dict[str, str]:
     ("party anthems", {"occasion": "party"}),
     ("music for a dinner party", {"activity": "dinner"}),
     ("tropical house", {"genre": "edm"}),
+    ("dreamy synthwave", {"mood": "dreamy", "genre": "edm"}),
+    ("kids party songs", {"occasion": "party", "explicit": "avoid"}),
+    ("music my children can listen to", {"explicit": "avoid"}),
     ("old school r&b", {"mood": "nostalgic", "genre": "r&b"}),
     ("unplugged", {"acoustic": "more"}),
     ("música para dormir", {"activity": "sleeping"}),
@@ -126,6 +129,7 @@ def test_a_negated_genre_is_one_to_leave_out(prompt, expected):
     ("hip hop but nothing too fast", {"genre": "hip hop", "tempo": "slow"}),
     ("not danceable", {"danceability": "low"}),
     ("avoid explicit songs", {"explicit": "avoid"}),
+    ("songs that are not for kids", {}),  # a negated ask for clean songs sets nothing
     # not negations: "nothing but" means only; a full stop or comma ends the negation
     ("nothing but chill", {"mood": "chill"}),
     ("no. sad songs please", {"mood": "sad"}),
