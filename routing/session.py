@@ -119,6 +119,13 @@ def refine(state: SessionState, refinement: str, shown: Sequence[Mapping[str, An
                           f"{', '.join(REFINEMENTS)}")
 
 
+def in_effect(refinement: str, slots: Mapping[str, str]) -> bool:
+    """Whether a slot refinement asks for what the list was already made with: the prompt
+    said it ("kids party songs" already leaves explicit songs out) or it was applied."""
+    wanted = SLOT_REFINEMENTS.get(refinement)
+    return bool(wanted) and all(slots.get(slot) == value for slot, value in wanted.items())
+
+
 def _set(state: SessionState, name: str, slots: Mapping[str, str]) -> SessionState:
     overrides = {**state.slot_overrides, **slots}
     return replace(state, overrides=tuple(sorted(overrides.items())),

@@ -283,9 +283,12 @@ def _refinements(result: RouteResult) -> None:
     state: sessions.SessionState = st.session_state[STATE]
     row = st.container(horizontal=True, gap="small", key="preview_chips")
     chosen = None
+    slots = result.decision.slot_values()
     for chip in CHIPS:
-        if row.button(chip, key=f"chip_{chip}", type="primary" if chip in state.applied
-                      else "secondary"):
+        asked = chip not in state.applied and sessions.in_effect(chip, slots)
+        if row.button(chip, key=f"chip_{chip}",
+                      type="primary" if chip in state.applied or asked else "secondary",
+                      help="Already asked for in the prompt" if asked else None):
             chosen = chip
     if result.tracks:
         number = row.number_input("Track", min_value=1, max_value=len(result.tracks), step=1,

@@ -92,8 +92,16 @@ def test_without_a_secret_key_the_prompt_is_routed_but_not_collected(demo, monke
     assert find_items(engine=demo, actor=CLI, task_name="intent", words="zydeco") == []
 
 
+def test_a_chip_the_prompt_already_asked_for_shows_as_on(demo):
+    at = _routed("kids party songs")
+    chip = at.button(key="chip_no explicit")
+    assert chip.proto.type == "primary" and "Already asked for" in chip.proto.help
+    assert at.button(key="chip_more acoustic").proto.type == "secondary"
+
+
 def test_refinements_apply_once_and_reset(demo):
     at = _routed("upbeat pop for a party")
+    assert at.button(key="chip_no explicit").proto.type == "secondary"
     at.button(key="chip_no explicit").click().run()
     assert not at.exception
     assert any(c.value == "Applied: no explicit" for c in at.caption)

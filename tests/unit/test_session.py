@@ -60,3 +60,11 @@ def test_signals_keep_the_recent_ones_and_a_skip_removes_the_track():
     context = state.context()
     assert context.skipped_artists == ("a1",) and context.saved_tracks == ("t2",)
     assert context.time_of_day == "morning" and state.route_arguments()["exclude_ids"] == ("t1",)
+
+
+def test_a_refinement_is_in_effect_when_the_slots_already_ask_for_it():
+    assert session.in_effect("no explicit", {"explicit": "avoid", "occasion": "party"})
+    assert not session.in_effect("no explicit", {"explicit": "allow"})
+    assert not session.in_effect("no explicit", {})
+    assert session.in_effect("calmer", {"energy": "low"})
+    assert not session.in_effect("longer", {"duration": "1 hour"})  # not a slot refinement
