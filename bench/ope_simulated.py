@@ -53,7 +53,7 @@ from scipy import stats
 from labeling.dataio.demo_content import load_intent_prompts
 from routing.catalogue import generate_demo_catalogue
 from routing.counterfactual import PolicySamples, estimate_all, replay_log, terms_for
-from routing.offpolicy import CONFIDENCE, ESTIMATORS, SupportError, Terms, estimate
+from routing.offpolicy import CONFIDENCE, ESTIMATORS, SupportError, estimate
 from routing.ranker import CONFIGS, RankerConfig
 from routing.simulation import BROWSING, Experiment, UserModel, build_scenario, log_sessions
 
@@ -165,12 +165,10 @@ def calibration(browsing: str, args: argparse.Namespace) -> list[dict]:
                               target=experiment.target_samples[target])
         for estimator in ESTIMATORS:
             terms = terms_for(estimator, log, replayed)
-            estimand = estimate(estimator, terms, rounds=1).value
+            estimand = terms.value()
             intervals = []
             for _ in range(args.calibration):
-                rows_drawn = rng.integers(0, len(log.context), args.sessions)
-                drawn = Terms(terms.numerator[rows_drawn], terms.denominator[rows_drawn],
-                              terms.weights[rows_drawn])
+                drawn = terms.take(rng.integers(0, len(log.context), args.sessions))
                 try:
                     found = estimate(estimator, drawn, rounds=args.rounds,
                                      seed=int(rng.integers(2 ** 31)))

@@ -84,6 +84,16 @@ class Terms:
     denominator: np.ndarray
     weights: np.ndarray
 
+    def value(self) -> float:
+        """The estimator's value on all the sessions."""
+        numerator, denominator = self.columns()
+        return float(_column_ratios(numerator.sum(axis=0), denominator.sum(axis=0)))
+
+    def take(self, rows: np.ndarray) -> Terms:
+        """The terms of these sessions (indices, repeats allowed: a resample)."""
+        return Terms(np.asarray(self.numerator)[rows], np.asarray(self.denominator)[rows],
+                     np.asarray(self.weights)[rows])
+
     def columns(self) -> tuple[np.ndarray, np.ndarray]:
         """Numerator and denominator as ``(n, K)`` arrays (``K`` = 1 for one ratio)."""
         numerator, denominator = np.asarray(self.numerator), np.asarray(self.denominator)
@@ -250,11 +260,6 @@ def _column_ratios(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray
                      where=denominator != 0).sum(axis=-1)
 
 
-def _ratio(terms: Terms, rows: np.ndarray | slice) -> float:
-    numerator, denominator = terms.columns()
-    return float(_column_ratios(numerator[rows].sum(axis=0), denominator[rows].sum(axis=0)))
-
-
 BOOTSTRAP_CHUNK = 2_000_000
 """Resampled indices drawn at once (16 MB): rounds are drawn in blocks of this many."""
 
@@ -298,7 +303,7 @@ def estimate(name: str, terms: Terms, *, rounds: int = BOOTSTRAP_ROUNDS,
                      min_effective_sessions=min_effective_sessions)
     draws = _bootstrap(terms, rounds=rounds, seed=seed)
     low, high = _interval(draws, confidence)
-    return Estimate(estimator=name, value=_ratio(terms, slice(None)), low=low, high=high,
+    return Estimate(estimator=name, value=terms.value(), low=low, high=high,
                     effective_sessions=ess, sessions=n)
 
 
@@ -371,7 +376,7 @@ def compare(name: str, terms_a: Terms, terms_b: Terms, *, rounds: int = BOOTSTRA
     ess = min(_supported(name, t, min_effective_share=min_effective_share,
                          min_effective_sessions=min_effective_sessions)
               for t in (terms_a, terms_b))
-    value_a, value_b = _ratio(terms_a, slice(None)), _ratio(terms_b, slice(None))
+    value_a, value_b = terms_a.value(), terms_b.value()
     draws_a, draws_b = _paired_bootstrap([terms_a, terms_b], rounds=rounds, seed=seed)
     low, high = _interval(draws_a - draws_b, confidence)
     relative = relative_low = relative_high = None

@@ -269,3 +269,15 @@ def test_compare_refuses_too_little_support_with_the_numbers():
         compare("ips", _terms([1.0, 2.0]), _terms([1.0]))
     with pytest.raises(ValueError, match="confidence"):
         compare("ips", _terms([1.0]), _terms([1.0]), confidence=1.0)
+
+
+def test_terms_give_their_value_and_a_resample_of_their_sessions():
+    # one ratio: (2 + 4 + 6) / (1 + 1 + 2); per position, the sum of each column's ratio
+    one = Terms(np.array([2.0, 4.0, 6.0]), np.array([1.0, 1.0, 2.0]), np.ones(3))
+    assert one.value() == pytest.approx(3.0)
+    drawn = one.take(np.array([2, 2, 0]))
+    assert drawn.value() == pytest.approx((6 + 6 + 2) / (2 + 2 + 1))
+    assert list(drawn.weights) == [1.0, 1.0, 1.0]
+    per_position = Terms(np.array([[1.0, 3.0], [1.0, 1.0]]), np.array([[1.0, 2.0], [1.0, 2.0]]),
+                         np.ones(2))
+    assert per_position.value() == pytest.approx(2 / 2 + 4 / 4)
