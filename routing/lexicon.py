@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -232,7 +232,8 @@ class Lexicon:
                     (number, entry, _pattern(form if form != words[0] else entry["phrase"]),
                      words[1:], negatable))
         # words never an artist's whole name: fixed per version, not built per prompt
-        self._not_artists = frozenset(self._by_first) | COMMON_WORDS
+        self._first_words = frozenset(self._by_first)
+        self._not_artists = self._first_words | COMMON_WORDS
         self._not_possessors = self._not_artists | NOT_POSSESSORS
 
     @staticmethod
@@ -295,7 +296,7 @@ class Lexicon:
                                and artists.named_before(normalised.text, s))]
         candidates += [(s, e, "title", v, "title") for s, e, v in _titles(normalised.text)]
         if artists is not None:
-            avoided = artists.find_avoided(normalised, not_names=self._by_first.keys())
+            avoided = artists.find_avoided(normalised, not_names=self._first_words)
             found_artists = [*artists.find(normalised),
                              *artists.find_possessive(normalised, not_names=self._not_possessors),
                              *artists.find_before(normalised, not_names=self._not_artists)]
@@ -606,16 +607,16 @@ class ArtistIndex:
                 refuse=lambda words: all(word in not_names for word in words)))
         return [artist for artist in found if artist is not None]
 
-    def find_avoided(self, normalised: Normalised, *, not_names: Iterable[str] = ()
+    def find_avoided(self, normalised: Normalised, *, not_names: frozenset[str] = frozenset()
                      ) -> list[tuple[int, int, str]]:
         """(start, end, artist) of each artist the prompt does not want ("no Drake", "anything
         but Ed Sheeran"): typed exactly, or with a typo in a name that shares a word with it
         (plain edit distance over those only: "no" precedes so much else that a search over
         every name would cost each such prompt milliseconds). Words that start like a lexicon
         phrase (``not_names``: "no vocals", "not sad") are the lexicon's, never an artist."""
-        words, out = set(not_names), []
+        out = []
         for start, name in _named(AVOID_CUES, normalised.text):
-            if name.split()[0] in words:
+            if name.split()[0] in not_names:
                 continue
             index = self._exact.get(name)
             if index is None:  # a typo: among the names that share a word with it
