@@ -6,15 +6,20 @@ score parts (``ranker.PARTS``), so that any configuration's scores over the same
 (``ranker.rescore``). For a target configuration this module gives:
 
 - the probability of each logged position given the positions above it, by replaying the
-  logged order through the target's MMR (``routing.mmr``): the target's own pool is its best
-  ``pool`` tracks among the logged candidates (a track the logging configuration never
-  considered cannot be judged, which is the usual support assumption);
+  logged order through the target's MMR (``routing.mmr``) over the target's own pool: its best
+  ``pool`` tracks among the logged candidates. The log keeps more candidates than the logging
+  configuration's pool (``ranker.CANDIDATES_PER_POOL``), so a target that weighs the parts
+  differently ranks from tracks the logging configuration never could show; its lists that
+  reach them are counted (``Unsupported``) and valued by the reward model
+  (``offpolicy.extrapolated``) rather than assumed away. A track outside every logged
+  candidate cannot be judged at all (the usual support assumption);
 - the probability that the shown track sits at its position at all (its marginal), counted
   over lists drawn from the configuration (Monte Carlo: the marginal of a Plackett-Luce order
   under MMR has no closed form);
-- a reward model for the doubly robust estimator: ridge regression of each position's reward on
-  the shown track's score parts and its position, and its expected total over the target's
-  drawn lists.
+- a reward model for the doubly robust estimator and for the target's lists beyond the log's
+  support: ridge regression of each position's reward on the shown track's score parts, its
+  position and the mean parts of the tracks above it, with their pairwise products
+  (``reward_model``), and its expected total over the target's drawn lists.
 
 The estimators themselves are in ``routing.offpolicy``.
 """
@@ -26,15 +31,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.linear_model import Ridge
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import PolynomialFeatures
 
 from routing.mmr import Lists, local_indices, mmr_lists
 from routing.offpolicy import (
     ESTIMATORS,
+    EXTRAPOLATION_LEVELS,
+    MAX_EXTRAPOLATED_SHARE,
+    SELF_NORMALISED,
     Estimate,
     SupportError,
     Terms,
     dr_terms,
     estimate,
+    extrapolated,
     independent_position_terms,
     ips_terms,
     reward_interaction_terms,
@@ -133,6 +144,40 @@ def marginals(samples: Lists, shown: np.ndarray) -> np.ndarray:
 
 
 @dataclass
+class Unsupported:
+    """The target's lists beyond the log's support, per session (its request's values): the
+    target's probability of a list that reaches a track the logging configuration never
+    ranked (``mass``), and the reward model's expected reward from such lists (``fill``), for
+    a whole list (``(n,)``), for the list down to each position and for the track at each
+    position (``(n, K)`` each)."""
+
+    mass: dict[str, np.ndarray]
+    fill: dict[str, np.ndarray]
+
+    @classmethod
+    def none(cls, n: int, k: int) -> Unsupported:
+        return cls({"list": np.zeros(n), "prefix": np.zeros((n, k)),
+                    "position": np.zeros((n, k))},
+                   {"list": np.zeros(n), "prefix": np.zeros((n, k)),
+                    "position": np.zeros((n, k))})
+
+    def share(self, level: str) -> float:
+        """The mean share of the target beyond the support, as an estimator of this level
+        weighs it (a list's last position for the lists down to each position)."""
+        mass = self.mass[level]
+        return float((mass[:, -1] if level == "prefix" else mass).mean()) if mass.size else 0.0
+
+    def put(self, rows: np.ndarray, part: Unsupported) -> None:
+        for level in self.mass:
+            self.mass[level][rows] = part.mass[level]
+            self.fill[level][rows] = part.fill[level]
+
+    def subset(self, mask: np.ndarray) -> Unsupported:
+        return Unsupported({k: v[mask] for k, v in self.mass.items()},
+                           {k: v[mask] for k, v in self.fill.items()})
+
+
+@dataclass
 class Replayed:
     """The estimators' inputs for one target: per-session arrays aligned with the log."""
 
@@ -141,6 +186,8 @@ class Replayed:
     logging_marginal: np.ndarray
     predicted_logged: np.ndarray
     predicted_target: np.ndarray
+    unsupported: Unsupported | None = None
+    """The target's lists beyond what the logging configuration could show (``None``: none)."""
 
 
 @dataclass
@@ -152,6 +199,7 @@ class PolicySamples:
     per_request: list[RankerConfig] | None = None
     """The configuration of each request where they differ (a policy that picks one per
     prompt, e.g. by intent); ``config`` serves every request otherwise."""
+
 
     def config_at(self, index: int) -> RankerConfig:
         return self.config if self.per_request is None else self.per_request[index]
@@ -168,7 +216,8 @@ def replay_log(arrays: CatalogueArrays, candidates: Sequence[Candidates], log: L
                logging: PolicySamples, target: PolicySamples) -> Replayed:
     """Everything the estimators need about ``target``'s configuration on this log."""
     n, k = log.shown.shape
-    out = Replayed(*(np.ones((n, k)) for _ in range(3)), np.zeros(n), np.zeros(n))
+    out = Replayed(*(np.ones((n, k)) for _ in range(3)), np.zeros(n), np.zeros(n),
+                   Unsupported.none(n, k))
     model = _reward_model(candidates, log)
     for index in np.unique(log.context):
         sessions = np.flatnonzero(log.context == index)
@@ -184,10 +233,28 @@ def replay_log(arrays: CatalogueArrays, candidates: Sequence[Candidates], log: L
         out.logging_marginal[sessions] = np.where(
             past_end, 1.0, (drawn_logging * marginals(logging.lists[index], shown)
                             + log.propensities[sessions]) / (drawn_logging + 1))
-        out.predicted_logged[sessions] = _predict(model, context, shown)
+        out.predicted_logged[sessions] = _predict(model, context, shown).sum(axis=1)
         drawn = _width(target.lists[index].rows, k)
-        out.predicted_target[sessions] = float(_predict(model, context, drawn).mean())
+        predicted = _predict(model, context, drawn)
+        out.predicted_target[sessions] = float(predicted.sum(axis=1).mean())
+        showable = context.rows[_pool(context, logging.config_at(index))[0]]
+        out.unsupported.put(sessions, _beyond(showable, drawn, predicted))
     return out
+
+
+def _beyond(showable: np.ndarray, drawn: np.ndarray, predicted: np.ndarray) -> Unsupported:
+    """The share of the drawn lists that reach a track the logging configuration could not
+    show (outside its pool, ``showable``) and the predicted reward they hold, for one request
+    (broadcast to its sessions)."""
+    outside = (drawn >= 0) & (local_indices(showable, drawn) < 0)
+    down_to = np.logical_or.accumulate(outside, axis=1)
+    whole = outside.any(axis=1)
+    return Unsupported(
+        {"list": whole.mean(), "prefix": down_to.mean(axis=0),
+         "position": outside.mean(axis=0)},
+        {"list": (predicted.sum(axis=1) * whole).mean(),
+         "prefix": (predicted * down_to).mean(axis=0),
+         "position": (predicted * outside).mean(axis=0)})
 
 
 def _width(rows: np.ndarray, k: int) -> np.ndarray:
@@ -198,29 +265,39 @@ def _width(rows: np.ndarray, k: int) -> np.ndarray:
 
 
 def _features(candidates: Candidates, shown: np.ndarray) -> np.ndarray:
-    """``(n * K, parts + K)`` the reward model's inputs for every position of every list."""
+    """``(n * K, 2 * parts + K)`` the reward model's inputs for every position of every list:
+    the track's score parts, its position, and the mean parts of the tracks above it (what a
+    user reading down the list has met before it: 0 at the top)."""
     n, k = shown.shape
     local = candidates.local(shown.ravel())
-    columns = [np.where(local >= 0, np.asarray(candidates.parts[name])[np.maximum(local, 0)],
-                        0.0) for name in MODEL_PARTS]
+    parts = np.column_stack([
+        np.where(local >= 0, np.asarray(candidates.parts[name])[np.maximum(local, 0)], 0.0)
+        for name in MODEL_PARTS]).reshape(n, k, len(MODEL_PARTS))
+    above = (np.cumsum(parts, axis=1) - parts) / np.maximum(np.arange(k), 1)[None, :, None]
     positions = np.tile(np.eye(k), (n, 1))
-    return np.column_stack([*columns, positions])
+    return np.column_stack([parts.reshape(n * k, -1), positions, above.reshape(n * k, -1)])
 
 
-def _reward_model(candidates: Sequence[Candidates], log: LoggedLists) -> Ridge:
+def reward_model() -> Pipeline:
+    """Ridge regression of a position's reward on its features and their pairwise products
+    (so that a track's fit can count differently at each position and with what is above)."""
+    return make_pipeline(PolynomialFeatures(2), Ridge(alpha=1.0))
+
+
+def _reward_model(candidates: Sequence[Candidates], log: LoggedLists) -> Pipeline:
     rows = [(_features(candidates[index], log.shown[log.context == index]),
              log.rewards[log.context == index].ravel(), (log.shown[log.context == index] >= 0)
              .ravel()) for index in np.unique(log.context)]
     features = np.vstack([r[0] for r in rows])
     rewards = np.concatenate([r[1] for r in rows])
     shown = np.concatenate([r[2] for r in rows])
-    return Ridge(alpha=1.0).fit(features[shown], rewards[shown])
+    return reward_model().fit(features[shown], rewards[shown])
 
 
-def _predict(model: Ridge, candidates: Candidates, shown: np.ndarray) -> np.ndarray:
-    """``(n,)`` the model's total reward of each list."""
+def _predict(model: Pipeline, candidates: Candidates, shown: np.ndarray) -> np.ndarray:
+    """``(n, K)`` the model's reward at each position of each list (0 past its end)."""
     predicted = model.predict(_features(candidates, shown)).reshape(shown.shape)
-    return np.where(shown >= 0, predicted, 0.0).sum(axis=1)
+    return np.where(shown >= 0, predicted, 0.0)
 
 
 @dataclass(frozen=True)
@@ -230,9 +307,13 @@ class Outcome:
     estimator: str
     estimate: Estimate | None
     refused: str | None = None
+    beyond_support: float = 0.0
+    """The share of the target's lists (or positions, as the estimator weighs them) that reach
+    tracks the logging configuration could not show: valued by the reward model."""
 
     def as_dict(self) -> dict:
         return {"estimator": self.estimator, "refused": self.refused,
+                "beyond_support": self.beyond_support,
                 **(self.estimate.as_dict() if self.estimate else {})}
 
 
@@ -255,7 +336,23 @@ def terms_for(estimator: str, log: LoggedLists, replayed: Replayed) -> Terms:
     }
     if estimator not in builders:
         raise ValueError(f"unknown estimator {estimator!r}; one of {', '.join(builders)}")
-    return builders[estimator]()
+    terms = builders[estimator]()
+    beyond = replayed.unsupported
+    if beyond is None:
+        return terms
+    level = EXTRAPOLATION_LEVELS[estimator]
+    share = beyond.share(level)
+    if share > MAX_EXTRAPOLATED_SHARE:
+        unit = {"list": "lists", "prefix": "lists", "position": "positions"}[level]
+        raise SupportError(
+            f"{estimator}: too little support to estimate: {share:.0%} of the target's {unit} "
+            "reach tracks the logging configuration never ranked (at most "
+            f"{MAX_EXTRAPOLATED_SHARE:.0%} may be left to the reward model); log with a "
+            "wider pool or compare closer configurations")
+    if estimator == "dr":
+        return terms
+    return extrapolated(terms, beyond.fill[level], beyond.mass[level],
+                        normalised=estimator in SELF_NORMALISED)
 
 
 def estimate_all(log: LoggedLists, replayed: Replayed, *, rounds: int, seed: int = 0,
@@ -263,9 +360,11 @@ def estimate_all(log: LoggedLists, replayed: Replayed, *, rounds: int, seed: int
     """Every estimator's value of the target on this log (each refuses on its own)."""
     out = []
     for name in estimators:
+        beyond = (0.0 if replayed.unsupported is None
+                  else replayed.unsupported.share(EXTRAPOLATION_LEVELS[name]))
         try:
             out.append(Outcome(name, estimate(name, terms_for(name, log, replayed),
-                                              rounds=rounds, seed=seed)))
+                                              rounds=rounds, seed=seed), beyond_support=beyond))
         except SupportError as exc:
-            out.append(Outcome(name, None, str(exc)))
+            out.append(Outcome(name, None, str(exc), beyond_support=beyond))
     return out

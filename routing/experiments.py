@@ -43,6 +43,7 @@ from routing.counterfactual import (
     Outcome,
     PolicySamples,
     Replayed,
+    Unsupported,
     estimate_all,
     policy_lists,
     replay_log,
@@ -315,8 +316,8 @@ def _replay_all(arrays: CatalogueArrays, loaded: LoadedLog, log: LoggedLists,
     fitted per block), so that the drawn lists of only one block are held at a time."""
     rng = np.random.default_rng(seed)
     n, k = log.shown.shape
-    out = {name: Replayed(*(np.ones((n, k)) for _ in range(3)), np.zeros(n), np.zeros(n))
-           for name in configs}
+    out = {name: Replayed(*(np.ones((n, k)) for _ in range(3)), np.zeros(n), np.zeros(n),
+                          Unsupported.none(n, k)) for name in configs}
     explorations = np.array([c.exploration for c in loaded.configs])
     done = 0
     for value in np.unique(explorations):
@@ -353,12 +354,15 @@ def _scatter(out: Replayed, rows: np.ndarray, part: Replayed) -> None:
     for name in ("target", "target_marginal", "logging_marginal", "predicted_logged",
                  "predicted_target"):
         getattr(out, name)[rows] = getattr(part, name)
+    if out.unsupported is not None and part.unsupported is not None:
+        out.unsupported.put(rows, part.unsupported)
 
 
 def _subset(replayed: Replayed, mask: np.ndarray) -> Replayed:
     return Replayed(replayed.target[mask], replayed.target_marginal[mask],
                     replayed.logging_marginal[mask], replayed.predicted_logged[mask],
-                    replayed.predicted_target[mask])
+                    replayed.predicted_target[mask],
+                    None if replayed.unsupported is None else replayed.unsupported.subset(mask))
 
 
 def _estimates(log: LoggedLists, replayed: Replayed | None, *, rounds: int, seed: int

@@ -254,6 +254,67 @@ def sn_reward_interaction_terms(rewards, logging, target) -> Terms:
     return Terms(weights * rewards, weights, weights[:, -1])
 
 
+EXTRAPOLATION_LEVELS = {"ips": "list", "snips": "list", "dr": "list",
+                        "independent_position": "position",
+                        "sn_independent_position": "position",
+                        "reward_interaction": "prefix", "sn_reward_interaction": "prefix"}
+"""What each estimator weighs as one unit, and so what counts as beyond the log's support for
+it: a whole list (a list weight), a list down to each position (a cascade weight), or the
+track at each position on its own (a marginal weight). The doubly robust estimator's own
+reward model already values the target's lists beyond the support (its model term is over the
+target's lists, its correction over the supported ones), so it takes no fill."""
+SELF_NORMALISED = frozenset({"snips", "sn_independent_position", "sn_reward_interaction"})
+MAX_EXTRAPOLATED_SHARE = 0.5
+"""Above this share of the target's lists (or positions) beyond the log's support, an estimate
+would be more the reward model's guess than the log's evidence: the estimators refuse."""
+
+
+def extrapolated(terms: Terms, fill: np.ndarray, mass: np.ndarray, *,
+                 normalised: bool) -> Terms:
+    """An estimator's terms with the part of the target beyond the log's support filled in by
+    a reward model (reward extrapolation: Sachdeva, Su and Joachims, KDD 2020, "Off-policy
+    bandits with deficient support").
+
+    When the target's probabilities are its own (not renormalised over what was logged), the
+    weights only reach the target's lists the logging configuration could show: their mean is
+    ``1 - mass``, and the estimator values the supported part alone. ``fill`` adds the rest: the
+    target's expected reward from lists beyond the support, ``mass`` their probability. A
+    self-normalised estimator divides its weights by ``1 - mass`` so that they again average 1
+    (where ``mass`` is 1 nothing was supported: the session counts 1 and its fill is all).
+
+    Assumes the reward model is right where the log cannot say; the error it adds is at most
+    ``mass`` times the model's error there.
+
+    Parameters
+    ----------
+    fill, mass
+        ``(n,)`` per session for an estimator of whole lists, or ``(n, K)`` per position (each
+        session's request's value), summed over positions when the terms are one ratio.
+    """
+    numerator, denominator = (np.asarray(a, dtype=np.float64) for a in terms.columns())
+    fill, mass = np.asarray(fill, dtype=np.float64), np.asarray(mass, dtype=np.float64)
+    if fill.shape != mass.shape or len(fill) != len(numerator) or fill.ndim not in (1, 2):
+        raise ValueError(f"fill {fill.shape} and mass {mass.shape} need one value per session "
+                         f"(and position) of the {len(numerator)} sessions")
+    if not (np.isfinite(fill).all() and ((mass >= 0) & (mass <= 1)).all()):
+        raise ValueError("fill must be finite and mass a probability in [0, 1]")
+    one_ratio = np.asarray(terms.numerator).ndim == 1
+    if one_ratio and fill.ndim == 2:
+        if normalised:
+            raise ValueError("an estimator normalised over whole lists needs (n,) fill and mass")
+        fill = fill.sum(axis=1)
+    if fill.ndim == 1:
+        fill, mass = fill[:, None], mass[:, None]
+    if fill.shape != numerator.shape:
+        raise ValueError(f"fill {fill.shape} does not match the terms {numerator.shape}")
+    if normalised:
+        denominator = np.where(mass < 1, denominator / np.where(mass < 1, 1.0 - mass, 1.0), 1.0)
+    numerator = numerator + fill
+    if one_ratio:
+        numerator, denominator = numerator[:, 0], denominator[:, 0]
+    return Terms(numerator, denominator, terms.weights)
+
+
 def _column_ratios(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """Sum over the last axis of ``numerator / denominator`` (NaN where any is 0)."""
     return np.divide(numerator, denominator, out=np.full(numerator.shape, np.nan),

@@ -27,7 +27,9 @@ from storage.repositories import audit
 from storage.repositories import routing as routing_repo
 
 PREVIEW_SOURCE = "preview"
-MAX_CANDIDATES = 300
+MAX_CANDIDATES = 1_000
+"""At most this many of a list's candidates are logged (``Playlist.candidate_rows``: twice
+the usual pool of 300)."""
 
 
 class PreviewError(LabelingError):
@@ -61,8 +63,8 @@ def log_impression(*, engine: Engine, actor: Actor, result: RouteResult, state: 
         return None
     shown = [str(t["track_id"]) for t in result.tracks]
     pool_ids = result.candidate_ids[:MAX_CANDIDATES]
-    parts = playlist.pool_parts
-    candidates = [{"track_id": track_id, "score": round(float(playlist.pool_scores[i]), 4),
+    parts = playlist.candidate_parts
+    candidates = [{"track_id": track_id, "score": round(float(playlist.candidate_scores[i]), 4),
                    "parts": {name: round(float(parts[name][i]), 5) for name in PARTS}
                    if parts else {}}
                   for i, track_id in enumerate(pool_ids)]

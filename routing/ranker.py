@@ -51,6 +51,12 @@ from routing.profiles import (
 from routing.retrieval import top_rows
 from routing.title_index import TitleIndex
 
+CANDIDATES_PER_POOL = 2
+"""The impression log keeps this many times the pool's tracks: a configuration that weighs
+the score parts a little differently finds its own pool among them, so offline evaluation can
+tell which of its lists the logging configuration could never have shown
+(``routing.counterfactual``) instead of assuming they are the same."""
+
 
 @dataclass(frozen=True)
 class RankerConfig:
@@ -228,13 +234,15 @@ class Playlist:
     """Filters that too few tracks passed, applied as preferences instead."""
     total_ms: int
     target_ms: int | None
-    pool_rows: np.ndarray
-    """The candidate rows MMR chose from, best score first (for the impression log)."""
-    pool_scores: np.ndarray
+    candidate_rows: np.ndarray
+    """The best ``CANDIDATES_PER_POOL`` times ``config.pool`` rows, best score first (for the
+    impression log): MMR chose from the first ``config.pool`` of them; the rest let another
+    configuration find its own pool among them offline."""
+    candidate_scores: np.ndarray
     propensities: list[float] = field(default_factory=list)
     """The probability with which each shown position was chosen (1.0 without exploration)."""
-    pool_parts: dict[str, np.ndarray] = field(default_factory=dict)
-    """Each pool track's score parts (``PARTS``), from which ``rescore`` gives its score under
+    candidate_parts: dict[str, np.ndarray] = field(default_factory=dict)
+    """Each candidate's score parts (``PARTS``), from which ``rescore`` gives its score under
     another configuration."""
 
 
@@ -372,7 +380,9 @@ def rank(arrays: CatalogueArrays, *, slots: Mapping[str, str], relevance: np.nda
         return Playlist([], config, relaxed, 0, _target_ms(target_minutes),
                         np.zeros(0, dtype=np.int64), np.zeros(0))
     pool_size = min(config.pool, candidates.size)
-    pool = top_rows(score, pool_size, candidates if candidates.size < arrays.size else None)
+    logged = top_rows(score, min(CANDIDATES_PER_POOL * config.pool, candidates.size),
+                      candidates if candidates.size < arrays.size else None)
+    pool = logged[:pool_size]
     order, propensities = _mmr(arrays, pool, score[pool], config=config,
                                target_minutes=target_minutes, rng=rng)
     shown = np.asarray(order, dtype=np.int64)
@@ -388,14 +398,14 @@ def rank(arrays: CatalogueArrays, *, slots: Mapping[str, str], relevance: np.nda
                                constraint[shown].tolist(), arrays.popularity[shown].tolist(),
                                strict=True))]
     total = int(arrays.duration_ms[order].sum()) if order else 0
-    pool_parts = {"relevance": relevance[pool] * relevance_norm.weight,
-                  "constraints": constraint[pool] if terms else np.zeros(pool.size),
-                  "session": session[pool] if session is not None else np.zeros(pool.size),
-                  "popularity": arrays.popularity[pool]}
-    pool_parts["fixed"] = score[pool] - rescore({**pool_parts, "fixed": np.zeros(pool.size)},
-                                                config)
-    return Playlist(tracks, config, relaxed, total, _target_ms(target_minutes), pool,
-                    score[pool], propensities, pool_parts)
+    logged_parts = {"relevance": relevance[logged] * relevance_norm.weight,
+                    "constraints": constraint[logged] if terms else np.zeros(logged.size),
+                    "session": session[logged] if session is not None else np.zeros(logged.size),
+                    "popularity": arrays.popularity[logged]}
+    logged_parts["fixed"] = score[logged] - rescore(
+        {**logged_parts, "fixed": np.zeros(logged.size)}, config)
+    return Playlist(tracks, config, relaxed, total, _target_ms(target_minutes), logged,
+                    score[logged], propensities, logged_parts)
 
 
 PARTS = ("relevance", "constraints", "session", "popularity", "fixed")

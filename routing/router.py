@@ -496,9 +496,9 @@ class Router:
                            playlist=playlist, candidate_ids=candidate_ids)
 
     def _ids(self, playlist: Playlist | None) -> list[str]:
-        if playlist is None or not len(playlist.pool_rows):
+        if playlist is None or not len(playlist.candidate_rows):
             return []
-        return self.catalogue.arrays.ids[playlist.pool_rows].tolist()  # already str
+        return self.catalogue.arrays.ids[playlist.candidate_rows].tolist()  # already str
 
     def _display(self, playlist: Playlist | None) -> list[dict[str, Any]]:
         if playlist is None or not playlist.tracks:

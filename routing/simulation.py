@@ -285,7 +285,7 @@ def live_candidates(scenario: Scenario, request: int, config: RankerConfig) -> C
         req = scenario.requests[request]
         playlist = rank(scenario.arrays, slots=req.slots, relevance=scenario.relevance[request],
                         config=config, context=req.context())
-        scenario.live[key] = Candidates(playlist.pool_rows, playlist.pool_parts)
+        scenario.live[key] = Candidates(playlist.candidate_rows, playlist.candidate_parts)
     return scenario.live[key]
 
 

@@ -182,6 +182,10 @@ def _result(evaluation: Evaluation) -> None:
         st.altair_chart(chart)
     st.dataframe(estimates_frame(overall), hide_index=True, width="stretch",
                  key="exp_table_all")
+    st.caption("Beyond support: the share of a configuration's lists that reach tracks the "
+               "logged configuration could not show (the log keeps twice its pool). That share "
+               "is valued by a reward model fitted on the log; above 50% the estimators "
+               "refuse.")
     _segments(evaluation)
 
 

@@ -71,8 +71,10 @@ def _interval(outcome: Outcome) -> str:
     e = outcome.estimate
     if e is None:
         return f"refused: {brief(outcome.refused or '')}"
+    beyond = (f"; {outcome.beyond_support:.1%} beyond the log's support (reward model)"
+              if outcome.beyond_support > 0 else "")
     return (f"{e.value:8.3f}  [{e.low:.3f}, {e.high:.3f}]  effective sessions "
-            f"{e.effective_sessions:,.1f} of {e.sessions:,}")
+            f"{e.effective_sessions:,.1f} of {e.sessions:,}{beyond}")
 
 
 def _segment_lines(segment: SegmentResult) -> list[str]:

@@ -13,7 +13,7 @@ import pandas as pd
 from routing.verdicts import ESTIMATOR_NAMES, brief
 
 COLUMNS = ["configuration", "estimator", "value", "low", "high", "effective sessions",
-           "sessions", "note"]
+           "sessions", "beyond support %", "note"]
 
 
 def estimates_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
@@ -31,11 +31,13 @@ def estimates_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
             "high": None if refused else r["high"],
             "effective sessions": None if refused else r["effective_sessions"],
             "sessions": None if refused else r["sessions"],
+            "beyond support %": 100.0 * float(r.get("beyond_support") or 0.0),
             "note": brief(refused) if refused else "",
         })
     frame = pd.DataFrame(records, columns=["segment", *COLUMNS])
     for column in ("value", "low", "high", "effective sessions", "sessions"):
         frame[column] = pd.to_numeric(frame[column]).round(4)  # a refusal shows blank cells
+    frame["beyond support %"] = frame["beyond support %"].round(1)
     if frame["segment"].nunique() <= 1:
         frame = frame.drop(columns="segment")
     return frame

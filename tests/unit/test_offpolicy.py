@@ -17,6 +17,7 @@ from routing.offpolicy import (
     dr_terms,
     effective_sessions,
     estimate,
+    extrapolated,
     independent_position_terms,
     ips_terms,
     list_weights,
@@ -281,3 +282,54 @@ def test_terms_give_their_value_and_a_resample_of_their_sessions():
     per_position = Terms(np.array([[1.0, 3.0], [1.0, 1.0]]), np.array([[1.0, 2.0], [1.0, 2.0]]),
                          np.ones(2))
     assert per_position.value() == pytest.approx(2 / 2 + 4 / 4)
+
+
+# one position, two logged actions (rewards 1 and 2, each logged with 0.5); the target gives
+# each 0.25 and the other half of its mass to an action never logged, whose predicted reward
+# is 3: its true value is 0.25 * 1 + 0.25 * 2 + 0.5 * 3 = 2.25
+BEYOND_REWARDS = np.array([[1.0], [2.0]])
+BEYOND_LOGGING = np.array([[0.5], [0.5]])
+BEYOND_TARGET = np.array([[0.25], [0.25]])
+
+
+def test_the_part_beyond_the_support_is_filled_in_by_hand():
+    fill, mass = np.array([1.5, 1.5]), np.array([0.5, 0.5])
+    ips = ips_terms(BEYOND_REWARDS, BEYOND_LOGGING, BEYOND_TARGET)
+    assert ips.value() == pytest.approx(0.75)  # the supported half alone: (0.5 + 1) / 2
+    assert extrapolated(ips, fill, mass, normalised=False).value() == pytest.approx(2.25)
+    snips = snips_terms(BEYOND_REWARDS, BEYOND_LOGGING, BEYOND_TARGET)
+    # weights 0.5 each, divided by 1 - 0.5: (0.5 + 1.5 + 1 + 1.5) / (1 + 1)
+    filled = extrapolated(snips, fill, mass, normalised=True)
+    assert filled.value() == pytest.approx(2.25)
+    assert list(filled.weights) == [0.5, 0.5]  # support is still judged on the weights
+
+
+def test_filling_per_position_by_hand():
+    # RIPS over two positions: cascade weights [[2, 1], [2, 4]] (the two-session log above);
+    # beyond the support: mass 0 at the top, 0.5 down to the second position, fill 0.3 there
+    fill = np.array([[0.0, 0.3], [0.0, 0.3]])
+    mass = np.array([[0.0, 0.5], [0.0, 0.5]])
+    rips = reward_interaction_terms(REWARDS, LOGGING, TARGET)
+    assert extrapolated(rips, fill, mass, normalised=False).value() == pytest.approx(3.0 + 0.3)
+    sn = sn_reward_interaction_terms(REWARDS, LOGGING, TARGET)
+    # top: (2 * 1 + 2 * 0) / (2 + 2); second: (1 * 0 + 4 * 1 + 0.3 * 2) / ((1 + 4) / 0.5)
+    assert extrapolated(sn, fill, mass, normalised=True).value() == pytest.approx(
+        2 / 4 + 4.6 / 10)
+
+
+def test_nothing_supported_leaves_the_fill_alone():
+    terms = snips_terms(BEYOND_REWARDS, BEYOND_LOGGING, np.zeros((2, 1)))
+    filled = extrapolated(terms, np.array([3.0, 3.0]), np.array([1.0, 1.0]), normalised=True)
+    assert filled.value() == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize(("fill", "mass", "normalised", "message"), [
+    (np.zeros(3), np.zeros(3), False, "one value per session"),
+    (np.zeros(2), np.full(2, 1.5), False, r"probability in \[0, 1\]"),
+    (np.full(2, np.nan), np.zeros(2), False, "finite"),
+    (np.zeros((2, 2)), np.zeros((2, 2)), True, "normalised over whole lists"),
+])
+def test_a_bad_fill_gets_a_clear_error(fill, mass, normalised, message):
+    terms = snips_terms(BEYOND_REWARDS, BEYOND_LOGGING, BEYOND_TARGET)
+    with pytest.raises(ValueError, match=message):
+        extrapolated(terms, fill, mass, normalised=normalised)

@@ -15,6 +15,7 @@ from routing.ranker import (
     RankerConfig,
     constraint_terms,
     rank,
+    rescore,
     with_changes,
 )
 from routing.retrieval import HybridIndex, descriptors, reciprocal_rank_fusion
@@ -296,3 +297,16 @@ def test_exploration_samples_positions_and_logs_their_probabilities():
     assert all(0.0 < p < 1.0 for p in first.propensities)
     counts = TRACKS.iloc[[t.row for t in first.tracks]]["artist"].value_counts()
     assert counts.max() <= 2  # the artist cap holds while sampling
+
+
+def test_the_log_keeps_twice_the_pool_and_the_list_comes_from_its_first_half():
+    explore = with_changes(CONFIGS["balanced"], exploration=0.5)
+    playlist = rank(ARRAYS, slots={"mood": "happy"}, relevance=NONE, config=explore,
+                    rng=np.random.default_rng(3))
+    rows = playlist.candidate_rows
+    assert len(rows) == 2 * explore.pool == len(set(rows.tolist()))
+    assert list(playlist.candidate_scores) == sorted(playlist.candidate_scores, reverse=True)
+    assert {t.row for t in playlist.tracks} <= set(rows[:explore.pool].tolist())
+    # every candidate's parts give back its score under the configuration that ranked it
+    np.testing.assert_allclose(rescore(playlist.candidate_parts, explore),
+                               playlist.candidate_scores)

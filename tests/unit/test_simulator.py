@@ -14,8 +14,8 @@ import pytest
 from labeling.dataio.demo_content import load_intent_prompts
 from routing.catalogue import generate_demo_catalogue
 from routing.counterfactual import PolicySamples, estimate_all, marginals, replay, replay_log
-from routing.mmr import Lists
-from routing.ranker import CONFIGS
+from routing.mmr import Lists, local_indices
+from routing.ranker import CANDIDATES_PER_POOL, CONFIGS, rescore
 from routing.reward import RewardWeights, list_diversity, list_novelty
 from routing.simulation import (
     Experiment,
@@ -41,7 +41,9 @@ def scenario(request):
 def test_requests_are_in_scope_prompts_with_the_logging_pool(scenario):
     assert len(scenario.requests) == 6
     assert all(r.intent != "out_of_scope" for r in scenario.requests)
-    assert all(len(c.rows) == min(LOGGING.pool, len(c.rows)) > 0 for c in scenario.candidates)
+    # the pool and as many tracks again below it (fewer where filters leave fewer)
+    assert all(0 < len(c.rows) <= CANDIDATES_PER_POOL * LOGGING.pool
+               for c in scenario.candidates)
     assert all("duration" not in r.slots for r in scenario.requests)
 
 
@@ -247,3 +249,53 @@ def test_the_bench_says_how_often_an_exact_interval_misses_by_chance():
     assert calibrated_pass_chance(1, 50) == pytest.approx(one)
     assert calibrated_pass_chance(25, 50) == pytest.approx(one ** 25)
     assert calibrated_pass_chance(25, 50) < 0.4 < calibrated_pass_chance(10, 50)
+
+
+def test_a_target_ranking_from_tracks_the_logging_could_not_show_counts_those_lists(scenario):
+    # a pool of 60 among the logged candidates: the logging configuration shows only its best
+    narrow = replace(LOGGING, pool=60)
+    rng = np.random.default_rng(8)
+    log, _ = log_sessions(scenario, narrow, sessions=1_500, rng=rng)
+    logged = PolicySamples.draw(scenario.arrays, scenario.candidates, narrow, samples=200,
+                                rng=rng)
+    itself = replay_log(scenario.arrays, scenario.candidates, log, logging=logged,
+                        target=logged)
+    assert itself.unsupported.share("list") == 0.0
+    assert itself.target == pytest.approx(log.propensities)
+    # a popularity-heavy target ranks from tracks the logging configuration never could show
+    popular = replace(narrow, name="popular", popularity=3.0, constraints=0.5)
+    drawn = PolicySamples.draw(scenario.arrays, scenario.candidates, popular, samples=200,
+                               rng=rng)
+    replayed = replay_log(scenario.arrays, scenario.candidates, log, logging=logged,
+                          target=drawn)
+    beyond = replayed.unsupported
+    assert 0.0 < beyond.share("position") <= beyond.share("prefix") <= beyond.share("list")
+    for index in np.unique(log.context):
+        rows = log.context == index
+        candidates = scenario.candidates[index]
+        showable = candidates.rows[:narrow.pool]  # the logging pool: the best first
+        outside = local_indices(showable, drawn.lists[index].rows[:, :4]) < 0
+        assert beyond.mass["list"][rows] == pytest.approx(outside.any(axis=1).mean())
+        assert (beyond.fill["list"][rows] != 0).all() == outside.any()
+        # a logged track outside the target's own pool has no chance under the target
+        own = candidates.rows[np.argsort(-rescore(candidates.parts, popular),
+                                         kind="stable")[:popular.pool]]
+        foreign = (local_indices(own, log.shown[rows]) < 0) & (log.shown[rows] >= 0)
+        assert (replayed.target[rows][foreign] == 0).all()
+
+
+def test_estimators_refuse_a_target_mostly_beyond_the_log(scenario):
+    rng = np.random.default_rng(9)
+    log, _ = log_sessions(scenario, LOGGING, sessions=400, rng=rng)
+    logged = PolicySamples.draw(scenario.arrays, scenario.candidates, LOGGING, samples=50,
+                                rng=rng)
+    replayed = replay_log(scenario.arrays, scenario.candidates, log, logging=logged,
+                          target=logged)
+    replayed.unsupported.mass["list"][:] = 0.6
+    replayed.unsupported.mass["prefix"][:] = 0.6
+    outcomes = {o.estimator: o for o in estimate_all(log, replayed, rounds=20)}
+    for name in ("ips", "snips", "dr", "reward_interaction", "sn_reward_interaction"):
+        assert outcomes[name].estimate is None
+        assert "60% of the target's lists reach tracks the logging configuration never " \
+               "ranked" in outcomes[name].refused
+    assert outcomes["independent_position"].estimate is not None  # its positions are all in
