@@ -200,7 +200,6 @@ class PolicySamples:
     """The configuration of each request where they differ (a policy that picks one per
     prompt, e.g. by intent); ``config`` serves every request otherwise."""
 
-
     def config_at(self, index: int) -> RankerConfig:
         return self.config if self.per_request is None else self.per_request[index]
 
@@ -346,9 +345,9 @@ def terms_for(estimator: str, log: LoggedLists, replayed: Replayed) -> Terms:
         unit = {"list": "lists", "prefix": "lists", "position": "positions"}[level]
         raise SupportError(
             f"{estimator}: too little support to estimate: {share:.0%} of the target's {unit} "
-            "reach tracks the logging configuration never ranked (at most "
-            f"{MAX_EXTRAPOLATED_SHARE:.0%} may be left to the reward model); log with a "
-            "wider pool or compare closer configurations")
+            "reach tracks the logging configuration could not show (at most "
+            f"{MAX_EXTRAPOLATED_SHARE:.0%} may be left to the reward model); compare closer "
+            "configurations", beyond_support=share)
     if estimator == "dr":
         return terms
     return extrapolated(terms, beyond.fill[level], beyond.mass[level],

@@ -46,14 +46,17 @@ MIN_EFFECTIVE_SESSIONS = 30.0
 class SupportError(LabelingError):
     """The target's choices are too far from what was logged to estimate its value.
 
-    ``sessions`` and ``effective_sessions`` are set when the weights were too uneven (and left
-    ``None`` when the log did not explore at all)."""
+    ``sessions`` and ``effective_sessions`` are set when the weights were too uneven,
+    ``beyond_support`` when too much of the target lies beyond what the logging configuration
+    could show (all left ``None`` when the log did not explore at all)."""
 
     def __init__(self, message: str, *, sessions: int | None = None,
-                 effective_sessions: float | None = None) -> None:
+                 effective_sessions: float | None = None,
+                 beyond_support: float | None = None) -> None:
         super().__init__(message)
         self.sessions = sessions
         self.effective_sessions = effective_sessions
+        self.beyond_support = beyond_support
 
 
 @dataclass(frozen=True)

@@ -120,8 +120,8 @@ def build_scenario(tracks: pd.DataFrame, prompts: Sequence[dict], *, logging: Ra
                    weights: RewardWeights | None = None, seed: int = 0) -> Scenario:
     """Draw ``requests`` prompts (not out of scope) and times of day, and ``users`` tastes.
 
-    The candidates are what the logging configuration ranks from for each request (its best
-    ``pool`` tracks), as the preview logs them.
+    The candidates are what the preview logs for each request: the logging configuration's
+    best ``ranker.CANDIDATES_PER_POOL * pool`` tracks, of which it draws from the first ``pool``.
     """
     rng = np.random.default_rng(seed)
     arrays = CatalogueArrays(tracks)
@@ -279,7 +279,8 @@ def _live_lists(scenario: Scenario, request: int, config: RankerConfig, n: int,
 
 
 def live_candidates(scenario: Scenario, request: int, config: RankerConfig) -> Candidates:
-    """The configuration's own pool for a request: what it ranks from live."""
+    """The configuration's candidates for a request as the preview logs them: its own pool
+    (what it ranks from live) first, then as many tracks again."""
     key = (request, replace(config, exploration=0.0))
     if key not in scenario.live:
         req = scenario.requests[request]

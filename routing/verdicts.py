@@ -98,6 +98,10 @@ def verdict_text(target: str, baseline: str, difference: Difference) -> tuple[st
 def refusal_verdict(target: str, baseline: str, estimator: str, exc: SupportError) -> Verdict:
     """The verdict when the comparison was refused: too little support, or no exploration."""
     words = f"{ESTIMATOR_NAMES.get(estimator, estimator)} estimator"
+    if exc.beyond_support is not None:
+        return Verdict(target, baseline, estimator, NO_SUPPORT,
+                       f"cannot tell: too little support ({exc.beyond_support:.0%} of the "
+                       f"lists reach tracks the logged configuration could not show; {words})")
     if exc.effective_sessions is None:
         return Verdict(target, baseline, estimator, NO_EXPLORATION, NO_EXPLORATION_TEXT)
     return Verdict(target, baseline, estimator, NO_SUPPORT,

@@ -296,6 +296,7 @@ def test_estimators_refuse_a_target_mostly_beyond_the_log(scenario):
     outcomes = {o.estimator: o for o in estimate_all(log, replayed, rounds=20)}
     for name in ("ips", "snips", "dr", "reward_interaction", "sn_reward_interaction"):
         assert outcomes[name].estimate is None
-        assert "60% of the target's lists reach tracks the logging configuration never " \
-               "ranked" in outcomes[name].refused
+        assert "60% of the target's lists reach tracks the logging configuration could " \
+               "not show" in outcomes[name].refused
+        assert outcomes[name].beyond_support == pytest.approx(0.6)
     assert outcomes["independent_position"].estimate is not None  # its positions are all in

@@ -59,6 +59,10 @@ def test_refusals_say_why():
                                                          effective_sessions=8.25))
     assert (thin.kind, thin.text) == (NO_SUPPORT, "cannot tell: too little support (1,200 "
                                                   "sessions count as 8.2; IPS estimator)")
+    beyond = refusal_verdict("a", "b", "ips", SupportError("x", beyond_support=0.62))
+    assert (beyond.kind, beyond.text) == (
+        NO_SUPPORT, "cannot tell: too little support (62% of the lists reach tracks the logged "
+                    "configuration could not show; IPS estimator)")
     flat = refusal_verdict("a", "b", "ips", SupportError("did not explore"))
     assert flat.kind == NO_EXPLORATION
     assert flat.text.startswith("cannot estimate: the log did not explore (every logged "
