@@ -96,11 +96,16 @@ def test_replaying_the_logging_configuration_gives_the_logged_probabilities(scen
         assert again == pytest.approx(log.propensities[rows])
 
 
+def _logged(scenario, config, *, sessions: int, samples: int, seed: int):
+    """A log under ``config``, lists it draws per request, and the generator after both."""
+    rng = np.random.default_rng(seed)
+    log, _ = log_sessions(scenario, config, sessions=sessions, rng=rng)
+    return log, PolicySamples.draw(scenario.arrays, scenario.candidates, config,
+                                   samples=samples, rng=rng), rng
+
+
 def test_every_estimator_gives_the_logged_mean_for_the_logging_configuration(scenario):
-    rng = np.random.default_rng(5)
-    log, _ = log_sessions(scenario, LOGGING, sessions=2_000, rng=rng)
-    samples = PolicySamples.draw(scenario.arrays, scenario.candidates, LOGGING, samples=200,
-                                 rng=rng)
+    log, samples, _ = _logged(scenario, LOGGING, sessions=2_000, samples=200, seed=5)
     replayed = replay_log(scenario.arrays, scenario.candidates, log, logging=samples,
                           target=samples)
     outcomes = estimate_all(log, replayed, rounds=100)
@@ -254,10 +259,7 @@ def test_the_bench_says_how_often_an_exact_interval_misses_by_chance():
 def test_a_target_ranking_from_tracks_the_logging_could_not_show_counts_those_lists(scenario):
     # a pool of 60 among the logged candidates: the logging configuration shows only its best
     narrow = replace(LOGGING, pool=60)
-    rng = np.random.default_rng(8)
-    log, _ = log_sessions(scenario, narrow, sessions=1_500, rng=rng)
-    logged = PolicySamples.draw(scenario.arrays, scenario.candidates, narrow, samples=200,
-                                rng=rng)
+    log, logged, rng = _logged(scenario, narrow, sessions=1_500, samples=200, seed=8)
     itself = replay_log(scenario.arrays, scenario.candidates, log, logging=logged,
                         target=logged)
     assert itself.unsupported.share("list") == 0.0
@@ -285,10 +287,7 @@ def test_a_target_ranking_from_tracks_the_logging_could_not_show_counts_those_li
 
 
 def test_estimators_refuse_a_target_mostly_beyond_the_log(scenario):
-    rng = np.random.default_rng(9)
-    log, _ = log_sessions(scenario, LOGGING, sessions=400, rng=rng)
-    logged = PolicySamples.draw(scenario.arrays, scenario.candidates, LOGGING, samples=50,
-                                rng=rng)
+    log, logged, _ = _logged(scenario, LOGGING, sessions=400, samples=50, seed=9)
     replayed = replay_log(scenario.arrays, scenario.candidates, log, logging=logged,
                           target=logged)
     replayed.unsupported.mass["list"][:] = 0.6
