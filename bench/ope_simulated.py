@@ -63,13 +63,14 @@ REQUESTS = 40
 USERS = 1_000
 TRUTH_SESSIONS = 200_000
 LOGGING_POOL = CONFIGS["balanced"].pool
-"""The logging configuration explores over its best 300 tracks, the usual pool. A wider one
-(``--logging-pool``) lets its lists reach every target's own pool, which removes the support
-bias (with 300, up to 6.5% of a target's lists hold a track the logging configuration never
-ranked, about +0.01 on those targets), but the exploration then spreads over many more tracks
-and the list weights' effective sample size falls: 20 runs each, 600 gave 5,300-8,100 effective
-sessions of 20,000 and coverage of 0.75-1.0 (3 refusals), 1,200 gave about 3,100 and coverage
-of 0.20-0.55 (9-16 of 20 refused). 300 keeps 11,000-17,000."""
+"""The logging configuration explores over its best 300 tracks, the usual pool; the log keeps
+twice as many candidates (``ranker.CANDIDATES_PER_POOL``), among which each target finds its
+own pool, and the target's lists beyond the logging pool (up to 8% here) are valued by the
+reward model. Exploring over a wider pool (``--logging-pool``) instead lets the logged lists
+reach every target's own pool, but the exploration then spreads over many more tracks and the
+list weights' effective sample size falls (measured before the log kept more than the pool, 20
+runs each: 600 gave 5,300-8,100 effective sessions of 20,000 and coverage of 0.75-1.0 with 3
+refusals, 1,200 about 3,100 and coverage of 0.20-0.55; 300 keeps 9,700-17,000)."""
 
 
 def configurations(*, exploration: float, size: int, logging_pool: int = LOGGING_POOL
