@@ -85,6 +85,9 @@ def test_estimates_show_after_impressions_with_feedback(demo, router):
     ips = overall[(overall["configuration"] == "balanced") & (overall["estimator"] == "IPS")]
     assert ips["value"].notna().all() and (ips["low"] <= ips["high"]).all()
     assert set(overall["configuration"]) == {"balanced", "discovery"}
+    # the logged configuration can show its own lists; discovery ranks from other tracks too
+    beyond = overall.groupby("configuration")["beyond support %"].max()
+    assert beyond["balanced"] == 0.0 and 0.0 < beyond["discovery"] <= 100.0
     assert intents["segment"].nunique() >= 2 and contexts["segment"].nunique() >= 2
     assert set(contexts["estimator"]) == {"self-normalised reward-interaction"}
     at.selectbox(key="exp_estimator").select("ips").run()
