@@ -83,9 +83,12 @@ ARTIST_SCORE = 88
 ARTIST_WORDS = 6
 """The longest artist name looked up after a cue word, in words ("like" in a long prompt is
 followed by the rest of the sentence; a fuzzy search with all of it costs milliseconds)."""
-ARTIST_CUES = re.compile(r"(?:(?<![a-z0-9])(?:sounds? like|similar to|in the style of|songs by|"
-                         r"music by|tracks by|more from|fans of|a fan of|inspired by|"
+ARTIST_CUES = re.compile(r"(?:(?<![a-z0-9])(?P<cue>sounds? like|similar to|in the style of|"
+                         r"songs by|music by|tracks by|more from|fans of|a fan of|inspired by|"
                          r"influenced by|like|by))\s+(?P<name>[^,.;!?]+)")
+LOOSE_CUES = frozenset({"by"})
+"""Cues that often name no one ("by the pool", "by the fire"): the name after them must be
+typed exactly or with a typo, never matched by a shared word alone."""
 POSSESSIVE = re.compile(r"(?<![a-z0-9'])(?P<name>[a-z0-9][a-z0-9 &.$!-]*?)'s(?![a-z0-9])")
 """An artist named with a possessive ("eminem's best songs", "queen's greatest hits"): looked up
 exactly (no typos), the last one to ``ARTIST_WORDS`` words before it, longest first."""
@@ -544,12 +547,18 @@ class ArtistIndex:
             " ".join([*words[-n:], number.group()]) in self._exact
             for n in range(1, min(3, len(words)) + 1))
 
-    def _fuzzy(self, name: str) -> int | None:
+    def _fuzzy(self, name: str, *, by_shared_word: bool = True) -> int | None:
+        """The artist ``name`` names with a typo anywhere or (``by_shared_word``) reordered or
+        with extra words, among the artists that share a word with it that is not one of
+        ``COMMON_WORDS`` ("the pool" is not "The The")."""
         best = process.extractOne(name, self._folded, scorer=fuzz.ratio,
                                   score_cutoff=ARTIST_SCORE)  # a typo anywhere
         if best is not None:
             return best[2]
-        rows = sorted({i for word in set(name.split()) for i in self._by_word.get(word, ())})
+        if not by_shared_word:
+            return None
+        rows = sorted({i for word in set(name.split()) - COMMON_WORDS
+                       for i in self._by_word.get(word, ())})
         if not rows:
             return None
         best = process.extractOne(name, [self._folded[i] for i in rows], scorer=fuzz.WRatio,
@@ -559,10 +568,10 @@ class ArtistIndex:
     def find(self, normalised: Normalised) -> list[tuple[int, int, str]]:
         """(start, end, artist) of each artist named after a cue word ("like", "by")."""
         out = []
-        for start, name in _named(ARTIST_CUES, normalised.text):
+        for start, name, cue in _named(ARTIST_CUES, normalised.text):
             index = self._exact.get(name)  # typed exactly: no fuzzy search over every name
             if index is None:
-                index = self._fuzzy(name)
+                index = self._fuzzy(name, by_shared_word=cue not in LOOSE_CUES)
             if index is not None:
                 out.append((start, start + len(name), self.names[index]))
         return out
@@ -615,7 +624,7 @@ class ArtistIndex:
         every name would cost each such prompt milliseconds). Words that start like a lexicon
         phrase (``not_names``: "no vocals", "not sad") are the lexicon's, never an artist."""
         out = []
-        for start, name in _named(AVOID_CUES, normalised.text):
+        for start, name, _ in _named(AVOID_CUES, normalised.text):
             if name.split()[0] in not_names:
                 continue
             index = self._exact.get(name)
@@ -630,13 +639,15 @@ class ArtistIndex:
         return out
 
 
-def _named(cues: re.Pattern[str], text: str) -> list[tuple[int, str]]:
-    """(start, name) of the words after each cue, up to a stop word and ``ARTIST_WORDS`` words."""
+def _named(cues: re.Pattern[str], text: str) -> list[tuple[int, str, str | None]]:
+    """(start, name, cue) of the words after each cue, up to a stop word and ``ARTIST_WORDS``
+    words (the cue ``None`` where the pattern does not name it)."""
     out = []
     for cue in cues.finditer(text):
         name = ARTIST_STOP.sub("", cue["name"]).strip()
         if name:
-            out.append((cue.start("name"), " ".join(name.split()[:ARTIST_WORDS])))
+            out.append((cue.start("name"), " ".join(name.split()[:ARTIST_WORDS]),
+                        cue.groupdict().get("cue")))
     return out
 
 

@@ -245,6 +245,10 @@ CASES: list[tuple[str, list[Check]]] = [
     ("kids party songs", [none_explicit, above("danceability")]),
     ("songs my children can listen to", [none_explicit]),
     ("dreamy synthwave", [genre("edm")]),
+    # eighth round: the file's sub-genres by name, and a place after "by"
+    ("new jack swing throwback", [genre("r&b")]),
+    ("chill electropop", [genre("pop")]),
+    ("tropical house by the pool", [genre("edm")]),
 ]
 
 

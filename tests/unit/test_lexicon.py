@@ -385,3 +385,38 @@ def test_an_artist_of_two_words_or_more_typed_exactly_before_hits_or_vibes_is_so
     assert "artist" not in read("kendrik lamar vibes")  # no cue word: exact names only
     assert read("deep sleep songs") == {"activity": "sleeping"}  # lexicon words, not a name
     assert read("rain songs") == {} and read("queen greatest hits") == {"popularity": "high"}
+
+
+@pytest.mark.parametrize(("prompt", "artist"), [
+    ("tropical house by the pool", None),  # not "The The": "the" alone is no evidence
+    ("acoustic songs by the fire", None),
+    ("something by daft pnk", "Daft Punk"),  # a typo after a bare "by" is still found
+    ("songs by the the", "The The"),
+    ("music like einaudi ludovico", "Ludovico Einaudi"),  # reordered after a firm cue
+    ("something by einaudi ludovico", None),  # ... but not after a bare "by"
+])
+def test_a_bare_by_names_an_artist_only_when_typed_closely(prompt, artist):
+    index = ArtistIndex(["The The", "Arcade Fire", "Daft Punk", "Ludovico Einaudi", "Pool"])
+    found = {m.slot: m.value for m in LEXICON.match(prompt, artists=index)}
+    assert found.get("artist") == artist
+
+
+@pytest.mark.parametrize(("prompt", "genre"), [
+    ("new jack swing throwback", "r&b"),
+    ("chill electropop", "pop"),
+    ("electro pop for the gym", "pop"),
+])
+def test_sub_genres_named_in_the_catalogue_map_to_their_genre(prompt, genre):
+    found = slots(prompt)
+    assert found["genre"] == genre
+    assert "era" not in found  # the "new" of new jack swing is not a recent era
+
+
+@pytest.mark.parametrize(("prompt", "era"), [
+    ("new wave classics", "80s"),
+    ("new york hip hop", None),
+    ("new age for meditation", None),
+    ("new music friday", "recent"),
+])
+def test_new_is_a_recent_era_only_on_its_own(prompt, era):
+    assert slots(prompt).get("era") == era
