@@ -114,17 +114,18 @@ def test_local_indices_find_rows_in_a_pool():
     assert local_indices(pool, np.array([[20, 99, -1, 30]])).tolist() == [[2, -1, -1, 0]]
 
 
-def test_rescoring_the_pool_parts_gives_the_ranker_scores_and_its_draws_replay():
+def test_rescoring_the_candidate_parts_gives_the_ranker_scores_and_its_draws_replay():
     relevance = np.random.default_rng(0).random(ARRAYS.size)
     config = replace(CONFIGS["balanced"], exploration=0.2)
     playlist = rank(ARRAYS, slots={"mood": "calm"}, relevance=relevance, config=config,
                     rng=np.random.default_rng(3))
-    assert rescore(playlist.pool_parts, config) == pytest.approx(playlist.pool_scores)
+    assert rescore(playlist.candidate_parts, config) == pytest.approx(playlist.candidate_scores)
     other = CONFIGS["discovery"]
-    assert not np.allclose(rescore(playlist.pool_parts, other), playlist.pool_scores)
+    assert not np.allclose(rescore(playlist.candidate_parts, other), playlist.candidate_scores)
     shown = np.array([[t.row for t in playlist.tracks]])
-    replayed = mmr_lists(ARRAYS, playlist.pool_rows, playlist.pool_scores, config=config,
-                         forced=shown).probabilities[0]
+    pool = slice(0, config.pool)  # MMR drew from the best of the logged candidates
+    replayed = mmr_lists(ARRAYS, playlist.candidate_rows[pool], playlist.candidate_scores[pool],
+                         config=config, forced=shown).probabilities[0]
     assert replayed == pytest.approx(playlist.propensities, abs=1e-6)
 
 
