@@ -337,8 +337,8 @@ def _replay_all(arrays: CatalogueArrays, loaded: LoadedLog, log: LoggedLists,
                             arrays, loaded.candidates[i], config, sessions=samples, rng=rng)
                 return [drawn[(i, config)] for i, config in zip(rows, config_of, strict=True)]
 
-            logging = PolicySamples(loaded.configs[rows[0]],
-                                    lists([loaded.configs[i] for i in rows]))
+            logged_with = [loaded.configs[i] for i in rows]
+            logging = PolicySamples(logged_with[0], lists(logged_with), logged_with)
             for name, per_impression in configs.items():
                 served = [replace(per_impression[i], exploration=float(value)) for i in rows]
                 part = replay_log(arrays, candidates, block, logging=logging,

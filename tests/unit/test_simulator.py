@@ -13,7 +13,14 @@ import pytest
 
 from labeling.dataio.demo_content import load_intent_prompts
 from routing.catalogue import generate_demo_catalogue
-from routing.counterfactual import PolicySamples, estimate_all, marginals, replay, replay_log
+from routing.counterfactual import (
+    PolicySamples,
+    estimate_all,
+    marginals,
+    policy_lists,
+    replay,
+    replay_log,
+)
 from routing.mmr import Lists, local_indices
 from routing.ranker import CANDIDATES_PER_POOL, CONFIGS, rescore
 from routing.reward import RewardWeights, list_diversity, list_novelty
@@ -284,6 +291,24 @@ def test_a_target_ranking_from_tracks_the_logging_could_not_show_counts_those_li
                                          kind="stable")[:popular.pool]]
         foreign = (local_indices(own, log.shown[rows]) < 0) & (log.shown[rows] >= 0)
         assert (replayed.target[rows][foreign] == 0).all()
+
+
+def test_each_request_is_judged_against_the_configuration_that_logged_it(scenario):
+    narrow = replace(LOGGING, pool=60)
+    popular = replace(narrow, name="popular", popularity=3.0, constraints=0.5)
+    log, _, rng = _logged(scenario, narrow, sessions=600, samples=10, seed=11)
+    # the preview logs each request under the configuration its intent picks: here, popular
+    # for the odd requests; their lists are its own, the even ones' reach beyond narrow's pool
+    logged_with = [popular if r % 2 else narrow for r in range(scenario.size)]
+    logging = PolicySamples(narrow, [
+        policy_lists(scenario.arrays, c, config, sessions=50, rng=rng)
+        for c, config in zip(scenario.candidates, logged_with, strict=True)], logged_with)
+    target = PolicySamples.draw(scenario.arrays, scenario.candidates, popular, samples=200,
+                                rng=rng)
+    mass = replay_log(scenario.arrays, scenario.candidates, log, logging=logging,
+                      target=target).unsupported.mass["list"]
+    odd = log.context % 2 == 1
+    assert (mass[odd] == 0).all() and mass[~odd].max() > 0
 
 
 def test_estimators_refuse_a_target_mostly_beyond_the_log(scenario):
