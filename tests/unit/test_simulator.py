@@ -10,6 +10,8 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.linear_model import LinearRegression
+from sklearn.preprocessing import PolynomialFeatures
 
 from labeling.dataio.demo_content import load_intent_prompts
 from routing.catalogue import generate_demo_catalogue
@@ -18,6 +20,7 @@ from routing.counterfactual import (
     estimate_all,
     marginals,
     policy_lists,
+    quadratic,
     replay,
     replay_log,
 )
@@ -324,3 +327,16 @@ def test_estimators_refuse_a_target_mostly_beyond_the_log(scenario):
                "not show" in outcomes[name].refused
         assert outcomes[name].beyond_support == pytest.approx(0.6)
     assert outcomes["independent_position"].estimate is not None  # its positions are all in
+
+
+def test_the_reward_model_features_span_what_polynomial_features_of_degree_two_span():
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(400, 3))
+    positions = np.eye(4)[rng.integers(0, 4, 400)]
+    features = np.column_stack([values, positions])
+    target = rng.normal(size=400)
+    mine = quadratic(features, continuous=3)
+    assert mine.shape[1] == 3 + 6 + 4 + 12  # fewer than PolynomialFeatures' 36
+    full = PolynomialFeatures(2).fit_transform(features)
+    np.testing.assert_allclose(LinearRegression().fit(mine, target).predict(mine),
+                               LinearRegression().fit(full, target).predict(full), atol=1e-8)
