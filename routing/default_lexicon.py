@@ -162,7 +162,7 @@ PHRASES: dict[tuple[str, str], tuple[str, ...]] = {
                          "bangers", "banger", "go hard", "goes hard", "hit harder",
                          "hits hard", "turn up", "turnt", "beast mode", "louder", "heavier",
                          "epic", "keep the energy up", "doesn't let up", "pump up", "hype",
-                         "heavy", "wake me up"),
+                         "heavy", "wake me up", "anthem", "anthems"),
     ("vocals", "instrumental"): ("instrumental", "instrumentals", "instrumntal", "no vocals",
                                  "no vocal", "no lyrics", "no words",
                                  "without lyrics", "without vocals", "no singing",

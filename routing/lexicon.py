@@ -26,7 +26,7 @@ import json
 import re
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rapidfuzz import fuzz, process
@@ -175,6 +175,10 @@ class SlotMatch:
     text: str
     source: str
     """The lexicon entry id, ``duration`` or ``artist``."""
+    also: tuple[tuple[int, int], ...] = field(default=(), compare=False)
+    """Where later phrases of the same slot sit in the prompt (the earliest value counts:
+    "no explicit pop for the kids" reads explicit from "no explicit", and "kids" is here), so
+    that a filter's every phrase can be left out of what is searched."""
 
     def as_dict(self) -> dict[str, Any]:
         return {"slot": self.slot, "value": self.value, "start": self.start, "end": self.end,
@@ -322,11 +326,16 @@ class Lexicon:
             if value != BLOCKED:
                 kept.append((start, end, slot, value, source))
         chosen: dict[str, SlotMatch] = {}
+        later: dict[str, list[tuple[int, int]]] = {}
         for start, end, slot, value, source in sorted(kept):
-            if slot not in chosen:
-                o_start, o_end = normalised.span(start, end)
+            o_start, o_end = normalised.span(start, end)
+            if slot in chosen:
+                later.setdefault(slot, []).append((o_start, o_end))
+            else:
                 chosen[slot] = SlotMatch(slot, value, o_start, o_end, text[o_start:o_end],
                                          source)
+        chosen = {slot: replace(match, also=tuple(later.get(slot, ())))
+                  for slot, match in chosen.items()}
         asked, avoided = chosen.get("genre"), chosen.get("avoid_genre")
         if asked and avoided and asked.value == avoided.value:  # "hip hop but not trap":
             del chosen["avoid_genre"]                           # trap is hip hop; the ask wins

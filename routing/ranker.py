@@ -154,6 +154,9 @@ class CatalogueArrays:
         genre_codes, genre_names = pd.factorize(self.tracks["genre"].astype(str))
         self.genre_codes = np.asarray(genre_codes)
         self.genre_names: list[str] = [str(g) for g in genre_names]  # a list: read per reason
+        self.song_codes = song_codes(self.tracks)
+        """Tracks that are one song (one artist, one title but for a version's suffix: "Gimme
+        Shelter" and "Gimme Shelter - Mono") share a code: a playlist shows one of them."""
 
     def base_score(self, popularity: float, novelty: float) -> np.ndarray:
         """``popularity * pop + novelty * (1 - pop)`` per track (cached, read-only)."""
@@ -206,6 +209,31 @@ class CatalogueArrays:
             return None
         low, high = ERAS[era]
         return (self.year >= low) & (self.year <= high)
+
+
+VERSION_SUFFIX = re.compile(
+    r"\s+-\s+.*$"                # "- Remastered 2011", "- Mono", "- Radio Edit", "- Live"
+    r"|\s*[(\[][^)\]]*(?:feat|ft\.|with |remaster|version|edit|mono|stereo|live|mix|"
+    r"deluxe|bonus|acoustic|demo)[^)\]]*[)\]]")
+"""What a title adds for one version of a song, cut before titles are compared."""
+
+
+def song_codes(tracks: pd.DataFrame) -> np.ndarray:
+    """One code per song: the artist and the title, in lower case, without a version's suffix
+    and punctuation (vectorised string methods: a million tracks in seconds)."""
+    def lower(column: str) -> pd.Series:
+        return tracks[column].astype(str).str.normalize("NFKC").str.lower()
+    titles = lower("title").str.replace(VERSION_SUFFIX, "", regex=True)
+    keys = lower("artist") + "\x1f" + titles.str.replace(r"[\W_]+", " ", regex=True).str.strip()
+    return np.asarray(pd.factorize(keys)[0])
+
+
+def one_version(arrays: CatalogueArrays, rows: np.ndarray) -> np.ndarray:
+    """``rows`` (best first) without a song's later versions: the best-scored one stays."""
+    _, first = np.unique(arrays.song_codes[rows], return_index=True)
+    if first.size == rows.size:
+        return rows
+    return rows[np.sort(first)]
 
 
 def _percentiles(values: np.ndarray) -> np.ndarray:
@@ -379,10 +407,10 @@ def rank(arrays: CatalogueArrays, *, slots: Mapping[str, str], relevance: np.nda
     if candidates.size == 0:
         return Playlist([], config, relaxed, 0, _target_ms(target_minutes),
                         np.zeros(0, dtype=np.int64), np.zeros(0))
-    pool_size = min(config.pool, candidates.size)
-    logged = top_rows(score, min(CANDIDATES_PER_POOL * config.pool, candidates.size),
-                      candidates if candidates.size < arrays.size else None)
-    pool = logged[:pool_size]
+    logged = one_version(arrays, top_rows(
+        score, min(CANDIDATES_PER_POOL * config.pool, candidates.size),
+        candidates if candidates.size < arrays.size else None))
+    pool = logged[:config.pool]
     order, propensities = _mmr(arrays, pool, score[pool], config=config,
                                target_minutes=target_minutes, rng=rng)
     shown = np.asarray(order, dtype=np.int64)

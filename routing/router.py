@@ -83,6 +83,10 @@ UNSEARCHED_SLOTS = frozenset({"artist", "avoid_artist", "explicit"})
 """Slots whose words the sparse search leaves out: artists are found by name already, and a
 filter's words are no content ("kids party songs" should not rank a track titled "Kids";
 "clean rap" not one titled "Clean")."""
+FILTER_SLOTS = frozenset({"explicit"})
+"""Slots that only filter: every phrase of theirs is left out of both searches, later ones
+too ("no explicit pop for the kids": "kids" as well as "no explicit"), and the prompt is
+encoded again without them (the encoder reads "kids" as content, and finds "Kids" by MGMT)."""
 MUSIC_WORDS = re.compile(
     r"(?<![a-z0-9])(?:music|musique|musik|musica|songs?|tracks?|tunes?|playlists?|albums?|"
     r"play|playing|listen|listening|beats|mix|mixtape|jams?|bangers?|soundtrack|singles?|"
@@ -364,10 +368,13 @@ class Router:
                                 intent=intent, slots=slots, fallback="out_of_scope",
                                 message=OUT_OF_SCOPE_MESSAGE, playlist=None, config=config)
         values = {s["slot"]: s["value"] for s in slots}
+        filters = [m for m in matches if m.slot in FILTER_SLOTS]
         query = _without_spans(redacted, [*(m for m in matches if m.slot in UNSEARCHED_SLOTS),
+                                          *(_Span(s, e) for m in filters for s, e in m.also),
                                           *(_Span(s, e) for s, e in negated)])
         dense: np.ndarray | None = vector
-        if negated:  # the encoder reads "not sad" as sad: ask for the rest, or nothing
+        if negated or filters:  # the encoder reads "not sad" as sad, "clean rap" as clean:
+            # ask for the rest, or nothing
             again = time.perf_counter()
             dense = self.encoder.encode([query])[0] if fold(query) else None
             spent = time.perf_counter() - again

@@ -3,8 +3,9 @@ through PyTorch and as int8 ONNX, hybrid retrieval, the balanced ranker) over th
 catalogue in ``../shared/data``, each checked against the constraint the prompt asks for, on the
 top 20.
 
-Every case also checks what holds for every list: no artist more than twice, 20 tracks (or the
-asked-for length), a reason on every track.
+Every case also checks what holds for every list: no artist more than twice, no song twice (two
+versions of it: "Gimme Shelter" and "Gimme Shelter - Mono"), 20 tracks (or the asked-for
+length), a reason on every track.
 """
 
 from __future__ import annotations
@@ -91,6 +92,10 @@ def artist_share(name: str, share: float) -> Check:
 
 def title_contains(word: str, share: float) -> Check:
     return lambda top, _: top["title"].str.lower().str.contains(word).mean() >= share
+
+
+def no_title_with(word: str) -> Check:
+    return lambda top, _: not top["title"].str.lower().str.contains(word).any()
 
 
 def no_artist(name: str) -> Check:
@@ -249,6 +254,11 @@ CASES: list[tuple[str, list[Check]]] = [
     ("new jack swing throwback", [genre("r&b")]),
     ("chill electropop", [genre("pop")]),
     ("tropical house by the pool", [genre("edm")]),
+    # ninth round: a filter named twice, anthems
+    ("no explicit pop for the kids", [none_explicit, genre("pop"), no_title_with("kid")]),
+    ("clean rap for the car with my kids", [none_explicit, genre("hip hop"),
+                                            no_title_with("kid"), no_title_with("clean")]),
+    ("classic rock anthems", [genre("rock"), above("energy", 0.5)]),
 ]
 
 
@@ -260,6 +270,9 @@ def test_ranking_case(router, prompt, checks):
     assert result.decision.fallback is None, result.decision
     assert len(top) >= 10
     assert top["artist"].value_counts().max() <= 2
+    song = (top["artist"].str.lower() + "|"
+            + top["title"].str.lower().str.split(r" - | \(", regex=True).str[0].str.strip())
+    assert song.value_counts().max() == 1, song[song.duplicated()].tolist()  # no song twice
     assert all(t["reason"] for t in result.tracks)
     failed = [i for i, check in enumerate(checks) if not check(top, frame)]
     assert not failed, (prompt, failed, result.decision.slot_values(),

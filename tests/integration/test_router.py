@@ -332,10 +332,12 @@ def test_the_sparse_search_leaves_out_the_words_of_a_filter(router, monkeypatch)
     """ "kids" asks for clean songs, not for tracks titled "Kids": the explicit slot's words
     are no search words, while the other slots' words stay."""
     seen: list[str] = []
+    vectors: list = []
     retrieve = router.catalogue.index.retrieve
 
     def spy(query, vector, **kw):
         seen.append(query)
+        vectors.append(vector)
         return retrieve(query, vector, **kw)
 
     monkeypatch.setattr(router.catalogue.index, "retrieve", spy)
@@ -344,3 +346,12 @@ def test_the_sparse_search_leaves_out_the_words_of_a_filter(router, monkeypatch)
     assert "kids" not in seen[-1] and "party songs" in seen[-1]
     router.route("clean rap", use_cache=False)
     assert "clean" not in seen[-1] and "rap" in seen[-1]
+    # a filter named twice: the later phrase is no search word either, and the dense search
+    # reads the prompt without them (the encoder would find tracks titled "Kids")
+    result = router.route("no explicit pop for the kids", use_cache=False)
+    assert result.decision.slot_values() == {"explicit": "avoid", "genre": "pop"}
+    assert "kids" not in seen[-1] and "explicit" not in seen[-1] and "pop" in seen[-1]
+    np.testing.assert_allclose(vectors[-1], router.encoder.encode([seen[-1]])[0], atol=1e-6)
+    router.route("party songs", use_cache=False)  # no filter: the prompt's own vector
+    np.testing.assert_allclose(vectors[-1], router.encoder.encode(["party songs"])[0],
+                               atol=1e-6)

@@ -45,7 +45,7 @@ def slots(text: str) -> dict[str, str]:
     ("two and a half hours, 1h30 later", {"duration": "150 min"}),
     ("songs for when i'm feeling down", {"mood": "sad"}),
     ("spa relaxation", {"mood": "calm"}),
-    ("party anthems", {"occasion": "party"}),
+    ("party anthems", {"occasion": "party", "energy": "high"}),
     ("music for a dinner party", {"activity": "dinner"}),
     ("tropical house", {"genre": "edm"}),
     ("dreamy synthwave", {"mood": "dreamy", "genre": "edm"}),
@@ -80,7 +80,7 @@ def slots(text: str) -> dict[str, str]:
     ("campfire songs", {"acoustic": "more"}),
     ("friday night out", {"occasion": "party"}),
     ("moving on after a breakup", {"mood": "hopeful"}),  # the first mood named
-    ("empowering anthems", {"mood": "confident"}),
+    ("empowering anthems", {"mood": "confident", "energy": "high"}),
     ("remixes of popular songs", {"title": "remix", "popularity": "high"}),
     ("make a remix of this song", {}),  # asks to make one: no music request
     ("fewer remixes please", {}),
@@ -250,6 +250,21 @@ def test_every_activity_raters_choose_has_phrases(prompt, expected):
 def test_first_value_of_a_slot_wins():
     assert slots("70s and 80s rock")["era"] == "70s"
     assert slots("sad love songs")["mood"] == "sad"
+
+
+def test_a_slots_later_phrases_are_kept_as_its_other_spans():
+    text = "No explicit pop for the KIDS, clean please"
+    matches, _ = LEXICON.parse(text)
+    explicit = next(m for m in matches if m.slot == "explicit")
+    assert explicit.text == "No explicit"
+    assert [text[s:e] for s, e in explicit.also] == ["KIDS", "clean"]
+    assert next(m for m in matches if m.slot == "genre").also == ()
+    assert "also" not in explicit.as_dict()  # where they sit is the router's business
+
+
+def test_anthems_are_high_energy():
+    assert slots("classic rock anthems")["energy"] == "high"
+    assert slots("an edm anthem")["energy"] == "high"
 
 
 def test_artist_is_matched_fuzzily_and_owns_its_span():

@@ -16,6 +16,7 @@ from routing.ranker import (
     constraint_terms,
     rank,
     rescore,
+    song_codes,
     with_changes,
 )
 from routing.retrieval import HybridIndex, descriptors, reciprocal_rank_fusion
@@ -310,3 +311,33 @@ def test_the_log_keeps_twice_the_pool_and_the_list_comes_from_its_first_half():
     # every candidate's parts give back its score under the configuration that ranked it
     np.testing.assert_allclose(rescore(playlist.candidate_parts, explore),
                                playlist.candidate_scores)
+
+
+def test_a_song_shows_once_whatever_versions_the_catalogue_holds():
+    # the demo catalogue with each of its best calm tracks copied twice as other versions
+    best = top({"mood": "calm"})[0].tracks
+    rows = [t.row for t in best[:5]]
+    copies = TRACKS.iloc[rows * 2].copy()
+    copies["track_id"] = [f"copy-{i}" for i in range(len(copies))]
+    copies["title"] = ([f"{t} - Remastered 2011" for t in copies["title"][:5]]
+                       + [f"{t} (Live)".upper() for t in copies["title"][5:]])
+    arrays = CatalogueArrays(pd.concat([TRACKS, copies], ignore_index=True))
+    assert len(set(arrays.song_codes.tolist())) == len(TRACKS)
+    playlist = rank(arrays, slots={"mood": "calm"}, relevance=np.zeros(arrays.size))
+    shown = [arrays.song_codes[t.row] for t in playlist.tracks]
+    assert len(shown) == len(set(shown)) == 20
+    logged = arrays.song_codes[playlist.candidate_rows]
+    assert len(logged) == len(set(logged.tolist()))  # no second version among the candidates
+    # the versions score alike: the one kept is the best-scored, here one of the copies or
+    # the original, never two of them
+    assert {arrays.song_codes[r] for r in rows} <= set(shown)
+
+
+def test_song_codes_tell_versions_from_other_songs():
+    tracks = pd.DataFrame({
+        "artist": ["The Rolling Stones"] * 4 + ["Someone Else", "BTS", "BTS"],
+        "title": ["Gimme Shelter", "Gimme Shelter - Mono", "GIMME SHELTER (2019 Remaster)",
+                  "Angie", "Gimme Shelter", "작은 것들을 위한 시", "피 땀 눈물"]})
+    codes = song_codes(tracks).tolist()
+    assert codes[0] == codes[1] == codes[2]
+    assert len({codes[0], codes[3], codes[4], codes[5], codes[6]}) == 5
