@@ -87,6 +87,10 @@ FILTER_SLOTS = frozenset({"explicit"})
 """Slots that only filter: every phrase of theirs is left out of both searches, later ones
 too ("no explicit pop for the kids": "kids" as well as "no explicit"), and the prompt is
 encoded again without them (the encoder reads "kids" as content, and finds "Kids" by MGMT)."""
+UNWANTED_FORM = re.compile(r"(?:no|not|non|without|less|zero|never)(?![a-z0-9])")
+"""A slot's phrase that names what is not wanted ("no vocals", "not mainstream", "less
+energy") is left out of both searches like a filter's: its other words would find what it
+rules out ("Can't Get Enough! - Vocal Club Mix" for "edm with no vocals")."""
 MUSIC_WORDS = re.compile(
     r"(?<![a-z0-9])(?:music|musique|musik|musica|songs?|tracks?|tunes?|playlists?|albums?|"
     r"play|playing|listen|listening|beats|mix|mixtape|jams?|bangers?|soundtrack|singles?|"
@@ -369,12 +373,14 @@ class Router:
                                 message=OUT_OF_SCOPE_MESSAGE, playlist=None, config=config)
         values = {s["slot"]: s["value"] for s in slots}
         filters = [m for m in matches if m.slot in FILTER_SLOTS]
+        unwanted = [m for m in matches if UNWANTED_FORM.match(fold(m.text))]
         query = _without_spans(redacted, [*(m for m in matches if m.slot in UNSEARCHED_SLOTS),
+                                          *unwanted,
                                           *(_Span(s, e) for m in filters for s, e in m.also),
                                           *(_Span(s, e) for s, e in negated)])
         dense: np.ndarray | None = vector
-        if negated or filters:  # the encoder reads "not sad" as sad, "clean rap" as clean:
-            # ask for the rest, or nothing
+        if negated or filters or unwanted:  # the encoder reads "not sad" as sad, "clean rap"
+            # as clean: ask for the rest, or nothing
             again = time.perf_counter()
             dense = self.encoder.encode([query])[0] if fold(query) else None
             spent = time.perf_counter() - again

@@ -259,6 +259,8 @@ CASES: list[tuple[str, list[Check]]] = [
     ("clean rap for the car with my kids", [none_explicit, genre("hip hop"),
                                             no_title_with("kid"), no_title_with("clean")]),
     ("classic rock anthems", [genre("rock"), above("energy", 0.5)]),
+    ("high energy edm with no vocals", [genre("edm"), above("energy"),
+                                        above("instrumentalness", 0.5), no_title_with("vocal")]),
 ]
 
 

@@ -352,6 +352,11 @@ def test_the_sparse_search_leaves_out_the_words_of_a_filter(router, monkeypatch)
     assert result.decision.slot_values() == {"explicit": "avoid", "genre": "pop"}
     assert "kids" not in seen[-1] and "explicit" not in seen[-1] and "pop" in seen[-1]
     np.testing.assert_allclose(vectors[-1], router.encoder.encode([seen[-1]])[0], atol=1e-6)
+    # a phrase naming what is not wanted: its other words would find it ("Vocal Club Mix")
+    result = router.route("edm with no vocals", use_cache=False)
+    assert result.decision.slot_values() == {"genre": "edm", "vocals": "instrumental"}
+    assert "vocals" not in seen[-1] and "edm" in seen[-1]
+    np.testing.assert_allclose(vectors[-1], router.encoder.encode([seen[-1]])[0], atol=1e-6)
     router.route("party songs", use_cache=False)  # no filter: the prompt's own vector
     np.testing.assert_allclose(vectors[-1], router.encoder.encode(["party songs"])[0],
                                atol=1e-6)
