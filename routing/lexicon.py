@@ -56,8 +56,9 @@ NEGATION_GAP = frozenset({"too", "very", "so", "that", "overly", "really", "supe
 """Words that may stand between a negation and what it negates ("not too loud", "I don't want
 anything sad"); at most ``NEGATION_REACH`` of them."""
 NEGATION_REACH = 3
-NEGATED_PHRASES_OK = ("no ", "without ", "not ", "nothing ")
-"""Phrases that carry their own negation ("no vocals") are not negated again."""
+NEGATED_PHRASES_OK = ("no ", "without ", "not ", "nothing ", "non ", "less ")
+"""Phrases that carry their own negation ("no vocals", "less energy") are not negated again,
+and what they name is not wanted (``carries_negation``)."""
 OPPOSITES: dict[tuple[str, str], tuple[str, str]] = {
     ("energy", "high"): ("energy", "low"), ("energy", "low"): ("energy", "high"),
     ("tempo", "fast"): ("tempo", "slow"), ("tempo", "slow"): ("tempo", "fast"),
@@ -230,7 +231,7 @@ class Lexicon:
             words = tuple(normalise(entry["phrase"]).text.split())
             if not words:
                 continue
-            negatable = not " ".join(words).startswith(NEGATED_PHRASES_OK)
+            negatable = not carries_negation(entry["phrase"])
             forms = [words[0]]
             if len(words) == 1 and entry["slot"] in INFLECTED_SLOTS:
                 forms += [form for form in inflections(words[0]) if form not in listed]
@@ -341,6 +342,12 @@ class Lexicon:
             del chosen["avoid_genre"]                           # trap is hip hop; the ask wins
         spans = sorted({normalised.span(s, e) for s, e, _ in negated})
         return sorted(chosen.values(), key=lambda m: m.start), spans
+
+
+def carries_negation(phrase: str) -> bool:
+    """Whether ``phrase`` names what is not wanted by its own first word ("no vocals", "not
+    mainstream", "less energy")."""
+    return normalise(phrase).text.startswith(NEGATED_PHRASES_OK)
 
 
 def _outside_negations(found: list, negated: list) -> list:

@@ -48,7 +48,7 @@ from labeling.project.tasks import list_tasks
 from labeling.text.normalise import fold
 from routing.catalogue_index import CatalogueIndex
 from routing.context import NO_CONTEXT, Context
-from routing.lexicon import Lexicon, current_lexicon, duration_minutes
+from routing.lexicon import Lexicon, carries_negation, current_lexicon, duration_minutes
 from routing.ranker import (
     CONFIGS,
     DEFAULT_CONFIG,
@@ -87,10 +87,6 @@ FILTER_SLOTS = frozenset({"explicit"})
 """Slots that only filter: every phrase of theirs is left out of both searches, later ones
 too ("no explicit pop for the kids": "kids" as well as "no explicit"), and the prompt is
 encoded again without them (the encoder reads "kids" as content, and finds "Kids" by MGMT)."""
-UNWANTED_FORM = re.compile(r"(?:no|not|non|without|less|zero|never)(?![a-z0-9])")
-"""A slot's phrase that names what is not wanted ("no vocals", "not mainstream", "less
-energy") is left out of both searches like a filter's: its other words would find what it
-rules out ("Can't Get Enough! - Vocal Club Mix" for "edm with no vocals")."""
 MUSIC_WORDS = re.compile(
     r"(?<![a-z0-9])(?:music|musique|musik|musica|songs?|tracks?|tunes?|playlists?|albums?|"
     r"play|playing|listen|listening|beats|mix|mixtape|jams?|bangers?|soundtrack|singles?|"
@@ -373,7 +369,9 @@ class Router:
                                 message=OUT_OF_SCOPE_MESSAGE, playlist=None, config=config)
         values = {s["slot"]: s["value"] for s in slots}
         filters = [m for m in matches if m.slot in FILTER_SLOTS]
-        unwanted = [m for m in matches if UNWANTED_FORM.match(fold(m.text))]
+        # a phrase naming what is not wanted ("no vocals"): its other words would find what it
+        # rules out ("Can't Get Enough! - Vocal Club Mix")
+        unwanted = [m for m in matches if carries_negation(m.text)]
         query = _without_spans(redacted, [*(m for m in matches if m.slot in UNSEARCHED_SLOTS),
                                           *unwanted,
                                           *(_Span(s, e) for m in filters for s, e in m.also),

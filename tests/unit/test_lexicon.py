@@ -14,6 +14,7 @@ from routing.lexicon import (
     OPPOSITES,
     ArtistIndex,
     Lexicon,
+    carries_negation,
     duration_minutes,
     duration_value,
     inflections,
@@ -260,6 +261,12 @@ def test_a_slots_later_phrases_are_kept_as_its_other_spans():
     assert [text[s:e] for s, e in explicit.also] == ["KIDS", "clean"]
     assert next(m for m in matches if m.slot == "genre").also == ()
     assert "also" not in explicit.as_dict()  # where they sit is the router's business
+
+
+def test_a_phrase_can_carry_its_own_negation():
+    assert all(carries_negation(p) for p in ("no vocals", "Without lyrics", "not mainstream",
+                                               "less energy", "non mainstream"))
+    assert not any(carries_negation(p) for p in ("nostalgic", "notorious", "lesson", "vocals"))
 
 
 def test_anthems_are_high_energy():
