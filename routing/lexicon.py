@@ -182,8 +182,13 @@ class SlotMatch:
     that a filter's every phrase can be left out of what is searched."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"slot": self.slot, "value": self.value, "start": self.start, "end": self.end,
-                "text": self.text, "source": self.source}
+        """The slot as JSON; ``also`` (``[[start, end], ...]``) only where the prompt names the
+        slot again."""
+        out = {"slot": self.slot, "value": self.value, "start": self.start, "end": self.end,
+               "text": self.text, "source": self.source}
+        if self.also:
+            out["also"] = [[start, end] for start, end in self.also]
+        return out
 
 
 def _pattern(phrase: str) -> re.Pattern[str]:

@@ -23,10 +23,12 @@ SLOT_COLOURS = {"mood": "#fde2e4", "activity": "#e2ece9", "genre": "#dfe7fd",
 
 def marked_slots(text: str, slots: Sequence[Mapping[str, Any]]) -> str:
     """``text`` as HTML (``as_html``) with each slot's source span marked and labelled
-    (``slot=value`` on hover and as a small tag); refinement slots have no span and are left
+    (``slot=value`` on hover and as a small tag), and the slot's later phrases (``also``: "no
+    explicit pop for the kids" marks "kids" too); refinement slots have no span and are left
     out."""
-    spans = sorted((int(s["start"]), int(s["end"]), str(s["slot"]), str(s["value"]))
-                   for s in slots if 0 <= int(s["start"]) < int(s["end"]) <= len(text))
+    spans = sorted((int(start), int(end), str(s["slot"]), str(s["value"]))
+                   for s in slots for start, end in [(s["start"], s["end"]), *s.get("also", ())]
+                   if 0 <= int(start) < int(end) <= len(text))
     out, cursor = [], 0
     for start, end, slot, value in spans:
         if start < cursor:
