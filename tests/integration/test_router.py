@@ -4,6 +4,8 @@ text that must never raise."""
 
 from __future__ import annotations
 
+import gc
+import weakref
 from dataclasses import replace
 
 import numpy as np
@@ -201,6 +203,27 @@ def test_the_cache_answers_repeats_and_keys_on_context(router):
     other = fresh.route("rainy day jazz", context=Context(time_of_day="night"))
     assert not other.decision.cached
     assert fresh.cache_stats()["hits"] == 1 and fresh.cache_stats()["misses"] == 2
+
+
+def test_a_warm_router_is_out_of_the_collectors_reach_and_a_replaced_one_is_freed(project):
+    engine, _ = project
+    routers = RouterCache()
+    gc.unfreeze()
+    try:
+        first = routers.current(engine=engine, encoder=ENCODER, actor=CLI)
+        assert gc.get_freeze_count() > 0  # no full collection walks the warm router
+        first.itself = first  # a reference cycle: only the cyclic collector can free it
+        gone = weakref.ref(first)
+        del first
+
+        add_phrase(engine=engine, slot="activity", value="working_out", phrase="zumba-ing",
+                   actor=CLI)
+        second = routers.current(engine=engine, encoder=ENCODER, actor=CLI)
+        assert gone() is None  # unfrozen and collected once replaced
+        assert second.route("music for zumba-ing").decision.slot_values()["activity"] \
+            == "working_out"
+    finally:
+        gc.unfreeze()
 
 
 def test_a_lexicon_edit_or_a_promotion_never_serves_a_stale_answer(project):
