@@ -20,6 +20,7 @@ from argon2 import PasswordHasher
 from hypothesis import settings
 from pytest_postgresql import factories
 from sqlalchemy.engine import URL, Engine, make_url
+from streamlit.components.v2 import manifest_scanner
 
 from labeling.ml.encoders import HashingEncoder
 from labeling.project import accounts
@@ -34,6 +35,22 @@ accounts._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 settings.register_profile("workbench", database=None)  # no example database in the checkout
 settings.load_profile("workbench")
+
+# Each new AppTest scans every installed package's metadata for Streamlit components (a thread
+# pool opening ~330 METADATA files: 0.7 s on a quiet machine, 5 s and more beside the other test
+# worker, which made the page-access tests 25 s each). What is installed does not change during
+# a test run: scan once per process.
+_scan_components = manifest_scanner.scan_component_manifests
+_scanned: list = []
+
+
+def _scan_components_once(max_workers: int | None = None) -> list:
+    if not _scanned:
+        _scanned.append(_scan_components(max_workers))
+    return list(_scanned[0])
+
+
+manifest_scanner.scan_component_manifests = _scan_components_once
 
 
 @pytest.fixture(autouse=True)
