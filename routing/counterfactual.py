@@ -367,7 +367,7 @@ def terms_for(estimator: str, log: LoggedLists, replayed: Replayed) -> Terms:
             f"{MAX_EXTRAPOLATED_SHARE:.0%} may be left to the reward model); compare closer "
             "configurations", beyond_support=share)
     if estimator == "dr":
-        return terms
+        return terms.within_support(beyond.mass[level])
     return extrapolated(terms, beyond.fill[level], beyond.mass[level],
                         normalised=estimator in SELF_NORMALISED)
 

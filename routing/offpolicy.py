@@ -12,8 +12,11 @@ Pure functions over arrays. A log of ``n`` sessions, each a shown list of ``K`` 
 
 Every estimator is a ratio of sums over sessions, ``sum(numerator) / sum(denominator)`` (or,
 for those normalised position by position, a sum of such ratios, one per position), so one
-bootstrap over sessions gives each its interval. Each names its assumption; the more the
-assumption holds, the smaller the weights it needs and the narrower its interval.
+bootstrap over sessions gives each its interval. IPS and doubly robust, plain means of
+list-weighted terms, instead get an empirical-likelihood interval that uses what the bootstrap
+cannot see, the list weights' known mean (``likelihood``; Karampatziakis, Langford and Mineiro,
+NeurIPS 2020). Each names its assumption; the more the assumption holds, the smaller the
+weights it needs and the narrower its interval.
 
 Sources: Horvitz and Thompson (1952) and Precup et al. (2000) for IPS; Swaminathan and Joachims
 (NeurIPS 2015) for self-normalised IPS; Dudik, Langford and Li (ICML 2011) for doubly robust;
@@ -24,11 +27,12 @@ Li et al. (WSDM 2018) for the independent-position (item-position) estimator; Mc
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 from labeling.exceptions import LabelingError
+from routing import likelihood
 
 BOOTSTRAP_ROUNDS = 1_000
 CONFIDENCE = 0.95
@@ -86,6 +90,11 @@ class Terms:
     numerator: np.ndarray
     denominator: np.ndarray
     weights: np.ndarray
+    control: np.ndarray | None = None
+    """``(n,)`` for an estimator that is a plain mean of whole-list terms: each session's list
+    weight minus its expectation under the logging configuration (1, or the share of the
+    target's lists within the log's support), a control variate whose mean is known to be 0.
+    With it the interval is an empirical-likelihood one (``likelihood.interval``)."""
 
     def value(self) -> float:
         """The estimator's value on all the sessions."""
@@ -95,7 +104,15 @@ class Terms:
     def take(self, rows: np.ndarray) -> Terms:
         """The terms of these sessions (indices, repeats allowed: a resample)."""
         return Terms(np.asarray(self.numerator)[rows], np.asarray(self.denominator)[rows],
-                     np.asarray(self.weights)[rows])
+                     np.asarray(self.weights)[rows],
+                     None if self.control is None else np.asarray(self.control)[rows])
+
+    def within_support(self, mass: np.ndarray) -> Terms:
+        """The same terms, their control variate centred on ``1 - mass``: the expected list
+        weight when the target puts ``mass`` of its lists beyond what the log could show."""
+        if self.control is None:
+            return self
+        return replace(self, control=np.asarray(self.weights) - (1.0 - np.asarray(mass)))
 
     def columns(self) -> tuple[np.ndarray, np.ndarray]:
         """Numerator and denominator as ``(n, K)`` arrays (``K`` = 1 for one ratio)."""
@@ -155,7 +172,7 @@ def ips_terms(rewards, logging, target) -> Terms:
     (unbiased, but the weight is a product over all positions, so its variance grows fast)."""
     rewards, logging, target = _check(rewards, logging, target)
     weights = list_weights(logging, target)
-    return Terms(weights * rewards.sum(axis=1), np.ones(len(rewards)), weights)
+    return Terms(weights * rewards.sum(axis=1), np.ones(len(rewards)), weights, weights - 1.0)
 
 
 def snips_terms(rewards, logging, target) -> Terms:
@@ -189,7 +206,7 @@ def dr_terms(rewards, logging, target, *, predicted_logged: np.ndarray,
         raise ValueError("predicted_logged and predicted_target need one value per session")
     weights = list_weights(logging, target)
     return Terms(expected + weights * (rewards.sum(axis=1) - logged), np.ones(len(rewards)),
-                 weights)
+                 weights, weights - 1.0)
 
 
 def independent_position_terms(rewards, logging_marginal, target_marginal) -> Terms:
@@ -315,7 +332,8 @@ def extrapolated(terms: Terms, fill: np.ndarray, mass: np.ndarray, *,
     numerator = numerator + fill
     if one_ratio:
         numerator, denominator = numerator[:, 0], denominator[:, 0]
-    return Terms(numerator, denominator, terms.weights)
+    out = Terms(numerator, denominator, terms.weights, terms.control)
+    return out.within_support(mass[:, 0]) if mass.shape[1] == 1 else out
 
 
 def _column_ratios(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -354,7 +372,9 @@ def estimate(name: str, terms: Terms, *, rounds: int = BOOTSTRAP_ROUNDS,
              confidence: float = CONFIDENCE, seed: int = 0,
              min_effective_share: float = MIN_EFFECTIVE_SHARE,
              min_effective_sessions: float = MIN_EFFECTIVE_SESSIONS) -> Estimate:
-    """The estimate with a percentile bootstrap interval over sessions.
+    """The estimate with a percentile bootstrap interval over sessions, or, for terms with a
+    control variate (a plain mean of list-weighted terms: IPS, doubly robust), an
+    empirical-likelihood interval that uses the weights' known mean (``likelihood``).
 
     Raises ``SupportError`` when the effective sample size of the weights is below
     ``min_effective_sessions`` or ``min_effective_share`` of the sessions: the target's choices
@@ -365,8 +385,14 @@ def estimate(name: str, terms: Terms, *, rounds: int = BOOTSTRAP_ROUNDS,
     n = len(terms.numerator)
     ess = _supported(name, terms, min_effective_share=min_effective_share,
                      min_effective_sessions=min_effective_sessions)
-    draws = _bootstrap(terms, rounds=rounds, seed=seed)
-    low, high = _interval(draws, confidence)
+    if terms.control is not None:
+        numerator, denominator = terms.columns()
+        if not (denominator == 1).all():
+            raise ValueError("a control variate needs terms that are a plain mean")
+        _, low, high = likelihood.interval(numerator[:, 0], np.asarray(terms.control),
+                                           confidence=confidence)
+    else:
+        low, high = _interval(_bootstrap(terms, rounds=rounds, seed=seed), confidence)
     return Estimate(estimator=name, value=terms.value(), low=low, high=high,
                     effective_sessions=ess, sessions=n)
 

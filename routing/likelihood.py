@@ -1,0 +1,123 @@
+"""Empirical-likelihood intervals for a mean, with a control variate whose mean is known.
+
+An importance-weighted estimate (IPS over whole lists, doubly robust) is a mean of terms driven
+by weights whose own mean is known: the logging configuration's expectation of the target's
+probability ratio is 1 (or the share of the target's lists the log could show, when some lie
+beyond its support). When a log happens to miss the rare large weights, its mean weight falls
+below that, its estimate falls low, and a bootstrap over the same sessions sees no large weight
+either: the interval is both off and too narrow, and misses from below more often than 2.5% of
+the time (measured in ``bench.ope_simulated`` on stronger constraints, position-based users:
+0.86-0.88 coverage for IPS's percentile bootstrap).
+
+The empirical likelihood (Owen, 2001) puts a probability on each logged session; Qin and
+Lawless (1994) add the known mean as a constraint, so the sessions are reweighted towards a
+mean weight of its expected value before the value is read. Karampatziakis, Langford and
+Mineiro ("Empirical Likelihood for Contextual Bandits", NeurIPS 2020) use exactly this for
+off-policy intervals: the interval is every value whose profile likelihood ratio statistic,
+``-2 log R(v) + 2 log R``, stays within the chi-square quantile with one degree of freedom.
+
+Pure functions over arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import optimize, stats
+
+NEWTON_STEPS = 100
+BISECTIONS = 100
+BRACKET_DOUBLINGS = 80
+
+
+def _log_star(x: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Owen's pseudo-logarithm (the log above ``eps``, its second-order Taylor expansion
+    below), with its first and second derivatives: defined everywhere, so the dual below can
+    be maximised even where the constraint lies outside the data's convex hull."""
+    low = x < eps
+    safe = np.where(low, 1.0, x)
+    ratio = x / eps
+    value = np.where(low, np.log(eps) - 1.5 + 2.0 * ratio - 0.5 * ratio ** 2, np.log(safe))
+    first = np.where(low, 2.0 / eps - x / eps ** 2, 1.0 / safe)
+    second = np.where(low, -1.0 / eps ** 2, -1.0 / safe ** 2)
+    return value, first, second
+
+
+def _dual(z: np.ndarray) -> tuple[float, np.ndarray]:
+    """``-2 log R`` of the hypothesis that every column of ``z`` has mean 0, and the
+    Lagrange multipliers (Newton's method on the concave dual, with step halving)."""
+    n, d = z.shape
+    eps = 1.0 / n
+    lam = np.zeros(d)
+    value = 0.0
+    for _ in range(NEWTON_STEPS):
+        value_terms, first, second = _log_star(1.0 + z @ lam, eps)
+        value = float(value_terms.sum())
+        gradient = z.T @ first
+        hessian = (z * second[:, None]).T @ z - 1e-12 * np.eye(d)
+        try:
+            step = np.linalg.solve(hessian, -gradient)
+        except np.linalg.LinAlgError:
+            step = np.linalg.lstsq(hessian, -gradient, rcond=None)[0]
+        size = 1.0
+        while size > 1e-12:
+            trial = lam + size * step
+            trial_value = float(_log_star(1.0 + z @ trial, eps)[0].sum())
+            if trial_value >= value - 1e-12:
+                break
+            size /= 2.0
+        else:
+            break
+        lam, value = trial, trial_value
+        if np.abs(size * step).max() < 1e-12:
+            break
+    return 2.0 * value, lam
+
+
+def interval(values: np.ndarray, control: np.ndarray, *, confidence: float
+             ) -> tuple[float, float, float]:
+    """The maximum-likelihood mean of ``values`` given that ``control``'s mean is 0, and the
+    empirical-likelihood interval around it: ``(centre, low, high)``.
+
+    ``values`` and ``control`` are ``(n,)`` per session. Where ``control`` does not vary the
+    constraint says nothing and the interval is the plain empirical-likelihood interval of the
+    mean; where ``values`` do not vary either, all three are that value.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    control = np.asarray(control, dtype=np.float64)
+    if values.ndim != 1 or values.shape != control.shape or len(values) < 2:
+        raise ValueError("values and control need one number per session, two sessions at least")
+    if not (np.isfinite(values).all() and np.isfinite(control).all()):
+        raise ValueError("values and control must be finite")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    n = len(values)
+    spread = float(values.std())
+    if spread == 0.0:
+        v = float(values[0])
+        return v, v, v
+    control_spread = float(control.std())
+    constraint = (control / control_spread)[:, None] if control_spread > 0 else np.zeros((n, 0))
+    base, lam = _dual(constraint) if constraint.shape[1] else (0.0, np.zeros(0))
+    probabilities = 1.0 / np.maximum(1.0 + constraint @ lam, 1.0 / n)
+    probabilities /= probabilities.sum()
+    centre = float(probabilities @ values)
+    critical = float(stats.chi2.ppf(confidence, 1))
+
+    def statistic(v: float) -> float:
+        z = np.column_stack([constraint, (values - v) / spread])
+        return _dual(z)[0] - base
+
+    step = spread / np.sqrt(n)
+    bounds = []
+    for sign in (-1.0, 1.0):
+        inside, outside = centre, centre + sign * step
+        for _ in range(BRACKET_DOUBLINGS):
+            if statistic(outside) >= critical:
+                break
+            inside, outside = outside, centre + 2.0 * (outside - centre)
+        if statistic(outside) < critical:  # never reached: the bound is as far as it went
+            bounds.append(outside)
+            continue
+        bounds.append(optimize.brentq(lambda v: statistic(v) - critical, inside, outside,
+                                      xtol=1e-9 * step, maxiter=BISECTIONS))
+    return centre, float(bounds[0]), float(bounds[1])
