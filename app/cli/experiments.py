@@ -96,7 +96,7 @@ def _evaluation_text(evaluation: Evaluation, by: str | None) -> str:
     lines.append(f"reward: like {w.like:g}, save {w.save:g}, skip {w.skip:g}, diversity "
                  f"{w.diversity:g}, novelty {w.novelty:g}; logged mean per session "
                  f"{evaluation.overall.logged_mean:.3f}")
-    lines.append("estimates (95% bootstrap interval):")
+    lines.append("estimates (95% interval: bootstrap, empirical likelihood for ips and dr):")
     lines += _segment_lines(evaluation.overall)
     if by is not None:
         for segment in evaluation.by_intent if by == "intent" else evaluation.by_context:
@@ -169,7 +169,7 @@ def _target(name: str, engine: Any, actor: Any) -> Any:
 def _simulation_text(result: SimulatedEvaluation) -> str:
     lines = [f"{result.sessions:,} simulated sessions logged under {result.logging} "
              f"(exploration {result.exploration:g}, {result.size} tracks, {result.browsing} "
-             "users); estimates (95% bootstrap interval) next to the true value:"]
+             "users); estimates (95% interval) next to the true value:"]
     for target in result.targets:
         lines.append(f"  {target.name}: true value {target.truth:.3f}")
         lines += [f"    {o.estimator:<22}{_interval(o)}" for o in target.outcomes]

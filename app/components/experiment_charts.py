@@ -75,5 +75,5 @@ def estimates_chart(rows: Sequence[Mapping[str, Any]], *, logged_mean: float | N
             .properties(height=28 * frame["configuration"].nunique() + 10, width=520)
             .facet(row=alt.Row("estimator:N", title=None, sort=order,
                                header=alt.Header(labelAngle=0, labelAlign="left")))
-            .properties(title="Estimated reward per session (95% bootstrap interval; dashed: "
+            .properties(title="Estimated reward per session (95% interval; dashed: "
                               "the logged lists' mean)"))
