@@ -73,16 +73,16 @@ def test_bad_input_gets_a_clear_error(values, control, confidence, message):
         likelihood.interval(values, control, confidence=confidence)
 
 
-def _log(n: int, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    logging = rng.uniform(0.3, 0.9, size=(n, 3))
-    target = np.clip(logging * rng.uniform(0.7, 1.3, size=(n, 3)), 0, 1)
-    rewards = rng.binomial(1, 0.3, size=(n, 3)).astype(float)
-    return rewards, logging, target
+def _lists(n: int):
+    """A log of three-track lists explored at random, and a target close to it."""
+    rng = np.random.default_rng(7)
+    logging = rng.uniform(0.2, 1.0, size=(n, 3))
+    return (rng.integers(0, 3, size=(n, 3)).astype(float), logging,
+            np.minimum(logging * rng.uniform(0.5, 1.5, size=(n, 3)), 1.0))
 
 
 def test_ips_gets_the_likelihood_interval_and_snips_the_bootstrap():
-    rewards, logging, target = _log(400)
+    rewards, logging, target = _lists(400)
     ips = ips_terms(rewards, logging, target)
     np.testing.assert_allclose(ips.control, ips.weights - 1.0)
     found = estimate("ips", ips, seed=5)
@@ -95,7 +95,7 @@ def test_ips_gets_the_likelihood_interval_and_snips_the_bootstrap():
 
 
 def test_beyond_the_support_the_weights_are_expected_to_average_the_supported_share():
-    rewards, logging, target = _log(10)
+    rewards, logging, target = _lists(10)
     ips = ips_terms(rewards, logging, target)
     mass = np.full(10, 0.25)
     filled = extrapolated(ips, np.zeros(10), mass, normalised=False)
