@@ -78,25 +78,21 @@ def interval(values: np.ndarray, control: np.ndarray, *, confidence: float
     """The maximum-likelihood mean of ``values`` given that ``control``'s mean is 0, and the
     empirical-likelihood interval around it: ``(centre, low, high)``.
 
-    ``values`` and ``control`` are ``(n,)`` per session. Where ``control`` does not vary the
-    constraint says nothing and the interval is the plain empirical-likelihood interval of the
-    mean; where ``values`` do not vary either, all three are that value.
+    ``values`` is ``(n,)`` per session; ``control`` is ``(n,)``, or ``(n, d)`` for several
+    controls each known to have mean 0 (the ratios of the list down to each position). A
+    control that does not vary says nothing and is left out (with none left, the interval is
+    the plain empirical-likelihood interval of the mean); where ``values`` do not vary either,
+    all three are that value.
     """
-    values = np.asarray(values, dtype=np.float64)
-    control = np.asarray(control, dtype=np.float64)
-    if values.ndim != 1 or values.shape != control.shape or len(values) < 2:
-        raise ValueError("values and control need one number per session, two sessions at least")
-    if not (np.isfinite(values).all() and np.isfinite(control).all()):
-        raise ValueError("values and control must be finite")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    values, control = _checked(values, control, confidence)
     n = len(values)
     spread = float(values.std())
     if spread == 0.0:
         v = float(values[0])
         return v, v, v
-    control_spread = float(control.std())
-    constraint = (control / control_spread)[:, None] if control_spread > 0 else np.zeros((n, 0))
+    control_spread = control.std(axis=0)
+    varies = control_spread > 0
+    constraint = control[:, varies] / control_spread[varies]
     base, lam = _dual(constraint) if constraint.shape[1] else (0.0, np.zeros(0))
     probabilities = 1.0 / np.maximum(1.0 + constraint @ lam, 1.0 / n)
     probabilities /= probabilities.sum()
@@ -108,16 +104,36 @@ def interval(values: np.ndarray, control: np.ndarray, *, confidence: float
         return _dual(z)[0] - base
 
     step = spread / np.sqrt(n)
-    bounds = []
-    for sign in (-1.0, 1.0):
-        inside, outside = centre, centre + sign * step
-        for _ in range(BRACKET_DOUBLINGS):
-            if statistic(outside) >= critical:
-                break
-            inside, outside = outside, centre + 2.0 * (outside - centre)
-        if statistic(outside) < critical:  # never reached: the bound is as far as it went
-            bounds.append(outside)
-            continue
-        bounds.append(optimize.brentq(lambda v: statistic(v) - critical, inside, outside,
-                                      xtol=1e-9 * step, maxiter=BISECTIONS))
-    return centre, float(bounds[0]), float(bounds[1])
+    low, high = (_bound(statistic, critical, centre, sign * step) for sign in (-1.0, 1.0))
+    return centre, low, high
+
+
+def _checked(values, control, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` as ``(n,)`` and ``control`` as ``(n, d)`` floats; ``ValueError`` if not."""
+    values = np.asarray(values, dtype=np.float64)
+    control = np.asarray(control, dtype=np.float64)
+    if control.ndim == 1:
+        control = control[:, None]
+    if (values.ndim != 1 or control.ndim != 2 or len(control) != len(values)
+            or len(values) < 2):
+        raise ValueError("values and control need one number (or row) per session, two "
+                         "sessions at least")
+    if not (np.isfinite(values).all() and np.isfinite(control).all()):
+        raise ValueError("values and control must be finite")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    return values, control
+
+
+def _bound(statistic, critical: float, centre: float, step: float) -> float:
+    """Where the statistic reaches ``critical`` going from ``centre`` in ``step``'s direction
+    (the step doubled until it does, then Brent's method between the last two points)."""
+    inside, outside = centre, centre + step
+    for _ in range(BRACKET_DOUBLINGS):
+        if statistic(outside) >= critical:
+            break
+        inside, outside = outside, centre + 2.0 * (outside - centre)
+    else:  # never reached: the bound is as far as it went
+        return float(outside)
+    return float(optimize.brentq(lambda v: statistic(v) - critical, inside, outside,
+                                 xtol=1e-9 * abs(step), maxiter=BISECTIONS))

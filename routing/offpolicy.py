@@ -12,11 +12,11 @@ Pure functions over arrays. A log of ``n`` sessions, each a shown list of ``K`` 
 
 Every estimator is a ratio of sums over sessions, ``sum(numerator) / sum(denominator)`` (or,
 for those normalised position by position, a sum of such ratios, one per position), so one
-bootstrap over sessions gives each its interval. IPS and doubly robust, plain means of
-list-weighted terms, instead get an empirical-likelihood interval that uses what the bootstrap
-cannot see, the list weights' known mean (``likelihood``; Karampatziakis, Langford and Mineiro,
-NeurIPS 2020). Each names its assumption; the more the assumption holds, the smaller the
-weights it needs and the narrower its interval.
+bootstrap over sessions gives each its interval. IPS, doubly robust and the reward-interaction
+estimator, plain means of list-weighted terms, instead get an empirical-likelihood interval
+that uses what the bootstrap cannot see, the weights' known mean (``likelihood``;
+Karampatziakis, Langford and Mineiro, NeurIPS 2020). Each names its assumption; the more the
+assumption holds, the smaller the weights it needs and the narrower its interval.
 
 Sources: Horvitz and Thompson (1952) and Precup et al. (2000) for IPS; Swaminathan and Joachims
 (NeurIPS 2015) for self-normalised IPS; Dudik, Langford and Li (ICML 2011) for doubly robust;
@@ -91,10 +91,11 @@ class Terms:
     denominator: np.ndarray
     weights: np.ndarray
     control: np.ndarray | None = None
-    """``(n,)`` for an estimator that is a plain mean of whole-list terms: each session's list
-    weight minus its expectation under the logging configuration (1, or the share of the
-    target's lists within the log's support), a control variate whose mean is known to be 0.
-    With it the interval is an empirical-likelihood one (``likelihood.interval``)."""
+    """For an estimator that is a plain mean of list-weighted terms: each session's list weight
+    minus its expectation under the logging configuration (1, or the share of the target's
+    lists within the log's support), a control variate whose mean is known to be 0; ``(n,)``
+    for whole lists, ``(n, K)`` for the list down to each position. With it the interval is an
+    empirical-likelihood one (``likelihood.interval``)."""
 
     def value(self) -> float:
         """The estimator's value on all the sessions."""
@@ -108,11 +109,15 @@ class Terms:
                      None if self.control is None else np.asarray(self.control)[rows])
 
     def within_support(self, mass: np.ndarray) -> Terms:
-        """The same terms, their control variate centred on ``1 - mass``: the expected list
-        weight when the target puts ``mass`` of its lists beyond what the log could show."""
+        """The same terms, their control variate centred on ``1 - mass``: the expected weight
+        when the target puts ``mass`` of its lists (down to each position, for ``(n, K)``)
+        beyond what the log could show."""
         if self.control is None:
             return self
-        return replace(self, control=np.asarray(self.weights) - (1.0 - np.asarray(mass)))
+        control, mass = np.asarray(self.control), np.asarray(mass, dtype=np.float64)
+        if mass.shape != control.shape:
+            raise ValueError(f"mass {mass.shape} does not match the control {control.shape}")
+        return replace(self, control=control + mass)
 
     def columns(self) -> tuple[np.ndarray, np.ndarray]:
         """Numerator and denominator as ``(n, K)`` arrays (``K`` = 1 for one ratio)."""
@@ -246,7 +251,8 @@ def reward_interaction_terms(rewards, logging, target) -> Terms:
     estimator is not."""
     rewards, logging, target = _check(rewards, logging, target)
     weights = cascade_weights(logging, target)
-    return Terms((weights * rewards).sum(axis=1), np.ones(len(rewards)), weights[:, -1])
+    return Terms((weights * rewards).sum(axis=1), np.ones(len(rewards)), weights[:, -1],
+                 weights - 1.0)
 
 
 def sn_independent_position_terms(rewards, logging_marginal, target_marginal) -> Terms:
@@ -313,6 +319,7 @@ def extrapolated(terms: Terms, fill: np.ndarray, mass: np.ndarray, *,
     """
     numerator, denominator = (np.asarray(a, dtype=np.float64) for a in terms.columns())
     fill, mass = np.asarray(fill, dtype=np.float64), np.asarray(mass, dtype=np.float64)
+    given_mass = mass
     if fill.shape != mass.shape or len(fill) != len(numerator) or fill.ndim not in (1, 2):
         raise ValueError(f"fill {fill.shape} and mass {mass.shape} need one value per session "
                          f"(and position) of the {len(numerator)} sessions")
@@ -332,8 +339,7 @@ def extrapolated(terms: Terms, fill: np.ndarray, mass: np.ndarray, *,
     numerator = numerator + fill
     if one_ratio:
         numerator, denominator = numerator[:, 0], denominator[:, 0]
-    out = Terms(numerator, denominator, terms.weights, terms.control)
-    return out.within_support(mass[:, 0]) if mass.shape[1] == 1 else out
+    return Terms(numerator, denominator, terms.weights, terms.control).within_support(given_mass)
 
 
 def _column_ratios(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -373,8 +379,9 @@ def estimate(name: str, terms: Terms, *, rounds: int = BOOTSTRAP_ROUNDS,
              min_effective_share: float = MIN_EFFECTIVE_SHARE,
              min_effective_sessions: float = MIN_EFFECTIVE_SESSIONS) -> Estimate:
     """The estimate with a percentile bootstrap interval over sessions, or, for terms with a
-    control variate (a plain mean of list-weighted terms: IPS, doubly robust), an
-    empirical-likelihood interval that uses the weights' known mean (``likelihood``).
+    control variate (a plain mean of list-weighted terms: IPS, doubly robust,
+    reward-interaction), an empirical-likelihood interval that uses the weights' known mean
+    (``likelihood``).
 
     Raises ``SupportError`` when the effective sample size of the weights is below
     ``min_effective_sessions`` or ``min_effective_share`` of the sessions: the target's choices

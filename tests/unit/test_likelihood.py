@@ -9,7 +9,14 @@ import pytest
 from scipy import stats
 
 from routing import likelihood
-from routing.offpolicy import estimate, extrapolated, ips_terms, snips_terms
+from routing.offpolicy import (
+    cascade_weights,
+    estimate,
+    extrapolated,
+    ips_terms,
+    reward_interaction_terms,
+    snips_terms,
+)
 
 
 def test_without_a_control_it_is_the_usual_interval_of_a_mean():
@@ -57,13 +64,27 @@ def test_it_covers_heavy_tailed_importance_weights_as_often_as_it_says():
     assert 0.91 <= covered / 200 <= 0.99
 
 
+def test_several_controls_that_explain_the_values_pin_the_mean():
+    # values = 1 + 2 * (a - 1) - (b - 1) + a constant column that says nothing: the mean is 1
+    rng = np.random.default_rng(4)
+    a, b = rng.lognormal(-0.5, 1.0, 3_000), rng.exponential(1.0, 3_000)
+    keep = (a < 2.5) & (b < 2.0)  # a log that missed the large ones
+    a, b = a[keep], b[keep]
+    values = 1.0 + 2.0 * (a - 1.0) - (b - 1.0)
+    control = np.column_stack([a - 1.0, b - 1.0, np.zeros(len(a))])
+    centre, low, high = likelihood.interval(values, control, confidence=0.95)
+    assert abs(values.mean() - 1.0) > 0.05
+    assert centre == pytest.approx(1.0, abs=1e-6)
+    assert high - low < 1e-3
+
+
 def test_constant_values_give_a_point():
     assert likelihood.interval(np.full(5, 2.0), np.arange(5.0) - 2, confidence=0.9) == (
         2.0, 2.0, 2.0)
 
 
 @pytest.mark.parametrize(("values", "control", "confidence", "message"), [
-    (np.zeros(3), np.zeros(2), 0.95, "one number per session"),
+    (np.zeros(3), np.zeros(2), 0.95, "per session"),
     (np.zeros(1), np.zeros(1), 0.95, "two sessions at least"),
     (np.array([1.0, np.nan]), np.zeros(2), 0.95, "finite"),
     (np.zeros(3), np.zeros(3), 1.0, "confidence"),
@@ -92,6 +113,18 @@ def test_ips_gets_the_likelihood_interval_and_snips_the_bootstrap():
     assert snips_terms(rewards, logging, target).control is None
     # a bootstrap interval depends on its seed, the likelihood interval does not
     assert estimate("ips", ips, seed=6) == found
+
+
+def test_rips_controls_the_ratio_down_to_each_position():
+    rewards, logging, target = _lists(300)
+    rips = reward_interaction_terms(rewards, logging, target)
+    np.testing.assert_allclose(rips.control, cascade_weights(logging, target) - 1.0)
+    found = estimate("reward_interaction", rips)
+    _, low, high = likelihood.interval(rips.numerator, rips.control, confidence=0.95)
+    assert (found.low, found.high) == (low, high)
+    mass = np.tile([0.0, 0.1, 0.3], (300, 1))
+    filled = extrapolated(rips, np.zeros((300, 3)), mass, normalised=False)
+    np.testing.assert_allclose(filled.control, cascade_weights(logging, target) - (1.0 - mass))
 
 
 def test_beyond_the_support_the_weights_are_expected_to_average_the_supported_share():
