@@ -18,9 +18,9 @@ over the whole catalogue (200,000 sessions, exact over browsing).
 
 Each of ``--runs`` runs logs ``--sessions`` fresh sessions under the logging configuration and
 estimates every target with every estimator (95% intervals: percentile bootstrap, empirical
-likelihood for IPS and doubly robust, ``routing.likelihood``). Printed per browsing model,
-target and estimator: coverage of the true value, bias, root mean squared error, mean interval
-width and refusals. Then the reward-interaction estimator's MSE next to the
+likelihood for IPS, doubly robust and reward-interaction, ``routing.likelihood``). Printed
+per browsing model, target and estimator: coverage of the true value, bias, root mean squared
+error, mean interval width and refusals. Then the reward-interaction estimator's MSE next to the
 independent-position estimator's, plain and with both self-normalised position by position, and
 the refusals of a log without exploration.
 

@@ -1,7 +1,8 @@
 """Empirical-likelihood intervals for a mean, with a control variate whose mean is known.
 
-An importance-weighted estimate (IPS over whole lists, doubly robust) is a mean of terms driven
-by weights whose own mean is known: the logging configuration's expectation of the target's
+An importance-weighted estimate (IPS over whole lists, doubly robust, the reward-interaction
+estimator's ratios down to each position) is a mean of terms driven by weights whose own mean is
+known: the logging configuration's expectation of the target's
 probability ratio is 1 (or the share of the target's lists the log could show, when some lie
 beyond its support). When a log happens to miss the rare large weights, its mean weight falls
 below that, its estimate falls low, and a bootstrap over the same sessions sees no large weight

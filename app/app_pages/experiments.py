@@ -223,9 +223,9 @@ def render() -> None:
     st.caption("Estimate how ranker configurations would have done on the lists the Preview "
                "logged (each impression replayed with its own candidates), with "
                f"{len(ESTIMATOR_NAMES)} off-policy estimators and 95% intervals (bootstrap; "
-               "empirical likelihood for IPS and doubly robust). Estimates need a log with "
-               "exploration (WORKBENCH_EXPLORATION above 0). For a check where the truth is "
-               "known: `workbench experiments simulate`.")
+               "empirical likelihood for IPS, doubly robust and reward-interaction). Estimates "
+               "need a log with exploration (WORKBENCH_EXPLORATION above 0). For a check "
+               "where the truth is known: `workbench experiments simulate`.")
     notice = st.session_state.pop(NOTICE, None)
     if notice:
         st.success(notice, icon=":material/check_circle:")

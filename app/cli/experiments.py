@@ -96,7 +96,8 @@ def _evaluation_text(evaluation: Evaluation, by: str | None) -> str:
     lines.append(f"reward: like {w.like:g}, save {w.save:g}, skip {w.skip:g}, diversity "
                  f"{w.diversity:g}, novelty {w.novelty:g}; logged mean per session "
                  f"{evaluation.overall.logged_mean:.3f}")
-    lines.append("estimates (95% interval: bootstrap, empirical likelihood for ips and dr):")
+    lines.append("estimates (95% interval: bootstrap; empirical likelihood for ips, dr and "
+                 "reward_interaction):")
     lines += _segment_lines(evaluation.overall)
     if by is not None:
         for segment in evaluation.by_intent if by == "intent" else evaluation.by_context:
