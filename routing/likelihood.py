@@ -26,7 +26,7 @@ import numpy as np
 from scipy import optimize, stats
 
 NEWTON_STEPS = 100
-BISECTIONS = 100
+ROOT_ITERATIONS = 100
 BRACKET_DOUBLINGS = 80
 
 
@@ -137,4 +137,4 @@ def _bound(statistic, critical: float, centre: float, step: float) -> float:
     else:  # never reached: the bound is as far as it went
         return float(outside)
     return float(optimize.brentq(lambda v: statistic(v) - critical, inside, outside,
-                                 xtol=1e-9 * abs(step), maxiter=BISECTIONS))
+                                 xtol=1e-9 * abs(step), maxiter=ROOT_ITERATIONS))
