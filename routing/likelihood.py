@@ -28,6 +28,16 @@ from scipy import optimize, stats
 NEWTON_STEPS = 100
 ROOT_ITERATIONS = 100
 BRACKET_DOUBLINGS = 80
+SESSIONS_PER_CONTROL = 50
+"""Each control spends a degree of freedom of the likelihood: a small log cannot hold many means
+to their known values at once without reweighting its few sessions wildly (36 sessions and ten
+controls move a value by a tenth though every weight is within 0.1% of 1). Below this many
+sessions per control only the controls' leading principal components are kept, none below this
+many sessions in all."""
+COLLINEAR = 1e-10
+"""A principal component of the standardised controls with less than this share of the
+largest one's variance repeats the others (the ratios down to successive positions of a
+list often nearly do) and is left out."""
 
 
 def _log_star(x: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -81,9 +91,10 @@ def interval(values: np.ndarray, control: np.ndarray, *, confidence: float
 
     ``values`` is ``(n,)`` per session; ``control`` is ``(n,)``, or ``(n, d)`` for several
     controls each known to have mean 0 (the ratios of the list down to each position). A
-    control that does not vary says nothing and is left out (with none left, the interval is
-    the plain empirical-likelihood interval of the mean); where ``values`` do not vary either,
-    all three are that value.
+    control that does not vary says nothing and is left out, as are controls that repeat
+    others and, on a small log, all but the leading ones (``_components``); with none left,
+    the interval is the plain empirical-likelihood interval of the mean. Where ``values`` do not
+    vary, all three are that value.
     """
     values, control = _checked(values, control, confidence)
     n = len(values)
@@ -91,9 +102,7 @@ def interval(values: np.ndarray, control: np.ndarray, *, confidence: float
     if spread == 0.0:
         v = float(values[0])
         return v, v, v
-    control_spread = control.std(axis=0)
-    varies = control_spread > 0
-    constraint = control[:, varies] / control_spread[varies]
+    constraint = _components(control, n)
     base, lam = _dual(constraint) if constraint.shape[1] else (0.0, np.zeros(0))
     probabilities = 1.0 / np.maximum(1.0 + constraint @ lam, 1.0 / n)
     probabilities /= probabilities.sum()
@@ -107,6 +116,28 @@ def interval(values: np.ndarray, control: np.ndarray, *, confidence: float
     step = spread / np.sqrt(n)
     low, high = (_bound(statistic, critical, centre, sign * step) for sign in (-1.0, 1.0))
     return centre, low, high
+
+
+def _components(control: np.ndarray, n: int) -> np.ndarray:
+    """The controls as standardised leading principal components: those that vary, are not
+    repeated by the others, and (at most one per ``SESSIONS_PER_CONTROL`` sessions) carry the
+    most variance. Any linear combination of controls with mean 0 has mean 0, and the
+    likelihood does not change when its constraints are recombined, so a full set of
+    components gives the same interval as the controls themselves."""
+    spread = control.std(axis=0)
+    varies = spread > 0
+    kept = n // SESSIONS_PER_CONTROL
+    if not varies.any() or kept == 0:
+        return np.zeros((n, 0))
+    scaled = control[:, varies] / spread[varies]
+    variances, vectors = np.linalg.eigh(np.cov(scaled, rowvar=False).reshape(
+        scaled.shape[1], scaled.shape[1]))
+    order = np.argsort(variances)[::-1]
+    variances, vectors = variances[order], vectors[:, order]
+    chosen = variances > COLLINEAR * variances[0]
+    chosen[kept:] = False
+    components = scaled @ vectors[:, chosen]
+    return components / components.std(axis=0)
 
 
 def _checked(values, control, confidence: float) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,9 @@ for those normalised position by position, a sum of such ratios, one per positio
 bootstrap over sessions gives each its interval. IPS, doubly robust and the reward-interaction
 estimator, plain means of list-weighted terms, instead get an empirical-likelihood interval
 that uses what the bootstrap cannot see, the weights' known mean (``likelihood``;
-Karampatziakis, Langford and Mineiro, NeurIPS 2020). Each names its assumption; the more the
+Karampatziakis, Langford and Mineiro, NeurIPS 2020), and report its centre as their value: the
+ratio of sums below, with the sessions reweighted so the weights average what they are known
+to. Each names its assumption; the more the
 assumption holds, the smaller the weights it needs and the narrower its interval.
 
 Sources: Horvitz and Thompson (1952) and Precup et al. (2000) for IPS; Swaminathan and Joachims
@@ -65,7 +67,7 @@ class SupportError(LabelingError):
 
 @dataclass(frozen=True)
 class Estimate:
-    """An estimator's value of the target, its bootstrap interval and effective sample size."""
+    """An estimator's value of the target, its interval and effective sample size."""
 
     estimator: str
     value: float
@@ -381,7 +383,10 @@ def estimate(name: str, terms: Terms, *, rounds: int = BOOTSTRAP_ROUNDS,
     """The estimate with a percentile bootstrap interval over sessions, or, for terms with a
     control variate (a plain mean of list-weighted terms: IPS, doubly robust,
     reward-interaction), an empirical-likelihood interval that uses the weights' known mean
-    (``likelihood``).
+    (``likelihood``), and that likelihood's centre as the value: the plain mean with the
+    sessions reweighted so the weights average what they are known to (Karampatziakis et al.'s
+    point estimate). It equals the plain mean when the log's mean weight is its expectation,
+    and it always lies inside its interval, which the plain mean need not.
 
     Raises ``SupportError`` when the effective sample size of the weights is below
     ``min_effective_sessions`` or ``min_effective_share`` of the sessions: the target's choices
@@ -396,11 +401,12 @@ def estimate(name: str, terms: Terms, *, rounds: int = BOOTSTRAP_ROUNDS,
         numerator, denominator = terms.columns()
         if not (denominator == 1).all():
             raise ValueError("a control variate needs terms that are a plain mean")
-        _, low, high = likelihood.interval(numerator[:, 0], np.asarray(terms.control),
-                                           confidence=confidence)
+        value, low, high = likelihood.interval(numerator[:, 0], np.asarray(terms.control),
+                                               confidence=confidence)
     else:
+        value = terms.value()
         low, high = _interval(_bootstrap(terms, rounds=rounds, seed=seed), confidence)
-    return Estimate(estimator=name, value=terms.value(), low=low, high=high,
+    return Estimate(estimator=name, value=value, low=low, high=high,
                     effective_sessions=ess, sessions=n)
 
 

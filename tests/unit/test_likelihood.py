@@ -107,8 +107,8 @@ def test_ips_gets_the_likelihood_interval_and_snips_the_bootstrap():
     ips = ips_terms(rewards, logging, target)
     np.testing.assert_allclose(ips.control, ips.weights - 1.0)
     found = estimate("ips", ips, seed=5)
-    _, low, high = likelihood.interval(ips.numerator, ips.control, confidence=0.95)
-    assert (found.low, found.high) == (low, high)
+    centre, low, high = likelihood.interval(ips.numerator, ips.control, confidence=0.95)
+    assert (found.value, found.low, found.high) == (centre, low, high)
     assert found.low < found.value < found.high
     assert snips_terms(rewards, logging, target).control is None
     # a bootstrap interval depends on its seed, the likelihood interval does not
@@ -120,8 +120,8 @@ def test_rips_controls_the_ratio_down_to_each_position():
     rips = reward_interaction_terms(rewards, logging, target)
     np.testing.assert_allclose(rips.control, cascade_weights(logging, target) - 1.0)
     found = estimate("reward_interaction", rips)
-    _, low, high = likelihood.interval(rips.numerator, rips.control, confidence=0.95)
-    assert (found.low, found.high) == (low, high)
+    centre, low, high = likelihood.interval(rips.numerator, rips.control, confidence=0.95)
+    assert (found.value, found.low, found.high) == (centre, low, high)
     mass = np.tile([0.0, 0.1, 0.3], (300, 1))
     filled = extrapolated(rips, np.zeros((300, 3)), mass, normalised=False)
     np.testing.assert_allclose(filled.control, cascade_weights(logging, target) - (1.0 - mass))
@@ -133,3 +133,50 @@ def test_beyond_the_support_the_weights_are_expected_to_average_the_supported_sh
     mass = np.full(10, 0.25)
     filled = extrapolated(ips, np.zeros(10), mass, normalised=False)
     np.testing.assert_allclose(filled.control, ips.weights - 0.75)
+
+
+def test_the_value_is_the_likelihood_centre_so_it_lies_inside_its_interval():
+    # rewards that grow with heavy-tailed weights: the plain mean of the terms often falls
+    # outside the interval that knows the weights' mean; the reported value never does
+    rng = np.random.default_rng(11)
+    outside = 0
+    for _ in range(20):
+        weights = rng.lognormal(-0.5, 1.0, 2_000)  # mean 1
+        logging = np.minimum(1.0, 1.0 / weights)
+        rewards = rng.binomial(1, np.minimum(0.2 * weights, 1.0)).astype(float)
+        terms = ips_terms(rewards[:, None], logging[:, None], (weights * logging)[:, None])
+        found = estimate("ips", terms)
+        plain = terms.value()
+        outside += not found.low <= plain <= found.high
+        assert found.low < found.value < found.high
+        assert found.value == pytest.approx(
+            likelihood.interval(terms.numerator, terms.control, confidence=0.95)[0])
+    assert outside >= 3  # the case the centre is there for does occur
+
+
+def test_recombined_or_repeated_controls_give_the_same_interval():
+    rng = np.random.default_rng(3)
+    a, b = rng.lognormal(-0.5, 1.0, (2, 1_000))
+    values = a * rng.binomial(1, 0.4, 1_000) + 0.5 * b
+    control = np.column_stack([a - 1.0, b - 1.0])
+    found = likelihood.interval(values, control, confidence=0.95)
+    mixed = control @ np.array([[2.0, 1.0], [-1.0, 3.0]])  # invertible: the same constraints
+    np.testing.assert_allclose(likelihood.interval(values, mixed, confidence=0.95), found,
+                               rtol=1e-6)
+    repeated = np.column_stack([control, 3.0 * control[:, 0]])
+    np.testing.assert_allclose(likelihood.interval(values, repeated, confidence=0.95), found,
+                               rtol=1e-6)
+
+
+def test_a_small_log_keeps_only_as_many_controls_as_it_can_hold():
+    # 36 sessions whose ten weights are all within 0.1% of 1: holding ten means to 0 would
+    # reweight the sessions wildly; the value stays the plain mean's
+    rng = np.random.default_rng(5)
+    values = rng.uniform(5.0, 20.0, 36)
+    control = rng.normal(0.0, 5e-4, (36, 10))
+    centre, low, high = likelihood.interval(values, control, confidence=0.95)
+    assert centre == pytest.approx(values.mean())
+    alone = likelihood.interval(values, np.zeros(36), confidence=0.95)
+    np.testing.assert_allclose((centre, low, high), alone)
+    # 200 sessions hold four controls: the leading ones, not the first four columns
+    assert likelihood._components(rng.normal(size=(200, 10)), 200).shape == (200, 4)
