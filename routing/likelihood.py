@@ -22,6 +22,9 @@ Pure functions over arrays.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import optimize, stats
 
@@ -97,25 +100,98 @@ def interval(values: np.ndarray, control: np.ndarray, *, confidence: float
     vary, all three are that value.
     """
     values, control = _checked(values, control, confidence)
-    n = len(values)
     spread = float(values.std())
     if spread == 0.0:
         v = float(values[0])
         return v, v, v
-    constraint = _components(control, n)
-    base, lam = _dual(constraint) if constraint.shape[1] else (0.0, np.zeros(0))
-    probabilities = 1.0 / np.maximum(1.0 + constraint @ lam, 1.0 / n)
-    probabilities /= probabilities.sum()
-    centre = float(probabilities @ values)
-    critical = float(stats.chi2.ppf(confidence, 1))
-
-    def statistic(v: float) -> float:
-        z = np.column_stack([constraint, (values - v) / spread])
-        return _dual(z)[0] - base
-
-    step = spread / np.sqrt(n)
-    low, high = (_bound(statistic, critical, centre, sign * step) for sign in (-1.0, 1.0))
+    profile = _Profile(control, confidence)
+    centre = profile.mean(values)
+    low, high = profile.bounds(lambda v: values - v, centre, spread / np.sqrt(len(values)))
     return centre, low, high
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Two configurations' values on the same sessions, under one reweighting of them, and the
+    intervals of ``A - B`` and of ``100 * (A - B) / |B|`` (``None`` where B's value is 0)."""
+
+    value_a: float
+    value_b: float
+    low: float
+    high: float
+    relative: float | None
+    relative_low: float | None
+    relative_high: float | None
+
+
+def difference(a: np.ndarray, b: np.ndarray, control: np.ndarray, *, confidence: float
+               ) -> Paired:
+    """A paired comparison of two plain means over the same sessions, ``a`` and ``b``, given
+    that every column of ``control`` (both sides' controls) has mean 0.
+
+    The sessions are reweighted once, for all the controls together, and both values read
+    under that weighting, so the difference is exactly the difference of the two values and
+    lies inside its interval. The relative difference's interval profiles the one equation it
+    solves, ``mean(a - b - r / 100 * sign(B) * b) = 0``.
+    """
+    if np.shape(a) != np.shape(b):
+        raise ValueError(f"a has shape {np.shape(a)} and b {np.shape(b)}: a paired comparison "
+                         "needs one value per session on each side, the same sessions")
+    a, control = _checked(a, control, confidence)
+    b, _ = _checked(b, control, confidence)
+    profile = _Profile(control, confidence)
+    value_a, value_b = profile.mean(a), profile.mean(b)
+    change = a - b
+    spread = float(change.std())
+    if spread == 0.0:
+        low = high = float(change[0])
+    else:
+        low, high = profile.bounds(lambda v: change - v, value_a - value_b,
+                                   spread / np.sqrt(len(a)))
+    if value_b == 0.0:
+        return Paired(value_a, value_b, low, high, None, None, None)
+    relative = 100.0 * (value_a - value_b) / abs(value_b)
+    if spread == 0.0 and low == 0.0:
+        return Paired(value_a, value_b, low, high, relative, relative, relative)
+    unit = np.sign(value_b) * b / 100.0
+    relative_low, relative_high = profile.bounds(
+        lambda r: change - r * unit, relative,
+        100.0 * float((change - relative * unit).std()) / abs(value_b) / np.sqrt(len(a)))
+    return Paired(value_a, value_b, low, high, relative, relative_low, relative_high)
+
+
+class _Profile:
+    """The likelihood of the sessions under the controls' known means: its maximum, the
+    reweighting of the sessions that reaches it, and the profile of one more estimating
+    equation against the chi-square quantile."""
+
+    def __init__(self, control: np.ndarray, confidence: float) -> None:
+        n = len(control)
+        self.constraint = _components(control, n)
+        self.base, lam = (_dual(self.constraint) if self.constraint.shape[1]
+                          else (0.0, np.zeros(0)))
+        probabilities = 1.0 / np.maximum(1.0 + self.constraint @ lam, 1.0 / n)
+        self.probabilities = probabilities / probabilities.sum()
+        self.critical = float(stats.chi2.ppf(confidence, 1))
+
+    def mean(self, values: np.ndarray) -> float:
+        """The maximum-likelihood mean of ``values``."""
+        return float(self.probabilities @ values)
+
+    def statistic(self, column: np.ndarray) -> float:
+        """``-2 log`` of the likelihood ratio of ``column`` having mean 0 too."""
+        scale = float(column.std())
+        if scale == 0.0:  # a constant: mean 0 holds exactly or cannot
+            return 0.0 if column[0] == 0.0 else float("inf")
+        return _dual(np.column_stack([self.constraint, column / scale]))[0] - self.base
+
+    def bounds(self, column_of: Callable[[float], np.ndarray], centre: float, step: float
+               ) -> tuple[float, float]:
+        """Where the statistic of ``column_of(v)`` reaches the quantile on either side of
+        ``centre``, the value at which the column has mean 0 under the reweighting."""
+        low, high = (_bound(lambda v: self.statistic(column_of(v)), self.critical, centre,
+                            sign * step) for sign in (-1.0, 1.0))
+        return low, high
 
 
 def _components(control: np.ndarray, n: int) -> np.ndarray:

@@ -398,16 +398,22 @@ def estimate(name: str, terms: Terms, *, rounds: int = BOOTSTRAP_ROUNDS,
     ess = _supported(name, terms, min_effective_share=min_effective_share,
                      min_effective_sessions=min_effective_sessions)
     if terms.control is not None:
-        numerator, denominator = terms.columns()
-        if not (denominator == 1).all():
-            raise ValueError("a control variate needs terms that are a plain mean")
-        value, low, high = likelihood.interval(numerator[:, 0], np.asarray(terms.control),
+        value, low, high = likelihood.interval(_plain_mean(terms), np.asarray(terms.control),
                                                confidence=confidence)
     else:
         value = terms.value()
         low, high = _interval(_bootstrap(terms, rounds=rounds, seed=seed), confidence)
     return Estimate(estimator=name, value=value, low=low, high=high,
                     effective_sessions=ess, sessions=n)
+
+
+def _plain_mean(terms: Terms) -> np.ndarray:
+    """The per-session values of terms whose estimate is their plain mean (``ValueError`` if
+    it is not: a control variate is for those alone)."""
+    numerator, denominator = terms.columns()
+    if not (denominator == 1).all():
+        raise ValueError("a control variate needs terms that are a plain mean")
+    return numerator[:, 0]
 
 
 def _supported(name: str, terms: Terms, *, min_effective_share: float,
@@ -438,8 +444,8 @@ def _interval(draws: np.ndarray, confidence: float) -> tuple[float, float]:
 @dataclass(frozen=True)
 class Difference:
     """Two configurations' values on the same logged sessions and their difference, A - B,
-    with bootstrap intervals (the same resampled sessions for both, so what the sessions share
-    cancels out of the interval)."""
+    with paired intervals (bootstrap: the same resampled sessions for both; likelihood: one
+    reweighting of the sessions for both), so what the sessions share cancels out of them."""
 
     estimator: str
     value_a: float
@@ -465,7 +471,9 @@ def compare(name: str, terms_a: Terms, terms_b: Terms, *, rounds: int = BOOTSTRA
             min_effective_sessions: float = MIN_EFFECTIVE_SESSIONS) -> Difference:
     """A paired comparison of two configurations on the same log: ``A - B`` and, in % of B,
     ``100 * (A - B) / |B|``, each with a percentile bootstrap interval that resamples the same
-    sessions for both.
+    sessions for both; or, where both sides' terms have a control variate, both values and
+    intervals from the empirical likelihood with every control of both sides
+    (``likelihood.difference``), as ``estimate`` gives each side on its own.
 
     Raises ``SupportError`` when either side's weights have too small an effective sample size
     (as ``estimate`` does), and ``ValueError`` when the terms are not over the same sessions.
@@ -479,6 +487,14 @@ def compare(name: str, terms_a: Terms, terms_b: Terms, *, rounds: int = BOOTSTRA
     ess = min(_supported(name, t, min_effective_share=min_effective_share,
                          min_effective_sessions=min_effective_sessions)
               for t in (terms_a, terms_b))
+    if terms_a.control is not None and terms_b.control is not None:
+        paired = likelihood.difference(
+            _plain_mean(terms_a), _plain_mean(terms_b),
+            np.column_stack([np.asarray(terms_a.control).reshape(n, -1),
+                             np.asarray(terms_b.control).reshape(n, -1)]),
+            confidence=confidence)
+        return Difference(estimator=name, difference=paired.value_a - paired.value_b,
+                          effective_sessions=ess, sessions=n, **asdict(paired))
     value_a, value_b = terms_a.value(), terms_b.value()
     draws_a, draws_b = _paired_bootstrap([terms_a, terms_b], rounds=rounds, seed=seed)
     low, high = _interval(draws_a - draws_b, confidence)

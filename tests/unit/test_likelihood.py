@@ -11,6 +11,7 @@ from scipy import stats
 from routing import likelihood
 from routing.offpolicy import (
     cascade_weights,
+    compare,
     estimate,
     extrapolated,
     ips_terms,
@@ -180,3 +181,49 @@ def test_a_small_log_keeps_only_as_many_controls_as_it_can_hold():
     np.testing.assert_allclose((centre, low, high), alone)
     # 200 sessions hold four controls: the leading ones, not the first four columns
     assert likelihood._components(rng.normal(size=(200, 10)), 200).shape == (200, 4)
+
+
+def test_a_difference_without_controls_is_the_usual_paired_interval():
+    rng = np.random.default_rng(8)
+    shared = rng.normal(0.0, 2.0, 5_000)
+    a, b = shared + 1.1 + rng.normal(0.0, 0.3, 5_000), shared + 1.0
+    found = likelihood.difference(a, b, np.zeros(5_000), confidence=0.95)
+    change = a - b
+    half = stats.norm.ppf(0.975) * change.std() / np.sqrt(5_000)
+    assert (found.value_a, found.value_b) == pytest.approx((a.mean(), b.mean()))
+    assert (found.low, found.high) == pytest.approx(
+        (change.mean() - half, change.mean() + half), rel=1e-3)
+    # the relative difference by the delta method: r = 100 (A - B) / B
+    r = 100.0 * change.mean() / b.mean()
+    spread = 100.0 * (change - r / 100.0 * b).std() / b.mean() / np.sqrt(5_000)
+    assert found.relative == pytest.approx(r)
+    assert (found.relative_low, found.relative_high) == pytest.approx(
+        (r - 1.96 * spread, r + 1.96 * spread), rel=1e-2)
+
+
+def test_compare_with_controls_reads_both_values_under_one_reweighting():
+    rewards, logging, target = _lists(600)
+    other = np.minimum(logging * np.random.default_rng(9).uniform(0.6, 1.4, logging.shape), 1.0)
+    a, b = ips_terms(rewards, logging, target), ips_terms(rewards, logging, other)
+    found = compare("ips", a, b)
+    paired = likelihood.difference(a.numerator, b.numerator,
+                                   np.column_stack([a.control, b.control]), confidence=0.95)
+    assert (found.value_a, found.value_b, found.low, found.high) == (
+        paired.value_a, paired.value_b, paired.low, paired.high)
+    assert found.difference == pytest.approx(found.value_a - found.value_b)
+    assert found.low < found.difference < found.high
+    assert found.relative_low < found.relative < found.relative_high
+    assert found.relative == pytest.approx(100 * found.difference / abs(found.value_b))
+    # the same values a weighting for A's weights alone gives A on its own, near enough
+    assert found.value_a == pytest.approx(estimate("ips", a).value, rel=0.02)
+    # what both sides share cancels: the paired interval is narrower than either alone
+    alone = estimate("ips", a)
+    assert found.high - found.low < alone.high - alone.low
+    # a configuration compared with itself differs by exactly nothing
+    same = compare("ips", a, a)
+    assert (same.difference, same.low, same.high, same.relative) == (0.0, 0.0, 0.0, 0.0)
+
+
+def test_a_paired_difference_needs_the_same_sessions():
+    with pytest.raises(ValueError, match="same sessions"):
+        likelihood.difference(np.ones(5), np.ones(4), np.zeros(5), confidence=0.95)
