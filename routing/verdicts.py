@@ -2,7 +2,8 @@
 no database): for each estimator, which is better and by how much, or why it cannot tell.
 
 "discovery better than balanced by 3.1% ± 1.2% (reward-interaction estimator)" when the
-bootstrap interval of the difference (``offpolicy.compare``) lies on one side of 0; "cannot
+interval of the difference (``offpolicy.compare``: paired bootstrap, or empirical likelihood
+for the estimators with a control variate) lies on one side of 0; "cannot
 tell apart" when it spans 0; "cannot tell: too little support" when the weights leave too few
 effective sessions; "cannot estimate" when the log did not explore.
 """
