@@ -16,6 +16,8 @@ mean weight of its expected value before the value is read. Karampatziakis, Lang
 Mineiro ("Empirical Likelihood for Contextual Bandits", NeurIPS 2020) use exactly this for
 off-policy intervals: the interval is every value whose profile likelihood ratio statistic,
 ``-2 log R(v) + 2 log R``, stays within the chi-square quantile with one degree of freedom.
+Its centre, the mean under the reweighting, is their point estimate, and ``difference`` gives
+two configurations on the same sessions one reweighting for both.
 
 Pure functions over arrays.
 """
