@@ -39,6 +39,11 @@ to their known values at once without reweighting its few sessions wildly (36 se
 controls move a value by a tenth though every weight is within 0.1% of 1). Below this many
 sessions per control only the controls' leading principal components are kept, none below this
 many sessions in all."""
+ROUNDING = 1e-9
+"""A control (or a profiled column) that varies less than this, relative to its size, varies by
+rounding alone (a target whose probabilities are the logged ones times a constant):
+standardised, its rounding noise would become a constraint the log cannot meet, so it counts
+as constant."""
 COLLINEAR = 1e-10
 """A principal component of the standardised controls with less than this share of the
 largest one's variance repeats the others (the ratios down to successive positions of a
@@ -183,8 +188,9 @@ class _Profile:
     def statistic(self, column: np.ndarray) -> float:
         """``-2 log`` of the likelihood ratio of ``column`` having mean 0 too."""
         scale = float(column.std())
-        if scale == 0.0:  # a constant: mean 0 holds exactly or cannot
-            return 0.0 if column[0] == 0.0 else float("inf")
+        size = ROUNDING * max(1.0, float(np.abs(column).max()))
+        if scale <= size:  # a constant, up to rounding: mean 0 holds exactly or cannot
+            return 0.0 if abs(float(column.mean())) <= size else float("inf")
         return _dual(np.column_stack([self.constraint, column / scale]))[0] - self.base
 
     def bounds(self, column_of: Callable[[float], np.ndarray], centre: float, step: float
@@ -203,7 +209,7 @@ def _components(control: np.ndarray, n: int) -> np.ndarray:
     likelihood does not change when its constraints are recombined, so a full set of
     components gives the same interval as the controls themselves."""
     spread = control.std(axis=0)
-    varies = spread > 0
+    varies = spread > ROUNDING * np.maximum(1.0, np.abs(control).max(axis=0))
     kept = n // SESSIONS_PER_CONTROL
     if not varies.any() or kept == 0:
         return np.zeros((n, 0))
@@ -239,6 +245,8 @@ def _bound(statistic, critical: float, centre: float, step: float) -> float:
     """Where the statistic reaches ``critical`` going from ``centre`` in ``step``'s direction
     (the step doubled until it does, then Brent's method between the last two points)."""
     inside, outside = centre, centre + step
+    if statistic(inside) >= critical:  # the centre itself only by rounding: a point
+        return float(centre)
     for _ in range(BRACKET_DOUBLINGS):
         if statistic(outside) >= critical:
             break

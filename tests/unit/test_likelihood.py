@@ -227,3 +227,23 @@ def test_compare_with_controls_reads_both_values_under_one_reweighting():
 def test_a_paired_difference_needs_the_same_sessions():
     with pytest.raises(ValueError, match="same sessions"):
         likelihood.difference(np.ones(5), np.ones(4), np.zeros(5), confidence=0.95)
+
+
+def test_a_control_constant_up_to_rounding_counts_as_constant():
+    # a target whose probabilities are the logged ones times 0.8: every weight is 0.64 but for
+    # rounding; standardised, that rounding would be a constraint no reweighting can meet
+    rng = np.random.default_rng(12)
+    logging = rng.uniform(0.5, 0.9, (400, 2))
+    weights = np.prod(logging * 0.8, axis=1) / np.prod(logging, axis=1)
+    assert weights.std() > 0  # the case: not exactly constant
+    values = weights * rng.binomial(1, 0.4, 400)
+    np.testing.assert_allclose(likelihood.interval(values, weights - 1.0, confidence=0.95),
+                               likelihood.interval(values, np.zeros(400), confidence=0.95))
+    # and a relative difference fixed but for rounding is a point, not an error
+    b = rng.binomial(2, 0.4, 400).astype(float)
+    found = likelihood.difference(b * weights, b, np.column_stack([weights - 1.0,
+                                                                   np.zeros(400)]),
+                                  confidence=0.95)
+    assert found.relative == pytest.approx(-36.0)
+    assert (found.relative_low, found.relative_high) == pytest.approx((-36.0, -36.0))
+    assert found.low < found.value_a - found.value_b < found.high < 0
