@@ -149,17 +149,11 @@ def difference(a: np.ndarray, b: np.ndarray, control: np.ndarray, *, confidence:
     profile = _Profile(control, confidence)
     value_a, value_b = profile.mean(a), profile.mean(b)
     change = a - b
-    spread = float(change.std())
-    if spread == 0.0:
-        low = high = float(change[0])
-    else:
-        low, high = profile.bounds(lambda v: change - v, value_a - value_b,
-                                   spread / np.sqrt(len(a)))
+    low, high = profile.bounds(lambda v: change - v, value_a - value_b,
+                               float(change.std()) / np.sqrt(len(a)))
     if value_b == 0.0:
         return Paired(value_a, value_b, low, high, None, None, None)
     relative = 100.0 * (value_a - value_b) / abs(value_b)
-    if spread == 0.0 and low == 0.0:
-        return Paired(value_a, value_b, low, high, relative, relative, relative)
     unit = np.sign(value_b) * b / 100.0
     relative_low, relative_high = profile.bounds(
         lambda r: change - r * unit, relative,
@@ -196,7 +190,11 @@ class _Profile:
     def bounds(self, column_of: Callable[[float], np.ndarray], centre: float, step: float
                ) -> tuple[float, float]:
         """Where the statistic of ``column_of(v)`` reaches the quantile on either side of
-        ``centre``, the value at which the column has mean 0 under the reweighting."""
+        ``centre``, the value at which the column has mean 0 under the reweighting: a point
+        where the column does not vary (``step`` 0) or the centre is past the quantile by
+        rounding alone."""
+        if step == 0.0 or self.statistic(column_of(centre)) >= self.critical:
+            return centre, centre
         low, high = (_bound(lambda v: self.statistic(column_of(v)), self.critical, centre,
                             sign * step) for sign in (-1.0, 1.0))
         return low, high
@@ -245,8 +243,6 @@ def _bound(statistic, critical: float, centre: float, step: float) -> float:
     """Where the statistic reaches ``critical`` going from ``centre`` in ``step``'s direction
     (the step doubled until it does, then Brent's method between the last two points)."""
     inside, outside = centre, centre + step
-    if statistic(inside) >= critical:  # the centre itself only by rounding: a point
-        return float(centre)
     for _ in range(BRACKET_DOUBLINGS):
         if statistic(outside) >= critical:
             break
